@@ -1,0 +1,174 @@
+// Package config decodes a jitform policy repository (every *.hcl file in a
+// directory) into plain Go structs. Every problem is reported as an
+// hcl.Diagnostic with a source range, so a user fixes all mistakes in one pass.
+//
+// Targets that list several hosts, and the groups on them, are expanded here
+// into one Target and one Group per instance, so that everything downstream
+// (planner, providers, ledger) sees a flat list keyed by address.
+package config
+
+import (
+	"regexp"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// Config is a whole policy repository.
+type Config struct {
+	Dir      string
+	Targets  []*Target // one per instance, in source order
+	Groups   []*Group  // one per instance, in source order
+	Actors   []*Actor
+	Policies []*Policy
+	Grants   []*Grant // repository grants (HCL grant blocks)
+
+	// Digest is a hex SHA-256 over the repository's files (names and bytes),
+	// stored in plans so that a saved plan is refused after the config changed.
+	Digest string
+	// Files holds each file's source, for rendering diagnostics with snippets.
+	Files map[string]*hcl.File
+}
+
+// Target is one directory or host. Kind selects the provider; the settings
+// for each kind live in the kind's own field (exactly one is non-nil).
+type Target struct {
+	Kind string // "ldap", "ldif", "winrm"
+	Name string // block label
+	Key  string // instance key for multi-host targets (a host), "" otherwise
+	// Addr is the target's address: target.ldap.corp, or
+	// target.winrm.web["web01"] for an instance of a multi-host target.
+	Addr string
+
+	LDAP  *LDAPTarget
+	LDIF  *LDIFTarget
+	WinRM *WinRMTarget
+
+	DeclRange hcl.Range
+}
+
+// Group is one managed privileged group on one target instance.
+type Group struct {
+	Name string // block label
+	Key  string // instance key when its target has several hosts
+	// Addr is group.NAME, or group.NAME["host"] for an instance.
+	Addr string
+	// BaseAddr is group.NAME for every instance: what policies refer to.
+	BaseAddr string
+
+	Target *Target
+
+	DN         string   // directories: the group's DN
+	GroupName  string   // HCL "name": a SID or a name (Windows local groups, posixGroup cn)
+	Members    []string // declared standing members, as written
+	Exclusive  bool
+	Attributes GroupAttributes
+
+	DeclRange    hcl.Range
+	MembersRange hcl.Range
+}
+
+// GroupAttributes carries optional per-group provider settings.
+type GroupAttributes struct {
+	// Placeholder is a member kept in a groupOfNames that would otherwise
+	// become empty (groupOfNames requires at least one member).
+	Placeholder string
+}
+
+// Actor is a person who requests or approves, identified by an SSH key.
+type Actor struct {
+	Name      string
+	SSHKey    string // authorized_keys format, as written
+	DeclRange hcl.Range
+}
+
+// Approval modes of a policy.
+const (
+	ApprovalRepository = "repository" // grant blocks, approved by review of the repo
+	ApprovalLedger     = "ledger"     // signed approval events from declared actors
+)
+
+// Policy says who may hold which groups, for how long, approved by whom.
+type Policy struct {
+	Name string
+	Addr string // policy.NAME
+
+	Groups        []string // group base addresses: group.NAME
+	Eligible      []string // principals, or "group:<DN>" directory groups
+	MaxDuration   time.Duration
+	Approvals     int // distinct approvers needed
+	Approvers     []string
+	TicketPattern *regexp.Regexp // nil: no ticket required
+	Windows       []Window       // empty: any time
+	Approval      string         // ApprovalRepository (default) or ApprovalLedger
+	RequestTTL    time.Duration  // pending request lifetime (default 24h)
+	MaxActive     int            // 0: unlimited active grants per principal
+	BreakGlass    *BreakGlass
+
+	DeclRange hcl.Range
+	Ranges    map[string]hcl.Range // attribute name -> range of its expression
+}
+
+// BreakGlass lets an eligible actor grant themselves access without approval.
+type BreakGlass struct {
+	MaxDuration time.Duration
+}
+
+// Grant is a grant block: approved by review of the repository.
+type Grant struct {
+	Name       string
+	Addr       string // grant.NAME
+	Policy     string // policy address: policy.NAME
+	Principal  string
+	Start      time.Time // UTC
+	Duration   time.Duration
+	Ticket     string
+	Reason     string
+	ApprovedBy []string
+
+	DeclRange hcl.Range
+	Ranges    map[string]hcl.Range // attribute name -> range of its expression
+}
+
+// End is when the grant's window closes.
+func (g *Grant) End() time.Time { return g.Start.Add(g.Duration) }
+
+// TargetByAddr returns the target with that address, or nil.
+func (c *Config) TargetByAddr(addr string) *Target {
+	for _, t := range c.Targets {
+		if t.Addr == addr {
+			return t
+		}
+	}
+	return nil
+}
+
+// GroupByAddr returns the group instance with that address, or nil.
+func (c *Config) GroupByAddr(addr string) *Group {
+	for _, g := range c.Groups {
+		if g.Addr == addr {
+			return g
+		}
+	}
+	return nil
+}
+
+// PolicyByAddr returns the policy with that address (policy.NAME), or nil.
+func (c *Config) PolicyByAddr(addr string) *Policy {
+	for _, p := range c.Policies {
+		if p.Addr == addr {
+			return p
+		}
+	}
+	return nil
+}
+
+// ActorByName returns the declared actor, or nil.
+func (c *Config) ActorByName(name string) *Actor {
+	for _, a := range c.Actors {
+		if a.Name == name {
+			return a
+		}
+	}
+	return nil
+}

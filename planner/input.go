@@ -1,0 +1,71 @@
+package planner
+
+import (
+	"time"
+
+	"github.com/jitform/jitform/config"
+	"github.com/jitform/jitform/providers"
+)
+
+// Input is everything a plan is computed from. Building it is I/O (reading
+// targets and the ledger); computing the plan from it is not.
+type Input struct {
+	Config *config.Config
+	Now    time.Time
+
+	// Observed membership by group address.
+	Observed map[string]providers.Observation
+	// Resolved principals by target address, then principal as written.
+	Resolved map[string]map[string]providers.Resolution
+	// InGroup answers eligibility by directory group: target address ->
+	// "group:<DN>" -> principal -> member. Missing means not eligible.
+	InGroup map[string]map[string]map[string]bool
+
+	// Ledger is the replayed ledger (see Replay).
+	Ledger *LedgerView
+	// LedgerHead is the hash of the last ledger event ("" when empty).
+	LedgerHead string
+}
+
+// Grant is a grant as the planner sees it, whether declared in the repository
+// or requested and approved in the ledger.
+type Grant struct {
+	ID        string // grant.NAME for repository grants; the request ID for ledger grants
+	Source    string // "repository" or "ledger"
+	Policy    string // policy address
+	Principal string
+	Start     time.Time
+	End       time.Time
+	Ticket    string
+	Reason    string
+	// Approvers are the distinct approvers that count: for repository grants
+	// the declared approved_by; for ledger grants those whose signatures
+	// verify against a declared actor key.
+	Approvers  []string
+	Revoked    bool
+	RevokedAt  time.Time
+	BreakGlass bool
+	Unreviewed bool // break-glass grant not yet reviewed
+	Pending    bool // requested, not yet approved
+	Denied     bool
+	Expired    bool // pending request past the policy's request_ttl
+	// Where it was declared (repository grants), for warnings.
+	Subject string
+}
+
+// LedgerView is what the planner needs from the ledger.
+type LedgerView struct {
+	// Grants requested and decided in the ledger.
+	Grants []Grant
+	// Managed: group address -> member ID -> record of jitform adding it.
+	// An add intent without an outcome counts: the member may be there.
+	Managed map[string]map[string]Managed
+	// Revoked repository grants (grant.NAME -> when).
+	RevokedRepo map[string]time.Time
+}
+
+// Managed records that jitform added a member to a group.
+type Managed struct {
+	Grant string
+	Since time.Time
+}

@@ -1,0 +1,124 @@
+// Package providers defines the small interface every target kind implements
+// and the registry that maps a kind to its implementation. The core never
+// imports a concrete provider: cmd/jitform builds the registry.
+package providers
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/jitform/jitform/config"
+)
+
+// Member is one identity in canonical form. ID is the comparison key
+// (a normalised DN, a memberUid, a SID); Name is what a person reads.
+type Member struct {
+	ID   string `json:"id"`
+	Name string `json:"name,omitempty"`
+}
+
+// Resolution is what a principal, as written in the config, resolves to on
+// one target. Err is set for an unknown or ambiguous principal.
+type Resolution struct {
+	Member Member
+	Err    error
+}
+
+// Observation is a group's real membership, or why it could not be read.
+type Observation struct {
+	Members []Member
+	Err     error
+}
+
+// Action is what a change does to a membership.
+type Action string
+
+const (
+	Add    Action = "add"
+	Remove Action = "remove"
+)
+
+// MemberChange is one member to add to or remove from a group.
+type MemberChange struct {
+	Action Action
+	Member Member
+}
+
+// GroupChange carries all changes for one group, so a provider can make them
+// in one write (one LDAP Modify, one PowerShell run per host).
+type GroupChange struct {
+	Group   *config.Group
+	Changes []MemberChange
+}
+
+// Status is the outcome of one member change.
+type Status string
+
+const (
+	Done    Status = "done"    // the provider made the change
+	Already Status = "already" // it was already so: someone else did it
+	Failed  Status = "failed"
+)
+
+// Outcome reports one member change.
+type Outcome struct {
+	Group  string // group address
+	Change MemberChange
+	Status Status
+	Err    error
+}
+
+// Target is a connection to one directory or host.
+type Target interface {
+	// Resolve maps principals, as written in the config, to members.
+	// Resolution is batched; per-principal failures go in Resolution.Err.
+	Resolve(ctx context.Context, principals []string) (map[string]Resolution, error)
+	// Read returns the observed membership of each group, keyed by group
+	// address. A group that cannot be read carries Observation.Err.
+	Read(ctx context.Context, groups []*config.Group) (map[string]Observation, error)
+	// Apply makes the changes and reports one Outcome per member change.
+	// It returns an error only when nothing could be attempted.
+	Apply(ctx context.Context, changes []GroupChange) ([]Outcome, error)
+	Close() error
+}
+
+// EligibilityChecker is implemented by targets that can answer whether a
+// principal is in a directory group (nested membership included), for
+// policies whose eligible list names "group:<DN>".
+type EligibilityChecker interface {
+	InGroups(ctx context.Context, principal string, groupDNs []string) (map[string]bool, error)
+}
+
+// Options are settings the CLI passes to every provider.
+type Options struct {
+	// BaseDir resolves relative paths in target settings (the config dir).
+	BaseDir string
+	// Progress, if set, receives one human line per step (stderr).
+	Progress func(format string, args ...any)
+}
+
+// Opener connects to a target.
+type Opener func(ctx context.Context, t *config.Target, opts Options) (Target, error)
+
+// Registry maps a target kind to its opener.
+type Registry map[string]Opener
+
+// Open connects to t with the opener registered for its kind.
+func (r Registry) Open(ctx context.Context, t *config.Target, opts Options) (Target, error) {
+	open, ok := r[t.Kind]
+	if !ok {
+		return nil, fmt.Errorf("%s: no provider for target kind %q (known: %v)", t.Addr, t.Kind, r.Kinds())
+	}
+	return open(ctx, t, opts)
+}
+
+// Kinds lists the registered kinds, sorted.
+func (r Registry) Kinds() []string {
+	ks := make([]string, 0, len(r))
+	for k := range r {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
