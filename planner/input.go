@@ -62,6 +62,9 @@ type LedgerView struct {
 	Managed map[string]map[string]Managed
 	// Revoked repository grants (grant.NAME -> when).
 	RevokedRepo map[string]time.Time
+	// Warnings found while replaying (malformed events, outcomes without an
+	// intent, grant workflow problems). Compute carries them into the plan.
+	Warnings []Warning
 }
 
 // Managed records that jitform added a member to a group.

@@ -20,6 +20,8 @@ type Plan struct {
 	ValidUntil time.Time `json:"valid_until"`
 	// NextChangeAt is when the next window opens or closes; nil if none.
 	NextChangeAt *time.Time `json:"next_change_at"`
+	// NextChange says what happens at NextChangeAt ("grant.x ends").
+	NextChange string `json:"next_change,omitempty"`
 
 	// Digests of what the plan observed; apply refuses a saved plan after
 	// any of them changed.
@@ -102,6 +104,9 @@ type GroupSummary struct {
 	Adds      int    `json:"adds"`
 	Removes   int    `json:"removes"`
 	Readable  bool   `json:"readable"`
+	// Blocked: the group had an error (an unknown principal) and gets no
+	// changes in this plan.
+	Blocked bool `json:"blocked,omitempty"`
 }
 
 // HasChanges reports whether applying the plan would change anything.

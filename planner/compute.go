@@ -1,0 +1,631 @@
+package planner
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/jitform/jitform/config"
+	"github.com/jitform/jitform/providers"
+)
+
+// grantStatus is what a grant means at the plan's instant.
+type grantStatus int
+
+const (
+	stInert         grantStatus = iota // pending, denied or an expired request: plays no part
+	stCounting                         // puts its principal into the policy's groups now
+	stFuture                           // valid, starts later
+	stEnded                            // its window is over
+	stRevoked                          // revoked before its end
+	stPolicyGone                       // its policy no longer exists
+	stInvalid                          // no longer conforms to its current policy
+	stOutsideWindow                    // inside [start,end) but the policy's windows are closed
+)
+
+// evalGrant is a grant evaluated once per plan; its status does not depend
+// on the group, only the principal's resolution does.
+type evalGrant struct {
+	g      *Grant
+	pol    *config.Policy
+	status grantStatus
+	end    time.Time // effective end: the earlier of end and a future revocation
+	until  time.Time // counting: when it stops counting (end or the policy window's close)
+	stopAt time.Time // not counting: when it stopped, to pick the latest removal reason
+	detail string    // why it does not count, for people
+}
+
+// Compute derives the plan from the input. It is pure: the same input gives
+// the same plan, byte for byte. It returns an error only for input that is
+// not a plan input at all; problems with parts of the config become plan
+// Errors and Warnings, and the affected groups get no changes.
+func Compute(in Input) (*Plan, error) {
+	if in.Config == nil {
+		return nil, errors.New("compute plan: no configuration")
+	}
+	if in.Now.IsZero() {
+		return nil, errors.New("compute plan: the plan time is not set")
+	}
+	c := newComputer(in)
+	c.evaluateGrants()
+	c.planGroups()
+	c.nextChange()
+	p := c.plan
+	id, err := planID(p)
+	if err != nil {
+		return nil, fmt.Errorf("compute plan: %w", err)
+	}
+	p.ID = id
+	return p, nil
+}
+
+type computer struct {
+	in     Input
+	now    time.Time
+	cfg    *config.Config
+	ledger *LedgerView
+	plan   *Plan
+
+	policies map[string]*config.Policy
+	// byBase: group base address -> policies that name it.
+	byBase map[string][]*config.Policy
+	// byPolicy: policy address -> grants under it.
+	byPolicy map[string][]*evalGrant
+	byID     map[string]*evalGrant
+	grants   []*evalGrant
+}
+
+func newComputer(in Input) *computer {
+	now := in.Now.UTC()
+	ledger := in.Ledger
+	if ledger == nil {
+		ledger = &LedgerView{}
+	}
+	c := &computer{
+		in:     in,
+		now:    now,
+		cfg:    in.Config,
+		ledger: ledger,
+		plan: &Plan{
+			FormatVersion: FormatVersion,
+			CreatedAt:     now,
+			At:            now,
+			ConfigDigest:  in.Config.Digest,
+			LedgerHead:    in.LedgerHead,
+			Observed:      map[string]string{},
+			Changes:       []Change{},
+			Groups:        []GroupSummary{},
+		},
+		policies: make(map[string]*config.Policy, len(in.Config.Policies)),
+		byBase:   map[string][]*config.Policy{},
+		byPolicy: map[string][]*evalGrant{},
+		byID:     map[string]*evalGrant{},
+	}
+	c.plan.Warnings = append(c.plan.Warnings, ledger.Warnings...)
+	for _, pol := range in.Config.Policies {
+		c.policies[pol.Addr] = pol
+		seen := map[string]bool{}
+		for _, base := range pol.Groups {
+			if !seen[base] {
+				seen[base] = true
+				c.byBase[base] = append(c.byBase[base], pol)
+			}
+		}
+	}
+	return c
+}
+
+// repositoryGrant converts a grant block into the planner's Grant.
+func repositoryGrant(g *config.Grant, revoked map[string]time.Time) Grant {
+	out := Grant{
+		ID:        g.Addr,
+		Source:    "repository",
+		Policy:    g.Policy,
+		Principal: g.Principal,
+		Start:     g.Start.UTC(),
+		End:       g.End().UTC(),
+		Ticket:    g.Ticket,
+		Reason:    g.Reason,
+		Approvers: distinct(g.ApprovedBy),
+		Subject:   subject(g.DeclRange),
+	}
+	if at, ok := revoked[g.Addr]; ok {
+		out.Revoked, out.RevokedAt = true, at
+	}
+	return out
+}
+
+func (c *computer) evaluateGrants() {
+	all := make([]evalGrant, 0, len(c.cfg.Grants)+len(c.ledger.Grants))
+	for _, g := range c.cfg.Grants {
+		rg := repositoryGrant(g, c.ledger.RevokedRepo)
+		all = append(all, evalGrant{g: &rg})
+	}
+	for i := range c.ledger.Grants {
+		g := c.ledger.Grants[i]
+		g.Start, g.End, g.RevokedAt = g.Start.UTC(), g.End.UTC(), g.RevokedAt.UTC()
+		all = append(all, evalGrant{g: &g})
+	}
+	c.grants = make([]*evalGrant, len(all))
+	for i := range all {
+		eg := &all[i]
+		c.grants[i] = eg
+		c.evaluate(eg)
+		c.byID[eg.g.ID] = eg
+		c.byPolicy[eg.g.Policy] = append(c.byPolicy[eg.g.Policy], eg)
+	}
+}
+
+func (c *computer) evaluate(eg *evalGrant) {
+	g, now := eg.g, c.now
+	eg.end = g.End
+	if g.Pending || g.Denied || g.Expired {
+		eg.status = stInert
+		return
+	}
+	if g.Revoked && (g.RevokedAt.IsZero() || g.RevokedAt.Before(g.End)) {
+		at := g.RevokedAt
+		if at.IsZero() || !now.Before(at) {
+			if at.IsZero() {
+				at = now
+			}
+			eg.status, eg.stopAt = stRevoked, at
+			eg.detail = "revoked at " + stamp(at)
+			return
+		}
+		// Planned for an instant before the revocation: it ends then.
+		eg.end = at
+	}
+	if !now.Before(eg.end) {
+		eg.status, eg.stopAt = stEnded, eg.end
+		eg.detail = "window ended " + stamp(eg.end)
+		return
+	}
+	pol := c.policies[g.Policy]
+	if pol == nil {
+		eg.status, eg.stopAt = stPolicyGone, now
+		eg.detail = g.Policy + " no longer exists"
+		c.grantWarning(eg, fmt.Sprintf("%s does not count: %s no longer exists", g.ID, g.Policy), "")
+		return
+	}
+	eg.pol = pol
+	principal := g.Principal
+	inGroup := func(entry string) bool {
+		for _, byEntry := range c.in.InGroup {
+			if byEntry[entry][principal] {
+				return true
+			}
+		}
+		return false
+	}
+	viol := pol.Check(config.GrantSpec{
+		Principal:  g.Principal,
+		Start:      g.Start,
+		End:        g.End,
+		Ticket:     g.Ticket,
+		Approvers:  g.Approvers,
+		BreakGlass: g.BreakGlass,
+	}, inGroup)
+	if len(viol) > 0 {
+		parts := make([]string, len(viol))
+		for i, v := range viol {
+			parts[i] = v.Field + ": " + v.Message
+		}
+		eg.status, eg.stopAt = stInvalid, now
+		eg.detail = "no longer conforms to " + pol.Addr + ": " + strings.Join(parts, "; ")
+		c.grantWarning(eg, fmt.Sprintf("%s does not count: it does not conform to %s", g.ID, pol.Addr), strings.Join(parts, "; "))
+		return
+	}
+	if now.Before(g.Start) {
+		eg.status = stFuture
+		return
+	}
+	if !inWindows(pol, now) {
+		eg.status, eg.stopAt = stOutsideWindow, now
+		eg.detail = "outside the windows of " + pol.Addr + " (" + windowSpecs(pol) + ")"
+		return
+	}
+	eg.status = stCounting
+	eg.until = eg.end
+	if b, ok := nextBoundary(pol, now); ok && b.Before(eg.until) {
+		eg.until = b
+	}
+}
+
+func (c *computer) grantWarning(eg *evalGrant, summary, detail string) {
+	c.plan.Warnings = append(c.plan.Warnings, Warning{Summary: summary, Detail: detail, Subject: eg.g.Subject})
+}
+
+// want is one member of a group's desired set and what justifies it.
+type want struct {
+	member    providers.Member
+	principal string
+	declared  bool
+	grant     *evalGrant // the counting grant that lasts longest
+}
+
+func (c *computer) planGroups() {
+	groups := slices.Clone(c.cfg.Groups)
+	slices.SortFunc(groups, func(a, b *config.Group) int { return strings.Compare(a.Addr, b.Addr) })
+	for _, g := range groups {
+		c.planGroup(g)
+	}
+}
+
+func (c *computer) planGroup(g *config.Group) {
+	targetAddr := ""
+	if g.Target != nil {
+		targetAddr = g.Target.Addr
+	}
+	sum := GroupSummary{Group: g.Addr, Target: targetAddr, Exclusive: g.Exclusive}
+	obs, ok := c.in.Observed[g.Addr]
+	if !ok || obs.Err != nil {
+		msg := "membership was not read"
+		if ok {
+			msg = obs.Err.Error()
+		}
+		c.plan.Unreadable = append(c.plan.Unreadable, Unreadable{Group: g.Addr, Target: targetAddr, Error: msg})
+		c.plan.Groups = append(c.plan.Groups, sum)
+		return
+	}
+	sum.Readable = true
+	c.plan.Observed[g.Addr] = ObservedDigest(obs)
+	observed := make(map[string]providers.Member, len(obs.Members))
+	for _, m := range obs.Members {
+		observed[m.ID] = m
+	}
+	sum.Observed = len(observed)
+
+	res := c.in.Resolved[targetAddr]
+	resolve := func(principal string) (providers.Member, error) {
+		r, ok := res[principal]
+		switch {
+		case !ok:
+			return providers.Member{}, fmt.Errorf("%q was not resolved on %s", principal, targetAddr)
+		case r.Err != nil:
+			return providers.Member{}, r.Err
+		case r.Member.ID == "":
+			return providers.Member{}, fmt.Errorf("%q resolved to an empty identity on %s", principal, targetAddr)
+		}
+		return r.Member, nil
+	}
+
+	var relevant []*evalGrant
+	for _, pol := range c.byBase[g.BaseAddr] {
+		relevant = append(relevant, c.byPolicy[pol.Addr]...)
+	}
+
+	desired := make(map[string]*want, len(g.Members)+len(relevant)/4)
+	var errs []Warning
+	for _, pr := range g.Members {
+		m, err := resolve(pr)
+		if err != nil {
+			errs = append(errs, Warning{
+				Summary: fmt.Sprintf("%s: unknown principal %q in members; no changes planned for this group", g.Addr, pr),
+				Detail:  err.Error(),
+				Subject: subject(g.MembersRange),
+			})
+			continue
+		}
+		if w := desired[m.ID]; w != nil {
+			continue
+		}
+		desired[m.ID] = &want{member: m, principal: pr, declared: true}
+	}
+	for _, eg := range relevant {
+		if eg.status != stCounting {
+			continue
+		}
+		m, err := resolve(eg.g.Principal)
+		if err != nil {
+			errs = append(errs, Warning{
+				Summary: fmt.Sprintf("%s: unknown principal %q in %s; no changes planned for this group", g.Addr, eg.g.Principal, eg.g.ID),
+				Detail:  err.Error(),
+				Subject: eg.g.Subject,
+			})
+			continue
+		}
+		w := desired[m.ID]
+		if w == nil {
+			w = &want{member: m, principal: eg.g.Principal}
+			desired[m.ID] = w
+		}
+		if w.grant == nil || lastsLonger(eg, w.grant) {
+			w.grant = eg
+		}
+	}
+	sum.Desired = len(desired)
+	if len(errs) > 0 {
+		// Never guess: a group with an unresolvable principal is left alone.
+		c.plan.Errors = append(c.plan.Errors, errs...)
+		sum.Blocked = true
+		c.plan.Groups = append(c.plan.Groups, sum)
+		return
+	}
+
+	var removes, adds []Change
+	managed := c.ledger.Managed[g.Addr]
+	for id, m := range observed {
+		if desired[id] != nil {
+			continue
+		}
+		rec, isManaged := managed[id]
+		if !g.Exclusive && !isManaged {
+			continue // not ours to remove
+		}
+		ch := Change{Action: "remove", Group: g.Addr, Target: targetAddr, Member: id, MemberName: m.Name}
+		ch.Principal, ch.Reason = c.removeReason(g, id, relevant, resolve, rec, isManaged)
+		removes = append(removes, ch)
+	}
+	for id, w := range desired {
+		if _, ok := observed[id]; ok {
+			continue
+		}
+		ch := Change{Action: "add", Group: g.Addr, Target: targetAddr, Member: id, MemberName: w.member.Name, Principal: w.principal}
+		if w.declared {
+			ch.Reason = Reason{Kind: ReasonDeclared, Detail: "declared member of " + g.Addr}
+		} else {
+			ch.Reason = c.grantReason(w.grant)
+		}
+		adds = append(adds, ch)
+	}
+	byMember := func(a, b Change) int { return strings.Compare(a.Member, b.Member) }
+	slices.SortFunc(removes, byMember)
+	slices.SortFunc(adds, byMember)
+	// Removals first: if apply stops part-way, privilege was taken, not given.
+	c.plan.Changes = append(c.plan.Changes, removes...)
+	c.plan.Changes = append(c.plan.Changes, adds...)
+	sum.Adds, sum.Removes = len(adds), len(removes)
+	c.plan.Groups = append(c.plan.Groups, sum)
+}
+
+// lastsLonger orders the counting grants of one member: the one that keeps
+// it longest justifies the add (the member stays until the last one ends).
+func lastsLonger(a, b *evalGrant) bool {
+	if !a.until.Equal(b.until) {
+		return a.until.After(b.until)
+	}
+	return a.g.ID < b.g.ID
+}
+
+func (c *computer) grantReason(eg *evalGrant) Reason {
+	g := eg.g
+	start, end := g.Start, eg.end
+	r := Reason{
+		Kind:        ReasonGrant,
+		Grant:       g.ID,
+		Policy:      g.Policy,
+		Ticket:      g.Ticket,
+		Approvers:   distinct(g.Approvers),
+		WindowStart: &start,
+		WindowEnd:   &end,
+		BreakGlass:  g.BreakGlass,
+		Unreviewed:  g.Unreviewed,
+	}
+	if eg.until.Before(end) {
+		r.Detail = fmt.Sprintf("%s's window closes at %s, before the grant ends", g.Policy, stamp(eg.until))
+	}
+	return r
+}
+
+// removeReason names why an observed member is no longer desired: the
+// grant for it that stopped counting most recently, or the ledger's record
+// of which grant jitform added it for, or (exclusive groups) that it was
+// never declared nor granted.
+func (c *computer) removeReason(g *config.Group, id string, relevant []*evalGrant,
+	resolve func(string) (providers.Member, error), rec Managed, isManaged bool) (string, Reason) {
+	var best *evalGrant
+	bestKind := ""
+	consider := func(eg *evalGrant, kind string) {
+		if best == nil || eg.stopAt.After(best.stopAt) ||
+			(eg.stopAt.Equal(best.stopAt) && (kindRank(kind) < kindRank(bestKind) ||
+				kindRank(kind) == kindRank(bestKind) && eg.g.ID < best.g.ID)) {
+			best, bestKind = eg, kind
+		}
+	}
+	for _, eg := range relevant {
+		kind := stopKind(eg.status)
+		if kind == "" {
+			continue
+		}
+		if m, err := resolve(eg.g.Principal); err != nil || m.ID != id {
+			continue
+		}
+		consider(eg, kind)
+	}
+	var notCovering *evalGrant
+	if isManaged && rec.Grant != "" {
+		if eg := c.byID[rec.Grant]; eg != nil && !slices.Contains(relevant, eg) {
+			// The grant jitform added it for no longer reaches this group:
+			// its policy is gone or no longer names the group.
+			if eg.status == stEnded || eg.status == stRevoked {
+				consider(eg, stopKind(eg.status))
+			} else {
+				notCovering = eg
+			}
+		}
+	}
+	if best == nil && notCovering != nil {
+		eg := notCovering
+		detail := eg.detail
+		if eg.status != stPolicyGone && eg.status != stInvalid {
+			detail = fmt.Sprintf("%s no longer covers %s", eg.g.Policy, g.BaseAddr)
+		}
+		r := c.stoppedReason(eg, ReasonPolicyChanged)
+		r.Detail = detail
+		return eg.g.Principal, r
+	}
+	if best == nil {
+		r := Reason{Kind: ReasonUndeclared, Detail: "neither declared nor granted"}
+		if isManaged {
+			if rec.Grant != "" {
+				r.Grant = rec.Grant
+				r.Detail = fmt.Sprintf("added by jitform for %s, which no longer exists", rec.Grant)
+			} else {
+				r.Detail = "added by jitform; no longer declared nor granted"
+			}
+		}
+		return "", r
+	}
+	return best.g.Principal, c.stoppedReason(best, bestKind)
+}
+
+func (c *computer) stoppedReason(eg *evalGrant, kind string) Reason {
+	g := eg.g
+	start, end := g.Start, eg.end
+	return Reason{
+		Kind:        kind,
+		Grant:       g.ID,
+		Policy:      g.Policy,
+		Ticket:      g.Ticket,
+		Approvers:   distinct(g.Approvers),
+		WindowStart: &start,
+		WindowEnd:   &end,
+		BreakGlass:  g.BreakGlass,
+		Unreviewed:  g.Unreviewed,
+		Detail:      eg.detail,
+	}
+}
+
+// stopKind is the removal reason a grant that stopped counting gives.
+func stopKind(s grantStatus) string {
+	switch s {
+	case stEnded, stOutsideWindow:
+		return ReasonWindowEnded
+	case stRevoked:
+		return ReasonRevoked
+	case stInvalid, stPolicyGone:
+		return ReasonPolicyChanged
+	}
+	return ""
+}
+
+// kindRank breaks ties between grants that stopped at the same instant: a
+// deliberate act (revocation, policy change) explains more than a clock.
+func kindRank(kind string) int {
+	switch kind {
+	case ReasonRevoked:
+		return 0
+	case ReasonPolicyChanged:
+		return 1
+	}
+	return 2
+}
+
+// nextChange finds the earliest instant after now at which a desired set
+// could change: a grant starting or ending, a policy window opening or
+// closing while a grant is inside its [start,end).
+func (c *computer) nextChange() {
+	bases := make(map[string]bool, len(c.cfg.Groups))
+	for _, g := range c.cfg.Groups {
+		bases[g.BaseAddr] = true
+	}
+	covers := map[string]bool{}
+	for _, pol := range c.cfg.Policies {
+		for _, b := range pol.Groups {
+			if bases[b] {
+				covers[pol.Addr] = true
+				break
+			}
+		}
+	}
+	var next time.Time
+	why := ""
+	offer := func(t time.Time, reason string) {
+		if t.After(c.now) && (next.IsZero() || t.Before(next)) {
+			next, why = t, reason
+		}
+	}
+	for _, eg := range c.grants {
+		if !covers[eg.g.Policy] {
+			continue
+		}
+		switch eg.status {
+		case stCounting:
+			if eg.until.Before(eg.end) {
+				offer(eg.until, eg.g.Policy+" window closes for "+eg.g.ID)
+			} else {
+				offer(eg.end, eg.g.ID+" ends")
+			}
+		case stFuture:
+			offer(eg.g.Start, eg.g.ID+" starts")
+		case stOutsideWindow:
+			if b, ok := nextBoundary(eg.pol, c.now); ok && b.Before(eg.end) {
+				offer(b, eg.g.Policy+" window opens for "+eg.g.ID)
+			}
+		}
+	}
+	p := c.plan
+	p.ValidUntil = c.now.Add(MaxPlanAge)
+	if !next.IsZero() {
+		t := next
+		p.NextChangeAt = &t
+		p.NextChange = why
+		if t.Before(p.ValidUntil) {
+			p.ValidUntil = t
+		}
+	}
+}
+
+func inWindows(pol *config.Policy, t time.Time) bool {
+	if len(pol.Windows) == 0 {
+		return true
+	}
+	for _, w := range pol.Windows {
+		if w.Contains(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// nextBoundary is the earliest open or close of any of the policy's windows
+// strictly after t.
+func nextBoundary(pol *config.Policy, t time.Time) (time.Time, bool) {
+	var best time.Time
+	for _, w := range pol.Windows {
+		b := w.NextBoundary(t)
+		if b.IsZero() {
+			continue
+		}
+		if best.IsZero() || b.Before(best) {
+			best = b
+		}
+	}
+	return best.UTC(), !best.IsZero()
+}
+
+func windowSpecs(pol *config.Policy) string {
+	specs := make([]string, len(pol.Windows))
+	for i, w := range pol.Windows {
+		specs[i] = w.Spec
+	}
+	return strings.Join(specs, ", ")
+}
+
+func distinct(xs []string) []string {
+	if len(xs) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(xs))
+	for _, x := range xs {
+		if !slices.Contains(out, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// subject formats a source position as file:line:col.
+func subject(r hcl.Range) string {
+	if r.Filename == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s:%d:%d", r.Filename, r.Start.Line, r.Start.Column)
+}
+
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }

@@ -1,0 +1,255 @@
+package planner
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// WritePlanFile saves the plan as JSON (the same format as RenderJSON). The
+// file is written beside its final name and renamed into place, so a reader
+// never sees half a plan.
+func WritePlanFile(path string, p *Plan) error {
+	var buf bytes.Buffer
+	if err := RenderJSON(&buf, p); err != nil {
+		return fmt.Errorf("write plan file %s: %w", path, err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("write plan file %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	if _, err := tmp.Write(buf.Bytes()); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write plan file %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write plan file %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write plan file %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write plan file %s: %w", path, err)
+	}
+	return nil
+}
+
+// ReadPlanFile loads a plan saved by WritePlanFile. It refuses a file that
+// is not a jitform plan, one written in another major format_version, and
+// one whose content was edited after it was written (its ID no longer
+// matches its content).
+func ReadPlanFile(path string) (*Plan, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read plan file: %w", err)
+	}
+	return parsePlan(path, b)
+}
+
+func parsePlan(path string, b []byte) (*Plan, error) {
+	var probe struct {
+		FormatVersion *string `json:"format_version"`
+	}
+	if err := json.Unmarshal(b, &probe); err != nil {
+		return nil, fmt.Errorf("read plan file %s: not a jitform plan: %s", path, jsonErrorAt(b, err))
+	}
+	if probe.FormatVersion == nil {
+		return nil, fmt.Errorf("read plan file %s: not a jitform plan: no format_version", path)
+	}
+	if major(*probe.FormatVersion) != major(FormatVersion) {
+		return nil, fmt.Errorf("read plan file %s: format_version %q is not supported by this jitform (it reads %s.x); run jitform plan again with this version",
+			path, *probe.FormatVersion, major(FormatVersion))
+	}
+	var p Plan
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if *probe.FormatVersion == FormatVersion {
+		// Same version: every field is known, so an unknown one is a typo or an edit.
+		dec.DisallowUnknownFields()
+	}
+	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("read plan file %s: not a jitform plan: %s", path, jsonErrorAt(b, err))
+	}
+	if err := validatePlan(&p); err != nil {
+		return nil, fmt.Errorf("read plan file %s: %w", path, err)
+	}
+	if *probe.FormatVersion == FormatVersion {
+		id, err := planID(&p)
+		if err != nil {
+			return nil, fmt.Errorf("read plan file %s: %w", path, err)
+		}
+		if id != p.ID {
+			return nil, fmt.Errorf("read plan file %s: the plan was modified after it was written (its id does not match its content); run jitform plan again", path)
+		}
+	}
+	return &p, nil
+}
+
+func validatePlan(p *Plan) error {
+	var problems []string
+	if p.ID == "" {
+		problems = append(problems, "id is missing")
+	}
+	if p.At.IsZero() {
+		problems = append(problems, "at is missing")
+	}
+	if p.ValidUntil.IsZero() {
+		problems = append(problems, "valid_until is missing")
+	}
+	for i, c := range p.Changes {
+		if c.Action != "add" && c.Action != "remove" {
+			problems = append(problems, fmt.Sprintf("changes[%d].action is %q, want add or remove", i, c.Action))
+		}
+		if c.Group == "" || c.Member == "" {
+			problems = append(problems, fmt.Sprintf("changes[%d] has no group or member", i))
+		}
+		if c.Reason.Kind == "" {
+			problems = append(problems, fmt.Sprintf("changes[%d].reason.kind is missing", i))
+		}
+	}
+	if len(problems) > 0 {
+		return errors.New("invalid plan: " + strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+func major(v string) string {
+	m, _, _ := strings.Cut(v, ".")
+	return m
+}
+
+// jsonErrorAt adds the line and column to a JSON syntax or type error.
+func jsonErrorAt(b []byte, err error) string {
+	var off int64 = -1
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		off = se.Offset
+	case errors.As(err, &te):
+		off = te.Offset
+	}
+	if off < 0 || off > int64(len(b)) {
+		return err.Error()
+	}
+	line := 1 + bytes.Count(b[:off], []byte("\n"))
+	col := int(off) - bytes.LastIndexByte(b[:off], '\n')
+	return fmt.Sprintf("line %d, column %d: %v", line, col, err)
+}
+
+// StaleError says why a saved plan may no longer be applied.
+type StaleError struct {
+	Reasons []string
+}
+
+func (e *StaleError) Error() string {
+	return "the saved plan is stale: " + strings.Join(e.Reasons, "; ") + ". Run jitform plan again."
+}
+
+// CheckFresh refuses to apply a saved plan when the world it was computed
+// from has moved: its valid_until passed, the config, the ledger or an
+// observed membership changed, or a fresh plan would make other changes.
+// fresh is a plan computed now from current inputs.
+func CheckFresh(saved, fresh *Plan, now time.Time) error {
+	var reasons []string
+	if !now.Before(saved.ValidUntil) {
+		reasons = append(reasons, fmt.Sprintf("it was valid until %s and it is now %s", stamp(saved.ValidUntil), stamp(now)))
+	}
+	if saved.ConfigDigest != fresh.ConfigDigest {
+		reasons = append(reasons, fmt.Sprintf("the configuration changed (digest %s, now %s)", short(saved.ConfigDigest), short(fresh.ConfigDigest)))
+	}
+	if saved.LedgerHead != fresh.LedgerHead {
+		reasons = append(reasons, fmt.Sprintf("the ledger changed (head %s, now %s)", short(saved.LedgerHead), short(fresh.LedgerHead)))
+	}
+	groups := map[string]bool{}
+	for g := range saved.Observed {
+		groups[g] = true
+	}
+	for g := range fresh.Observed {
+		groups[g] = true
+	}
+	var moved []string
+	for g := range groups {
+		if saved.Observed[g] != fresh.Observed[g] {
+			moved = append(moved, g)
+		}
+	}
+	slices.Sort(moved)
+	for _, g := range moved {
+		switch {
+		case saved.Observed[g] == "":
+			reasons = append(reasons, fmt.Sprintf("%s was not read by the plan and is readable now", g))
+		case fresh.Observed[g] == "":
+			reasons = append(reasons, fmt.Sprintf("%s can no longer be read", g))
+		default:
+			reasons = append(reasons, fmt.Sprintf("the membership of %s changed", g))
+		}
+	}
+	if d := changeSetDiff(saved.Changes, fresh.Changes); d != "" {
+		reasons = append(reasons, d)
+	}
+	if len(reasons) > 0 {
+		return &StaleError{Reasons: reasons}
+	}
+	return nil
+}
+
+func changeSetDiff(saved, fresh []Change) string {
+	key := func(c Change) string { return c.Action + " " + c.Group + " " + c.Member }
+	in := func(cs []Change) map[string]bool {
+		m := make(map[string]bool, len(cs))
+		for _, c := range cs {
+			m[key(c)] = true
+		}
+		return m
+	}
+	s, f := in(saved), in(fresh)
+	var gone, extra []string
+	for k := range s {
+		if !f[k] {
+			gone = append(gone, k)
+		}
+	}
+	for k := range f {
+		if !s[k] {
+			extra = append(extra, k)
+		}
+	}
+	if len(gone)+len(extra) == 0 {
+		return ""
+	}
+	slices.Sort(gone)
+	slices.Sort(extra)
+	var parts []string
+	if len(gone) > 0 {
+		parts = append(parts, "no longer needed: "+strings.Join(limit(gone, 5), ", "))
+	}
+	if len(extra) > 0 {
+		parts = append(parts, "now also needed: "+strings.Join(limit(extra, 5), ", "))
+	}
+	return "the changes differ (" + strings.Join(parts, "; ") + ")"
+}
+
+func limit(xs []string, n int) []string {
+	if len(xs) <= n {
+		return xs
+	}
+	return append(slices.Clone(xs[:n]), fmt.Sprintf("and %d more", len(xs)-n))
+}
+
+func short(d string) string {
+	if d == "" {
+		return "(empty)"
+	}
+	if len(d) > 12 {
+		return d[:12]
+	}
+	return d
+}

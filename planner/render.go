@@ -1,0 +1,214 @@
+package planner
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strings"
+)
+
+const (
+	ansiReset  = "\x1b[0m"
+	ansiRed    = "\x1b[31m"
+	ansiGreen  = "\x1b[32m"
+	ansiYellow = "\x1b[33m"
+	ansiBold   = "\x1b[1m"
+)
+
+// RenderText writes the plan for people, Terraform-like: one block per
+// group with changes, one line per change naming its justification, then
+// unreadable groups, errors, warnings, a summary and when to plan again.
+// Lines read on their own, so an auditor can grep them. color adds ANSI
+// colours (the caller decides: a terminal, and no NO_COLOR).
+func RenderText(w io.Writer, p *Plan, color bool) error {
+	bw := bufio.NewWriter(w)
+	paint := func(code, s string) string {
+		if !color {
+			return s
+		}
+		return code + s + ansiReset
+	}
+	fmt.Fprintf(bw, "jitform plan %s for %s\n", shortID(p.ID), stamp(p.At))
+
+	changed := map[string]bool{}
+	for _, c := range p.Changes {
+		changed[c.Group] = true
+	}
+	unchanged := 0
+	i := 0
+	for _, g := range p.Groups {
+		if !changed[g.Group] {
+			if g.Readable && !g.Blocked {
+				unchanged++
+			}
+			continue
+		}
+		excl := "non-exclusive: only members jitform added are removed"
+		if g.Exclusive {
+			excl = "exclusive: members neither declared nor granted are removed"
+		}
+		fmt.Fprintf(bw, "\n%s on %s (%s)\n", paint(ansiBold, g.Group), g.Target, excl)
+		for ; i < len(p.Changes) && p.Changes[i].Group == g.Group; i++ {
+			c := p.Changes[i]
+			line := changeLine(c)
+			switch {
+			case c.Action == "add":
+				line = paint(ansiGreen, line)
+			default:
+				line = paint(ansiRed, line)
+			}
+			fmt.Fprintf(bw, "  %s\n", line)
+		}
+	}
+	if unchanged > 0 {
+		fmt.Fprintf(bw, "\n%d %s unchanged: membership matches the policy.\n", unchanged, plural(unchanged, "group", "groups"))
+	}
+	if len(p.Unreadable) > 0 {
+		fmt.Fprintf(bw, "\n%s\n", paint(ansiYellow, "Unreadable groups (nothing is planned for them):"))
+		for _, u := range p.Unreadable {
+			fmt.Fprintf(bw, "  ! %s on %s: %s\n", u.Group, u.Target, u.Error)
+		}
+	}
+	if len(p.Errors) > 0 {
+		fmt.Fprintf(bw, "\n%s\n", paint(ansiRed, "Errors (the groups concerned get no changes; apply refuses this plan):"))
+		for _, e := range p.Errors {
+			fmt.Fprintf(bw, "  ✗ %s\n", diagLine(e))
+		}
+	}
+	if len(p.Warnings) > 0 {
+		fmt.Fprintf(bw, "\n%s\n", paint(ansiYellow, "Warnings:"))
+		for _, e := range p.Warnings {
+			fmt.Fprintf(bw, "  ! %s\n", diagLine(e))
+		}
+	}
+	adds, removes := 0, 0
+	for _, c := range p.Changes {
+		if c.Action == "add" {
+			adds++
+		} else {
+			removes++
+		}
+	}
+	if adds+removes == 0 {
+		fmt.Fprintf(bw, "\nNo changes. Membership matches the policy.\n")
+	} else {
+		fmt.Fprintf(bw, "\nPlan: %d to add, %d to remove.\n", adds, removes)
+	}
+	if p.NextChangeAt != nil {
+		fmt.Fprintf(bw, "Next change at %s (%s). This plan is valid until %s.\n", stamp(*p.NextChangeAt), p.NextChange, stamp(p.ValidUntil))
+	} else {
+		fmt.Fprintf(bw, "No change is scheduled. This plan is valid until %s.\n", stamp(p.ValidUntil))
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("write plan: %w", err)
+	}
+	return nil
+}
+
+// changeLine is one change and its justification on one line.
+func changeLine(c Change) string {
+	var b strings.Builder
+	if c.Action == "add" {
+		b.WriteString("+ ")
+	} else {
+		b.WriteString("- ")
+	}
+	b.WriteString(c.Member)
+	if who := c.Principal; who != "" || c.MemberName != "" {
+		if who == "" {
+			who = c.MemberName
+		}
+		if who != c.Member {
+			fmt.Fprintf(&b, " (%s)", who)
+		}
+	}
+	b.WriteString("  ")
+	r := c.Reason
+	switch r.Kind {
+	case ReasonGrant:
+		b.WriteString(grantWords(r))
+		if r.WindowEnd != nil {
+			fmt.Fprintf(&b, ", until %s", stamp(*r.WindowEnd))
+		}
+	case ReasonDeclared:
+		b.WriteString("declared member")
+	case ReasonWindowEnded:
+		if r.WindowEnd != nil && r.Detail == "window ended "+stamp(*r.WindowEnd) {
+			fmt.Fprintf(&b, "window ended %s", stamp(*r.WindowEnd))
+		} else {
+			fmt.Fprintf(&b, "window closed: %s", r.Detail)
+		}
+		fmt.Fprintf(&b, " (%s)", grantWords(r))
+		return b.String()
+	case ReasonRevoked:
+		fmt.Fprintf(&b, "%s (%s)", r.Detail, grantWords(r))
+		return b.String()
+	case ReasonPolicyChanged:
+		fmt.Fprintf(&b, "policy changed: %s", r.Detail)
+		if r.Grant != "" {
+			fmt.Fprintf(&b, " (%s)", grantWords(r))
+		}
+		return b.String()
+	case ReasonUndeclared:
+		fmt.Fprintf(&b, "undeclared: %s", r.Detail)
+		return b.String()
+	default:
+		fmt.Fprintf(&b, "%s: %s", r.Kind, r.Detail)
+		return b.String()
+	}
+	if r.Detail != "" && r.Kind != ReasonDeclared {
+		fmt.Fprintf(&b, "; %s", r.Detail)
+	}
+	return b.String()
+}
+
+// grantWords names a grant the way an auditor reads it.
+func grantWords(r Reason) string {
+	var parts []string
+	parts = append(parts, r.Grant)
+	if r.Policy != "" {
+		parts = append(parts, r.Policy)
+	}
+	if r.Ticket != "" {
+		parts = append(parts, "ticket "+r.Ticket)
+	}
+	if r.BreakGlass {
+		if r.Unreviewed {
+			parts = append(parts, "BREAK-GLASS, not yet reviewed")
+		} else {
+			parts = append(parts, "break-glass")
+		}
+	}
+	s := strings.Join(parts, " ")
+	if len(r.Approvers) > 0 {
+		s += " approved by " + strings.Join(r.Approvers, ", ")
+	} else if !r.BreakGlass {
+		s += " (no approvers)"
+	}
+	return s
+}
+
+func diagLine(d Warning) string {
+	s := d.Summary
+	if d.Detail != "" {
+		s += ": " + d.Detail
+	}
+	if d.Subject != "" {
+		s += " (" + d.Subject + ")"
+	}
+	return s
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
