@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/jitform/jitform/internal/operation"
+	"github.com/jitform/jitform/planner"
+	"github.com/jitform/jitform/providers"
+)
+
+const applyUsage = `
+Usage: jitform [-C DIR] apply [flags] [PLANFILE]
+
+Makes the membership changes a plan lists and records each one in the ledger
+(an intent before the change, the outcome after it). Takes the state lock, so
+two applies never interleave.
+
+Without PLANFILE, jitform plans again, shows the plan and asks for 'yes' on
+the terminal; --auto-approve skips the question (CI). Without a terminal and
+without --auto-approve it refuses.
+
+With PLANFILE (from jitform plan --out), it applies exactly that plan without
+asking, and refuses it when it is stale: past its valid_until, or the config,
+the ledger or an observed membership changed since it was made.
+
+A plan with errors is refused whole. One failing target never stops the
+others; a failed removal of a member whose access ended is listed first.
+
+Examples:
+  jitform apply
+  jitform apply --auto-approve --lock-timeout 2m
+  jitform plan --out tonight.plan && jitform apply tonight.plan
+
+Exit codes: 0 success, 1 error (any change failed, stale plan, refused, lock).
+`
+
+func cmdApply(ctx context.Context, a *app, args []string) int {
+	fs := a.flagSet("apply", applyUsage)
+	autoApprove := fs.Bool("auto-approve", false, "apply without asking for confirmation")
+	lockTimeout := fs.Duration("lock-timeout", 0, "wait up to `D` for the state lock held by another run (e.g. 30s)")
+	parallelism := fs.Int("parallelism", operation.DefaultParallelism, "change at most `N` targets at once")
+	if code, done := a.parse(fs, args); done {
+		return code
+	}
+	if fs.NArg() > 1 {
+		return a.errorf("apply takes at most one plan file (got %q)", fs.Args())
+	}
+
+	var saved *planner.Plan
+	if fs.NArg() == 1 {
+		p, err := planner.ReadPlanFile(a.path(fs.Arg(0)))
+		if err != nil {
+			return a.errorf("%v; nothing was changed", err)
+		}
+		saved = p
+	} else if !*autoApprove && !a.stdinTTY {
+		return a.errorf("apply needs confirmation, and there is no terminal to ask on; nothing was changed.\n" +
+			"Run with --auto-approve, or apply a saved plan file (jitform plan --out FILE, then jitform apply FILE).")
+	}
+
+	b, err := a.backend()
+	if err != nil {
+		return a.errorf("%v", err)
+	}
+	opts := a.options(b, *parallelism, *lockTimeout)
+
+	var confirm operation.ConfirmFunc
+	shown := false
+	if saved == nil {
+		confirm = func(p *planner.Plan) (bool, error) {
+			shown = true
+			if err := planner.RenderText(a.stdout, p, a.color()); err != nil {
+				return false, err
+			}
+			if *autoApprove {
+				fmt.Fprintln(a.stdout)
+				return true, nil
+			}
+			return askYes(a.stdin, a.stdout)
+		}
+	}
+	res, err := operation.Apply(ctx, opts, saved, confirm)
+	if errors.Is(err, operation.ErrCancelled) {
+		fmt.Fprintln(a.stdout, "\nApply cancelled: nothing was changed.")
+		return exitError
+	}
+	if res == nil {
+		return a.fail(err)
+	}
+	if !shown && saved == nil {
+		// No changes: confirm was not needed; still say what was found.
+		_ = planner.RenderText(a.stdout, res.Plan, a.color())
+	}
+	code := a.printResult(res)
+	if err != nil {
+		return a.fail(err)
+	}
+	return code
+}
+
+// askYes asks Terraform's question; only "yes" approves.
+func askYes(in io.Reader, out io.Writer) (bool, error) {
+	fmt.Fprint(out, "\nDo you want to make these changes?\n"+
+		"  jitform will make exactly the changes shown above and record them in the ledger.\n"+
+		"  Only 'yes' will be accepted to approve.\n\n"+
+		"  Enter a value: ")
+	line, err := bufio.NewReader(in).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false, fmt.Errorf("read the answer: %w", err)
+	}
+	return strings.TrimSpace(line) == "yes", nil
+}
+
+// printResult prints each outcome (failed removals first, loud) and the
+// summary, and returns the exit code.
+func (a *app) printResult(res *operation.Result) int {
+	added, removed, failed := res.Counts()
+	paint := func(code, s string) string {
+		if !a.color() {
+			return s
+		}
+		return code + s + "\x1b[0m"
+	}
+	if len(res.Outcomes) > 0 {
+		fmt.Fprintln(a.stdout)
+	}
+	for _, o := range res.Outcomes {
+		c := o.Change
+		who := c.Member
+		if c.MemberName != "" && c.MemberName != c.Member {
+			who = fmt.Sprintf("%s (%s)", c.MemberName, c.Member)
+		}
+		why := c.Reason.Kind
+		if c.Reason.Grant != "" {
+			why += ", " + c.Reason.Grant
+		}
+		switch {
+		case o.Status == providers.Failed && c.Action == string(providers.Remove):
+			fmt.Fprintln(a.stdout, paint(red+bold, fmt.Sprintf("  ✗ FAILED to remove %s from %s (%s): %v", who, c.Group, why, o.Err)))
+			fmt.Fprintln(a.stdout, paint(red, "    this member still holds the privilege; fix the cause and run jitform apply again, or remove it by hand"))
+		case o.Status == providers.Failed:
+			fmt.Fprintln(a.stdout, paint(red, fmt.Sprintf("  ✗ FAILED to add %s to %s (%s): %v", who, c.Group, why, o.Err)))
+		case c.Action == string(providers.Add):
+			note := ""
+			if o.Status == providers.Already {
+				note = " (already a member)"
+			}
+			fmt.Fprintln(a.stdout, paint(green, fmt.Sprintf("  + added %s to %s%s", who, c.Group, note)))
+		default:
+			note := ""
+			if o.Status == providers.Already {
+				note = " (already gone)"
+			}
+			fmt.Fprintln(a.stdout, paint(red, fmt.Sprintf("  - removed %s from %s%s", who, c.Group, note)))
+		}
+	}
+	if failed > 0 {
+		fmt.Fprintln(a.stdout, paint(red+bold, fmt.Sprintf("\nApply failed: %d added, %d removed, %d failed. Every change is recorded in the ledger.", added, removed, failed)))
+		return exitError
+	}
+	fmt.Fprintln(a.stdout, paint(green+bold, fmt.Sprintf("\nApply complete! %d added, %d removed.", added, removed)))
+	return exitOK
+}

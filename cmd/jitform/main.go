@@ -1,0 +1,356 @@
+// Command jitform reconciles just-in-time privileged access: it plans and
+// applies group membership changes from a policy repository of HCL files.
+//
+// This package only parses flags, renders and maps outcomes to exit codes;
+// the work happens in internal/operation, config, planner, state and the
+// providers. One file per command.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+	"golang.org/x/term"
+
+	"github.com/jitform/jitform/internal/operation"
+	"github.com/jitform/jitform/providers"
+	"github.com/jitform/jitform/providers/ldap"
+	"github.com/jitform/jitform/providers/ldif"
+	"github.com/jitform/jitform/providers/winrm"
+	"github.com/jitform/jitform/state"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0 // success; no changes under --detailed-exitcode
+	exitError   = 1 // any error
+	exitChanges = 2 // success with changes, under --detailed-exitcode
+)
+
+// version is set at build time: -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+func main() { os.Exit(Main()) }
+
+// Main runs jitform with the process's arguments and standard streams and
+// returns the exit code. Script tests run it as the "jitform" command.
+func Main() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	a := &app{
+		stdin:    os.Stdin,
+		stdout:   os.Stdout,
+		stderr:   os.Stderr,
+		getenv:   os.Getenv,
+		stdinTTY: isTerminal(os.Stdin),
+		outTTY:   isTerminal(os.Stdout),
+		errTTY:   isTerminal(os.Stderr),
+	}
+	return a.main(ctx, os.Args[1:])
+}
+
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
+
+// app is one invocation: streams, global flags and what they imply.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	stdinTTY       bool
+	outTTY, errTTY bool
+
+	dir     string // -C
+	noColor bool   // --no-color
+}
+
+// command is one subcommand. run gets the arguments after its name.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, a *app, args []string) int
+}
+
+// commands is the dispatch table. `grant` (grant.go) and `run` (run.go)
+// belong to other parts of jitform; each provides its cmdX function.
+func commands() []command {
+	return []command{
+		{"init", "Prepare a policy repository: check it and create its state directory", cmdInit},
+		{"validate", "Check the configuration and every grant against its policy", cmdValidate},
+		{"fmt", "Rewrite HCL files in the canonical format", cmdFmt},
+		{"plan", "Show which memberships would change, and why", cmdPlan},
+		{"apply", "Make the planned membership changes", cmdApply},
+		{"show", "Show a saved plan file", cmdShow},
+		{"grant", "Request, approve, deny, revoke and list grants in the ledger", cmdGrant},
+		{"ledger", "Verify the ledger's hash chain or print the audit trail", cmdLedger},
+		{"run", "Plan and apply at every window boundary, until stopped", cmdRun},
+		{"version", "Print the jitform version", cmdVersion},
+	}
+}
+
+const mainUsage = `Usage: jitform [-C DIR] [--no-color] <command> [flags] [args]
+
+jitform reconciles just-in-time privileged access. A policy repository (every
+*.hcl file in a directory) declares targets, privileged groups, elevation
+policies and approved time-bound grants; jitform plans and applies the group
+membership they require now, and records every change in a hash-chained ledger.
+
+Commands:
+%s
+Global flags:
+  -C, --chdir DIR   use the policy repository in DIR (default: the current directory);
+                    like git -C, relative paths given to commands are relative to DIR
+      --no-color    never colour the output (NO_COLOR in the environment does the same)
+      --version     print the version and exit
+  -h, --help        show this help; "jitform <command> --help" shows a command's help
+
+Examples:
+  jitform -C examples/quickstart plan
+  jitform plan --out tonight.plan && jitform apply tonight.plan
+  jitform apply --auto-approve        # in CI, with no one to ask
+
+Exit codes: 0 success (and no changes under --detailed-exitcode), 1 error,
+2 success with changes (plan --detailed-exitcode).
+`
+
+func (a *app) usage(w io.Writer) {
+	var b strings.Builder
+	for _, c := range commands() {
+		fmt.Fprintf(&b, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, mainUsage, b.String())
+}
+
+func (a *app) main(ctx context.Context, args []string) int {
+	fs := pflag.NewFlagSet("jitform", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.SetInterspersed(false) // global flags stop at the command name
+	fs.StringVarP(&a.dir, "chdir", "C", ".", "")
+	fs.BoolVar(&a.noColor, "no-color", false, "")
+	showVersion := fs.Bool("version", false, "")
+	help := fs.BoolP("help", "h", false, "")
+	if err := fs.Parse(normalizeArgs(fs, args)); err != nil {
+		fmt.Fprintf(a.stderr, "jitform: %v\n\n", err)
+		a.usage(a.stderr)
+		return exitError
+	}
+	if *showVersion {
+		return cmdVersion(ctx, a, nil)
+	}
+	rest := fs.Args()
+	if *help || len(rest) == 0 {
+		if len(rest) == 0 && !*help {
+			a.usage(a.stderr)
+			return exitError
+		}
+		a.usage(a.stdout)
+		return exitOK
+	}
+	name := rest[0]
+	if name == "help" {
+		if len(rest) > 1 {
+			return a.main(ctx, []string{rest[1], "--help"})
+		}
+		a.usage(a.stdout)
+		return exitOK
+	}
+	for _, c := range commands() {
+		if c.name == name {
+			return c.run(ctx, a, rest[1:])
+		}
+	}
+	fmt.Fprintf(a.stderr, "jitform: unknown command %q%s\nRun 'jitform --help' for the list of commands.\n", name, suggest(name))
+	return exitError
+}
+
+func suggest(name string) string {
+	for _, c := range commands() {
+		if strings.HasPrefix(c.name, name) || strings.HasPrefix(name, c.name) {
+			return fmt.Sprintf(" (did you mean %q?)", c.name)
+		}
+	}
+	return ""
+}
+
+// color reports whether stdout gets ANSI colours: a terminal, no --no-color,
+// and no NO_COLOR (set and non-empty, as https://no-color.org asks).
+func (a *app) color() bool {
+	return a.outTTY && !a.noColor && a.getenv("NO_COLOR") == ""
+}
+
+func (a *app) errColor() bool {
+	return a.errTTY && !a.noColor && a.getenv("NO_COLOR") == ""
+}
+
+func (a *app) paintErr(code, s string) string {
+	if !a.errColor() {
+		return s
+	}
+	return code + s + "\x1b[0m"
+}
+
+const (
+	red    = "\x1b[31m"
+	green  = "\x1b[32m"
+	yellow = "\x1b[33m"
+	bold   = "\x1b[1m"
+)
+
+// errorf prints "Error: ..." to stderr and returns exitError.
+func (a *app) errorf(format string, args ...any) int {
+	fmt.Fprintf(a.stderr, "%s %s\n", a.paintErr(red+bold, "Error:"), fmt.Sprintf(format, args...))
+	return exitError
+}
+
+// progress sends one line to stderr: logs never mix with the plan on stdout.
+func (a *app) progress(format string, args ...any) {
+	fmt.Fprintf(a.stderr, format+"\n", args...)
+}
+
+// flagSet makes a command's flag set; usage is the command's help text and
+// is printed with the flag list for --help.
+func (a *app) flagSet(name, usage string) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("jitform "+name, pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.SortFlags = false
+	fs.Usage = func() {
+		fmt.Fprint(a.stdout, strings.TrimLeft(usage, "\n"))
+		if fu := flagUsages(fs); fu != "" {
+			fmt.Fprintf(a.stdout, "\nFlags:\n%s", fu)
+		}
+	}
+	return fs
+}
+
+// flagUsages lists a command's flags for --help, aligned; boolean flags are
+// shown without pflag's "[=true|false]" noise.
+func flagUsages(fs *pflag.FlagSet) string {
+	type row struct{ left, usage string }
+	var rows []row
+	width := 0
+	fs.VisitAll(func(f *pflag.Flag) {
+		left := "      --" + f.Name
+		if f.Shorthand != "" {
+			left = "  -" + f.Shorthand + ", --" + f.Name
+		}
+		varname, usage := pflag.UnquoteUsage(f)
+		if f.Value.Type() != "bool" && varname != "" {
+			left += " " + varname
+		}
+		switch f.DefValue {
+		case "", "false", "0", "0s", "[]":
+		default:
+			usage += fmt.Sprintf(" (default %s)", f.DefValue)
+		}
+		rows = append(rows, row{left, usage})
+		width = max(width, len(left))
+	})
+	var b strings.Builder
+	for _, r := range rows {
+		fmt.Fprintf(&b, "%-*s   %s\n", width, r.left, r.usage)
+	}
+	return b.String()
+}
+
+// parse parses a command's flags. It returns done=true with the exit code
+// when the command must stop (help was shown, or a flag was wrong).
+func (a *app) parse(fs *pflag.FlagSet, args []string) (code int, done bool) {
+	fs.BoolP("help", "h", false, "show this help")
+	err := fs.Parse(normalizeArgs(fs, args))
+	if errors.Is(err, pflag.ErrHelp) {
+		fs.Usage()
+		return exitOK, true
+	}
+	if err != nil {
+		fmt.Fprintf(a.stderr, "%s: %v\nRun '%s --help' for usage.\n", fs.Name(), err, fs.Name())
+		return exitError, true
+	}
+	if h, _ := fs.GetBool("help"); h {
+		fs.Usage()
+		return exitOK, true
+	}
+	return exitOK, false
+}
+
+// normalizeArgs accepts Terraform's single-dash spelling of long flags
+// (-auto-approve, -out=FILE) by rewriting them to --auto-approve, --out=FILE
+// when the name is one of fs's long flags. Shorthand flags (-C, -h), values
+// of flags that take one, and everything after "--" are left untouched.
+func normalizeArgs(fs *pflag.FlagSet, args []string) []string {
+	out := make([]string, 0, len(args))
+	takesValue := func(f *pflag.Flag) bool { return f != nil && f.NoOptDefVal == "" }
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		if arg == "--" {
+			out = append(out, args[i:]...)
+			break
+		}
+		var f *pflag.Flag
+		switch {
+		case strings.HasPrefix(arg, "--"):
+			name, _, _ := strings.Cut(arg[2:], "=")
+			f = fs.Lookup(name)
+		case len(arg) > 2 && arg[0] == '-':
+			name, _, _ := strings.Cut(arg[1:], "=")
+			if lf := fs.Lookup(name); lf != nil && len(name) > 1 {
+				arg, f = "-"+arg, lf
+			}
+		case len(arg) == 2 && arg[0] == '-':
+			f = fs.ShorthandLookup(arg[1:])
+		}
+		out = append(out, arg)
+		// "--out FILE": FILE is a value, never a flag to rewrite.
+		if f != nil && !strings.Contains(arg, "=") && takesValue(f) && i+1 < len(args) {
+			i++
+			out = append(out, args[i])
+		}
+	}
+	return out
+}
+
+// path resolves a file named on the command line: like git -C and make -C,
+// -C DIR makes relative paths relative to DIR.
+func (a *app) path(p string) string {
+	if p == "" || filepath.IsAbs(p) || a.dir == "." {
+		return p
+	}
+	return filepath.Join(a.dir, p)
+}
+
+// registry maps every target kind to its provider.
+func registry() providers.Registry {
+	return providers.Registry{
+		"ldap":  ldap.Open,
+		"ldif":  ldif.Open,
+		"winrm": winrm.Open,
+	}
+}
+
+// backend opens the local state in .jitform/ beside the config.
+func (a *app) backend() (state.Backend, error) {
+	b, err := state.NewLocal(a.dir)
+	if err != nil {
+		return nil, fmt.Errorf("open the state in %s: %w", a.dir, err)
+	}
+	return b, nil
+}
+
+// options are the operation settings common to plan and apply.
+func (a *app) options(b state.Backend, parallelism int, lockTimeout time.Duration) operation.Options {
+	return operation.Options{
+		Dir:         a.dir,
+		Parallelism: parallelism,
+		Registry:    registry(),
+		Backend:     b,
+		Progress:    a.progress,
+		LockTimeout: lockTimeout,
+	}
+}
