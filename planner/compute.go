@@ -31,6 +31,7 @@ const (
 // on the group, only the principal's resolution does.
 type evalGrant struct {
 	g      *Grant
+	decl   *config.Grant // the grant block, for repository grants
 	pol    *config.Policy
 	status grantStatus
 	end    time.Time // effective end: the earlier of end and a future revocation
@@ -77,6 +78,16 @@ type computer struct {
 	byPolicy map[string][]*evalGrant
 	byID     map[string]*evalGrant
 	grants   []*evalGrant
+	// byGroup collects each group's changes; joined once at the end
+	// (appending 100,000 changes one group at a time is mostly memmove).
+	byGroup [][]Change
+
+	// Per-group scratch, reused (see planGroup).
+	observed          map[string]providers.Member
+	desired           map[string]int // member ID -> index in wants
+	wants             []want
+	stopped           map[string][]*evalGrant
+	removeIDs, addIDs []string
 }
 
 func newComputer(in Input) *computer {
@@ -104,6 +115,9 @@ func newComputer(in Input) *computer {
 		byBase:   map[string][]*config.Policy{},
 		byPolicy: map[string][]*evalGrant{},
 		byID:     map[string]*evalGrant{},
+		observed: map[string]providers.Member{},
+		desired:  map[string]int{},
+		stopped:  map[string][]*evalGrant{},
 	}
 	c.plan.Warnings = append(c.plan.Warnings, ledger.Warnings...)
 	for _, pol := range in.Config.Policies {
@@ -131,7 +145,7 @@ func repositoryGrant(g *config.Grant, revoked map[string]time.Time) Grant {
 		Ticket:    g.Ticket,
 		Reason:    g.Reason,
 		Approvers: distinct(g.ApprovedBy),
-		Subject:   subject(g.DeclRange),
+		// Subject is filled in only when a warning needs it (see subject).
 	}
 	if at, ok := revoked[g.Addr]; ok {
 		out.Revoked, out.RevokedAt = true, at
@@ -143,7 +157,7 @@ func (c *computer) evaluateGrants() {
 	all := make([]evalGrant, 0, len(c.cfg.Grants)+len(c.ledger.Grants))
 	for _, g := range c.cfg.Grants {
 		rg := repositoryGrant(g, c.ledger.RevokedRepo)
-		all = append(all, evalGrant{g: &rg})
+		all = append(all, evalGrant{g: &rg, decl: g})
 	}
 	for i := range c.ledger.Grants {
 		g := c.ledger.Grants[i]
@@ -237,7 +251,16 @@ func (c *computer) evaluate(eg *evalGrant) {
 }
 
 func (c *computer) grantWarning(eg *evalGrant, summary, detail string) {
-	c.plan.Warnings = append(c.plan.Warnings, Warning{Summary: summary, Detail: detail, Subject: eg.g.Subject})
+	c.plan.Warnings = append(c.plan.Warnings, Warning{Summary: summary, Detail: detail, Subject: eg.subject()})
+}
+
+// subject is where the grant was written: file:line:col for a grant
+// block, the ledger position for a ledger grant.
+func (eg *evalGrant) subject() string {
+	if eg.g.Subject == "" && eg.decl != nil {
+		eg.g.Subject = subject(eg.decl.DeclRange)
+	}
+	return eg.g.Subject
 }
 
 // want is one member of a group's desired set and what justifies it.
@@ -253,6 +276,14 @@ func (c *computer) planGroups() {
 	slices.SortFunc(groups, func(a, b *config.Group) int { return strings.Compare(a.Addr, b.Addr) })
 	for _, g := range groups {
 		c.planGroup(g)
+	}
+	n := 0
+	for _, cs := range c.byGroup {
+		n += len(cs)
+	}
+	c.plan.Changes = make([]Change, 0, n)
+	for _, cs := range c.byGroup {
+		c.plan.Changes = append(c.plan.Changes, cs...)
 	}
 }
 
@@ -274,7 +305,12 @@ func (c *computer) planGroup(g *config.Group) {
 	}
 	sum.Readable = true
 	c.plan.Observed[g.Addr] = ObservedDigest(obs)
-	observed := make(map[string]providers.Member, len(obs.Members))
+	// Scratch maps are reused across groups: at 10,000 groups, allocating
+	// them afresh is a measurable part of planning.
+	observed, desired, wants := c.observed, c.desired, c.wants[:0]
+	clear(observed)
+	clear(desired)
+	defer func() { c.wants = wants[:0] }()
 	for _, m := range obs.Members {
 		observed[m.ID] = m
 	}
@@ -295,11 +331,14 @@ func (c *computer) planGroup(g *config.Group) {
 	}
 
 	var relevant []*evalGrant
-	for _, pol := range c.byBase[g.BaseAddr] {
-		relevant = append(relevant, c.byPolicy[pol.Addr]...)
+	if pols := c.byBase[g.BaseAddr]; len(pols) == 1 {
+		relevant = c.byPolicy[pols[0].Addr] // the common case: no copy
+	} else {
+		for _, pol := range pols {
+			relevant = append(relevant, c.byPolicy[pol.Addr]...)
+		}
 	}
 
-	desired := make(map[string]*want, len(g.Members)+len(relevant)/4)
 	var errs []Warning
 	for _, pr := range g.Members {
 		m, err := resolve(pr)
@@ -311,10 +350,11 @@ func (c *computer) planGroup(g *config.Group) {
 			})
 			continue
 		}
-		if w := desired[m.ID]; w != nil {
+		if _, ok := desired[m.ID]; ok {
 			continue
 		}
-		desired[m.ID] = &want{member: m, principal: pr, declared: true}
+		desired[m.ID] = len(wants)
+		wants = append(wants, want{member: m, principal: pr, declared: true})
 	}
 	for _, eg := range relevant {
 		if eg.status != stCounting {
@@ -325,16 +365,17 @@ func (c *computer) planGroup(g *config.Group) {
 			errs = append(errs, Warning{
 				Summary: fmt.Sprintf("%s: unknown principal %q in %s; no changes planned for this group", g.Addr, eg.g.Principal, eg.g.ID),
 				Detail:  err.Error(),
-				Subject: eg.g.Subject,
+				Subject: eg.subject(),
 			})
 			continue
 		}
-		w := desired[m.ID]
-		if w == nil {
-			w = &want{member: m, principal: eg.g.Principal}
-			desired[m.ID] = w
+		i, ok := desired[m.ID]
+		if !ok {
+			i = len(wants)
+			desired[m.ID] = i
+			wants = append(wants, want{member: m, principal: eg.g.Principal})
 		}
-		if w.grant == nil || lastsLonger(eg, w.grant) {
+		if w := &wants[i]; w.grant == nil || lastsLonger(eg, w.grant) {
 			w.grant = eg
 		}
 	}
@@ -347,38 +388,62 @@ func (c *computer) planGroup(g *config.Group) {
 		return
 	}
 
-	var removes, adds []Change
+	// Sort member IDs, not Changes: a Change is a large struct to swap.
+	removeIDs, addIDs := c.removeIDs[:0], c.addIDs[:0]
 	managed := c.ledger.Managed[g.Addr]
-	for id, m := range observed {
-		if desired[id] != nil {
+	for id := range observed {
+		if _, ok := desired[id]; ok {
 			continue
 		}
-		rec, isManaged := managed[id]
-		if !g.Exclusive && !isManaged {
+		if _, isManaged := managed[id]; !g.Exclusive && !isManaged {
 			continue // not ours to remove
 		}
-		ch := Change{Action: "remove", Group: g.Addr, Target: targetAddr, Member: id, MemberName: m.Name}
-		ch.Principal, ch.Reason = c.removeReason(g, id, relevant, resolve, rec, isManaged)
-		removes = append(removes, ch)
+		removeIDs = append(removeIDs, id)
 	}
-	for id, w := range desired {
-		if _, ok := observed[id]; ok {
-			continue
+	for id := range desired {
+		if _, ok := observed[id]; !ok {
+			addIDs = append(addIDs, id)
 		}
+	}
+	slices.Sort(removeIDs)
+	slices.Sort(addIDs)
+	c.removeIDs, c.addIDs = removeIDs, addIDs
+	cs := make([]Change, 0, len(removeIDs)+len(addIDs))
+	// Removals first: if apply stops part-way, privilege was taken, not given.
+	if len(removeIDs) > 0 {
+		// stopped indexes the grants that stopped counting by member: one
+		// resolution per grant, not per removal.
+		stopped := c.stopped
+		clear(stopped)
+		for _, eg := range relevant {
+			if stopKind(eg.status) == "" {
+				continue
+			}
+			if m, err := resolve(eg.g.Principal); err == nil {
+				stopped[m.ID] = append(stopped[m.ID], eg)
+			}
+		}
+		for _, id := range removeIDs {
+			rec, isManaged := managed[id]
+			ch := Change{Action: "remove", Group: g.Addr, Target: targetAddr, Member: id, MemberName: observed[id].Name}
+			ch.Principal, ch.Reason = c.removeReason(g, stopped[id], relevant, rec, isManaged)
+			cs = append(cs, ch)
+		}
+	}
+	for _, id := range addIDs {
+		w := &wants[desired[id]]
 		ch := Change{Action: "add", Group: g.Addr, Target: targetAddr, Member: id, MemberName: w.member.Name, Principal: w.principal}
 		if w.declared {
 			ch.Reason = Reason{Kind: ReasonDeclared, Detail: "declared member of " + g.Addr}
 		} else {
 			ch.Reason = c.grantReason(w.grant)
 		}
-		adds = append(adds, ch)
+		cs = append(cs, ch)
 	}
-	byMember := func(a, b Change) int { return strings.Compare(a.Member, b.Member) }
-	slices.SortFunc(removes, byMember)
-	slices.SortFunc(adds, byMember)
-	// Removals first: if apply stops part-way, privilege was taken, not given.
-	c.plan.Changes = append(c.plan.Changes, removes...)
-	c.plan.Changes = append(c.plan.Changes, adds...)
+	if len(cs) > 0 {
+		c.byGroup = append(c.byGroup, cs)
+	}
+	adds, removes := addIDs, removeIDs
 	sum.Adds, sum.Removes = len(adds), len(removes)
 	c.plan.Groups = append(c.plan.Groups, sum)
 }
@@ -416,8 +481,9 @@ func (c *computer) grantReason(eg *evalGrant) Reason {
 // grant for it that stopped counting most recently, or the ledger's record
 // of which grant jitform added it for, or (exclusive groups) that it was
 // never declared nor granted.
-func (c *computer) removeReason(g *config.Group, id string, relevant []*evalGrant,
-	resolve func(string) (providers.Member, error), rec Managed, isManaged bool) (string, Reason) {
+// cands are the grants of this group that stopped counting and whose
+// principal is the member.
+func (c *computer) removeReason(g *config.Group, cands, relevant []*evalGrant, rec Managed, isManaged bool) (string, Reason) {
 	var best *evalGrant
 	bestKind := ""
 	consider := func(eg *evalGrant, kind string) {
@@ -427,15 +493,8 @@ func (c *computer) removeReason(g *config.Group, id string, relevant []*evalGran
 			best, bestKind = eg, kind
 		}
 	}
-	for _, eg := range relevant {
-		kind := stopKind(eg.status)
-		if kind == "" {
-			continue
-		}
-		if m, err := resolve(eg.g.Principal); err != nil || m.ID != id {
-			continue
-		}
-		consider(eg, kind)
+	for _, eg := range cands {
+		consider(eg, stopKind(eg.status))
 	}
 	var notCovering *evalGrant
 	if isManaged && rec.Grant != "" {
@@ -610,6 +669,16 @@ func windowSpecs(pol *config.Policy) string {
 func distinct(xs []string) []string {
 	if len(xs) == 0 {
 		return nil
+	}
+	dup := false
+	for i, x := range xs {
+		if slices.Contains(xs[:i], x) {
+			dup = true
+			break
+		}
+	}
+	if !dup {
+		return xs // shared, never modified
 	}
 	out := make([]string, 0, len(xs))
 	for _, x := range xs {

@@ -2,9 +2,11 @@ package planner
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
+	"hash"
 	"slices"
+	"time"
 
 	"github.com/jitform/jitform/providers"
 )
@@ -33,14 +35,129 @@ func ObservedDigest(o providers.Observation) string {
 // planID hashes everything in the plan but its ID and CreatedAt (which the
 // CLI may set): two plans with the same ID plan the same thing from the same
 // observations. ReadPlanFile recomputes it to detect an edited plan file.
+// Fields are written length-prefixed straight into the hash: a JSON
+// encoding of a 100,000-change plan would cost more than planning it.
 func planID(p *Plan) (string, error) {
-	q := *p
-	q.ID = ""
-	q.CreatedAt = q.At
-	b, err := json.Marshal(normalised(&q))
-	if err != nil {
-		return "", err
+	h := &idHasher{h: sha256.New(), buf: make([]byte, 0, 40<<10)}
+	h.str(p.FormatVersion)
+	h.time(p.At)
+	h.time(p.ValidUntil)
+	if p.NextChangeAt != nil {
+		h.time(*p.NextChangeAt)
+	} else {
+		h.str("")
 	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:]), nil
+	h.str(p.NextChange)
+	h.str(p.ConfigDigest)
+	h.str(p.LedgerHead)
+	groups := make([]string, 0, len(p.Observed))
+	for g := range p.Observed {
+		groups = append(groups, g)
+	}
+	slices.Sort(groups)
+	h.int(len(groups))
+	for _, g := range groups {
+		h.str(g)
+		h.str(p.Observed[g])
+	}
+	h.int(len(p.Changes))
+	for _, c := range p.Changes {
+		h.str(c.Action)
+		h.str(c.Group)
+		h.str(c.Target)
+		h.str(c.Member)
+		h.str(c.MemberName)
+		h.str(c.Principal)
+		r := c.Reason
+		h.str(r.Kind)
+		h.str(r.Grant)
+		h.str(r.Policy)
+		h.str(r.Ticket)
+		h.int(len(r.Approvers))
+		for _, a := range r.Approvers {
+			h.str(a)
+		}
+		for _, t := range []*time.Time{r.WindowStart, r.WindowEnd} {
+			if t != nil {
+				h.time(*t)
+			} else {
+				h.str("")
+			}
+		}
+		h.bool(r.BreakGlass)
+		h.bool(r.Unreviewed)
+		h.str(r.Detail)
+	}
+	h.int(len(p.Unreadable))
+	for _, u := range p.Unreadable {
+		h.str(u.Group)
+		h.str(u.Target)
+		h.str(u.Error)
+	}
+	for _, ws := range [][]Warning{p.Warnings, p.Errors} {
+		h.int(len(ws))
+		for _, w := range ws {
+			h.str(w.Summary)
+			h.str(w.Detail)
+			h.str(w.Subject)
+		}
+	}
+	h.int(len(p.Groups))
+	for _, g := range p.Groups {
+		h.str(g.Group)
+		h.str(g.Target)
+		h.bool(g.Exclusive)
+		h.int(g.Observed)
+		h.int(g.Desired)
+		h.int(g.Adds)
+		h.int(g.Removes)
+		h.bool(g.Readable)
+		h.bool(g.Blocked)
+	}
+	return h.sum(), nil
+}
+
+// idHasher batches writes: hashing field by field through the interface
+// costs more than the hashing itself.
+type idHasher struct {
+	h   hash.Hash
+	buf []byte
+}
+
+func (h *idHasher) int(n int) {
+	h.buf = binary.BigEndian.AppendUint64(h.buf, uint64(n))
+	h.flush(false)
+}
+
+func (h *idHasher) str(s string) {
+	h.buf = binary.BigEndian.AppendUint64(h.buf, uint64(len(s)))
+	h.buf = append(h.buf, s...)
+	h.flush(false)
+}
+
+func (h *idHasher) flush(all bool) {
+	if all || len(h.buf) >= 32<<10 {
+		h.h.Write(h.buf)
+		h.buf = h.buf[:0]
+	}
+}
+
+func (h *idHasher) sum() string {
+	h.flush(true)
+	return hex.EncodeToString(h.h.Sum(nil))
+}
+
+func (h *idHasher) bool(b bool) {
+	if b {
+		h.int(1)
+	} else {
+		h.int(0)
+	}
+}
+
+// time hashes the instant, not its zone: a plan read back from JSON in UTC
+// has the same ID.
+func (h *idHasher) time(t time.Time) {
+	h.int(int(t.Unix()))
+	h.int(t.Nanosecond())
 }
