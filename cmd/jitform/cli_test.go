@@ -1,0 +1,120 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+func TestNormalizeArgs(t *testing.T) {
+	t.Parallel()
+	newFS := func() *pflag.FlagSet {
+		fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+		fs.Bool("auto-approve", false, "")
+		fs.Bool("json", false, "")
+		fs.String("out", "", "")
+		fs.Duration("lock-timeout", 0, "")
+		fs.StringP("chdir", "C", ".", "")
+		fs.BoolP("verbose", "v", false, "")
+		return fs
+	}
+	tests := []struct {
+		name string
+		in   []string
+		want []string
+	}{
+		{"terraform spellings", []string{"-auto-approve", "-out=p.plan", "-json", "-lock-timeout=30s"},
+			[]string{"--auto-approve", "--out=p.plan", "--json", "--lock-timeout=30s"}},
+		{"gnu spellings untouched", []string{"--auto-approve", "--out", "p.plan"}, []string{"--auto-approve", "--out", "p.plan"}},
+		{"shorthand untouched", []string{"-C", "dir", "-v"}, []string{"-C", "dir", "-v"}},
+		{"value of a long flag is not a flag", []string{"--out", "-json"}, []string{"--out", "-json"}},
+		{"value of a single-dash long flag is not a flag", []string{"-out", "-json"}, []string{"--out", "-json"}},
+		{"value of a shorthand is not a flag", []string{"-C", "-json"}, []string{"-C", "-json"}},
+		{"unknown single-dash word untouched", []string{"-bogus", "file"}, []string{"-bogus", "file"}},
+		{"after -- untouched", []string{"-json", "--", "-auto-approve"}, []string{"--json", "--", "-auto-approve"}},
+		{"positional untouched", []string{"plan.out", "-auto-approve"}, []string{"plan.out", "--auto-approve"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := normalizeArgs(newFS(), tt.in)
+			if strings.Join(got, " ") != strings.Join(tt.want, " ") {
+				t.Errorf("normalizeArgs(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseAt(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	tests := []struct {
+		in      string
+		want    time.Time
+		wantErr bool
+	}{
+		{"2026-11-24T08:00:00Z", time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC), false},
+		{"2026-11-24T08:00:00+01:00", time.Date(2026, 11, 24, 7, 0, 0, 0, time.UTC), false},
+		{"2026-11-24T08:00", time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC), false},
+		{"2026-11-24", time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC), false},
+		{"-2h", now.Add(-2 * time.Hour), false},
+		{"+30m", now.Add(30 * time.Minute), false},
+		{"tomorrow", time.Time{}, true},
+		{"-2x", time.Time{}, true},
+	}
+	for _, tt := range tests {
+		got, err := parseAt(tt.in, now)
+		if (err != nil) != tt.wantErr {
+			t.Errorf("parseAt(%q) error = %v, wantErr %v", tt.in, err, tt.wantErr)
+			continue
+		}
+		if !got.Equal(tt.want) {
+			t.Errorf("parseAt(%q) = %s, want %s", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestUnifiedDiff(t *testing.T) {
+	t.Parallel()
+	old := "a\nb\nc\nd\ne\nf\ng\nh\ni\nj\nk\n"
+	new := "a\nB\nc\nd\ne\nf\ng\nh\ni\nj\nK\n"
+	got := unifiedDiff("x.hcl", old, new, false)
+	want := `--- x.hcl
++++ x.hcl (formatted)
+@@ -1,5 +1,5 @@
+ a
+-b
++B
+ c
+ d
+ e
+@@ -8,4 +8,4 @@
+ h
+ i
+ j
+-k
++K
+`
+	if got != want {
+		t.Errorf("unifiedDiff:\n%s\nwant:\n%s", got, want)
+	}
+	if d := unifiedDiff("x.hcl", old, old, false); d != "--- x.hcl\n+++ x.hcl (formatted)\n" {
+		t.Errorf("no change should give no hunk, got %q", d)
+	}
+}
+
+func TestAskYes(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]bool{"yes\n": true, "  yes  \n": true, "y\n": false, "YES\n": false, "": false, "no\n": false} {
+		var out strings.Builder
+		got, err := askYes(strings.NewReader(in), &out)
+		if err != nil || got != want {
+			t.Errorf("askYes(%q) = %v, %v; want %v", in, got, err, want)
+		}
+		if !strings.Contains(out.String(), "Only 'yes' will be accepted to approve.") {
+			t.Errorf("prompt lacks Terraform's sentence: %q", out.String())
+		}
+	}
+}

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/jitform/jitform/state"
+)
+
+// TestMain makes this test binary act as the jitform command (and a lock
+// holder) when testscript runs it, so scripts exercise the real binary:
+// flags, stdout, stderr and exit codes.
+func TestMain(m *testing.M) {
+	os.Exit(testscript.RunMain(m, map[string]func() int{
+		"jitform":          Main,
+		"jitform-holdlock": holdLock,
+	}))
+}
+
+// TestScript runs cmd/jitform/testdata/script/*.txtar. Each script starts
+// with a copy of examples/quickstart in $WORK/quickstart.
+func TestScript(t *testing.T) {
+	t.Parallel()
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/script",
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("NO_COLOR", "")
+			env.Setenv("JITFORM_CRASHPOINT", "")
+			return copyDir(filepath.Join("..", "..", "examples", "quickstart"), filepath.Join(env.WorkDir, "quickstart"))
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"replace":  cmdReplace,
+			"waitfile": cmdWaitFile,
+		},
+		RequireExplicitExec: true,
+	})
+}
+
+// holdLock takes the state lock of a repository and keeps it until a file
+// appears: jitform-holdlock DIR READYFILE RELEASEFILE. It is "another
+// process" for the lock tests.
+func holdLock() int {
+	if len(os.Args) != 4 {
+		fmt.Fprintln(os.Stderr, "usage: jitform-holdlock DIR READYFILE RELEASEFILE")
+		return 2
+	}
+	dir, ready, release := os.Args[1], os.Args[2], os.Args[3]
+	b, err := state.NewLocal(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	info := state.LockInfo{Operation: "apply", Who: "holder@testhost", PID: os.Getpid(), Since: time.Now().UTC()}
+	unlock, err := b.Lock(context.Background(), info, 5*time.Second)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer unlock()
+	if err := os.WriteFile(ready, []byte("locked\n"), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(release); err == nil {
+			return 0
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	fmt.Fprintln(os.Stderr, "jitform-holdlock: never released")
+	return 1
+}
+
+// replace FILE OLD NEW: replace the first occurrence of OLD (Go-quoted
+// strings allowed) in FILE; fails when OLD is absent.
+func cmdReplace(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: replace FILE OLD NEW")
+	}
+	name := ts.MkAbs(args[0])
+	data, err := os.ReadFile(name)
+	ts.Check(err)
+	old, repl := unquote(ts, args[1]), unquote(ts, args[2])
+	if !strings.Contains(string(data), old) {
+		ts.Fatalf("replace: %q not found in %s", old, args[0])
+	}
+	ts.Check(os.WriteFile(name, []byte(strings.Replace(string(data), old, repl, 1)), 0o644))
+}
+
+func unquote(ts *testscript.TestScript, s string) string {
+	return strings.NewReplacer(`\n`, "\n", `\t`, "\t").Replace(s)
+}
+
+// waitfile FILE: wait up to 10 s for FILE to exist.
+func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waitfile FILE")
+	}
+	name := ts.MkAbs(args[0])
+	for i := 0; i < 500; i++ {
+		if _, err := os.Stat(name); err == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ts.Fatalf("waitfile: %s did not appear within 10s", args[0])
+}
+
+func copyDir(from, to string) error {
+	return filepath.WalkDir(from, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(from, path)
+		if d.IsDir() {
+			if d.Name() == ".jitform" {
+				return filepath.SkipDir
+			}
+			return os.MkdirAll(filepath.Join(to, rel), 0o755)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(to, rel), data, 0o644)
+	})
+}
