@@ -1,0 +1,163 @@
+package planner
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jitform/jitform/providers"
+)
+
+func samplePlan(t *testing.T) *Plan {
+	t.Helper()
+	at := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	start, end := at.Add(-time.Hour), at.Add(time.Hour)
+	next := end
+	p := &Plan{
+		FormatVersion: FormatVersion,
+		CreatedAt:     at,
+		At:            at,
+		ValidUntil:    end,
+		NextChangeAt:  &next,
+		NextChange:    "grant.alice ends",
+		ConfigDigest:  "cfg1",
+		LedgerHead:    "head1",
+		Observed:      map[string]string{"group.a": ObservedDigest(providers.Observation{Members: []providers.Member{{ID: "x"}}})},
+		Changes: []Change{{Action: "add", Group: "group.a", Target: "target.ldif.corp", Member: "uid=alice", Principal: "alice",
+			Reason: Reason{Kind: ReasonGrant, Grant: "grant.alice", Policy: "policy.p", Ticket: "CHG1", Approvers: []string{"carol"}, WindowStart: &start, WindowEnd: &end}}},
+		Groups: []GroupSummary{{Group: "group.a", Target: "target.ldif.corp", Observed: 1, Desired: 2, Adds: 1, Readable: true}},
+	}
+	id, err := planID(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.ID = id
+	return p
+}
+
+func TestPlanFileRoundTrip(t *testing.T) {
+	t.Parallel()
+	p := samplePlan(t)
+	path := filepath.Join(t.TempDir(), "plan.json")
+	if err := WritePlanFile(path, p); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadPlanFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a, b bytes.Buffer
+	if err := RenderJSON(&a, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := RenderJSON(&b, got); err != nil {
+		t.Fatal(err)
+	}
+	if a.String() != b.String() {
+		t.Errorf("round trip changed the plan:\n%s\nvs\n%s", a.String(), b.String())
+	}
+	if err := CheckFresh(got, p, p.At.Add(time.Minute)); err != nil {
+		t.Errorf("CheckFresh of an unchanged plan: %v", err)
+	}
+}
+
+func TestReadPlanFileRefusesBadFiles(t *testing.T) {
+	t.Parallel()
+	p := samplePlan(t)
+	var good bytes.Buffer
+	if err := RenderJSON(&good, p); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, content string
+		want          []string
+	}{
+		{"truncated", good.String()[:good.Len()/2], []string{"not a jitform plan"}},
+		{"syntax error", "{\n  \"format_version\": \"1.0\",\n  \"id\": ,\n}", []string{"not a jitform plan", "line 3"}},
+		{"not a plan", `{"hello": "world"}`, []string{"no format_version"}},
+		{"future format", strings.Replace(good.String(), `"format_version": "1.0"`, `"format_version": "2.0"`, 1), []string{`format_version "2.0"`, "run jitform plan again"}},
+		{"edited", strings.Replace(good.String(), "uid=alice", "uid=mallory", 1), []string{"modified after it was written"}},
+		{"bad action", strings.Replace(good.String(), `"action": "add"`, `"action": "grant"`, 1), []string{`changes[0].action is "grant"`}},
+		{"unknown field", strings.Replace(good.String(), `"id":`, `"extra": 1, "id":`, 1), []string{"unknown field"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "plan.json")
+			if err := os.WriteFile(path, []byte(tt.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := ReadPlanFile(path)
+			if err == nil {
+				t.Fatal("ReadPlanFile accepted a bad plan file")
+			}
+			for _, w := range append(tt.want, path) {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestCheckFresh(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 23, 10, 5, 0, 0, time.UTC)
+	tests := []struct {
+		name   string
+		mutate func(saved, fresh *Plan)
+		now    time.Time
+		want   string // "" = fresh
+	}{
+		{"unchanged", func(s, f *Plan) {}, now, ""},
+		{"expired", func(s, f *Plan) {}, time.Date(2026, 11, 23, 11, 0, 0, 0, time.UTC), "valid until 2026-11-23T11:00:00Z"},
+		{"config changed", func(s, f *Plan) { f.ConfigDigest = "cfg2" }, now, "the configuration changed"},
+		{"ledger changed", func(s, f *Plan) { f.LedgerHead = "head2" }, now, "the ledger changed"},
+		{"membership changed", func(s, f *Plan) { f.Observed = map[string]string{"group.a": "other"} }, now, "the membership of group.a changed"},
+		{"group unreadable now", func(s, f *Plan) { f.Observed = map[string]string{} }, now, "group.a can no longer be read"},
+		{"changes differ", func(s, f *Plan) { f.Changes = nil }, now, "no longer needed: add group.a uid=alice"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			saved, fresh := samplePlan(t), samplePlan(t)
+			tt.mutate(saved, fresh)
+			err := CheckFresh(saved, fresh, tt.now)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("CheckFresh = %v, want fresh", err)
+				}
+				return
+			}
+			var se *StaleError
+			if !errors.As(err, &se) {
+				t.Fatalf("CheckFresh = %v, want a *StaleError", err)
+			}
+			if !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "Run jitform plan again") {
+				t.Errorf("error %q does not say %q and what to do", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestObservedDigestIgnoresOrderAndNames(t *testing.T) {
+	t.Parallel()
+	a := ObservedDigest(providers.Observation{Members: []providers.Member{{ID: "a", Name: "A"}, {ID: "b"}}})
+	b := ObservedDigest(providers.Observation{Members: []providers.Member{{ID: "b", Name: "x"}, {ID: "a"}, {ID: "a"}}})
+	c := ObservedDigest(providers.Observation{Members: []providers.Member{{ID: "a"}}})
+	// "ab" must not collide with "a","b".
+	d := ObservedDigest(providers.Observation{Members: []providers.Member{{ID: "ab"}}})
+	if a != b {
+		t.Errorf("digest depends on order or names: %s vs %s", a, b)
+	}
+	if a == c || a == d || c == d {
+		t.Errorf("different memberships share a digest")
+	}
+	if got := ObservedDigest(providers.Observation{Err: errors.New("boom")}); got != "" {
+		t.Errorf("unreadable digest = %q, want empty", got)
+	}
+}
