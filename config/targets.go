@@ -1,41 +1,111 @@
 package config
 
-import "time"
+import (
+	"time"
 
-// LDAPTarget: an OpenLDAP or Active Directory server (target "ldap").
-type LDAPTarget struct {
-	URL                string // ldaps://host[:port] or ldap://host[:port]
-	BindDN             string // a DN, or (AD) a UPN
-	Password           Secret
-	BaseDN             string
-	Flavor             string // "openldap" or "active_directory"
-	CAFile             string // PEM bundle to trust instead of the system roots
-	StartTLS           *bool  // ldap:// only; default true
-	InsecurePlaintext  bool   // allow plain ldap:// without TLS
-	InsecureSkipVerify bool   // never the default; for labs only
-	Timeout            time.Duration
-	UserBase           string // where principals are looked up (default BaseDN)
-	UserFilter         string // filter template with one %s for the escaped principal
-	PageSize           int
-	MaxConcurrency     int
+	"github.com/hashicorp/hcl/v2"
+)
+
+// Target kinds, as written in the first label of a target block.
+const (
+	KindLDAP  = "ldap"
+	KindLDIF  = "ldif"
+	KindWinRM = "winrm"
+)
+
+// Flavors of directory, for target "ldap" and target "ldif".
+const (
+	FlavorOpenLDAP        = "openldap"
+	FlavorActiveDirectory = "active_directory"
+)
+
+var flavors = []string{FlavorOpenLDAP, FlavorActiveDirectory}
+
+// Each kind's settings struct, its gohcl-tagged HCL struct and the conversion
+// between them live in target_<kind>.go, so a provider engineer adds a
+// setting by adding one tagged field and one conversion line there.
+
+// decodedTarget is one target block after decoding: the kind's settings and,
+// for a multi-host block, the hosts it expands to (one Target per host).
+type decodedTarget struct {
+	LDAP  *LDAPTarget
+	LDIF  *LDIFTarget
+	WinRM *WinRMTarget
+
+	Hosts      []string // nil: a single instance
+	HostsRange hcl.Range
 }
 
-// LDIFTarget: an LDIF file used as an offline directory (target "ldif").
-type LDIFTarget struct {
-	Path   string // relative to the config directory
-	Flavor string // "openldap" or "active_directory"
+// targetKinds lists the kinds in the order a suggestion prefers them.
+var targetKinds = []string{KindLDAP, KindLDIF, KindWinRM}
+
+// decodeTargetBody decodes a target block's body for its kind. ok is false
+// for an unknown kind (the caller reports it at the label).
+func decodeTargetBody(kind string, body hcl.Body, ctx *hcl.EvalContext, at blockAttrs) (decodedTarget, hcl.Diagnostics, bool) {
+	switch kind {
+	case KindLDAP:
+		d, diags := decodeLDAPTarget(body, ctx, at)
+		return d, diags, true
+	case KindLDIF:
+		d, diags := decodeLDIFTarget(body, ctx, at)
+		return d, diags, true
+	case KindWinRM:
+		d, diags := decodeWinRMTarget(body, ctx, at)
+		return d, diags, true
+	}
+	return decodedTarget{}, nil, false
 }
 
-// WinRMTarget: a Windows host, or several (target "winrm").
-type WinRMTarget struct {
-	Address           string // this instance's host
-	Port              int    // default 5986 (https) or 5985
-	HTTPS             bool   // default true
-	Insecure          bool   // HTTPS without certificate verification (labs only)
-	InsecurePlaintext bool   // allow plain HTTP
-	CAFile            string
-	Auth              string // "basic" or "ntlm"
-	User              string
-	Password          Secret
-	Timeout           time.Duration
+// blockAttrs lets a conversion function point a diagnostic at the attribute
+// it is about, or at the block when the attribute is absent.
+type blockAttrs struct {
+	decl   hcl.Range
+	ranges map[string]hcl.Range // attribute name -> expression range
+}
+
+// has reports whether the attribute was written.
+func (b blockAttrs) has(name string) bool {
+	_, ok := b.ranges[name]
+	return ok
+}
+
+// rangeOf returns the attribute's expression range, or the block's.
+func (b blockAttrs) rangeOf(name string) *hcl.Range {
+	if r, ok := b.ranges[name]; ok {
+		return &r
+	}
+	r := b.decl
+	return &r
+}
+
+// errAt builds an error diagnostic at the named attribute.
+func (b blockAttrs) errAt(name, summary, detail string) *hcl.Diagnostic {
+	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: b.rangeOf(name)}
+}
+
+// checkFlavor validates a flavor attribute; "" becomes the default openldap.
+func checkFlavor(flavor string, at blockAttrs) (string, *hcl.Diagnostic) {
+	switch flavor {
+	case "":
+		return FlavorOpenLDAP, nil
+	case FlavorOpenLDAP, FlavorActiveDirectory:
+		return flavor, nil
+	}
+	return "", at.errAt("flavor", "Unknown directory flavor",
+		"flavor must be \"openldap\" or \"active_directory\""+suggest(flavor, flavors)+".")
+}
+
+// parseTimeout parses an optional timeout attribute, with a default.
+func parseTimeout(s string, def time.Duration, at blockAttrs) (time.Duration, *hcl.Diagnostic) {
+	if s == "" {
+		return def, nil
+	}
+	d, err := ParseDuration(s)
+	if err != nil {
+		return 0, at.errAt("timeout", "Invalid timeout", err.Error())
+	}
+	if d <= 0 {
+		return 0, at.errAt("timeout", "Invalid timeout", "timeout must be longer than zero.")
+	}
+	return d, nil
 }
