@@ -100,6 +100,12 @@ func cmdApply(ctx context.Context, a *app, args []string) int {
 	if err != nil {
 		return a.fail(err)
 	}
+	if n := len(res.Plan.Unreadable); n > 0 {
+		for _, u := range res.Plan.Unreadable {
+			fmt.Fprintf(a.stderr, "  %s on %s: %s\n", u.Group, u.Target, u.Error)
+		}
+		return a.errorf("%d group(s) could not be read and were not changed", n)
+	}
 	return code
 }
 

@@ -27,8 +27,9 @@ Examples:
   jitform plan --target group.db_admins --target target.ldap.corp
   jitform plan --at 2026-11-24T08:00:00Z   # what would change at that time
 
-Exit codes: 0 success (no changes under --detailed-exitcode), 1 error (also a
-plan with errors, which apply would refuse), 2 changes under --detailed-exitcode.
+Exit codes: 0 success (no changes under --detailed-exitcode); 1 error, also
+a plan with errors (apply would refuse it) or with groups that could not be
+read; 2 changes under --detailed-exitcode.
 `
 
 func cmdPlan(ctx context.Context, a *app, args []string) int {
@@ -91,6 +92,9 @@ func cmdPlan(ctx context.Context, a *app, args []string) int {
 		}
 		fmt.Fprintf(msg, "\nSaved the plan to: %s\nTo apply exactly these changes before %s, run:\n  jitform apply %s\n",
 			*out, p.ValidUntil.UTC().Format(time.RFC3339), *out)
+	}
+	if len(p.Unreadable) > 0 {
+		return a.errorf("%d group(s) could not be read, so nothing is planned for them (see above); the rest of the plan stands", len(p.Unreadable))
 	}
 	if *detailed && p.HasChanges() {
 		return exitChanges

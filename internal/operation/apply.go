@@ -122,6 +122,15 @@ func Apply(ctx context.Context, opts Options, saved *planner.Plan, confirm Confi
 	}
 	p := fresh
 	if saved != nil {
+		// A saved plan made with --target covers only its groups: compare
+		// it with a fresh plan of the same scope.
+		scope := map[string]bool{}
+		for _, g := range saved.Groups {
+			scope[g.Group] = true
+		}
+		if len(scope) < len(fresh.Groups) {
+			filterPlan(fresh, scope)
+		}
 		if err := planner.CheckFresh(saved, fresh, opts.now()); err != nil {
 			return nil, &StaleError{Err: err}
 		}
