@@ -104,6 +104,11 @@ func Apply(ctx context.Context, opts Options, saved *planner.Plan, confirm Confi
 	if err != nil {
 		return nil, err
 	}
+	if saved != nil {
+		// A saved plan made with --target covers only its groups: compare
+		// it with a fresh plan of the same scope.
+		opts.Targets = savedScope(cfg, saved)
+	}
 	opts.progress("Acquiring the state lock...")
 	unlock, err := opts.Backend.Lock(ctx, opts.lockInfo("apply"), opts.LockTimeout)
 	if err != nil {
@@ -122,15 +127,6 @@ func Apply(ctx context.Context, opts Options, saved *planner.Plan, confirm Confi
 	}
 	p := fresh
 	if saved != nil {
-		// A saved plan made with --target covers only its groups: compare
-		// it with a fresh plan of the same scope.
-		scope := map[string]bool{}
-		for _, g := range saved.Groups {
-			scope[g.Group] = true
-		}
-		if len(scope) < len(fresh.Groups) {
-			filterPlan(fresh, scope)
-		}
 		if err := planner.CheckFresh(saved, fresh, opts.now()); err != nil {
 			return nil, &StaleError{Err: err}
 		}
@@ -154,6 +150,32 @@ func Apply(ctx context.Context, opts Options, saved *planner.Plan, confirm Confi
 	}
 	err = s.execute(ctx, p, res)
 	return res, err
+}
+
+// savedScope is the --target selection a saved plan was made with: its
+// groups, or nil when it covers every group of cfg.
+func savedScope(cfg *config.Config, saved *planner.Plan) []string {
+	in := map[string]bool{}
+	for _, g := range saved.Groups {
+		in[g.Group] = true
+	}
+	all := true
+	for _, g := range cfg.Groups {
+		if !in[g.Addr] {
+			all = false
+			break
+		}
+	}
+	if all {
+		return nil
+	}
+	var scope []string
+	for _, g := range cfg.Groups {
+		if in[g.Addr] {
+			scope = append(scope, g.Addr)
+		}
+	}
+	return scope
 }
 
 // PlanAndApply plans for now and applies at once, without asking: one

@@ -212,6 +212,24 @@ func prepare(ctx context.Context, opts Options, cfg *config.Config, warns hcl.Di
 	}
 	view, _ := planner.Replay(cfg, events, at)
 
+	planCfg := cfg
+	if keep != nil {
+		// Plan only the selected groups: the planner sees a view of the
+		// config without the others (same digest: the files did not change).
+		view := *cfg
+		view.Groups, view.Targets = nil, nil
+		seen := map[string]bool{}
+		for _, g := range cfg.Groups {
+			if keep[g.Addr] {
+				view.Groups = append(view.Groups, g)
+				if !seen[g.Target.Addr] {
+					seen[g.Target.Addr] = true
+					view.Targets = append(view.Targets, g.Target)
+				}
+			}
+		}
+		planCfg = &view
+	}
 	s := &Session{
 		Config:         cfg,
 		Events:         events,
@@ -221,7 +239,7 @@ func prepare(ctx context.Context, opts Options, cfg *config.Config, warns hcl.Di
 		openErr:        map[string]error{},
 		keep:           keep,
 		Input: planner.Input{
-			Config:     cfg,
+			Config:     planCfg,
 			Now:        at,
 			Observed:   map[string]providers.Observation{},
 			Resolved:   map[string]map[string]providers.Resolution{},
@@ -294,7 +312,7 @@ type targetWork struct {
 // resolve: declared members, and principals of every grant (repository or
 // ledger) whose policy covers one of its groups.
 func (s *Session) work() []*targetWork {
-	cfg := s.Config
+	cfg := s.Input.Config
 	byTarget := map[string]*targetWork{}
 	var order []*targetWork
 	for _, g := range cfg.Groups {
