@@ -20,4 +20,3 @@ type Window struct {
 }
 
 // ParseWindow, Contains and NextBoundary are implemented in window_impl.go.
-var _ = (*Window)(nil)
