@@ -199,6 +199,9 @@ func (r *grantReplay) event(ev state.Event) {
 	}
 }
 
+// RequestTTLOf is how long a request under pol waits for its approvals.
+func RequestTTLOf(pol *config.Policy) time.Duration { return requestTTL(pol) }
+
 func requestTTL(pol *config.Policy) time.Duration {
 	if pol != nil && pol.RequestTTL > 0 {
 		return pol.RequestTTL
@@ -375,7 +378,7 @@ func (r *grantReplay) approve(ev state.Event, d state.GrantDecision, rec *GrantR
 		r.refuseIn(ev, rec, dec, fmt.Sprintf("%s is not an approver of %s (approvers: %s)",
 			ev.Actor, pol.Addr, strings.Join(pol.Approvers, ", ")))
 		return
-	case ev.Actor == rec.RequestedBy || ev.Actor == rec.Principal:
+	case strings.EqualFold(ev.Actor, rec.RequestedBy) || strings.EqualFold(ev.Actor, rec.Principal):
 		r.refuseIn(ev, rec, dec, fmt.Sprintf("%s requested this grant (or is its principal) and cannot approve it", ev.Actor))
 		return
 	case rec.BreakGlass:
@@ -555,7 +558,7 @@ func (r *grantReplay) review(ev state.Event, d state.GrantDecision, rec *GrantRe
 	case pol == nil || !slices.Contains(pol.Approvers, ev.Actor):
 		r.refuseIn(ev, rec, dec, ev.Actor+" is not an approver of "+rec.Policy)
 		return
-	case ev.Actor == rec.Principal || ev.Actor == rec.RequestedBy:
+	case strings.EqualFold(ev.Actor, rec.Principal) || strings.EqualFold(ev.Actor, rec.RequestedBy):
 		r.refuseIn(ev, rec, dec, ev.Actor+" cannot review their own break-glass grant")
 		return
 	case !rec.Unreviewed:
