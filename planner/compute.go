@@ -38,6 +38,19 @@ type evalGrant struct {
 	until  time.Time // counting: when it stops counting (end or the policy window's close)
 	stopAt time.Time // not counting: when it stopped, to pick the latest removal reason
 	detail string    // why it does not count, for people
+
+	// start and end are shared by every Reason naming this grant (read
+	// only), rather than allocated per change.
+	start, endp *time.Time
+}
+
+// window returns the grant's period for Reasons.
+func (eg *evalGrant) window() (*time.Time, *time.Time) {
+	if eg.start == nil {
+		s, e := eg.g.Start, eg.end
+		eg.start, eg.endp = &s, &e
+	}
+	return eg.start, eg.endp
 }
 
 // Compute derives the plan from the input. It is pure: the same input gives
@@ -459,19 +472,19 @@ func lastsLonger(a, b *evalGrant) bool {
 
 func (c *computer) grantReason(eg *evalGrant) Reason {
 	g := eg.g
-	start, end := g.Start, eg.end
+	start, end := eg.window()
 	r := Reason{
 		Kind:        ReasonGrant,
 		Grant:       g.ID,
 		Policy:      g.Policy,
 		Ticket:      g.Ticket,
 		Approvers:   distinct(g.Approvers),
-		WindowStart: &start,
-		WindowEnd:   &end,
+		WindowStart: start,
+		WindowEnd:   end,
 		BreakGlass:  g.BreakGlass,
 		Unreviewed:  g.Unreviewed,
 	}
-	if eg.until.Before(end) {
+	if eg.until.Before(*end) {
 		r.Detail = fmt.Sprintf("%s's window closes at %s, before the grant ends", g.Policy, stamp(eg.until))
 	}
 	return r
@@ -535,15 +548,15 @@ func (c *computer) removeReason(g *config.Group, cands, relevant []*evalGrant, r
 
 func (c *computer) stoppedReason(eg *evalGrant, kind string) Reason {
 	g := eg.g
-	start, end := g.Start, eg.end
+	start, end := eg.window()
 	return Reason{
 		Kind:        kind,
 		Grant:       g.ID,
 		Policy:      g.Policy,
 		Ticket:      g.Ticket,
 		Approvers:   distinct(g.Approvers),
-		WindowStart: &start,
-		WindowEnd:   &end,
+		WindowStart: start,
+		WindowEnd:   end,
 		BreakGlass:  g.BreakGlass,
 		Unreviewed:  g.Unreviewed,
 		Detail:      eg.detail,
