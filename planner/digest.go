@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"fmt"
 	"hash"
 	"slices"
 	"time"
@@ -160,4 +161,17 @@ func (h *idHasher) bool(b bool) {
 func (h *idHasher) time(t time.Time) {
 	h.int(int(t.Unix()))
 	h.int(t.Nanosecond())
+}
+
+// Seal recomputes p.ID from p's content. Call it after changing a computed
+// plan (for instance restricting it to --target groups): WritePlanFile
+// writes the ID as is, and ReadPlanFile refuses a plan whose ID does not
+// match its content.
+func Seal(p *Plan) error {
+	id, err := planID(p)
+	if err != nil {
+		return fmt.Errorf("seal plan: %w", err)
+	}
+	p.ID = id
+	return nil
 }

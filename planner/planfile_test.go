@@ -161,3 +161,25 @@ func TestObservedDigestIgnoresOrderAndNames(t *testing.T) {
 		t.Errorf("unreadable digest = %q, want empty", got)
 	}
 }
+
+func TestSealAfterEditing(t *testing.T) {
+	t.Parallel()
+	p := samplePlan(t)
+	p.Changes = p.Changes[:0] // as restricting a plan to --target groups does
+	path := filepath.Join(t.TempDir(), "plan.json")
+	if err := WritePlanFile(path, p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadPlanFile(path); err == nil || !strings.Contains(err.Error(), "modified after it was written") {
+		t.Fatalf("an edited, unsealed plan was accepted: %v", err)
+	}
+	if err := Seal(p); err != nil {
+		t.Fatal(err)
+	}
+	if err := WritePlanFile(path, p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadPlanFile(path); err != nil {
+		t.Fatalf("sealed plan refused: %v", err)
+	}
+}
