@@ -82,12 +82,12 @@ func (l *loader) group(b *hcl.Block) {
 		d.broken = true
 		return
 	}
-	if te.broken || diags.HasErrors() {
-		d.broken = true
+	if !slices.Contains(targetKinds, te.kind) {
+		d.broken = true // the unknown kind was reported at the target
 		return
 	}
 	instances := te.instances
-	if r.hasKey {
+	if r.hasKey && !te.broken {
 		if te.hosts == nil {
 			l.errorf(r.rng.Ptr(), "Invalid reference", "%s is a single host; refer to it as %s, without [\"%s\"].", taddr, taddr, r.key)
 			d.broken = true
@@ -146,7 +146,9 @@ func (l *loader) group(b *hcl.Block) {
 			bad = true
 		}
 	}
-	if bad {
+	// A broken target was reported at the target; the group's own
+	// attributes were still checked above.
+	if bad || te.broken || diags.HasErrors() {
 		d.broken = true
 		return
 	}
@@ -329,7 +331,7 @@ func (l *loader) policy(b *hcl.Block) {
 		fail("approvals", "Invalid approvals", "approvals must be zero or more.")
 	case p.Approvals > len(distinct):
 		fail("approvals", "Approvals cannot be met",
-			"approvals = %d but approvers lists %d distinct person(s): no grant could ever be approved.", p.Approvals, len(distinct))
+			"approvals = %d but approvers lists %d distinct person(s): no grant could ever be approved. List more approvers, or set approvals = 0 for grants that need no approval.", p.Approvals, len(distinct))
 	}
 
 	if decoded(at, diags, "ticket_pattern") {

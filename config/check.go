@@ -215,5 +215,6 @@ func CheckGrants(cfg *Config) hcl.Diagnostics {
 			active[key] = append(active[key], g)
 		}
 	}
+	sortDiags(diags)
 	return diags
 }

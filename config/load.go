@@ -133,7 +133,51 @@ func LoadFiles(dir string, files map[string][]byte, opts LoadOptions) (*Config, 
 			}
 		}
 	}
+	l.diags = dropEchoes(l.diags)
+	sortDiags(l.diags)
 	return l.cfg, l.diags
+}
+
+// dropEchoes removes gohcl's "value must be known" errors, which only repeat
+// a failed function call or a forbidden reference reported at the same
+// place, and says where references are allowed.
+func dropEchoes(diags hcl.Diagnostics) hcl.Diagnostics {
+	out := diags[:0]
+	for _, d := range diags {
+		if d.Summary == "Unsuitable value type" && strings.Contains(d.Detail, "value must be known") && d.Subject != nil {
+			echo := false
+			for _, o := range diags {
+				if o != d && o.Severity == hcl.DiagError && o.Subject != nil && o.Subject.Filename == d.Subject.Filename && o.Subject.Start == d.Subject.Start {
+					echo = true
+					break
+				}
+			}
+			if echo {
+				continue
+			}
+		}
+		if d.Summary == "Variables not allowed" {
+			d.Detail = "A reference may appear only as a group's target, in a policy's groups and as a grant's policy; here a value is expected."
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// sortDiags orders diagnostics by file and position (those without a
+// position first), so output is stable and reads top to bottom.
+func sortDiags(diags hcl.Diagnostics) {
+	sort.SliceStable(diags, func(i, j int) bool {
+		a, b := diags[i].Subject, diags[j].Subject
+		switch {
+		case a == nil || b == nil:
+			return a == nil && b != nil
+		case a.Filename != b.Filename:
+			return a.Filename < b.Filename
+		default:
+			return a.Start.Byte < b.Start.Byte
+		}
+	})
 }
 
 var rootSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{

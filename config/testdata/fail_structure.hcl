@@ -1,0 +1,28 @@
+# Unknown blocks and attributes, missing required attributes.
+
+resource "ldap" "corp" {
+}
+
+target "ldif" "export" {
+  path   = "directory.ldif"
+  flavour = "openldap"
+}
+
+group "admins" {
+  target = target.ldif.export
+}
+
+policy "p" {
+  groups   = [group.admins]
+  eligible = ["alice"]
+}
+
+grant "g" {
+  policy    = policy.p
+  principal = "alice"
+  start     = "2026-11-23T09:00:00Z"
+}
+
+actor "carol" {
+  ssh_key = "not a key"
+}

@@ -1,0 +1,4 @@
+target "ldif" "export" {
+  path = "directory.ldif"
+
+group "admins" {
