@@ -45,9 +45,6 @@ func ParseWindow(spec string) (Window, error) {
 	if w.Start == w.End {
 		return w, fmt.Errorf("window %q: start and end are equal; for a whole day write 00:00-24:00", spec)
 	}
-	if w.End == 24*60 && w.Start == 0 {
-		// fine: a whole day
-	}
 	if fields[2] == "Local" || strings.EqualFold(fields[2], "local") {
 		return w, fmt.Errorf("window %q: name an IANA time zone such as Europe/Berlin or UTC, not the machine's local zone", spec)
 	}
@@ -114,10 +111,11 @@ func parseClock(s string, isEnd bool) (int, error) {
 	if err1 != nil || err2 != nil || h < 0 || m < 0 || m > 59 || h > 24 {
 		return 0, fmt.Errorf("%q is not a time of day (00:00 to 23:59)", s)
 	}
-	if h == 24 {
-		if m != 0 || !isEnd {
-			return 0, fmt.Errorf("%q: 24:00 is allowed only as an end", s)
-		}
+	if h == 24 && m != 0 {
+		return 0, fmt.Errorf("%q is not a time of day (00:00 to 24:00)", s)
+	}
+	if h == 24 && !isEnd {
+		return 0, fmt.Errorf("%q: 24:00 is allowed only as an end", s)
 	}
 	return h*60 + m, nil
 }
