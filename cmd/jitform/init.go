@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/jitform/jitform/internal/operation"
@@ -33,6 +35,9 @@ func cmdInit(ctx context.Context, a *app, args []string) int {
 		return a.fail(err)
 	}
 	a.printDiags(cfg, warns)
+	if err := os.MkdirAll(filepath.Join(a.dir, ".jitform"), 0o755); err != nil {
+		return a.errorf("create the state directory: %v", err)
+	}
 	b, err := a.backend()
 	if err != nil {
 		return a.errorf("%v", err)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"golang.org/x/term"
@@ -32,6 +34,30 @@ func (a *app) printDiags(cfg *config.Config, diags hcl.Diagnostics) {
 	}
 	wr := hcl.NewDiagnosticTextWriter(a.stderr, files, a.diagWidth(), a.errColor())
 	_ = wr.WriteDiagnostics(diags)
+
+	// Then one grep-able line per error, file:line:col first (editors and CI
+	// annotations jump to it).
+	var lines []string
+	for _, d := range diags {
+		if d.Severity != hcl.DiagError {
+			continue
+		}
+		where := "(no location)"
+		if d.Subject != nil {
+			where = fmt.Sprintf("%s:%d:%d", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column)
+		}
+		msg := d.Summary
+		if d.Detail != "" {
+			msg += ": " + strings.Join(strings.Fields(d.Detail), " ")
+		}
+		lines = append(lines, where+": "+msg)
+	}
+	if len(lines) > 0 {
+		fmt.Fprintf(a.stderr, "%d error(s):\n", len(lines))
+		for _, l := range lines {
+			fmt.Fprintf(a.stderr, "  %s\n", l)
+		}
+	}
 }
 
 // fail reports an error from an operation and returns exitError. A config

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/hashicorp/hcl/v2"
-
 	"github.com/jitform/jitform/config"
 )
 
@@ -41,13 +39,7 @@ func cmdValidate(ctx context.Context, a *app, args []string) int {
 	}
 	a.printDiags(cfg, diags)
 	if diags.HasErrors() {
-		n := 0
-		for _, d := range diags {
-			if d.Severity == hcl.DiagError {
-				n++
-			}
-		}
-		return a.errorf("the configuration has %d error(s)", n)
+		return a.errorf("the configuration is invalid; fix the errors above")
 	}
 	fmt.Fprintln(a.stdout, "Success! The configuration is valid.")
 	return exitOK

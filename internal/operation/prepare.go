@@ -512,6 +512,9 @@ func (s *Session) Plan() (*planner.Plan, error) {
 	}
 	if s.keep != nil {
 		filterPlan(p, s.keep)
+		if err := planner.Seal(p); err != nil {
+			return nil, err
+		}
 	}
 	return p, nil
 }
