@@ -933,3 +933,44 @@ func stampOf(t time.Time) string {
 	}
 	return t.UTC().Format(time.RFC3339)
 }
+
+// describeGrantEvent summarises a grant event for `ledger log`, flagging
+// break-glass requests so that they stand out in the audit trail.
+func describeGrantEvent(ev state.Event) (string, bool) {
+	if !state.IsGrantEvent(ev.Type) {
+		return "", false
+	}
+	signed := ""
+	if ev.Sig == "" {
+		signed = " (UNSIGNED)"
+	}
+	if ev.Type == state.EventRequest {
+		q, err := state.DecodeGrantRequest(ev)
+		if err != nil {
+			return "", false
+		}
+		s := fmt.Sprintf("%s: %s in %s for %s", q.ID, q.Principal, q.Policy, q.Duration)
+		if q.Start != nil {
+			s += " from " + stampOf(*q.Start)
+		}
+		if q.Ticket != "" {
+			s += ", ticket " + q.Ticket
+		}
+		if q.BreakGlass {
+			s += " BREAK-GLASS"
+		}
+		return s + signed, true
+	}
+	d, err := state.DecodeGrantDecision(ev)
+	if err != nil {
+		return "", false
+	}
+	s := d.Grant
+	if d.Until != nil {
+		s += " until " + stampOf(*d.Until)
+	}
+	if d.Reason != "" {
+		s += ": " + d.Reason
+	}
+	return s + signed, true
+}

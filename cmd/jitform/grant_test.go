@@ -274,6 +274,9 @@ func TestGrantBreakGlass(t *testing.T) {
 	if !strings.Contains(text, "BREAK-GLASS UNREVIEWED") {
 		t.Fatalf("grant list does not flag the break-glass grant:\n%s", text)
 	}
+	if log := r.mustOK(r.run("ledger", "log")); !strings.Contains(log, id+": alice in policy.bg for 30m0s BREAK-GLASS") {
+		t.Fatalf("ledger log does not flag the break-glass request:\n%s", log)
+	}
 	_, stderr, code := r.as("alice", "grant", "review", id)
 	if code != 1 || !strings.Contains(stderr, "not an approver of policy.bg") {
 		t.Fatalf("self-review: exit %d: %s", code, stderr)

@@ -118,5 +118,8 @@ func describe(ev state.Event) string {
 			return s
 		}
 	}
+	if s, ok := describeGrantEvent(ev); ok {
+		return s
+	}
 	return strings.TrimSpace(string(ev.Payload))
 }
