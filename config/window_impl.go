@@ -274,10 +274,39 @@ func nextBoundaryWithin(ws []Window, after time.Time, days int) (time.Time, bool
 }
 
 // windowsCover reports whether the windows are open during all of
-// [start, end). It walks the boundaries in between.
+// [start, end): the merged occurrence holding start must reach end.
 func windowsCover(ws []Window, start, end time.Time) bool {
+	days := int(end.Sub(start)/(24*time.Hour)) + 2
+	if days > 400 {
+		return windowsCoverSlow(ws, start, end)
+	}
+	var buf [32]interval
+	ivs := buf[:0]
+	for _, w := range ws {
+		ivs = w.occurrences(start, days, ivs)
+	}
+	slices.SortFunc(ivs, func(a, b interval) int { return a.open.Compare(b.open) })
+	var cur interval // the merged run that holds start, once found
+	found := false
+	for _, iv := range ivs {
+		switch {
+		case found && !iv.open.After(cur.close):
+			if iv.close.After(cur.close) {
+				cur.close = iv.close
+			}
+		case found:
+			return !cur.close.Before(end)
+		case !start.Before(iv.open) && start.Before(iv.close):
+			cur, found = iv, true
+		}
+	}
+	return found && !cur.close.Before(end)
+}
+
+// windowsCoverSlow walks boundary by boundary, for spans of more than a year.
+func windowsCoverSlow(ws []Window, start, end time.Time) bool {
 	t := start
-	for range 10000 { // a bound against pathological spans; years of boundaries
+	for range 10000 { // a bound against pathological spans: decades of boundaries
 		if !WindowsContain(ws, t) {
 			return false
 		}

@@ -288,3 +288,31 @@ func BenchmarkWindowNextBoundary(b *testing.B) {
 		w.NextBoundary(at)
 	}
 }
+
+// windowsCover (one pass over the occurrences) agrees with the boundary walk
+// for grants of many starts and lengths, over DST changes.
+func TestWindowsCoverAgreesWithWalk(t *testing.T) {
+	t.Parallel()
+	sets := [][]Window{
+		{mustWindow(t, "Mon-Fri 07:00-19:00 Europe/Berlin")},
+		{mustWindow(t, "daily 22:00-06:00 Europe/Berlin"), mustWindow(t, "Sat-Sun 00:00-24:00 Europe/Berlin")},
+		{mustWindow(t, "Sat 22:00-06:00 Europe/Berlin"), mustWindow(t, "Sun 05:00-09:00 UTC")},
+	}
+	for i, ws := range sets {
+		n := 0
+		for start := utc("2026-03-26T00:00:00Z"); start.Before(utc("2026-04-02T00:00:00Z")); start = start.Add(37 * time.Minute) {
+			for _, d := range []time.Duration{time.Minute, time.Hour, 5 * time.Hour, 30 * time.Hour, 100 * time.Hour} {
+				fast, slow := windowsCover(ws, start, start.Add(d)), windowsCoverSlow(ws, start, start.Add(d))
+				if fast != slow {
+					t.Fatalf("set %d, %s + %s: windowsCover = %v, boundary walk = %v", i, start, d, fast, slow)
+				}
+				if fast {
+					n++
+				}
+			}
+		}
+		if n == 0 {
+			t.Errorf("set %d: no span was covered; the comparison proves nothing", i)
+		}
+	}
+}
