@@ -536,7 +536,7 @@ func (c *computer) removeReason(g *config.Group, cands, relevant []*evalGrant, r
 		if isManaged {
 			if rec.Grant != "" {
 				r.Grant = rec.Grant
-				r.Detail = fmt.Sprintf("added by jitform for %s, which no longer exists", rec.Grant)
+				r.Detail = fmt.Sprintf("added by jitform for %s, which no longer exists or no longer counts", rec.Grant)
 			} else {
 				r.Detail = "added by jitform; no longer declared nor granted"
 			}
