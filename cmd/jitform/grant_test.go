@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -448,4 +449,63 @@ func appendRequest(t *testing.T, r *grantRepo, name string, at time.Time, q stat
 		t.Fatal(err)
 	}
 	return id
+}
+
+// TestGrantVerifiesWithOpenSSH follows docs/grants.md: rebuild the signed
+// bytes of a CLI-written approval from the stored ledger line with jq and
+// verify the signature with ssh-keygen -Y verify, namespace jitform.
+func TestGrantVerifiesWithOpenSSH(t *testing.T) {
+	t.Parallel()
+	keygen, err := exec.LookPath("ssh-keygen")
+	if err != nil {
+		t.Skip("ssh-keygen not installed: skipping the documented verification recipe")
+	}
+	if _, err := exec.LookPath("jq"); err != nil {
+		t.Skip("jq not installed: skipping the documented verification recipe")
+	}
+	r := newGrantRepo(t)
+	id := r.request("alice", "--policy", "ops", "--duration", "1h", "--ticket", "CHG1", "--reason", "verify me")
+	r.mustOK(r.as("carol", "grant", "approve", id))
+
+	raw, err := os.ReadFile(filepath.Join(r.dir, ".jitform", "ledger.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var line []byte
+	for _, l := range bytes.Split(raw, []byte("\n")) {
+		if bytes.Contains(l, []byte(`"type":"approve"`)) {
+			line = l
+		}
+	}
+	if line == nil {
+		t.Fatalf("no approve event in the ledger:\n%s", raw)
+	}
+	dir := t.TempDir()
+	pub, _ := ssh.NewPublicKey(r.priv["carol"].Public())
+	allowed := filepath.Join(dir, "allowed_signers")
+	os.WriteFile(allowed, append([]byte("carol "), ssh.MarshalAuthorizedKey(pub)...), 0o600)
+	jq := func(prog string) []byte {
+		cmd := exec.Command("jq", "-j", prog)
+		cmd.Stdin = bytes.NewReader(line)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("jq %s: %v", prog, err)
+		}
+		return out
+	}
+	sigFile := filepath.Join(dir, "ev.sig")
+	os.WriteFile(sigFile, jq(".sig"), 0o600)
+	data := jq(state.SignedDataJQ)
+	verify := func(data []byte) (string, error) {
+		cmd := exec.Command(keygen, "-Y", "verify", "-f", allowed, "-I", "carol", "-n", "jitform", "-s", sigFile)
+		cmd.Stdin = bytes.NewReader(data)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := verify(data); err != nil || !strings.Contains(out, `Good "jitform" signature for carol`) {
+		t.Fatalf("ssh-keygen -Y verify: %v\n%s", err, out)
+	}
+	if out, err := verify(bytes.Replace(data, []byte(id), []byte("g-aaaaaaaaaa"), 1)); err == nil {
+		t.Fatalf("ssh-keygen accepted the approval for another grant: %s", out)
+	}
 }
