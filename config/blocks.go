@@ -116,7 +116,7 @@ func (l *loader) group(b *hcl.Block) {
 			l.errorf(at.rangeOf("placeholder"), "Unsupported argument for a Windows group", "placeholder applies to directory groups (groupOfNames) only.")
 			bad = true
 		}
-		if strings.TrimSpace(raw.Name) == "" {
+		if !at.has("name") || decoded(at, diags, "name") && strings.TrimSpace(raw.Name) == "" {
 			l.errorf(at.rangeOf("name"), "Missing group name", "A group on a winrm target needs name = \"S-1-5-32-544\" (a SID, which survives localised Windows) or a local group name.")
 			bad = true
 		}
@@ -124,6 +124,8 @@ func (l *loader) group(b *hcl.Block) {
 	default:
 		dn, err := ldap.ParseDN(raw.DN)
 		switch {
+		case at.has("dn") && !decoded(at, diags, "dn"):
+			bad = true // reported by the decoder
 		case !at.has("dn") || strings.TrimSpace(raw.DN) == "":
 			l.errorf(at.rangeOf("dn"), "Missing group dn", "A group on a %s target needs dn = \"cn=...,dc=...\".", te.kind)
 			bad = true

@@ -16,7 +16,9 @@ import (
 // evalContext carries only the functions: references (target.*, group.*,
 // policy.*) are read as traversals and resolved by the loader, so no value
 // of one block, and no secret, is ever reachable from another.
-func evalContext(dir string, opts LoadOptions) *hcl.EvalContext {
+// Every value env() returns is passed to seen, so the loader can scrub it
+// from diagnostics: an environment variable may hold a secret.
+func evalContext(dir string, opts LoadOptions, seen func(string)) *hcl.EvalContext {
 	lookup := opts.LookupEnv
 	if lookup == nil {
 		lookup = os.LookupEnv
@@ -26,7 +28,7 @@ func evalContext(dir string, opts LoadOptions) *hcl.EvalContext {
 		planTime = time.Now()
 	}
 	return &hcl.EvalContext{Functions: map[string]function.Function{
-		"env":           envFunc(lookup),
+		"env":           envFunc(lookup, seen),
 		"file":          fileFunc(dir),
 		"plantimestamp": planTimestampFunc(planTime.UTC().Truncate(time.Second)),
 		"timeadd":       timeAddFunc(),
@@ -35,7 +37,7 @@ func evalContext(dir string, opts LoadOptions) *hcl.EvalContext {
 
 // envFunc reads an environment variable. An unset variable is an error
 // naming the variable; the value is never part of any message.
-func envFunc(lookup func(string) (string, bool)) function.Function {
+func envFunc(lookup func(string) (string, bool), seen func(string)) function.Function {
 	return function.New(&function.Spec{
 		Description: "The value of an environment variable; an error when it is not set.",
 		Params:      []function.Parameter{{Name: "name", Type: cty.String}},
@@ -49,6 +51,7 @@ func envFunc(lookup func(string) (string, bool)) function.Function {
 			if !utf8.ValidString(v) {
 				return cty.NilVal, fmt.Errorf("environment variable %s is not valid UTF-8", name)
 			}
+			seen(v)
 			return cty.StringVal(v), nil
 		},
 	})

@@ -74,7 +74,6 @@ func Load(dir string, opts LoadOptions) (*Config, hcl.Diagnostics) {
 func LoadFiles(dir string, files map[string][]byte, opts LoadOptions) (*Config, hcl.Diagnostics) {
 	l := &loader{
 		cfg:      &Config{Dir: dir, Files: map[string]*hcl.File{}},
-		ctx:      evalContext(dir, opts),
 		targets:  map[string]*targetEntry{},
 		groups:   map[string]*declared{},
 		actors:   map[string]*declared{},
@@ -82,6 +81,7 @@ func LoadFiles(dir string, files map[string][]byte, opts LoadOptions) (*Config, 
 		grants:   map[string]*declared{},
 		managed:  map[string]string{},
 	}
+	l.ctx = evalContext(dir, opts, func(v string) { l.secrets = append(l.secrets, v) })
 	names := make([]string, 0, len(files))
 	for name := range files {
 		names = append(names, name)
@@ -134,6 +134,7 @@ func LoadFiles(dir string, files map[string][]byte, opts LoadOptions) (*Config, 
 		}
 	}
 	l.diags = dropEchoes(l.diags)
+	scrub(l.diags, l.secrets)
 	sortDiags(l.diags)
 	return l.cfg, l.diags
 }
@@ -162,6 +163,24 @@ func dropEchoes(diags hcl.Diagnostics) hcl.Diagnostics {
 		out = append(out, d)
 	}
 	return out
+}
+
+// minScrubLen is the shortest value scrubbed from diagnostics: replacing
+// every "a" would garble messages, and no real secret is that short.
+const minScrubLen = 4
+
+// scrub replaces every secret (passwords, and env() values, which may be
+// secrets used in the wrong attribute) in the diagnostics' text.
+func scrub(diags hcl.Diagnostics, secrets []string) {
+	for _, s := range secrets {
+		if len(s) < minScrubLen {
+			continue
+		}
+		for _, d := range diags {
+			d.Summary = strings.ReplaceAll(d.Summary, s, redacted)
+			d.Detail = strings.ReplaceAll(d.Detail, s, redacted)
+		}
+	}
 }
 
 // sortDiags orders diagnostics by file and position (those without a
@@ -231,6 +250,7 @@ type loader struct {
 	policies map[string]*declared
 	grants   map[string]*declared
 	managed  map[string]string // target address + group identity -> group address
+	secrets  []string          // env() values and passwords, never to appear in a diagnostic
 }
 
 func (l *loader) errorf(rng *hcl.Range, summary, format string, args ...any) {
@@ -312,6 +332,11 @@ func (l *loader) target(b *hcl.Block) {
 
 	dt, diags, _ := decodeTargetBody(kind, b.Body, l.ctx, attrsOf(b))
 	l.diags = append(l.diags, diags...)
+	for _, pw := range []*Secret{secretOf(dt.LDAP), secretOf(dt.WinRM)} {
+		if pw != nil && pw.IsSet() {
+			l.secrets = append(l.secrets, pw.Reveal())
+		}
+	}
 	if diags.HasErrors() {
 		e.broken = true
 		return
@@ -333,6 +358,21 @@ func (l *loader) target(b *hcl.Block) {
 		e.instances = append(e.instances, t)
 		l.cfg.Targets = append(l.cfg.Targets, t)
 	}
+}
+
+// secretOf returns the password of a kind's settings, or nil.
+func secretOf(settings any) *Secret {
+	switch s := settings.(type) {
+	case *LDAPTarget:
+		if s != nil {
+			return &s.Password
+		}
+	case *WinRMTarget:
+		if s != nil {
+			return &s.Password
+		}
+	}
+	return nil
 }
 
 // instanceAddr is base["key"], the address of one instance.
