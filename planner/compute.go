@@ -220,14 +220,17 @@ func (c *computer) evaluate(eg *evalGrant) {
 		return
 	}
 	eg.pol = pol
-	principal := g.Principal
-	inGroup := func(entry string) bool {
-		for _, byEntry := range c.in.InGroup {
-			if byEntry[entry][principal] {
-				return true
+	var inGroup func(string) bool
+	if slices.ContainsFunc(pol.Eligible, func(e string) bool { return strings.HasPrefix(e, "group:") }) {
+		principal := g.Principal
+		inGroup = func(entry string) bool {
+			for _, byEntry := range c.in.InGroup {
+				if byEntry[entry][principal] {
+					return true
+				}
 			}
+			return false
 		}
-		return false
 	}
 	viol := pol.Check(config.GrantSpec{
 		Principal:  g.Principal,
