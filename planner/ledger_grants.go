@@ -3,10 +3,15 @@ package planner
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 
 	"github.com/jitform/jitform/config"
 	"github.com/jitform/jitform/state"
@@ -71,7 +76,9 @@ type Decision struct {
 // commands. It is pure, like the rest of the planner.
 func LedgerGrants(cfg *config.Config, events []state.Event, now time.Time) ([]GrantRecord, []Warning) {
 	r := newGrantReplay(cfg, now)
-	for _, ev := range events {
+	r.verifyAll(events)
+	for i, ev := range events {
+		r.cur = i
 		r.event(ev)
 	}
 	r.finish()
@@ -117,6 +124,12 @@ type grantReplay struct {
 	warns []Warning
 	// approved: grant ID -> approver -> their approval counted.
 	approved map[string]map[string]bool
+	// verified: signature check results by event index (verifyAll);
+	// cur is the index of the event being replayed.
+	verified []verifyResult
+	cur      int
+	// keys: parsed ssh_key per actor name.
+	keys map[string]ssh.PublicKey
 	// untilBounds: grant ID -> earliest "until" of approvals given before
 	// the window's start was known (start at approval).
 	untilBounds map[string]time.Time
@@ -132,6 +145,7 @@ func newGrantReplay(cfg *config.Config, now time.Time) *grantReplay {
 		approved: map[string]map[string]bool{},
 
 		untilBounds: map[string]time.Time{},
+		keys:        map[string]ssh.PublicKey{},
 	}
 }
 
@@ -153,7 +167,16 @@ func (r *grantReplay) verify(ev state.Event) error {
 	if actor == nil {
 		return fmt.Errorf("%q is not a declared actor (add an actor block with its ssh_key)", ev.Actor)
 	}
-	err := state.VerifyEvent(ev, actor.SSHKey)
+	var err error
+	if r.cur < len(r.verified) && r.verified[r.cur].done {
+		err = r.verified[r.cur].err
+	} else {
+		pub, perr := r.key(actor)
+		if perr != nil {
+			return perr
+		}
+		err = state.VerifyEventKey(ev, pub)
+	}
 	if err == nil {
 		return nil
 	}
@@ -170,6 +193,69 @@ func (r *grantReplay) verify(ev state.Event) error {
 		return fmt.Errorf("forged or altered: %v", err)
 	}
 	return fmt.Errorf("actor %s: %v", ev.Actor, err)
+}
+
+func (r *grantReplay) key(actor *config.Actor) (ssh.PublicKey, error) {
+	if k, ok := r.keys[actor.Name]; ok {
+		return k, nil
+	}
+	k, err := state.ParsePublicKey(actor.SSHKey)
+	if err != nil {
+		return nil, fmt.Errorf("actor %s: %v", actor.Name, err)
+	}
+	r.keys[actor.Name] = k
+	return k, nil
+}
+
+type verifyResult struct {
+	done bool
+	err  error
+}
+
+// verifyAll checks the signatures of every grant event by a declared actor
+// up front, on all cores: signature verification is nearly all of a
+// replay's cost (BenchmarkLedgerGrants), and each check is independent.
+// The replay itself stays sequential, in ledger order.
+func (r *grantReplay) verifyAll(events []state.Event) {
+	type job struct {
+		i   int
+		pub ssh.PublicKey
+	}
+	var jobs []job
+	for i, ev := range events {
+		if !state.IsGrantEvent(ev.Type) {
+			continue
+		}
+		actor := r.cfg.ActorByName(ev.Actor)
+		if actor == nil {
+			continue
+		}
+		if pub, err := r.key(actor); err == nil {
+			jobs = append(jobs, job{i, pub})
+		}
+	}
+	if len(jobs) == 0 {
+		return
+	}
+	r.verified = make([]verifyResult, len(events))
+	workers := min(runtime.GOMAXPROCS(0), (len(jobs)+31)/32)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				n := int(next.Add(1)) - 1
+				if n >= len(jobs) {
+					return
+				}
+				j := jobs[n]
+				r.verified[j.i] = verifyResult{done: true, err: state.VerifyEventKey(events[j.i], j.pub)}
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func payloadGrant(ev state.Event) string {

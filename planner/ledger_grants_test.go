@@ -19,7 +19,7 @@ import (
 // ledgerWorld is a policy repository built in Go (no HCL), with one key per
 // person, for replaying signed grant events.
 type ledgerWorld struct {
-	t    *testing.T
+	t    testing.TB
 	cfg  *config.Config
 	keys map[string]ssh.Signer
 	seq  int64
@@ -29,7 +29,7 @@ var t0 = time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 
 func at(d time.Duration) time.Time { return t0.Add(d) }
 
-func newLedgerWorld(t *testing.T) *ledgerWorld {
+func newLedgerWorld(t testing.TB) *ledgerWorld {
 	t.Helper()
 	w := &ledgerWorld{t: t, keys: map[string]ssh.Signer{}}
 	target := &config.Target{Kind: "ldif", Name: "corp", Addr: "target.ldif.corp", LDIF: &config.LDIFTarget{}}

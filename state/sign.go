@@ -126,6 +126,12 @@ func VerifyEvent(e Event, authorizedKey string) error {
 	if err != nil {
 		return err
 	}
+	return VerifyEventKey(e, pub)
+}
+
+// VerifyEventKey is VerifyEvent with the key already parsed, for replaying
+// many events by the same actors.
+func VerifyEventKey(e Event, pub ssh.PublicKey) error {
 	if strings.TrimSpace(e.Sig) == "" {
 		return ErrUnsigned
 	}
