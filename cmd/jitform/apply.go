@@ -59,8 +59,8 @@ func cmdApply(ctx context.Context, a *app, args []string) int {
 		}
 		saved = p
 	} else if !*autoApprove && !a.stdinTTY {
-		return a.errorf("apply needs confirmation, and there is no terminal to ask on; nothing was changed.\n" +
-			"Run with --auto-approve, or apply a saved plan file (jitform plan --out FILE, then jitform apply FILE).")
+		return a.errorf("apply needs confirmation and there is no terminal to ask on, so nothing was changed: " +
+			"run with --auto-approve, or apply a saved plan file (jitform plan --out FILE, then jitform apply FILE).")
 	}
 
 	b, err := a.backend()
@@ -138,8 +138,12 @@ func (a *app) printResult(res *operation.Result) int {
 	for _, o := range res.Outcomes {
 		c := o.Change
 		who := c.Member
-		if c.MemberName != "" && c.MemberName != c.Member {
-			who = fmt.Sprintf("%s (%s)", c.MemberName, c.Member)
+		name := c.Principal
+		if name == "" {
+			name = c.MemberName
+		}
+		if name != "" && name != c.Member {
+			who = fmt.Sprintf("%s (%s)", c.Member, name)
 		}
 		why := c.Reason.Kind
 		if c.Reason.Grant != "" {

@@ -442,6 +442,9 @@ func (s *Session) gatherTarget(ctx context.Context, w *targetWork) targetResult 
 	}
 	s.opts.progress("%s: connecting", addr)
 	t, err := s.opts.Registry.Open(ctx, w.target, providers.Options{BaseDir: s.opts.Dir, Progress: s.opts.Progress})
+	if err == nil && t == nil {
+		err = errors.New("the provider returned no connection")
+	}
 	if err != nil {
 		res.openErr = fmt.Errorf("open %s: %w", addr, err)
 		return fail(res.openErr)
