@@ -74,8 +74,9 @@ func NewGrantID() (string, error) {
 func IsGrantID(s string) bool { return grantIDRE.MatchString(s) }
 
 // NewSignedEvent builds an unsigned event of the given type with the payload
-// in canonical JSON, ready for SignEvent and Backend.Append. The time is
-// stored in UTC so that the signed bytes and the stored line agree.
+// in canonical JSON, ready for SignEvent and Backend.Append. The time is in
+// UTC and whole seconds, so that the signed bytes and the stored line agree
+// however precisely a backend writes times.
 func NewSignedEvent(typ, actor string, at time.Time, payload any) (Event, error) {
 	raw, err := json.Marshal(payload)
 	if err != nil {
@@ -85,7 +86,7 @@ func NewSignedEvent(typ, actor string, at time.Time, payload any) (Event, error)
 	if err != nil {
 		return Event{}, fmt.Errorf("encode %s payload: %w", typ, err)
 	}
-	return Event{Time: at.UTC(), Type: typ, Actor: actor, Payload: canon}, nil
+	return Event{Time: at.UTC().Truncate(time.Second), Type: typ, Actor: actor, Payload: canon}, nil
 }
 
 // DecodeGrantRequest decodes a request event's payload.
