@@ -348,6 +348,14 @@ func TestGrantRefusals(t *testing.T) {
 	active := r.request("bob", "--policy", "ops", "--duration", "1h", "--ticket", "CHG2", "--reason", "b")
 	r.mustOK(r.as("carol", "grant", "approve", active))
 
+	denied := r.request("alice", "--policy", "two", "--duration", "1h", "--reason", "d")
+	r.mustOK(r.as("dave", "grant", "deny", denied, "--reason", "no"))
+	revoked := r.request("alice", "--policy", "bg", "--duration", "1h", "--reason", "v")
+	r.mustOK(r.as("carol", "grant", "approve", revoked))
+	r.mustOK(r.as("alice", "grant", "revoke", revoked, "--reason", "done"))
+	glass := r.request("alice", "--policy", "bg", "--duration", "30m", "--reason", "g", "--break-glass")
+	r.mustOK(r.as("carol", "grant", "review", glass))
+
 	// An expired request, written as if made two days ago.
 	expired := appendRequest(t, r, "alice", time.Now().Add(-48*time.Hour), state.GrantRequest{
 		Policy: "policy.ops", Principal: "alice", Duration: "1h0m0s", Ticket: "CHG3", Reason: "old"})
@@ -391,6 +399,15 @@ func TestGrantRefusals(t *testing.T) {
 		{"revoke by outsider", []string{"grant", "revoke", active, "--reason", "x", "--as", "erin", "--key", r.keys["erin"]}, "erin is neither an approver of policy.ops, the requester nor the principal"},
 		{"revoke unknown block", []string{"grant", "revoke", "grant.nope", "--reason", "x", "--as", "carol", "--key", r.keys["carol"]}, "no grant grant.nope"},
 		{"review a normal grant", []string{"grant", "review", active, "--as", "carol", "--key", r.keys["carol"]}, "is not a break-glass grant"},
+		{"approve denied", []string{"grant", "approve", denied, "--as", "carol", "--key", r.keys["carol"]}, "the request was denied by dave"},
+		{"approve revoked", []string{"grant", "approve", revoked, "--as", "carol", "--key", r.keys["carol"]}, "the grant was revoked"},
+		{"revoke twice", []string{"grant", "revoke", revoked, "--reason", "x", "--as", "carol", "--key", r.keys["carol"]}, "it was already revoked at"},
+		{"revoke denied", []string{"grant", "revoke", denied, "--reason", "x", "--as", "carol", "--key", r.keys["carol"]}, "it is denied; it grants nothing"},
+		{"deny by outsider", []string{"grant", "deny", pending, "--reason", "x", "--as", "erin", "--key", r.keys["erin"]}, "erin is neither an approver of policy.two nor the requester"},
+		{"review twice", []string{"grant", "review", glass, "--as", "carol", "--key", r.keys["carol"]}, "it was already reviewed by carol"},
+		{"approve break-glass", []string{"grant", "approve", glass, "--as", "carol", "--key", r.keys["carol"]}, "a break-glass grant needs no approval"},
+		{"approve with --until in the past", []string{"grant", "approve", pending, "--until", "-1m", "--as", "carol", "--key", r.keys["carol"]}, "is not in the future"},
+		{"show unknown", []string{"grant", "show", "g-zzzzzzzzzz"}, "no grant g-zzzzzzzzzz in the ledger or the repository"},
 		{"list both filters", []string{"grant", "list", "--active", "--pending"}, "--active and --pending exclude each other"},
 		{"unknown subcommand", []string{"grant", "aprove"}, `unknown grant command "aprove"`},
 	}
