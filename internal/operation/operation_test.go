@@ -66,11 +66,12 @@ type directory struct {
 	groups  map[string][]string // group address -> member IDs
 	failOn  map[string]error    // target address -> error every Apply returns
 	backend state.Backend
-	t       *testing.T
+	t       testing.TB
 	opens   atomic.Int32
 	applies atomic.Int32
 	// concurrency accounting for Open
 	inOpen, maxInOpen atomic.Int32
+	sleep             time.Duration // how long each Open takes
 }
 
 func (d *directory) open(ctx context.Context, t *config.Target, _ providers.Options) (providers.Target, error) {
@@ -82,7 +83,7 @@ func (d *directory) open(ctx context.Context, t *config.Target, _ providers.Opti
 			break
 		}
 	}
-	time.Sleep(5 * time.Millisecond) // let other opens overlap if the bound allowed it
+	time.Sleep(d.sleep) // let other opens overlap if the bound allowed it
 	d.inOpen.Add(-1)
 	return &fakeTarget{d: d, addr: t.Addr}, nil
 }
@@ -178,7 +179,7 @@ type fixture struct {
 	opts Options
 }
 
-func newFixture(t *testing.T, hcl string) *fixture {
+func newFixture(t testing.TB, hcl string) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(hcl), 0o644); err != nil {
@@ -194,6 +195,7 @@ func newFixture(t *testing.T, hcl string) *fixture {
 			"group.gb": {},
 		},
 		failOn:  map[string]error{},
+		sleep:   5 * time.Millisecond,
 		backend: b,
 		t:       t,
 	}
@@ -443,5 +445,36 @@ func TestTargetFilter(t *testing.T) {
 	f.opts.Targets = []string{"group.nope"}
 	if _, _, err := Plan(context.Background(), f.opts); err == nil || !strings.Contains(err.Error(), "group.nope") {
 		t.Errorf("unknown --target: err = %v", err)
+	}
+}
+
+// BenchmarkPlan measures the orchestration around the planner (load, open,
+// resolve and read in parallel, replay, compute) for 100 targets with 10
+// groups each, against the in-memory directory: what jitform itself costs
+// per plan, without network time.
+func BenchmarkPlan(b *testing.B) {
+	var src strings.Builder
+	groups := map[string][]string{}
+	for ti := range 100 {
+		fmt.Fprintf(&src, "target \"ldif\" \"t%d\" {\n  path = \"t%d.ldif\"\n}\n", ti, ti)
+		for gi := range 10 {
+			name := fmt.Sprintf("g%d_%d", ti, gi)
+			fmt.Fprintf(&src, "group %q {\n  target    = target.ldif.t%d\n  dn        = \"cn=%s,dc=example,dc=org\"\n  members   = [\"svc\"]\n  exclusive = true\n}\n", name, ti, name)
+			groups["group."+name] = []string{dn("svc")}
+		}
+	}
+	f := newFixture(b, src.String())
+	f.d.groups = groups
+	f.d.sleep = 0
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		p, _, err := Plan(context.Background(), f.opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if p.HasChanges() {
+			b.Fatal("unexpected changes")
+		}
 	}
 }
