@@ -158,7 +158,7 @@ func (l *loader) group(b *hcl.Block) {
 	for _, t := range instances {
 		g := &Group{
 			Name: name, BaseAddr: base, Addr: base, Target: t,
-			DN: raw.DN, GroupName: raw.Name, Members: raw.Members, Exclusive: raw.Exclusive,
+			DN: raw.DN, GroupName: raw.Name, Members: slices.Clone(raw.Members), Exclusive: raw.Exclusive,
 			Attributes:   GroupAttributes{Placeholder: raw.Placeholder},
 			DeclRange:    b.DefRange,
 			MembersRange: *at.rangeOf("members"),
@@ -321,8 +321,13 @@ func (l *loader) policy(b *hcl.Block) {
 		}
 		distinct[strings.ToLower(a)] = true
 		if p.Approval == ApprovalLedger && l.actors[a] == nil {
-			fail("approvers", "Approver is not an actor",
-				"policy %s takes ledger approvals, which are signed by declared actors; %q is not one (declare actor %q { ssh_key = \"...\" }).", name, a, a)
+			// A warning: the policy still works with the other approvers.
+			l.diags = append(l.diags, &hcl.Diagnostic{
+				Severity: hcl.DiagWarning,
+				Summary:  "Approver is not an actor",
+				Detail: fmt.Sprintf("policy %s takes ledger approvals, which are signed by declared actors; %q is not one, so cannot approve (declare actor %q { ssh_key = \"...\" }).", name, a, a),
+				Subject: at.rangeOf("approvers"),
+			})
 		}
 	}
 	if raw.Approvals != nil {
@@ -478,8 +483,8 @@ func (l *loader) grant(b *hcl.Block) {
 			l.diags = append(l.diags, &hcl.Diagnostic{
 				Severity: hcl.DiagWarning,
 				Summary:  "Grant start uses plantimestamp()",
-				Detail: fmt.Sprintf("%s starts at the time of each plan, so its window moves with every plan and never ends. "+
-					"This is for demos such as the quickstart only; a real grant has a fixed start.", addr),
+				Detail: fmt.Sprintf("%s starts relative to the time of each plan, so its window moves with every plan and never opens or closes for good. "+
+					"Use this for demos such as the quickstart only; a real grant has a fixed start such as \"2026-11-23T09:00:00Z\".", addr),
 				Subject: at.rangeOf("start"),
 			})
 		}
