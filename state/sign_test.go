@@ -416,3 +416,41 @@ func TestSignerFromAgent(t *testing.T) {
 		t.Fatalf("no agent: %v", err)
 	}
 }
+
+// FuzzVerifyEvent: no signature or payload an attacker writes into the
+// ledger makes verification panic, and none verifies except the real one.
+func FuzzVerifyEvent(f *testing.F) {
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	s, _ := ssh.NewSignerFromKey(priv)
+	key := string(ssh.MarshalAuthorizedKey(s.PublicKey()))
+	ev, _ := NewSignedEvent(EventApprove, "carol", time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC), GrantDecision{Grant: "g-aaaaaaaaaa"})
+	if err := SignEvent(&ev, s); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(ev.Sig, []byte(ev.Payload))
+	f.Add(ev.Sig, []byte(`{"grant":"g-bbbbbbbbbb"}`))
+	f.Add("-----BEGIN SSH SIGNATURE-----\nU1NIU0lH\n-----END SSH SIGNATURE-----\n", []byte(`{}`))
+	f.Add("", []byte(`null`))
+	f.Fuzz(func(t *testing.T, sig string, payload []byte) {
+		e := ev
+		e.Sig, e.Payload = sig, payload
+		err := VerifyEvent(e, key)
+		if err == nil && (!sameSig(sig, ev.Sig) || !equalJSON(payload, ev.Payload)) {
+			t.Fatalf("a different event verified: sig %q payload %q", sig, payload)
+		}
+	})
+}
+
+// sameSig: the armored texts carry the same signature (PEM allows other
+// surrounding text).
+func sameSig(a, b string) bool {
+	sa, err1 := sshsig.Unarmor([]byte(a))
+	sb, err2 := sshsig.Unarmor([]byte(b))
+	return err1 == nil && err2 == nil && bytes.Equal(sa.Marshal(), sb.Marshal())
+}
+
+func equalJSON(a, b []byte) bool {
+	ca, err1 := CanonicalJSON(a)
+	cb, err2 := CanonicalJSON(b)
+	return err1 == nil && err2 == nil && bytes.Equal(ca, cb)
+}
