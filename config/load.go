@@ -7,12 +7,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 )
@@ -89,14 +90,35 @@ func LoadFiles(dir string, files map[string][]byte, opts LoadOptions) (*Config, 
 	sort.Strings(names)
 	l.cfg.Digest = digest(names, files)
 
-	parser := hclparse.NewParser()
-	var blocks []*hcl.Block
-	for _, name := range names {
+	// Parsing is most of a load; files parse independently, so in parallel.
+	type parsed struct {
+		file  *hcl.File
+		diags hcl.Diagnostics
+	}
+	results := make([]parsed, len(names))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for i, name := range names {
 		filename := name
 		if dir != "" {
 			filename = filepath.Join(dir, name)
 		}
-		f, diags := parser.ParseHCL(files[name], filename)
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			f, diags := hclsyntax.ParseConfig(files[name], filename, hcl.InitialPos)
+			results[i] = parsed{f, diags}
+		})
+	}
+	wg.Wait()
+
+	var blocks []*hcl.Block
+	for i, name := range names {
+		filename := name
+		if dir != "" {
+			filename = filepath.Join(dir, name)
+		}
+		f, diags := results[i].file, results[i].diags
 		l.diags = append(l.diags, diags...)
 		if f == nil {
 			continue
