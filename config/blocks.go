@@ -325,8 +325,8 @@ func (l *loader) policy(b *hcl.Block) {
 			l.diags = append(l.diags, &hcl.Diagnostic{
 				Severity: hcl.DiagWarning,
 				Summary:  "Approver is not an actor",
-				Detail: fmt.Sprintf("policy %s takes ledger approvals, which are signed by declared actors; %q is not one, so cannot approve (declare actor %q { ssh_key = \"...\" }).", name, a, a),
-				Subject: at.rangeOf("approvers"),
+				Detail:   fmt.Sprintf("policy %s takes ledger approvals, which are signed by declared actors; %q is not one, so cannot approve (declare actor %q { ssh_key = \"...\" }).", name, a, a),
+				Subject:  at.rangeOf("approvers"),
 			})
 		}
 	}
