@@ -53,6 +53,8 @@ type GrantRecord struct {
 	RevokeReason    string
 	ReviewedBy      string
 	ReviewedAt      time.Time
+	// PolicyGone: the request names a policy that is not declared (any more).
+	PolicyGone bool
 	// Refusal says why an approved-looking grant does not count
 	// (Status refused or invalid).
 	Refusal string
@@ -99,6 +101,8 @@ func ledgerGrants(cfg *config.Config, events []state.Event, now time.Time) ([]Gr
 	for _, rec := range recs {
 		g := rec.Grant
 		switch {
+		case rec.PolicyGone && !rec.ApprovedAt.IsZero():
+			// Compute reports that its policy is gone.
 		case rec.Status == StatusInvalid:
 			continue // nothing counts of it, and the warning says why
 		case rec.Source == "ledger" && rec.Revoked && rec.ApprovedAt.IsZero():
@@ -353,11 +357,14 @@ func (r *grantReplay) request(ev state.Event) {
 		return
 	}
 	if pol == nil {
-		// Keep it: Compute reports a grant whose policy is gone, and removes
-		// what it granted. Nothing new can be approved under it.
-		rec.Refusal = q.Policy + " does not exist"
-		r.warn(ev, fmt.Sprintf("request %s names %s, which does not exist", q.ID, q.Policy), "")
-		rec.Status = StatusInvalid
+		// Nothing can count under a policy that is gone. A grant that was
+		// approved (or broke glass) before the policy was deleted is still
+		// handed to Compute, which says the policy is gone and removes what
+		// it granted, naming it.
+		rec.Status, rec.Refusal, rec.Pending, rec.PolicyGone = StatusInvalid, q.Policy+" does not exist", false, true
+		if q.BreakGlass {
+			r.openWindow(rec, at)
+		}
 		return
 	}
 	// Who may ask: the principal themself when they are a declared actor;
@@ -451,6 +458,17 @@ func (r *grantReplay) approve(ev state.Event, d state.GrantDecision, rec *GrantR
 	pol := r.cfg.PolicyByAddr(rec.Policy)
 	at := ev.Time.UTC()
 	switch {
+	case rec.PolicyGone:
+		// Recorded (not counted) so that Compute can name the grant whose
+		// policy is gone; the approver list cannot be checked any more.
+		dec.Why = rec.Policy + " does not exist"
+		if !strings.EqualFold(ev.Actor, rec.RequestedBy) && !strings.EqualFold(ev.Actor, rec.Principal) && !slices.Contains(rec.Approvers, ev.Actor) {
+			rec.Approvers = append(rec.Approvers, ev.Actor)
+			if rec.ApprovedAt.IsZero() {
+				r.openWindow(rec, at)
+			}
+		}
+		return
 	case rec.Status == StatusInvalid:
 		r.refuseIn(ev, rec, dec, "the request itself does not count ("+rec.Refusal+")")
 		return
@@ -521,6 +539,16 @@ func (r *grantReplay) approve(ev state.Event, d state.GrantDecision, rec *GrantR
 	}
 	if !rec.Pending {
 		r.applyPendingUntil(rec, ev)
+	}
+}
+
+// openWindow records that a grant became effective at t: its window starts
+// then unless the request named a start.
+func (r *grantReplay) openWindow(rec *GrantRecord, t time.Time) {
+	rec.ApprovedAt = t
+	if rec.StartAtApproval {
+		rec.Start = t
+		rec.End = t.Add(rec.Duration)
 	}
 }
 
