@@ -313,7 +313,7 @@ grant "c" {
 		"groups.hcl:8:12: Reference to an undeclared target",
 		"policies.hcl:3:33: Reference to an undeclared group",
 		"policies.hcl:5:18: Invalid max_duration",
-		"targets.hcl:4:15: plain ldap:// without start_tls requires insecure_plaintext = true",
+		"targets.hcl:4:15: plain ldap:// without start_tls requires insecure_plaintext=true",
 		"targets.hcl:6:15: Unknown directory flavor",
 		"targets.hcl:8:8: Unknown target kind",
 	}

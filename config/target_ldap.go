@@ -123,8 +123,8 @@ func (r *ldapHCL) convert(at blockAttrs) (*LDAPTarget, hcl.Diagnostics) {
 			t.StartTLS = &yes
 		}
 		if !*t.StartTLS && !t.InsecurePlaintext {
-			add(at.errAt("start_tls", "plain ldap:// without start_tls requires insecure_plaintext = true",
-				"plain ldap:// without start_tls requires insecure_plaintext = true: the password and every membership would cross the network unencrypted. Use ldaps:// or start_tls = true."))
+			add(at.errAt("start_tls", "plain ldap:// without start_tls requires insecure_plaintext=true",
+				"plain ldap:// without start_tls requires insecure_plaintext=true: the password and every membership would cross the network unencrypted. Use ldaps:// or start_tls = true, or, for a lab, set insecure_plaintext = true."))
 		}
 	}
 

@@ -127,8 +127,8 @@ func (r *winrmHCL) convert(at blockAttrs) (*WinRMTarget, []string, hcl.Diagnosti
 		t.Port = DefaultWinRMHTTPPort
 	}
 	if !t.HTTPS && !t.InsecurePlaintext {
-		add(at.errAt("https", "plain HTTP without https requires insecure_plaintext = true",
-			"plain HTTP without https requires insecure_plaintext = true: credentials and commands would cross the network unprotected. Use https = true (the default)."))
+		add(at.errAt("https", "plain HTTP without https requires insecure_plaintext=true",
+			"plain HTTP without https requires insecure_plaintext=true: credentials and commands would cross the network unprotected. Use https = true (the default), or, for a lab, set insecure_plaintext = true."))
 	}
 
 	switch t.Auth {
