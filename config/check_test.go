@@ -157,3 +157,19 @@ func BenchmarkPolicyCheck(b *testing.B) {
 		}
 	}
 }
+
+func TestPolicyOpenAndNextBoundary(t *testing.T) {
+	t.Parallel()
+	p := testPolicy(t)
+	sun, mon := utc("2026-11-22T12:00:00Z"), utc("2026-11-23T12:00:00Z")
+	if p.Open(sun) || !p.Open(mon) {
+		t.Error("Open must follow the windows")
+	}
+	if got := p.NextBoundary(sun); !got.Equal(utc("2026-11-23T06:00:00Z")) {
+		t.Errorf("NextBoundary = %s", got)
+	}
+	p.Windows = nil
+	if !p.Open(sun) || !p.NextBoundary(sun).IsZero() {
+		t.Error("a policy without windows is always open and never changes")
+	}
+}
