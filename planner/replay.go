@@ -65,8 +65,9 @@ func Replay(cfg *config.Config, events []state.Event, now time.Time) (*LedgerVie
 				// The member is gone: jitform no longer has anything to undo.
 				delete(v.Managed[c.Group], c.Member)
 			case c.Action == "add" && o.Status == "failed":
-				// The provider certainly did not add it. A failed remove,
-				// on the other hand, leaves the member there and managed.
+				// The provider certainly did not add it ("unknown" may have:
+				// it stays managed). A failed remove leaves the member there
+				// and managed.
 				delete(v.Managed[c.Group], c.Member)
 			}
 		}

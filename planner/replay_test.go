@@ -32,6 +32,8 @@ func TestReplayManaged(t *testing.T) {
 		{"add already there", []state.Event{intent(1, "c1", "add", g, "bob", "grant.b"), outcome(2, state.EventChangeApplied, "c1", "already")}, []string{"bob"}, 0},
 		{"add intent without outcome (crash)", []state.Event{intent(1, "c1", "add", g, "bob", "grant.b")}, []string{"bob"}, 0},
 		{"add failed", []state.Event{intent(1, "c1", "add", g, "bob", "grant.b"), outcome(2, state.EventChangeFailed, "c1", "failed")}, nil, 0},
+		// A timeout or dropped connection may have added the member.
+		{"add with unknown outcome stays managed", []state.Event{intent(1, "c1", "add", g, "bob", "grant.b"), outcome(2, state.EventChangeFailed, "c1", "unknown")}, []string{"bob"}, 0},
 		{"add then remove done", []state.Event{
 			intent(1, "c1", "add", g, "bob", "grant.b"), outcome(2, state.EventChangeApplied, "c1", "done"),
 			intent(3, "c2", "remove", g, "bob", "grant.b"), outcome(4, state.EventChangeApplied, "c2", "done"),

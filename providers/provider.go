@@ -58,8 +58,15 @@ type Status string
 const (
 	Done    Status = "done"    // the provider made the change
 	Already Status = "already" // it was already so: someone else did it
-	Failed  Status = "failed"
+	Failed  Status = "failed"  // the provider knows the change was not made
+	// Unknown: the call failed in a way that leaves the change's fate
+	// unknown (a timeout, a dropped connection). Recorded as such so the
+	// ledger keeps an add as possibly made, and a later run can undo it.
+	Unknown Status = "unknown"
 )
+
+// OK reports whether the membership is now as the change wanted.
+func (s Status) OK() bool { return s == Done || s == Already }
 
 // Outcome reports one member change.
 type Outcome struct {

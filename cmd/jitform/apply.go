@@ -150,10 +150,10 @@ func (a *app) printResult(res *operation.Result) int {
 			why += ", " + c.Reason.Grant
 		}
 		switch {
-		case o.Status == providers.Failed && c.Action == string(providers.Remove):
+		case !o.Status.OK() && c.Action == string(providers.Remove):
 			fmt.Fprintln(a.stdout, paint(red+bold, fmt.Sprintf("  ✗ FAILED to remove %s from %s (%s): %v", who, c.Group, why, o.Err)))
 			fmt.Fprintln(a.stdout, paint(red, "    this member still holds the privilege; fix the cause and run jitform apply again, or remove it by hand"))
-		case o.Status == providers.Failed:
+		case !o.Status.OK():
 			fmt.Fprintln(a.stdout, paint(red, fmt.Sprintf("  ✗ FAILED to add %s to %s (%s): %v", who, c.Group, why, o.Err)))
 		case c.Action == string(providers.Add):
 			note := ""

@@ -75,7 +75,7 @@ type Result struct {
 func (r *Result) Counts() (added, removed, failed int) {
 	for _, o := range r.Outcomes {
 		switch {
-		case o.Status == providers.Failed:
+		case !o.Status.OK():
 			failed++
 		case o.Change.Action == string(providers.Add):
 			added++
@@ -353,18 +353,18 @@ func (s *Session) applyBatch(ctx context.Context, lw *ledgerWriter, p *planner.P
 		o, ok := got[key{c.Action, c.Member}]
 		switch {
 		case callErr != nil && !ok:
-			fail(i, fmt.Errorf("%s %s on %s: %w", c.Action, c.Member, c.Group, callErr))
+			out[i].Status, out[i].Err = providers.Unknown, fmt.Errorf("%s %s on %s: %w", c.Action, c.Member, c.Group, callErr)
 		case !ok:
-			fail(i, fmt.Errorf("%s reported no outcome for %s %s", taddr, c.Action, c.Member))
+			out[i].Status, out[i].Err = providers.Unknown, fmt.Errorf("%s reported no outcome for %s %s", taddr, c.Action, c.Member)
 		default:
 			out[i].Status, out[i].Err = o.Status, o.Err
-			if o.Status == providers.Failed && o.Err == nil {
+			if !o.Status.OK() && o.Err == nil {
 				out[i].Err = errors.New("the provider reported a failure without a reason")
 			}
 		}
 		typ := state.EventChangeApplied
 		oc := state.ChangeOutcome{ID: ids[i], Status: string(out[i].Status)}
-		if out[i].Status == providers.Failed {
+		if !out[i].Status.OK() {
 			typ = state.EventChangeFailed
 			oc.Error = out[i].Err.Error()
 		}
@@ -378,9 +378,9 @@ func (s *Session) applyBatch(ctx context.Context, lw *ledgerWriter, p *planner.P
 func sortOutcomes(outs []Outcome) []Outcome {
 	rank := func(o Outcome) int {
 		switch {
-		case o.Status == providers.Failed && o.Change.Action == string(providers.Remove):
+		case !o.Status.OK() && o.Change.Action == string(providers.Remove):
 			return 0
-		case o.Status == providers.Failed:
+		case !o.Status.OK():
 			return 1
 		default:
 			return 2
