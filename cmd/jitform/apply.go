@@ -151,10 +151,18 @@ func (a *app) printResult(res *operation.Result) int {
 		}
 		switch {
 		case !o.Status.OK() && c.Action == string(providers.Remove):
-			fmt.Fprintln(a.stdout, paint(red+bold, fmt.Sprintf("  ✗ FAILED to remove %s from %s (%s): %v", who, c.Group, why, o.Err)))
-			fmt.Fprintln(a.stdout, paint(red, "    this member still holds the privilege; fix the cause and run jitform apply again, or remove it by hand"))
+			verb := "FAILED to remove"
+			if o.Status == providers.Unknown {
+				verb = "UNKNOWN whether jitform removed"
+			}
+			fmt.Fprintln(a.stdout, paint(red+bold, fmt.Sprintf("  ✗ %s %s from %s (%s): %v", verb, who, c.Group, why, o.Err)))
+			fmt.Fprintln(a.stdout, paint(red, "    this member may still hold the privilege; fix the cause and run jitform apply again, or remove it by hand"))
 		case !o.Status.OK():
-			fmt.Fprintln(a.stdout, paint(red, fmt.Sprintf("  ✗ FAILED to add %s to %s (%s): %v", who, c.Group, why, o.Err)))
+			verb := "FAILED to add"
+			if o.Status == providers.Unknown {
+				verb = "UNKNOWN whether jitform added"
+			}
+			fmt.Fprintln(a.stdout, paint(red, fmt.Sprintf("  ✗ %s %s to %s (%s): %v", verb, who, c.Group, why, o.Err)))
 		case c.Action == string(providers.Add):
 			note := ""
 			if o.Status == providers.Already {
