@@ -1,0 +1,174 @@
+// Package dn puts LDAP distinguished names in one canonical string form so
+// that two spellings of the same entry compare equal as plain strings.
+//
+// Canonical form: attribute types lowercased; values Unicode-normalised
+// (NFKC) and lowercased with strings.ToLower (not full RFC 4518 case
+// folding: ß stays ß), leading and trailing spaces removed and inner runs
+// of spaces collapsed to one (RFC 4518 insignificant space handling, as
+// caseIgnoreMatch does on the server); the AVAs of a multi-valued RDN
+// sorted; every value re-escaped per RFC 4514 so the canonical string parses
+// back to the same DN. Values are treated as caseIgnore strings: this is
+// right for the naming attributes we meet (cn, uid, ou, dc, o) and is what
+// OpenLDAP and Active Directory do for them.
+package dn
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/go-ldap/ldap/v3"
+	"golang.org/x/text/unicode/norm"
+)
+
+// Canonical parses s as an RFC 4514 DN and returns its canonical string.
+// The empty DN is an error: every DN we compare names an entry.
+func Canonical(s string) (string, error) {
+	rdns, err := parse(s)
+	if err != nil {
+		return "", err
+	}
+	return strings.Join(rdns, ","), nil
+}
+
+// Equal reports whether a and b are the same DN. A DN that does not parse
+// equals nothing.
+func Equal(a, b string) bool {
+	ca, err := Canonical(a)
+	if err != nil {
+		return false
+	}
+	cb, err := Canonical(b)
+	return err == nil && ca == cb
+}
+
+// IsDN reports whether s parses as a non-empty DN.
+func IsDN(s string) bool {
+	_, err := parse(s)
+	return err == nil
+}
+
+// Parent returns the canonical DN of s without its first RDN ("" for a
+// single-RDN DN).
+func Parent(s string) (string, error) {
+	rdns, err := parse(s)
+	if err != nil {
+		return "", err
+	}
+	return strings.Join(rdns[1:], ","), nil
+}
+
+// parse returns the canonical RDN strings of s, leaf first.
+func parse(s string) ([]string, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, errors.New("parse DN: empty DN")
+	}
+	d, err := ldap.ParseDN(s)
+	if err != nil {
+		return nil, fmt.Errorf("parse DN %q: %w", clip(s), err)
+	}
+	out := make([]string, 0, len(d.RDNs))
+	for i, rdn := range d.RDNs {
+		avas := make([]string, 0, len(rdn.Attributes))
+		for _, a := range rdn.Attributes {
+			typ, err := canonicalType(a.Type)
+			if err != nil {
+				return nil, fmt.Errorf("parse DN %q: RDN %d: %w", clip(s), i+1, err)
+			}
+			val, err := canonicalValue(a.Value)
+			if err != nil {
+				return nil, fmt.Errorf("parse DN %q: RDN %d attribute %s: %w", clip(s), i+1, typ, err)
+			}
+			avas = append(avas, typ+"="+escapeValue(val))
+		}
+		sort.Strings(avas)
+		// "cn=a+cn=a" names the same RDN as "cn=a": drop exact duplicates.
+		avas = dedupe(avas)
+		out = append(out, strings.Join(avas, "+"))
+	}
+	return out, nil
+}
+
+// canonicalType accepts a descriptor (cn, msDS-x) or a numeric OID, with
+// an optional "oid." prefix that some old servers write.
+func canonicalType(t string) (string, error) {
+	t = strings.ToLower(t)
+	t = strings.TrimPrefix(t, "oid.")
+	if t == "" {
+		return "", errors.New("empty attribute type")
+	}
+	if t[0] >= '0' && t[0] <= '9' {
+		for _, part := range strings.Split(t, ".") {
+			if part == "" || strings.Trim(part, "0123456789") != "" || (len(part) > 1 && part[0] == '0') {
+				return "", fmt.Errorf("bad numeric OID attribute type %q", clip(t))
+			}
+		}
+		return t, nil
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		ok := c >= 'a' && c <= 'z' || i > 0 && (c >= '0' && c <= '9' || c == '-')
+		if !ok {
+			return "", fmt.Errorf("bad attribute type %q", clip(t))
+		}
+	}
+	return t, nil
+}
+
+// canonicalValue folds a decoded value. Invalid UTF-8 is refused: folding
+// would turn distinct bytes into U+FFFD and make different DNs equal.
+func canonicalValue(v string) (string, error) {
+	if !utf8.ValidString(v) {
+		return "", errors.New("value is not valid UTF-8")
+	}
+	// NFKC again after lowering: ToLower can leave non-normalised output,
+	// and Canonical must be idempotent.
+	v = norm.NFKC.String(strings.ToLower(norm.NFKC.String(v)))
+	return strings.Join(strings.FieldsFunc(v, func(r rune) bool { return r == ' ' }), " "), nil
+}
+
+// escapeValue escapes a value per RFC 4514 section 2.4. Unlike
+// ldap's encoder it keeps printable non-ASCII as UTF-8, so canonical DNs
+// stay readable; controls and DEL are hex-escaped.
+func escapeValue(v string) string {
+	var b strings.Builder
+	b.Grow(len(v))
+	for i, r := range v {
+		switch {
+		case r == '"' || r == '+' || r == ',' || r == ';' || r == '<' || r == '>' || r == '\\' || r == '=':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case i == 0 && (r == ' ' || r == '#'):
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r == ' ' && i == len(v)-1:
+			b.WriteString(`\ `)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, `\%02x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+func dedupe(s []string) []string {
+	out := s[:0]
+	for i, v := range s {
+		if i == 0 || v != s[i-1] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// clip keeps error messages short when a hostile DN is huge.
+func clip(s string) string {
+	const max = 200
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "…"
+}
