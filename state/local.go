@@ -1,0 +1,361 @@
+package state
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// File names inside the state directory.
+const (
+	StateDirName   = ".jitform"
+	LedgerFileName = "ledger.jsonl"
+	HeadFileName   = "ledger.head"
+	LockFileName   = "lock"
+)
+
+// Local is the default backend: files in DIR/.jitform/ beside the config.
+// Appends from several goroutines or processes are serialised with flock
+// on the ledger file; the state lock is a separate flock on .jitform/lock.
+type Local struct {
+	dir string // DIR/.jitform
+	now func() time.Time
+}
+
+var _ Backend = (*Local)(nil)
+
+// NewLocal opens the state of the config directory dir. The state
+// directory is created on the first write.
+func NewLocal(dir string) (*Local, error) {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open state: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("open state: %s is not a directory", dir)
+	}
+	return &Local{dir: filepath.Join(dir, StateDirName), now: time.Now}, nil
+}
+
+// Dir is the state directory (DIR/.jitform).
+func (l *Local) Dir() string { return l.dir }
+
+func (l *Local) ledgerPath() string { return filepath.Join(l.dir, LedgerFileName) }
+func (l *Local) headPath() string   { return filepath.Join(l.dir, HeadFileName) }
+func (l *Local) lockPath() string   { return filepath.Join(l.dir, LockFileName) }
+
+// Events reads and verifies the whole ledger. A missing ledger is empty.
+// It holds a shared flock while reading, so it never sees half an append.
+func (l *Local) Events(ctx context.Context) ([]Event, error) {
+	f, err := os.Open(l.ledgerPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read ledger: %w", err)
+	}
+	defer f.Close()
+	if err := flockWait(ctx, f, syscall.LOCK_SH); err != nil {
+		return nil, fmt.Errorf("read ledger %s: %w", l.ledgerPath(), err)
+	}
+	defer syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("read ledger %s: %w", l.ledgerPath(), err)
+	}
+	head, err := l.readHead(len(data) > 0)
+	if err != nil {
+		return nil, err
+	}
+	events, err := parseLedger(data, head)
+	if err != nil {
+		return nil, err
+	}
+	return events, nil
+}
+
+// readHead reads ledger.head. A missing head beside a non-empty ledger is
+// a chain error: without it a truncated ledger looks whole.
+func (l *Local) readHead(ledgerHasData bool) (*headRecord, error) {
+	b, err := os.ReadFile(l.headPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		if !ledgerHasData {
+			return nil, nil
+		}
+		return nil, &ChainError{Seq: 1, Line: 1, Reason: "ledger.head is missing, so events removed from the end of the ledger could not be detected. " +
+			"If ledger.jsonl is a trusted copy, write its last event's seq and hash to .jitform/ledger.head as {\"seq\":N,\"hash\":\"...\"}"}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read ledger head: %w", err)
+	}
+	var h headRecord
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&h); err != nil {
+		return nil, &ChainError{Seq: 1, Line: 1, Reason: fmt.Sprintf("ledger.head is not a valid head record (%v): it was edited or damaged", err)}
+	}
+	return &h, nil
+}
+
+// writeHead replaces ledger.head atomically and durably.
+func (l *Local) writeHead(h headRecord) error {
+	b, err := json.Marshal(h)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(l.headPath(), append(b, '\n'), 0o600)
+}
+
+// ensureDir creates the state directory (0700) and makes its creation
+// durable.
+func (l *Local) ensureDir() error {
+	if _, err := os.Stat(l.dir); err == nil {
+		return nil
+	}
+	if err := os.Mkdir(l.dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("create state directory: %w", err)
+	}
+	return syncDir(filepath.Dir(l.dir))
+}
+
+// Append adds events after the current head. Under an exclusive flock on
+// the ledger it re-reads the tail (the last line and the head record),
+// checks it, writes the new lines in one write, fsyncs, and only then
+// records the new head and returns. It returns the events as stored.
+func (l *Local) Append(ctx context.Context, events ...Event) ([]Event, error) {
+	if len(events) == 0 {
+		return nil, nil
+	}
+	if err := l.ensureDir(); err != nil {
+		return nil, err
+	}
+	path := l.ledgerPath()
+	_, statErr := os.Stat(path)
+	created := errors.Is(statErr, fs.ErrNotExist)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open ledger: %w", err)
+	}
+	defer f.Close()
+	if err := flockWait(ctx, f, syscall.LOCK_EX); err != nil {
+		return nil, fmt.Errorf("append to ledger %s: %w", path, err)
+	}
+	defer syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+
+	last, size, err := l.readTail(f)
+	if err != nil {
+		return nil, err
+	}
+	if size == 0 {
+		// A fresh ledger gets an empty head first, so a missing head
+		// always means a deleted one.
+		if _, err := os.Stat(l.headPath()); errors.Is(err, fs.ErrNotExist) {
+			if err := l.writeHead(headRecord{}); err != nil {
+				return nil, fmt.Errorf("append to ledger: write head: %w", err)
+			}
+		}
+	}
+	if created {
+		if err := syncDir(l.dir); err != nil {
+			return nil, err
+		}
+	}
+
+	now := l.now()
+	out := make([]Event, 0, len(events))
+	var buf bytes.Buffer
+	seq, prev := last.Seq, last.Hash
+	for _, e := range events {
+		seq++
+		stored, line, err := prepareEvent(e, seq, prev, now)
+		if err != nil {
+			return nil, fmt.Errorf("append to ledger: %w", err)
+		}
+		buf.Write(line)
+		buf.WriteByte('\n')
+		out = append(out, stored)
+		prev = stored.Hash
+	}
+	if _, err := f.WriteAt(buf.Bytes(), size); err != nil {
+		return nil, fmt.Errorf("append to ledger %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		return nil, fmt.Errorf("append to ledger %s: fsync: %w", path, err)
+	}
+	if err := l.writeHead(headRecord{Seq: seq, Hash: prev}); err != nil {
+		return nil, fmt.Errorf("append to ledger: record head: %w", err)
+	}
+	return out, nil
+}
+
+// readTail returns the last event (zero for an empty ledger) and the file
+// size, checked against the head record. It reads only the end of the file:
+// the full chain is verified by Events, which plan and apply run first.
+func (l *Local) readTail(f *os.File) (Event, int64, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return Event{}, 0, fmt.Errorf("append to ledger: %w", err)
+	}
+	size := fi.Size()
+	head, err := l.readHead(size > 0)
+	if err != nil {
+		return Event{}, 0, err
+	}
+	if size == 0 {
+		if head != nil && head.Seq != 0 {
+			return Event{}, 0, &ChainError{Seq: 1, Line: 1, Reason: fmt.Sprintf("the ledger is empty but ledger.head records event %d: events were removed", head.Seq)}
+		}
+		return Event{}, 0, nil
+	}
+	line, err := lastLine(f, size)
+	if err != nil {
+		return Event{}, 0, err
+	}
+	if line == nil {
+		// Torn tail: let the full parser name it precisely.
+		data, rerr := io.ReadAll(io.NewSectionReader(f, 0, size))
+		if rerr != nil {
+			return Event{}, 0, fmt.Errorf("append to ledger: %w", rerr)
+		}
+		_, perr := parseLedger(data, nil)
+		if perr == nil {
+			perr = errors.New("append to ledger: the last line has no newline")
+		}
+		return Event{}, 0, perr
+	}
+	var e Event
+	if err := json.Unmarshal(line, &e); err != nil || e.Seq <= 0 {
+		return Event{}, 0, &ChainError{Seq: e.Seq, Line: int(e.Seq), Reason: "the last line is not a valid event; run `jitform ledger verify`"}
+	}
+	if cerr := checkTailEvent(e, line); cerr != nil {
+		return Event{}, 0, cerr
+	}
+	switch {
+	case head.Seq > e.Seq:
+		return Event{}, 0, &ChainError{Seq: e.Seq + 1, Line: int(e.Seq) + 1, Reason: fmt.Sprintf("the ledger ends at event %d but ledger.head records event %d: events were removed from the end of the ledger", e.Seq, head.Seq)}
+	case head.Seq == e.Seq && head.Hash != e.Hash:
+		return Event{}, 0, &ChainError{Seq: e.Seq, Line: int(e.Seq), Reason: "the last event's hash differs from the one recorded in ledger.head: the ledger was rewritten"}
+	}
+	return e, size, nil
+}
+
+// checkTailEvent checks that the last line is canonical and self-consistent.
+func checkTailEvent(e Event, raw []byte) *ChainError {
+	enc, err := EncodeEvent(e)
+	if err != nil || !bytes.Equal(enc, raw) {
+		return &ChainError{Seq: e.Seq, Line: int(e.Seq), Reason: "the last line is not in canonical form: it was edited outside jitform; run `jitform ledger verify`"}
+	}
+	h, err := HashEvent(e)
+	if err != nil || h != e.Hash {
+		return &ChainError{Seq: e.Seq, Line: int(e.Seq), Reason: "the last event's hash does not match its content: it was edited; run `jitform ledger verify`"}
+	}
+	return nil
+}
+
+// lastLine returns the last complete line of a file of the given size
+// (without its newline), or nil when the file does not end in a newline.
+func lastLine(f *os.File, size int64) ([]byte, error) {
+	chunk := int64(8 << 10)
+	for {
+		if chunk > size {
+			chunk = size
+		}
+		buf := make([]byte, chunk)
+		if _, err := f.ReadAt(buf, size-chunk); err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("append to ledger: read tail: %w", err)
+		}
+		if buf[len(buf)-1] != '\n' {
+			return nil, nil
+		}
+		body := buf[:len(buf)-1]
+		if i := bytes.LastIndexByte(body, '\n'); i >= 0 {
+			return body[i+1:], nil
+		}
+		if chunk == size {
+			return body, nil
+		}
+		chunk *= 4
+	}
+}
+
+// flockWait takes a flock of the given kind, polling so that ctx can
+// cancel the wait (a blocking flock cannot be interrupted).
+func flockWait(ctx context.Context, f *os.File, how int) error {
+	delay := time.Millisecond
+	for {
+		err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+			return fmt.Errorf("flock: %w", err)
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		if delay < 20*time.Millisecond {
+			delay *= 2
+		}
+	}
+}
+
+// writeFileAtomic writes data to a temporary file in path's directory,
+// fsyncs it, renames it over path and fsyncs the directory: readers see the
+// old or the new content, never a mix.
+func writeFileAtomic(path string, data []byte, perm fs.FileMode) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	name := tmp.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			tmp.Close()
+			os.Remove(name)
+		}
+	}()
+	if err := tmp.Chmod(perm); err != nil {
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(name, path); err != nil {
+		return err
+	}
+	ok = true
+	return syncDir(dir)
+}
+
+// syncDir makes a directory's entries (a created or renamed file) durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
+}
