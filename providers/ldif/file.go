@@ -1,0 +1,296 @@
+package ldif
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	goldap "github.com/go-ldap/ldap/v3"
+	"github.com/go-ldap/ldif"
+
+	"github.com/jitform/jitform/internal/dn"
+)
+
+// directory is a parsed LDIF file: its entries in file order, indexed by
+// canonical DN.
+type directory struct {
+	path    string
+	version int
+	entries []*goldap.Entry
+	canon   []string       // canonical DN of entries[i]
+	byDN    map[string]int // canonical DN -> index in entries
+}
+
+// loadFile reads and parses path. Any problem is reported as path:line.
+func loadFile(path string) (*directory, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read LDIF %s: %w", path, err)
+	}
+	return parseLDIF(path, b)
+}
+
+// parseLDIF parses an LDIF content file (no change records) with
+// go-ldap/ldif and indexes it.
+func parseLDIF(path string, b []byte) (d *directory, err error) {
+	if err := rejectURLValues(path, b); err != nil {
+		return nil, err
+	}
+	// The parser indexes slices it has not checked on some inputs; a
+	// hostile file must give an error, not take the process down.
+	defer func() {
+		if r := recover(); r != nil {
+			d, err = nil, fmt.Errorf("%s: malformed LDIF (parser failed: %v)", path, r)
+		}
+	}()
+	l, err := ldif.Parse(string(b))
+	if err != nil {
+		var pe *ldif.ParseError
+		if errors.As(err, &pe) {
+			// The parser counts the line that ends the record; name the
+			// record's first line too, where a reader starts looking.
+			start := recordStart(b, pe.Line)
+			if start > 0 && start < pe.Line {
+				return nil, fmt.Errorf("%s:%d: malformed LDIF in the record at lines %d-%d: %s", path, start, start, pe.Line, pe.Message)
+			}
+			return nil, fmt.Errorf("%s:%d: malformed LDIF: %s", path, pe.Line, pe.Message)
+		}
+		return nil, fmt.Errorf("%s: malformed LDIF: %w", path, err)
+	}
+	dnLines := recordLines(b)
+	lineOf := func(i int) string {
+		if len(dnLines) == len(l.Entries) {
+			return fmt.Sprintf("%s:%d", path, dnLines[i])
+		}
+		return fmt.Sprintf("%s: record %d", path, i+1)
+	}
+	d = &directory{path: path, version: l.Version, byDN: map[string]int{}}
+	for i, e := range l.Entries {
+		if e.Entry == nil {
+			return nil, fmt.Errorf("%s: change record (changetype) in an LDIF target: it must be a content export, one entry per record", lineOf(i))
+		}
+		c, err := dn.Canonical(e.Entry.DN)
+		if err != nil {
+			return nil, fmt.Errorf("%s: dn: %w", lineOf(i), err)
+		}
+		if j, dup := d.byDN[c]; dup {
+			return nil, fmt.Errorf("%s: duplicate entry %q (same DN as %s)", lineOf(i), e.Entry.DN, lineOf(j))
+		}
+		d.byDN[c] = len(d.entries)
+		d.entries = append(d.entries, e.Entry)
+		d.canon = append(d.canon, c)
+	}
+	return d, nil
+}
+
+// rejectURLValues refuses "attr:< URL" values: go-ldap/ldif would read
+// the named local file into the directory (and we would write it out).
+func rejectURLValues(path string, b []byte) error {
+	check := func(line string, n int) error {
+		if line == "" || line[0] == '#' {
+			return nil
+		}
+		if i := strings.IndexByte(line, ':'); i >= 0 && i+1 < len(line) && line[i+1] == '<' {
+			return fmt.Errorf("%s:%d: URL value (%s:<) not accepted: an LDIF target must hold its values inline", path, n, line[:i])
+		}
+		return nil
+	}
+	var cur string
+	curLine := 0
+	for n, raw := range bytes.Split(b, []byte("\n")) {
+		line := strings.TrimRight(string(raw), "\r")
+		if strings.HasPrefix(line, " ") {
+			if !strings.HasPrefix(cur, "#") {
+				cur += line[1:]
+			}
+			continue
+		}
+		if err := check(cur, curLine); err != nil {
+			return err
+		}
+		cur, curLine = line, n+1
+	}
+	return check(cur, curLine)
+}
+
+// recordStart returns the first line of the record that ends at line
+// end: the first non-blank, non-comment line after the previous blank one.
+func recordStart(b []byte, end int) int {
+	lines := bytes.Split(b, []byte("\n"))
+	start := 0
+	for n := min(end, len(lines)); n >= 1; n-- {
+		l := bytes.TrimRight(lines[n-1], "\r")
+		switch {
+		case len(l) == 0 && start > 0:
+			return start
+		case len(l) == 0, l[0] == '#', l[0] == ' ':
+		default:
+			start = n
+		}
+	}
+	return start
+}
+
+// recordLines returns the line number of each "dn:" line that starts a
+// record, to name the line of an entry-level problem.
+func recordLines(b []byte) []int {
+	var out []int
+	for n, raw := range bytes.Split(b, []byte("\n")) {
+		if bytes.HasPrefix(raw, []byte("dn:")) {
+			out = append(out, n+1)
+		}
+	}
+	return out
+}
+
+// clone copies the directory deeply enough that Apply can change member
+// attributes without touching the original until the write succeeds.
+func (d *directory) clone() *directory {
+	c := &directory{path: d.path, version: d.version, canon: d.canon, byDN: d.byDN}
+	c.entries = make([]*goldap.Entry, len(d.entries))
+	for i, e := range d.entries {
+		ne := &goldap.Entry{DN: e.DN, Attributes: make([]*goldap.EntryAttribute, len(e.Attributes))}
+		for j, a := range e.Attributes {
+			ne.Attributes[j] = goldap.NewEntryAttribute(a.Name, slices.Clone(a.Values))
+		}
+		c.entries[i] = ne
+	}
+	return c
+}
+
+// marshal encodes the directory with go-ldap/ldif and checks the result
+// parses back to exactly the same entries: the library's encoder does not
+// base64 a DN that needs it, nor a value with a leading space, and writes
+// an empty value it cannot read back; we refuse to write such a file.
+func (d *directory) marshal() ([]byte, error) {
+	var buf bytes.Buffer
+	if d.version > 0 {
+		buf.WriteString("version: 1\n\n")
+	}
+	for _, e := range d.entries {
+		// Marshal the attributes under a stand-in DN and write the DN line
+		// ourselves, base64 when RFC 2849 requires it.
+		const stand = "dn: x\n"
+		s, err := ldif.Marshal(&ldif.LDIF{Entries: []*ldif.Entry{{Entry: &goldap.Entry{DN: "x", Attributes: e.Attributes}}}})
+		if err != nil {
+			return nil, fmt.Errorf("encode entry %q: %w", e.DN, err)
+		}
+		buf.WriteString(dnLine(e.DN))
+		buf.WriteString(strings.TrimPrefix(s, stand))
+	}
+	out := buf.Bytes()
+	back, err := parseLDIF(d.path, out)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: the encoded file does not parse back (%v); nothing written", d.path, err)
+	}
+	if err := sameEntries(d.entries, back.entries); err != nil {
+		return nil, fmt.Errorf("encode %s: go-ldap/ldif cannot round-trip %v; nothing written", d.path, err)
+	}
+	return out, nil
+}
+
+// dnLine writes "dn: value", or "dn:: base64" when the DN is not an RFC
+// 2849 SAFE-STRING.
+func dnLine(s string) string {
+	safe := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == 0 || c == '\n' || c == '\r' || c > 0x7f || i == 0 && (c == ' ' || c == ':' || c == '<') {
+			safe = false
+			break
+		}
+	}
+	if safe && !strings.HasSuffix(s, " ") {
+		return "dn: " + s + "\n"
+	}
+	return "dn:: " + base64.StdEncoding.EncodeToString([]byte(s)) + "\n"
+}
+
+func sameEntries(want, got []*goldap.Entry) error {
+	if len(want) != len(got) {
+		return fmt.Errorf("entry count %d became %d", len(want), len(got))
+	}
+	for i := range want {
+		if want[i].DN != got[i].DN {
+			return fmt.Errorf("DN %q became %q", want[i].DN, got[i].DN)
+		}
+		w, g := attrMap(want[i]), attrMap(got[i])
+		for name, vs := range w {
+			if !slices.Equal(vs, g[name]) {
+				return fmt.Errorf("attribute %s of %q (a value with a leading space or an empty value?)", name, want[i].DN)
+			}
+		}
+		if len(w) != len(g) {
+			return fmt.Errorf("the attributes of %q", want[i].DN)
+		}
+	}
+	return nil
+}
+
+func attrMap(e *goldap.Entry) map[string][]string {
+	m := map[string][]string{}
+	for _, a := range e.Attributes {
+		if len(a.Values) > 0 {
+			m[a.Name] = append(m[a.Name], a.Values...)
+		}
+	}
+	return m
+}
+
+// writeAtomic replaces path with data so that a reader sees the old file
+// or the new one, never a mix: temp file in the same directory, fsync,
+// rename, fsync the directory. Errors after the rename are returned with
+// renamed=true: the new content is in place but may not be durable.
+func writeAtomic(path string, data []byte) (renamed bool, err error) {
+	// Replace the file a symlink points to, not the link.
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
+	}
+	mode := os.FileMode(0o644)
+	if fi, err := os.Stat(path); err == nil {
+		mode = fi.Mode().Perm()
+	}
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return false, fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if !renamed {
+			os.Remove(tmp)
+		}
+	}()
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return false, fmt.Errorf("write %s: %w", tmp, err)
+	}
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return false, fmt.Errorf("write %s: %w", tmp, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return false, fmt.Errorf("fsync %s: %w", tmp, err)
+	}
+	if err := f.Close(); err != nil {
+		return false, fmt.Errorf("close %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return false, fmt.Errorf("replace %s: %w", path, err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return true, fmt.Errorf("fsync directory %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return true, fmt.Errorf("fsync directory %s: %w", dir, err)
+	}
+	return true, nil
+}
