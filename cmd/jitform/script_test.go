@@ -42,6 +42,7 @@ func TestScript(t *testing.T) {
 			"replace":  cmdReplace,
 			"waitfile": cmdWaitFile,
 			"exitcode": cmdExitCode,
+			"delline":  cmdDelLine,
 		},
 		RequireExplicitExec: true,
 	})
@@ -101,6 +102,24 @@ func cmdReplace(ts *testscript.TestScript, neg bool, args []string) {
 
 func unquote(ts *testscript.TestScript, s string) string {
 	return strings.NewReplacer(`\n`, "\n", `\t`, "\t").Replace(s)
+}
+
+// delline FILE N: delete line N (1-based) of FILE.
+func cmdDelLine(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: delline FILE N")
+	}
+	n, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	name := ts.MkAbs(args[0])
+	data, err := os.ReadFile(name)
+	ts.Check(err)
+	lines := strings.SplitAfter(string(data), "\n")
+	if n < 1 || n > len(lines) {
+		ts.Fatalf("delline: %s has no line %d", args[0], n)
+	}
+	lines = append(lines[:n-1], lines[n:]...)
+	ts.Check(os.WriteFile(name, []byte(strings.Join(lines, "")), 0o644))
 }
 
 // waitfile FILE: wait up to 10 s for FILE to exist.
