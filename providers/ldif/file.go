@@ -70,6 +70,7 @@ func parseLDIF(path string, b []byte) (d *directory, err error) {
 		return fmt.Sprintf("%s: record %d", path, i+1)
 	}
 	d = &directory{path: path, version: l.Version, byDN: map[string]int{}}
+	aligned := len(dnLines) == len(l.Entries)
 	for i, e := range l.Entries {
 		if e.Entry == nil {
 			return nil, fmt.Errorf("%s: change record (changetype) in an LDIF target: it must be a content export, one entry per record", lineOf(i))
@@ -80,6 +81,9 @@ func parseLDIF(path string, b []byte) (d *directory, err error) {
 		}
 		if j, dup := d.byDN[c]; dup {
 			return nil, fmt.Errorf("%s: duplicate entry %q (same DN as %s)", lineOf(i), e.Entry.DN, lineOf(j))
+		}
+		if aligned {
+			keepOrder(e.Entry, b, dnLines[i])
 		}
 		d.byDN[c] = len(d.entries)
 		d.entries = append(d.entries, e.Entry)
@@ -116,6 +120,42 @@ func rejectURLValues(path string, b []byte) error {
 		cur, curLine = line, n+1
 	}
 	return check(cur, curLine)
+}
+
+// keepOrder puts the entry's attributes back in the order the file has
+// them (go-ldap/ldif sorts them by name), so a rewrite changes only what
+// it must. It reads only attribute names from the record's lines; values
+// come from the parser.
+func keepOrder(e *goldap.Entry, b []byte, dnLine int) {
+	lines := bytes.Split(b, []byte("\n"))
+	pos := map[string]int{}
+	for n := dnLine; n < len(lines); n++ { // lines[dnLine] is the line after dn:
+		l := bytes.TrimRight(lines[n], "\r")
+		if len(l) == 0 {
+			break
+		}
+		if l[0] == '#' || l[0] == ' ' {
+			continue
+		}
+		if i := bytes.IndexByte(l, ':'); i > 0 {
+			if _, seen := pos[string(l[:i])]; !seen {
+				pos[string(l[:i])] = len(pos)
+			}
+		}
+	}
+	slices.SortStableFunc(e.Attributes, func(x, y *goldap.EntryAttribute) int {
+		px, okx := pos[x.Name]
+		py, oky := pos[y.Name]
+		switch {
+		case okx && oky:
+			return px - py
+		case okx:
+			return -1
+		case oky:
+			return 1
+		}
+		return 0
+	})
 }
 
 // recordStart returns the first line of the record that ends at line
