@@ -3,6 +3,8 @@ package state
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -573,5 +575,30 @@ func TestNewLocalErrors(t *testing.T) {
 	os.WriteFile(f, nil, 0o600)
 	if _, err := NewLocal(f); err == nil {
 		t.Error("NewLocal of a file succeeded")
+	}
+}
+
+// TestHashIsOfTheWrittenLine proves what docs/ledger.md tells users: the
+// hash is SHA-256 of the stored line with "hash":"" (checkable with sed
+// and sha256sum), and prev is the previous line's hash.
+func TestHashIsOfTheWrittenLine(t *testing.T) {
+	t.Parallel()
+	dir, _ := newLedger(t, 3)
+	prev := ""
+	for i, line := range ledgerLines(t, dir) {
+		line = bytes.TrimSuffix(line, []byte("\n"))
+		var e Event
+		if err := json.Unmarshal(line, &e); err != nil {
+			t.Fatal(err)
+		}
+		blank := bytes.Replace(line, []byte(`"hash":"`+e.Hash+`"}`), []byte(`"hash":""}`), 1)
+		sum := sha256.Sum256(blank)
+		if hex.EncodeToString(sum[:]) != e.Hash {
+			t.Fatalf("line %d: hash %s is not sha256 of the line with an empty hash", i+1, e.Hash)
+		}
+		if e.Prev != prev {
+			t.Fatalf("line %d: prev %s, want %s", i+1, e.Prev, prev)
+		}
+		prev = e.Hash
 	}
 }
