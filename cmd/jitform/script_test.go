@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -43,6 +44,7 @@ func TestScript(t *testing.T) {
 			"waitfile": cmdWaitFile,
 			"exitcode": cmdExitCode,
 			"delline":  cmdDelLine,
+			"timeless": cmdTimeless,
 		},
 		RequireExplicitExec: true,
 	})
@@ -120,6 +122,25 @@ func cmdDelLine(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	lines = append(lines[:n-1], lines[n:]...)
 	ts.Check(os.WriteFile(name, []byte(strings.Join(lines, "")), 0o644))
+}
+
+var (
+	stampRE  = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ`)
+	planIDRE = regexp.MustCompile(`(jitform plan) [0-9a-f]{12}`)
+)
+
+// timeless FILE: replace RFC 3339 times with TIME and the plan ID with ID,
+// so output that depends on the clock can be compared with cmp.
+func cmdTimeless(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: timeless FILE")
+	}
+	name := ts.MkAbs(args[0])
+	data, err := os.ReadFile(name)
+	ts.Check(err)
+	out := stampRE.ReplaceAllString(string(data), "TIME")
+	out = planIDRE.ReplaceAllString(out, "$1 ID")
+	ts.Check(os.WriteFile(name, []byte(out), 0o644))
 }
 
 // waitfile FILE: wait up to 10 s for FILE to exist.
