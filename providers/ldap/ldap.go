@@ -1,0 +1,280 @@
+// Package ldap is the "ldap" target: an OpenLDAP or Active Directory server
+// reached with github.com/go-ldap/ldap/v3.
+//
+// Identities: a member's ID is its canonical DN (internal/dn), whatever the
+// group's shape. A posixGroup's memberUid values are mapped to the DN of the
+// one entry with that uid, so both shapes compare by DN (as the ldif target
+// does); a uid that matches no entry keeps the uid as its ID, so an
+// exclusive group still removes it.
+//
+// Round trips are what users wait for: principals are resolved with one
+// OR-filter search per chunk, groups are read with one OR-filter search per
+// chunk of groups, and each changed group costs one read (to refuse
+// emptying a groupOfNames) and one Modify.
+package ldap
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	goldap "github.com/go-ldap/ldap/v3"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/jitform/jitform/config"
+	"github.com/jitform/jitform/providers"
+)
+
+// chunk is how many values go into one OR filter: large enough that 1,000
+// groups cost ten searches, small enough for any server's filter limits.
+const chunk = 100
+
+// target is one open connection to a directory. go-ldap multiplexes
+// concurrent operations over one connection; sem bounds how many.
+type target struct {
+	addr   string
+	cfg    *config.LDAPTarget
+	conn   *goldap.Conn
+	sem    chan struct{}
+	ops    atomic.Int64 // round trips, for benchmarks and tests
+	step   int          // ranged retrieval window (0: let the server decide)
+	report func(string, ...any)
+
+	mu  sync.Mutex
+	uid map[string]string // canonical DN -> uid, learned while resolving and reading
+}
+
+// Counter is implemented by the target Open returns: the number of LDAP
+// operations (round trips) it has made.
+type Counter interface{ Ops() int64 }
+
+// Open dials, secures and binds. Every error names the target and the step;
+// none ever contains the password.
+func Open(ctx context.Context, t *config.Target, opts providers.Options) (providers.Target, error) {
+	c := t.LDAP
+	if c == nil {
+		return nil, fmt.Errorf("%s: not an ldap target", t.Addr)
+	}
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = config.DefaultLDAPTimeout
+	}
+	if d, ok := ctx.Deadline(); ok && time.Until(d) < timeout {
+		timeout = time.Until(d)
+	}
+	u, err := url.Parse(c.URL)
+	if err != nil {
+		return nil, fmt.Errorf("%s: parse url: %w", t.Addr, err)
+	}
+	tc, err := tlsConfig(c, u.Hostname(), opts.BaseDir)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", t.Addr, err)
+	}
+	dialer := &net.Dialer{Timeout: timeout}
+	conn, err := goldap.DialURL(c.URL, goldap.DialWithDialer(dialer), goldap.DialWithTLSConfig(tc))
+	if err != nil {
+		return nil, fmt.Errorf("%s: connect to %s: %w%s", t.Addr, c.URL, err, tlsAdvice(err))
+	}
+	conn.SetTimeout(timeout)
+	if u.Scheme == "ldap" && c.UseStartTLS() {
+		if err := conn.StartTLS(tc); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("%s: StartTLS with %s: %w%s", t.Addr, c.URL, err, tlsAdvice(err))
+		}
+	}
+	tg := &target{addr: t.Addr, cfg: c, conn: conn, uid: map[string]string{}, report: opts.Progress}
+	n := c.MaxConcurrency
+	if n <= 0 {
+		n = config.DefaultLDAPMaxConcurrency
+	}
+	tg.sem = make(chan struct{}, n)
+	if c.BindDN != "" {
+		tg.ops.Add(1)
+		if err := conn.Bind(c.BindDN, c.Password.Reveal()); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("%s: bind to %s as %q: %w%s", t.Addr, c.URL, c.BindDN, scrub(err, c.Password.Reveal()), bindAdvice(err))
+		}
+	}
+	return tg, nil
+}
+
+func tlsConfig(c *config.LDAPTarget, host, baseDir string) (*tls.Config, error) {
+	tc := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.InsecureSkipVerify}
+	if c.CAFile != "" {
+		p := c.CAFile
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(baseDir, p)
+		}
+		pem, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("read ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ca_file %s holds no PEM certificate", p)
+		}
+		tc.RootCAs = pool
+	}
+	return tc, nil
+}
+
+func tlsAdvice(err error) string {
+	s := err.Error()
+	switch {
+	case strings.Contains(s, "negative serial number"):
+		return " (the server's certificate has a negative serial number, which Go refuses to parse even without verification; Samba's self-generated certificate does this about half the time: give the server a certificate of its own via 'tls certfile' and 'tls keyfile')"
+	case strings.Contains(s, "x509:") || strings.Contains(s, "tls:"):
+		return " (check that the server's certificate is valid for this host name and signed by a CA you trust; set ca_file to the CA's PEM file)"
+	case strings.Contains(s, "connection refused") || strings.Contains(s, "i/o timeout") || strings.Contains(s, "no such host"):
+		return " (check the host, the port and that the server is running and reachable)"
+	}
+	return ""
+}
+
+func bindAdvice(err error) string {
+	if goldap.IsErrorWithCode(err, goldap.LDAPResultInvalidCredentials) {
+		return " (invalid credentials: check bind_dn and the password, e.g. the environment variable password = env(...) reads)"
+	}
+	if goldap.IsErrorWithCode(err, goldap.LDAPResultConfidentialityRequired) || goldap.IsErrorWithCode(err, goldap.LDAPResultStrongAuthRequired) {
+		return " (the server requires an encrypted connection: use ldaps:// or StartTLS)"
+	}
+	return ""
+}
+
+// scrub removes a secret from an error's text, in case a server echoes it.
+func scrub(err error, secret string) error {
+	if secret == "" || !strings.Contains(err.Error(), secret) {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), secret, "(sensitive)"))
+}
+
+func (t *target) Ops() int64 { return t.ops.Load() }
+
+func (t *target) Close() error { return t.conn.Close() }
+
+func (t *target) ad() bool { return t.cfg.Flavor == config.FlavorActiveDirectory }
+
+// dnAttr is the attribute that holds an entry's own DN in filters.
+func (t *target) dnAttr() string {
+	if t.ad() {
+		return "distinguishedName"
+	}
+	return "entryDN"
+}
+
+func (t *target) userBase() string {
+	if t.cfg.UserBase != "" {
+		return t.cfg.UserBase
+	}
+	return t.cfg.BaseDN
+}
+
+// search runs one (paged) search, bounded by the semaphore, honouring ctx.
+func (t *target) search(ctx context.Context, base, filter string, attrs []string) ([]*goldap.Entry, error) {
+	select {
+	case t.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-t.sem }()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	req := goldap.NewSearchRequest(base, goldap.ScopeWholeSubtree, goldap.NeverDerefAliases, 0, 0, false, filter, attrs, nil)
+	page := t.cfg.PageSize
+	if page <= 0 {
+		page = config.DefaultLDAPPageSize
+	}
+	res, err := t.conn.SearchWithPaging(req, uint32(page))
+	// A paged search is one round trip per page.
+	pages := int64(1)
+	if res != nil && len(res.Entries) > page {
+		pages = int64((len(res.Entries) + page - 1) / page)
+	}
+	t.ops.Add(pages)
+	if err != nil {
+		if goldap.IsErrorWithCode(err, goldap.LDAPResultNoSuchObject) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	return res.Entries, nil
+}
+
+// baseRead reads one entry's attributes (a base-scope search).
+func (t *target) baseRead(ctx context.Context, entryDN string, attrs []string) (*goldap.Entry, error) {
+	select {
+	case t.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-t.sem }()
+	req := goldap.NewSearchRequest(entryDN, goldap.ScopeBaseObject, goldap.NeverDerefAliases, 0, 0, false, "(objectClass=*)", attrs, nil)
+	t.ops.Add(1)
+	res, err := t.conn.Search(req)
+	if err != nil {
+		if goldap.IsErrorWithCode(err, goldap.LDAPResultNoSuchObject) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	if len(res.Entries) == 0 {
+		return nil, nil
+	}
+	return res.Entries[0], nil
+}
+
+func orFilter(parts []string) string {
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	return "(|" + strings.Join(parts, "") + ")"
+}
+
+func chunks[T any](xs []T, n int) [][]T {
+	var out [][]T
+	for len(xs) > n {
+		out = append(out, xs[:n])
+		xs = xs[n:]
+	}
+	if len(xs) > 0 {
+		out = append(out, xs)
+	}
+	return out
+}
+
+// parallel runs fn over the chunks, bounded by the semaphore inside search.
+func parallel[T any](ctx context.Context, cs [][]T, fn func(context.Context, []T) error) error {
+	g, ctx := errgroup.WithContext(ctx)
+	for _, c := range cs {
+		g.Go(func() error { return fn(ctx, c) })
+	}
+	return g.Wait()
+}
+
+func (t *target) rememberUID(canon, uid string) {
+	if uid == "" {
+		return
+	}
+	t.mu.Lock()
+	t.uid[canon] = uid
+	t.mu.Unlock()
+}
+
+func (t *target) uidOf(canon string) (string, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	u, ok := t.uid[canon]
+	return u, ok
+}

@@ -1,0 +1,229 @@
+package ldap
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	goldap "github.com/go-ldap/ldap/v3"
+
+	"github.com/jitform/jitform/internal/dn"
+	"github.com/jitform/jitform/providers"
+)
+
+// userAttrs are read for every principal: enough to map a result entry back
+// to the principal that asked for it, and the uid posixGroups need.
+var userAttrs = []string{"uid", "sAMAccountName", "userPrincipalName"}
+
+// Resolve maps principals to canonical DNs: DNs are checked to exist, short
+// names are looked up per flavor (OpenLDAP uid; AD sAMAccountName, or
+// userPrincipalName when the name has an @). One OR-filter search resolves
+// up to 100 principals; a custom user_filter, whose matches cannot be told
+// apart, costs one search per principal.
+func (t *target) Resolve(ctx context.Context, principals []string) (map[string]providers.Resolution, error) {
+	out := make(map[string]providers.Resolution, len(principals))
+	var mu sync.Mutex
+	set := func(p string, r providers.Resolution) {
+		mu.Lock()
+		out[p] = r
+		mu.Unlock()
+	}
+	var dns, names []string
+	for _, p := range principals {
+		if strings.TrimSpace(p) == "" || strings.ContainsRune(p, 0) {
+			set(p, providers.Resolution{Err: fmt.Errorf("principal %q is not a valid name", p)})
+			continue
+		}
+		if dn.IsDN(p) {
+			dns = append(dns, p)
+		} else {
+			names = append(names, p)
+		}
+	}
+
+	err := parallel(ctx, chunks(dns, chunk), func(ctx context.Context, ps []string) error {
+		parts := make([]string, len(ps))
+		for i, p := range ps {
+			parts[i] = "(" + t.dnAttr() + "=" + goldap.EscapeFilter(p) + ")"
+		}
+		entries, err := t.search(ctx, t.cfg.BaseDN, orFilter(parts), userAttrs)
+		if err != nil {
+			return fmt.Errorf("resolve %d DN principal(s) on %s: %w", len(ps), t.addr, err)
+		}
+		found := map[string]*goldap.Entry{}
+		for _, e := range entries {
+			if c, err := dn.Canonical(e.DN); err == nil {
+				found[c] = e
+			}
+		}
+		for _, p := range ps {
+			c, err := dn.Canonical(p)
+			if err != nil {
+				set(p, providers.Resolution{Err: fmt.Errorf("principal %q: %w", p, err)})
+				continue
+			}
+			e, ok := found[c]
+			if !ok {
+				set(p, providers.Resolution{Err: fmt.Errorf("no entry %q in %s on %s", p, t.cfg.BaseDN, t.addr)})
+				continue
+			}
+			t.rememberUID(c, e.GetAttributeValue("uid"))
+			set(p, providers.Resolution{Member: providers.Member{ID: c, Name: e.DN}})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	if t.cfg.UserFilter != "" {
+		// Matches of an arbitrary filter cannot be mapped back to the
+		// principal that asked: one search each, bounded by the semaphore.
+		err = parallel(ctx, chunks(names, 1), func(ctx context.Context, ps []string) error {
+			p := ps[0]
+			entries, err := t.search(ctx, t.userBase(), userFilter(t.cfg.UserFilter, p), userAttrs)
+			if err != nil {
+				return fmt.Errorf("resolve %q on %s: %w", p, t.addr, err)
+			}
+			set(p, t.pick(p, entries))
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
+
+	err = parallel(ctx, chunks(names, chunk), func(ctx context.Context, ps []string) error {
+		parts := make([]string, len(ps))
+		for i, p := range ps {
+			parts[i] = t.nameFilter(p)
+		}
+		entries, err := t.search(ctx, t.userBase(), orFilter(parts), userAttrs)
+		if err != nil {
+			return fmt.Errorf("resolve %d principal(s) on %s: %w", len(ps), t.addr, err)
+		}
+		for _, p := range ps {
+			var hits []*goldap.Entry
+			for _, e := range entries {
+				if t.matches(e, p) {
+					hits = append(hits, e)
+				}
+			}
+			set(p, t.pick(p, hits))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// userFilter fills a user_filter template: every %s gets the escaped name.
+func userFilter(tmpl, p string) string {
+	return strings.ReplaceAll(tmpl, "%s", goldap.EscapeFilter(p))
+}
+
+func (t *target) nameFilter(p string) string {
+	e := goldap.EscapeFilter(p)
+	if t.ad() {
+		if strings.Contains(p, "@") {
+			return "(userPrincipalName=" + e + ")"
+		}
+		return "(sAMAccountName=" + e + ")"
+	}
+	return "(uid=" + e + ")"
+}
+
+// matches says whether entry e is the one principal p asked for, the way
+// the server's case-insensitive matching would.
+func (t *target) matches(e *goldap.Entry, p string) bool {
+	attr := "uid"
+	if t.ad() {
+		attr = "sAMAccountName"
+		if strings.Contains(p, "@") {
+			attr = "userPrincipalName"
+		}
+	}
+	for _, v := range e.GetAttributeValues(attr) {
+		if strings.EqualFold(v, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *target) pick(p string, hits []*goldap.Entry) providers.Resolution {
+	switch len(hits) {
+	case 0:
+		return providers.Resolution{Err: fmt.Errorf("no user %q under %s on %s", p, t.userBase(), t.addr)}
+	case 1:
+		e := hits[0]
+		c, err := dn.Canonical(e.DN)
+		if err != nil {
+			return providers.Resolution{Err: fmt.Errorf("user %q: entry DN %q: %w", p, e.DN, err)}
+		}
+		t.rememberUID(c, e.GetAttributeValue("uid"))
+		return providers.Resolution{Member: providers.Member{ID: c, Name: e.DN}}
+	default:
+		names := make([]string, 0, len(hits))
+		for _, e := range hits {
+			names = append(names, e.DN)
+		}
+		return providers.Resolution{Err: fmt.Errorf("user %q is ambiguous on %s: %d entries match (%s)", p, t.addr, len(hits), strings.Join(names, "; "))}
+	}
+}
+
+// InGroups answers whether the principal is in each directory group: on
+// Active Directory with nested membership (LDAP_MATCHING_RULE_IN_CHAIN), on
+// OpenLDAP through the memberof overlay's memberOf (direct membership).
+func (t *target) InGroups(ctx context.Context, principal string, groupDNs []string) (map[string]bool, error) {
+	res, err := t.Resolve(ctx, []string{principal})
+	if err != nil {
+		return nil, err
+	}
+	r := res[principal]
+	if r.Err != nil {
+		return nil, r.Err
+	}
+	out := make(map[string]bool, len(groupDNs))
+	rule := "memberOf"
+	if t.ad() {
+		rule = "memberOf:1.2.840.113556.1.4.1941:"
+	}
+	for _, g := range groupDNs {
+		if !dn.IsDN(g) {
+			return nil, fmt.Errorf("eligible entry group:%s is not a DN", g)
+		}
+		entries, err := t.searchBase(ctx, r.Member.Name, "("+rule+"="+goldap.EscapeFilter(g)+")")
+		if err != nil {
+			return nil, fmt.Errorf("check %s in %s on %s: %w", principal, g, t.addr, err)
+		}
+		out[g] = len(entries) == 1
+	}
+	return out, nil
+}
+
+// searchBase tests a filter against one entry.
+func (t *target) searchBase(ctx context.Context, entryDN, filter string) ([]*goldap.Entry, error) {
+	select {
+	case t.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-t.sem }()
+	req := goldap.NewSearchRequest(entryDN, goldap.ScopeBaseObject, goldap.NeverDerefAliases, 0, 0, false, filter, []string{"1.1"}, nil)
+	t.ops.Add(1)
+	res, err := t.conn.Search(req)
+	if err != nil {
+		if goldap.IsErrorWithCode(err, goldap.LDAPResultNoSuchObject) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	return res.Entries, nil
+}
+
+var _ providers.EligibilityChecker = (*target)(nil)
