@@ -178,7 +178,7 @@ func (t *target) pick(p string, hits []*goldap.Entry) providers.Resolution {
 
 // InGroups answers whether the principal is in each directory group: on
 // Active Directory with nested membership (LDAP_MATCHING_RULE_IN_CHAIN), on
-// OpenLDAP through the memberof overlay's memberOf (direct membership).
+// OpenLDAP by the group's own member values (direct membership only).
 func (t *target) InGroups(ctx context.Context, principal string, groupDNs []string) (map[string]bool, error) {
 	res, err := t.Resolve(ctx, []string{principal})
 	if err != nil {
@@ -189,15 +189,23 @@ func (t *target) InGroups(ctx context.Context, principal string, groupDNs []stri
 		return nil, r.Err
 	}
 	out := make(map[string]bool, len(groupDNs))
-	rule := "memberOf"
-	if t.ad() {
-		rule = "memberOf:1.2.840.113556.1.4.1941:"
-	}
 	for _, g := range groupDNs {
 		if !dn.IsDN(g) {
 			return nil, fmt.Errorf("eligible entry group:%s is not a DN", g)
 		}
-		entries, err := t.searchBase(ctx, r.Member.Name, "("+rule+"="+goldap.EscapeFilter(g)+")")
+		var entries []*goldap.Entry
+		if t.ad() {
+			// Nested membership, resolved by the server.
+			entries, err = t.searchBase(ctx, r.Member.Name, "(memberOf:1.2.840.113556.1.4.1941:="+goldap.EscapeFilter(g)+")")
+		} else {
+			// Direct membership, read from the group itself, so it works
+			// with or without the memberof overlay.
+			f := "(|(member=" + goldap.EscapeFilter(r.Member.Name) + ")(uniqueMember=" + goldap.EscapeFilter(r.Member.Name) + ")"
+			if u, ok := t.uidOf(r.Member.ID); ok {
+				f += "(memberUid=" + goldap.EscapeFilter(u) + ")"
+			}
+			entries, err = t.searchBase(ctx, g, f+")")
+		}
 		if err != nil {
 			return nil, fmt.Errorf("check %s in %s on %s: %w", principal, g, t.addr, err)
 		}

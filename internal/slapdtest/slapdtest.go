@@ -1,0 +1,276 @@
+// Package slapdtest starts a throwaway OpenLDAP server (slapd, with the
+// memberof and refint overlays) for tests: a temp dir, a random loopback
+// port, plain LDAP with StartTLS and LDAPS from a Go-generated certificate,
+// seeded with slapadd, stopped by t.Cleanup.
+package slapdtest
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	goldap "github.com/go-ldap/ldap/v3"
+)
+
+// Suffix and root credentials of every test server.
+const (
+	BaseDN = "dc=example,dc=org"
+	RootDN = "cn=admin,dc=example,dc=org"
+	RootPW = "test-root-secret"
+)
+
+// Server is a running slapd.
+type Server struct {
+	URL      string // ldap://127.0.0.1:PORT (StartTLS available)
+	LDAPSURL string // ldaps://127.0.0.1:PORT
+	CAFile   string // PEM of the CA that signed the server certificate
+	Dir      string
+	pid      int
+}
+
+// Base is the seed every server gets before the test's own LDIF: the suffix
+// and two organisational units.
+const Base = `dn: dc=example,dc=org
+objectClass: dcObject
+objectClass: organization
+o: Example
+dc: example
+
+dn: ou=people,dc=example,dc=org
+objectClass: organizationalUnit
+ou: people
+
+dn: ou=groups,dc=example,dc=org
+objectClass: organizationalUnit
+ou: groups
+`
+
+func find(name string) string {
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	for _, d := range []string{"/usr/sbin", "/sbin"} {
+		p := filepath.Join(d, name)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// Start starts a slapd seeded with Base plus seed (LDIF). Without slapd on
+// the machine the test is skipped, or fails when JITFORM_REQUIRE_SERVERS=1.
+func Start(t testing.TB, seed string) *Server {
+	t.Helper()
+	slapd, slapadd := find("slapd"), find("slapadd")
+	if slapd == "" || slapadd == "" {
+		if os.Getenv("JITFORM_REQUIRE_SERVERS") == "1" {
+			t.Fatal("slapd is not installed (apt-get install -y slapd ldap-utils); JITFORM_REQUIRE_SERVERS=1")
+		}
+		t.Skip("slapd is not installed (apt-get install -y slapd ldap-utils)")
+	}
+	dir := t.TempDir()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Join(dir, "db"), 0o700))
+	caFile, certFile, keyFile := writeCerts(t, dir)
+	port, sport := freePort(t), freePort(t)
+	conf := fmt.Sprintf(`include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/inetorgperson.schema
+include /etc/ldap/schema/nis.schema
+modulepath /usr/lib/ldap
+moduleload back_mdb
+moduleload memberof
+moduleload refint
+pidfile %[1]s/slapd.pid
+TLSCertificateFile %[2]s
+TLSCertificateKeyFile %[3]s
+TLSCACertificateFile %[4]s
+database mdb
+suffix "%[5]s"
+rootdn "%[6]s"
+rootpw %[7]s
+directory %[1]s/db
+maxsize 104857600
+index objectClass eq
+index uid,cn eq
+overlay memberof
+overlay refint
+refint_attributes member uniqueMember
+`, dir, certFile, keyFile, caFile, BaseDN, RootDN, RootPW)
+	confPath := filepath.Join(dir, "slapd.conf")
+	must(os.WriteFile(confPath, []byte(conf), 0o600))
+	seedPath := filepath.Join(dir, "seed.ldif")
+	must(os.WriteFile(seedPath, []byte(Base+"\n"+seed), 0o600))
+	if out, err := exec.Command(slapadd, "-f", confPath, "-l", seedPath).CombinedOutput(); err != nil {
+		t.Fatalf("slapadd: %v\n%s", err, out)
+	}
+	url := fmt.Sprintf("ldap://127.0.0.1:%d/", port)
+	surl := fmt.Sprintf("ldaps://127.0.0.1:%d/", sport)
+	cmd := exec.Command(slapd, "-f", confPath, "-h", url+" "+surl, "-d", "0")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	logf, _ := os.Create(filepath.Join(dir, "slapd.log"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	must(cmd.Start())
+	s := &Server{URL: strings.TrimSuffix(url, "/"), LDAPSURL: strings.TrimSuffix(surl, "/"), CAFile: caFile, Dir: dir, pid: cmd.Process.Pid}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		logf.Close()
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := goldap.DialURL(s.URL)
+		if err == nil {
+			err = c.Bind(RootDN, RootPW)
+			c.Close()
+			if err == nil {
+				return s
+			}
+		}
+		select {
+		case <-done:
+			log, _ := os.ReadFile(filepath.Join(dir, "slapd.log"))
+			t.Fatalf("slapd exited: %s", log)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("slapd did not answer within 10 s: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Stop stops the server (for tests of an unreachable directory).
+func (s *Server) Stop() {
+	_ = syscall.Kill(s.pid, syscall.SIGKILL)
+	for i := 0; i < 100; i++ {
+		if syscall.Kill(s.pid, 0) != nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Conn returns a connection bound as the root DN.
+func (s *Server) Conn(t testing.TB) *goldap.Conn {
+	t.Helper()
+	c, err := goldap.DialURL(s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Bind(RootDN, RootPW); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// Values returns an attribute's values of one entry (nil if none).
+func (s *Server) Values(t testing.TB, dn, attr string) []string {
+	t.Helper()
+	c := s.Conn(t)
+	res, err := c.Search(goldap.NewSearchRequest(dn, goldap.ScopeBaseObject, goldap.NeverDerefAliases, 0, 0, false, "(objectClass=*)", []string{attr}, nil))
+	if err != nil {
+		t.Fatalf("read %s of %s: %v", attr, dn, err)
+	}
+	if len(res.Entries) == 0 {
+		return nil
+	}
+	return res.Entries[0].GetAttributeValues(attr)
+}
+
+// Dump returns every entry's DN and attributes as sorted lines, to prove
+// that nothing but the intended entries changed.
+func (s *Server) Dump(t testing.TB) []string {
+	t.Helper()
+	c := s.Conn(t)
+	res, err := c.SearchWithPaging(goldap.NewSearchRequest(BaseDN, goldap.ScopeWholeSubtree, goldap.NeverDerefAliases, 0, 0, false, "(objectClass=*)", []string{"*"}, nil), 500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, e := range res.Entries {
+		for _, a := range e.Attributes {
+			for _, v := range a.Values {
+				lines = append(lines, e.DN+"|"+a.Name+"="+v)
+			}
+		}
+	}
+	return lines
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// writeCerts makes a CA and a server certificate for 127.0.0.1.
+func writeCerts(t testing.TB, dir string) (caFile, certFile, keyFile string) {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "jitform test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	leaf := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalPKCS8PrivateKey(key)
+	write := func(name, typ string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	return write("ca.pem", "CERTIFICATE", caDER), write("cert.pem", "CERTIFICATE", der), write("key.pem", "PRIVATE KEY", kb)
+}
+
+// PID is the server's process id.
+func (s *Server) PID() string { return strconv.Itoa(s.pid) }

@@ -1,0 +1,383 @@
+package ldap
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/jitform/jitform/config"
+	"github.com/jitform/jitform/internal/dn"
+	"github.com/jitform/jitform/internal/slapdtest"
+	"github.com/jitform/jitform/providers"
+)
+
+const seed = `dn: uid=alice,ou=people,dc=example,dc=org
+objectClass: inetOrgPerson
+uid: alice
+cn: Alice
+sn: A
+
+dn: uid=bob,ou=people,dc=example,dc=org
+objectClass: inetOrgPerson
+uid: bob
+cn: Bob
+sn: B
+
+dn: uid=carol,ou=people,dc=example,dc=org
+objectClass: inetOrgPerson
+uid: carol
+cn: Carol
+sn: C
+
+dn: uid=twin,ou=people,dc=example,dc=org
+objectClass: inetOrgPerson
+uid: twin
+cn: Twin
+sn: T
+
+dn: cn=twin,ou=groups,dc=example,dc=org
+objectClass: inetOrgPerson
+uid: twin
+cn: twin
+sn: T2
+
+dn: cn=admins,ou=groups,dc=example,dc=org
+objectClass: groupOfNames
+cn: admins
+member: uid=alice,ou=people,dc=example,dc=org
+
+dn: cn=ops,ou=groups,dc=example,dc=org
+objectClass: groupOfUniqueNames
+cn: ops
+uniqueMember: uid=bob,ou=people,dc=example,dc=org
+
+dn: cn=wheel,ou=groups,dc=example,dc=org
+objectClass: posixGroup
+cn: wheel
+gidNumber: 10
+memberUid: bob
+memberUid: ghost
+
+dn: cn=tier1,ou=groups,dc=example,dc=org
+objectClass: groupOfNames
+cn: tier1
+member: uid=carol,ou=people,dc=example,dc=org
+`
+
+func ldapTarget(s *slapdtest.Server, mod func(*config.LDAPTarget)) *config.Target {
+	yes := true
+	c := &config.LDAPTarget{
+		URL: s.URL, BindDN: slapdtest.RootDN, Password: config.NewSecret(slapdtest.RootPW),
+		BaseDN: slapdtest.BaseDN, Flavor: config.FlavorOpenLDAP, CAFile: s.CAFile, StartTLS: &yes,
+	}
+	if mod != nil {
+		mod(c)
+	}
+	return &config.Target{Kind: "ldap", Name: "corp", Addr: "target.ldap.corp", LDAP: c}
+}
+
+func open(t *testing.T, tg *config.Target) *target {
+	t.Helper()
+	p, err := Open(context.Background(), tg, providers.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p.(*target)
+}
+
+func group(tg *config.Target, name, groupDN string) *config.Group {
+	return &config.Group{Name: name, Addr: "group." + name, BaseAddr: "group." + name, Target: tg, DN: groupDN}
+}
+
+func canon(t *testing.T, s string) string {
+	t.Helper()
+	c, err := dn.Canonical(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func ids(ms []providers.Member) []string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, m.ID)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestResolveReadApply(t *testing.T) {
+	s := slapdtest.Start(t, seed)
+	tg := ldapTarget(s, nil)
+	p := open(t, tg)
+	ctx := context.Background()
+	alice, bob, carol := canon(t, "uid=alice,ou=people,dc=example,dc=org"), canon(t, "uid=bob,ou=people,dc=example,dc=org"), canon(t, "uid=carol,ou=people,dc=example,dc=org")
+
+	res, err := p.Resolve(ctx, []string{"alice", "BOB", "uid=Carol, ou=People,dc=example,dc=org", "nobody", "twin", "uid=ghost,ou=people,dc=example,dc=org"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		p, want, err string
+	}{
+		{"alice", alice, ""}, {"BOB", bob, ""}, {"uid=Carol, ou=People,dc=example,dc=org", carol, ""},
+		{"nobody", "", "no user"}, {"twin", "", "ambiguous"}, {"uid=ghost,ou=people,dc=example,dc=org", "", "no entry"},
+	} {
+		r := res[tc.p]
+		if tc.err != "" {
+			if r.Err == nil || !strings.Contains(r.Err.Error(), tc.err) {
+				t.Errorf("Resolve(%q) err = %v, want %q", tc.p, r.Err, tc.err)
+			}
+			continue
+		}
+		if r.Err != nil || r.Member.ID != tc.want {
+			t.Errorf("Resolve(%q) = %+v, want %s", tc.p, r, tc.want)
+		}
+	}
+
+	admins := group(tg, "admins", "CN=Admins,OU=Groups,DC=example,DC=org")
+	ops := group(tg, "ops", "cn=ops,ou=groups,dc=example,dc=org")
+	wheel := &config.Group{Name: "wheel", Addr: "group.wheel", Target: tg, GroupName: "wheel"}
+	missing := group(tg, "missing", "cn=missing,ou=groups,dc=example,dc=org")
+	obs, err := p.Read(ctx, []*config.Group{admins, ops, wheel, missing})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(obs["group.admins"].Members); !slices.Equal(got, []string{alice}) {
+		t.Errorf("admins = %v", got)
+	}
+	if got := ids(obs["group.ops"].Members); !slices.Equal(got, []string{bob}) {
+		t.Errorf("ops = %v", got)
+	}
+	if got := ids(obs["group.wheel"].Members); !slices.Equal(got, []string{"ghost", bob}) {
+		t.Errorf("wheel = %v (memberUid bob maps to his DN, ghost keeps its uid)", got)
+	}
+	if obs["group.missing"].Err == nil {
+		t.Error("a missing group must carry an error")
+	}
+
+	m := func(id, name string) providers.Member { return providers.Member{ID: id, Name: name} }
+	outs, err := p.Apply(ctx, []providers.GroupChange{
+		{Group: admins, Changes: []providers.MemberChange{
+			{Action: providers.Add, Member: res["BOB"].Member},
+			{Action: providers.Add, Member: res["alice"].Member}, // already there
+		}},
+		{Group: wheel, Changes: []providers.MemberChange{
+			{Action: providers.Add, Member: res["alice"].Member},
+			{Action: providers.Remove, Member: m("ghost", "memberUid=ghost")},
+		}},
+		{Group: ops, Changes: []providers.MemberChange{
+			{Action: providers.Remove, Member: m(carol, "uid=carol,ou=people,dc=example,dc=org")}, // not there
+			{Action: providers.Add, Member: res["uid=Carol, ou=People,dc=example,dc=org"].Member},
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []providers.Status{providers.Done, providers.Already, providers.Done, providers.Done, providers.Already, providers.Done}
+	for i, o := range outs {
+		if o.Status != want[i] || (o.Status == providers.Failed) {
+			t.Errorf("outcome %d (%s %s in %s) = %s %v, want %s", i, o.Change.Action, o.Change.Member.ID, o.Group, o.Status, o.Err, want[i])
+		}
+	}
+	if got := s.Values(t, "cn=admins,ou=groups,dc=example,dc=org", "member"); len(got) != 2 {
+		t.Errorf("admins members on the server = %v", got)
+	}
+	if got := s.Values(t, "cn=wheel,ou=groups,dc=example,dc=org", "memberUid"); !slices.Equal(got, []string{"bob", "alice"}) {
+		t.Errorf("wheel memberUid on the server = %v", got)
+	}
+}
+
+// A Modify fails whole on "already so": the provider must find out, change
+// by change, which were already done, and still make the rest.
+func TestAlreadyCodesFallBackPerMember(t *testing.T) {
+	s := slapdtest.Start(t, seed)
+	tg := ldapTarget(s, nil)
+	p := open(t, tg)
+	ctx := context.Background()
+	admins := group(tg, "admins", "cn=admins,ou=groups,dc=example,dc=org")
+	bob := providers.Member{ID: canon(t, "uid=bob,ou=people,dc=example,dc=org"), Name: "uid=bob,ou=people,dc=example,dc=org"}
+	carol := providers.Member{ID: canon(t, "uid=carol,ou=people,dc=example,dc=org"), Name: "uid=carol,ou=people,dc=example,dc=org"}
+	// Someone adds bob between our read and our write: simulate by adding
+	// him on the server, then asking the provider's one-by-one path.
+	ge := &groupEntry{dn: "cn=admins,ou=groups,dc=example,dc=org", shape: shape{"groupOfNames", "member"}}
+	if st, err := p.one(ctx, ge, bob.Name, true); st != providers.Done || err != nil {
+		t.Fatalf("first add = %s %v", st, err)
+	}
+	if st, err := p.one(ctx, ge, bob.Name, true); st != providers.Already || err != nil {
+		t.Errorf("second add = %s %v, want already (result 20)", st, err)
+	}
+	if st, err := p.one(ctx, ge, carol.Name, false); st != providers.Already || err != nil {
+		t.Errorf("remove of a non-member = %s %v, want already (result 16)", st, err)
+	}
+	_ = admins
+}
+
+func TestLastMemberOfGroupOfNames(t *testing.T) {
+	s := slapdtest.Start(t, seed)
+	tg := ldapTarget(s, nil)
+	p := open(t, tg)
+	ctx := context.Background()
+	alice := providers.Member{ID: canon(t, "uid=alice,ou=people,dc=example,dc=org"), Name: "uid=alice,ou=people,dc=example,dc=org"}
+	admins := group(tg, "admins", "cn=admins,ou=groups,dc=example,dc=org")
+
+	outs, _ := p.Apply(ctx, []providers.GroupChange{{Group: admins, Changes: []providers.MemberChange{{Action: providers.Remove, Member: alice}}}})
+	if outs[0].Status != providers.Failed || !strings.Contains(outs[0].Err.Error(), "placeholder") {
+		t.Fatalf("removing the last member = %s %v, want a refusal naming placeholder", outs[0].Status, outs[0].Err)
+	}
+	if got := s.Values(t, "cn=admins,ou=groups,dc=example,dc=org", "member"); len(got) != 1 {
+		t.Fatalf("the group changed after a refusal: %v", got)
+	}
+
+	admins.Attributes.Placeholder = "cn=nobody,dc=example,dc=org"
+	outs, _ = p.Apply(ctx, []providers.GroupChange{{Group: admins, Changes: []providers.MemberChange{{Action: providers.Remove, Member: alice}}}})
+	if outs[0].Status != providers.Done {
+		t.Fatalf("with a placeholder = %s %v", outs[0].Status, outs[0].Err)
+	}
+	if got := s.Values(t, "cn=admins,ou=groups,dc=example,dc=org", "member"); !slices.Equal(got, []string{"cn=nobody,dc=example,dc=org"}) {
+		t.Fatalf("members = %v, want only the placeholder", got)
+	}
+}
+
+func TestConnectionSecurityAndErrors(t *testing.T) {
+	s := slapdtest.Start(t, seed)
+	ctx := context.Background()
+	no := false
+	cases := []struct {
+		name    string
+		mod     func(*config.LDAPTarget)
+		wantErr string
+	}{
+		{"starttls with ca_file", nil, ""},
+		{"ldaps with ca_file", func(c *config.LDAPTarget) { c.URL = s.LDAPSURL; c.StartTLS = nil }, ""},
+		{"ldaps without the CA is refused", func(c *config.LDAPTarget) { c.URL = s.LDAPSURL; c.StartTLS = nil; c.CAFile = "" }, "ca_file"},
+		{"starttls without the CA is refused", func(c *config.LDAPTarget) { c.CAFile = "" }, "certificate"},
+		{"plaintext when asked", func(c *config.LDAPTarget) { c.StartTLS = &no; c.InsecurePlaintext = true; c.CAFile = "" }, ""},
+		{"bad password", func(c *config.LDAPTarget) { c.Password = config.NewSecret("wrong-Secret-9731") }, "invalid credentials"},
+		{"unreachable", func(c *config.LDAPTarget) { c.URL = "ldap://127.0.0.1:1" }, "check the host"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tg := ldapTarget(s, tc.mod)
+			p, err := Open(ctx, tg, providers.Options{})
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer p.Close()
+				if _, err := p.Resolve(ctx, []string{"alice"}); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil {
+				p.Close()
+				t.Fatalf("Open succeeded, want an error with %q", tc.wantErr)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, tc.wantErr) || !strings.Contains(msg, "target.ldap.corp") {
+				t.Errorf("error %q should name the target and contain %q", msg, tc.wantErr)
+			}
+			if pw := tg.LDAP.Password.Reveal(); strings.Contains(msg, pw) {
+				t.Errorf("error leaks the password: %q", msg)
+			}
+		})
+	}
+}
+
+// G groups must not cost G round trips: one search per 100 groups.
+func TestReadIsBatched(t *testing.T) {
+	var b strings.Builder
+	const n = 250
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "dn: cn=g%d,ou=groups,dc=example,dc=org\nobjectClass: groupOfNames\ncn: g%d\nmember: uid=alice,ou=people,dc=example,dc=org\n\n", i, i)
+	}
+	s := slapdtest.Start(t, seed+"\n"+b.String())
+	tg := ldapTarget(s, nil)
+	p := open(t, tg)
+	var gs []*config.Group
+	for i := 0; i < n; i++ {
+		gs = append(gs, group(tg, fmt.Sprintf("g%d", i), fmt.Sprintf("cn=g%d,ou=groups,dc=example,dc=org", i)))
+	}
+	before := p.Ops()
+	obs, err := p.Read(context.Background(), gs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range gs {
+		if o := obs[g.Addr]; o.Err != nil || len(o.Members) != 1 {
+			t.Fatalf("%s = %+v", g.Addr, o)
+		}
+	}
+	if ops := p.Ops() - before; ops > 3 {
+		t.Errorf("reading %d groups took %d round trips, want at most 3 (one per 100)", n, ops)
+	}
+}
+
+func TestEligibilityByDirectoryGroup(t *testing.T) {
+	s := slapdtest.Start(t, seed)
+	p := open(t, ldapTarget(s, nil))
+	in, err := p.InGroups(context.Background(), "carol", []string{"cn=tier1,ou=groups,dc=example,dc=org", "cn=admins,ou=groups,dc=example,dc=org"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !in["cn=tier1,ou=groups,dc=example,dc=org"] || in["cn=admins,ou=groups,dc=example,dc=org"] {
+		t.Errorf("InGroups = %v, want tier1 only", in)
+	}
+}
+
+// Hostile names must match nothing they should not, and change nothing.
+func TestHostileNames(t *testing.T) {
+	s := slapdtest.Start(t, seed)
+	tg := ldapTarget(s, nil)
+	p := open(t, tg)
+	ctx := context.Background()
+	hostile := []string{
+		"*", "a*", "*)(uid=*", "alice)(|(uid=*", `\2a`, "alice\x00", "(", ")", `\`,
+		"uid=*,ou=people,dc=example,dc=org", "cn=admins,ou=groups,dc=example,dc=org)(objectClass=*",
+		`bob,ou=people`, `x+y`, `"quoted"`, "<angle>", "semi;colon", "eq=ual", " alice", "alice ",
+		"ålice-ünïcødé", strings.Repeat("A", 10*1024),
+	}
+	before := s.Dump(t)
+	res, err := p.Resolve(ctx, hostile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hostile {
+		if r := res[h]; r.Err == nil {
+			t.Errorf("hostile principal %q resolved to %s", trunc(h), r.Member.ID)
+		}
+	}
+	var gs []*config.Group
+	for i, h := range hostile {
+		gs = append(gs, &config.Group{Name: fmt.Sprint("h", i), Addr: fmt.Sprint("group.h", i), Target: tg, GroupName: h})
+		gs = append(gs, &config.Group{Name: fmt.Sprint("d", i), Addr: fmt.Sprint("group.d", i), Target: tg, DN: "cn=" + h + ",ou=groups,dc=example,dc=org"})
+	}
+	obs, err := p.Read(ctx, gs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range gs {
+		if o := obs[g.Addr]; o.Err == nil {
+			t.Errorf("hostile group %s (%q / %q) was found: %v", g.Addr, trunc(g.GroupName), trunc(g.DN), ids(o.Members))
+		}
+	}
+	outs, _ := p.Apply(ctx, []providers.GroupChange{{Group: gs[0], Changes: []providers.MemberChange{{Action: providers.Add, Member: providers.Member{ID: "x", Name: "uid=alice,ou=people,dc=example,dc=org"}}}}})
+	if outs[0].Status != providers.Failed {
+		t.Errorf("apply to a hostile group = %s", outs[0].Status)
+	}
+	if after := s.Dump(t); !slices.Equal(before, after) {
+		t.Error("the directory changed")
+	}
+}
+
+func trunc(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
+}
