@@ -24,6 +24,42 @@ type directory struct {
 	entries []*goldap.Entry
 	canon   []string       // canonical DN of entries[i]
 	byDN    map[string]int // canonical DN -> index in entries
+	// byName indexes the naming attributes principals are looked up by:
+	// lowercased attribute -> lowercased value -> entry indexes.
+	byName map[string]map[string][]int
+}
+
+// namingAttrs are the attributes Resolve and posixGroup memberUid look
+// up, lowercased.
+var namingAttrs = []string{"uid", "samaccountname", "userprincipalname"}
+
+// index builds byName; called once the entries are final.
+func (d *directory) index() {
+	d.byName = map[string]map[string][]int{}
+	for _, a := range namingAttrs {
+		d.byName[a] = map[string][]int{}
+	}
+	for i, e := range d.entries {
+		for _, a := range e.Attributes {
+			m := d.byName[strings.ToLower(a.Name)]
+			if m == nil {
+				continue
+			}
+			for _, v := range a.Values {
+				k := strings.ToLower(v)
+				if ix := m[k]; len(ix) == 0 || ix[len(ix)-1] != i {
+					m[k] = append(ix, i)
+				}
+			}
+		}
+	}
+}
+
+// withName returns the entries whose attribute attr has value v,
+// case-insensitively (uid, sAMAccountName and userPrincipalName match
+// so on the servers).
+func (d *directory) withName(attr, v string) []int {
+	return d.byName[strings.ToLower(attr)][strings.ToLower(v)]
 }
 
 // loadFile reads and parses path. Any problem is reported as path:line.
@@ -54,7 +90,7 @@ func parseLDIF(path string, b []byte) (d *directory, err error) {
 		if errors.As(err, &pe) {
 			// The parser counts the line that ends the record; name the
 			// record's first line too, where a reader starts looking.
-			start := recordStart(b, pe.Line)
+			start := recordStart(bytes.Split(b, []byte("\n")), pe.Line)
 			if start > 0 && start < pe.Line {
 				return nil, fmt.Errorf("%s:%d: malformed LDIF in the record at lines %d-%d: %s", path, start, start, pe.Line, pe.Message)
 			}
@@ -62,7 +98,8 @@ func parseLDIF(path string, b []byte) (d *directory, err error) {
 		}
 		return nil, fmt.Errorf("%s: malformed LDIF: %w", path, err)
 	}
-	dnLines := recordLines(b)
+	lines := bytes.Split(b, []byte("\n"))
+	dnLines := recordLines(lines)
 	lineOf := func(i int) string {
 		if len(dnLines) == len(l.Entries) {
 			return fmt.Sprintf("%s:%d", path, dnLines[i])
@@ -83,12 +120,13 @@ func parseLDIF(path string, b []byte) (d *directory, err error) {
 			return nil, fmt.Errorf("%s: duplicate entry %q (same DN as %s)", lineOf(i), e.Entry.DN, lineOf(j))
 		}
 		if aligned {
-			keepOrder(e.Entry, b, dnLines[i])
+			keepOrder(e.Entry, lines, dnLines[i])
 		}
 		d.byDN[c] = len(d.entries)
 		d.entries = append(d.entries, e.Entry)
 		d.canon = append(d.canon, c)
 	}
+	d.index()
 	return d, nil
 }
 
@@ -126,8 +164,7 @@ func rejectURLValues(path string, b []byte) error {
 // them (go-ldap/ldif sorts them by name), so a rewrite changes only what
 // it must. It reads only attribute names from the record's lines; values
 // come from the parser.
-func keepOrder(e *goldap.Entry, b []byte, dnLine int) {
-	lines := bytes.Split(b, []byte("\n"))
+func keepOrder(e *goldap.Entry, lines [][]byte, dnLine int) {
 	pos := map[string]int{}
 	for n := dnLine; n < len(lines); n++ { // lines[dnLine] is the line after dn:
 		l := bytes.TrimRight(lines[n], "\r")
@@ -160,8 +197,7 @@ func keepOrder(e *goldap.Entry, b []byte, dnLine int) {
 
 // recordStart returns the first line of the record that ends at line
 // end: the first non-blank, non-comment line after the previous blank one.
-func recordStart(b []byte, end int) int {
-	lines := bytes.Split(b, []byte("\n"))
+func recordStart(lines [][]byte, end int) int {
 	start := 0
 	for n := min(end, len(lines)); n >= 1; n-- {
 		l := bytes.TrimRight(lines[n-1], "\r")
@@ -178,9 +214,9 @@ func recordStart(b []byte, end int) int {
 
 // recordLines returns the line number of each "dn:" line that starts a
 // record, to name the line of an entry-level problem.
-func recordLines(b []byte) []int {
+func recordLines(lines [][]byte) []int {
 	var out []int
-	for n, raw := range bytes.Split(b, []byte("\n")) {
+	for n, raw := range lines {
 		if bytes.HasPrefix(raw, []byte("dn:")) {
 			out = append(out, n+1)
 		}
@@ -191,7 +227,8 @@ func recordLines(b []byte) []int {
 // clone copies the directory deeply enough that Apply can change member
 // attributes without touching the original until the write succeeds.
 func (d *directory) clone() *directory {
-	c := &directory{path: d.path, version: d.version, canon: d.canon, byDN: d.byDN}
+	// The index stays valid: Apply changes only member attributes.
+	c := &directory{path: d.path, version: d.version, canon: d.canon, byDN: d.byDN, byName: d.byName}
 	c.entries = make([]*goldap.Entry, len(d.entries))
 	for i, e := range d.entries {
 		ne := &goldap.Entry{DN: e.DN, Attributes: make([]*goldap.EntryAttribute, len(e.Attributes))}

@@ -112,14 +112,14 @@ func (t *target) lookup(d *directory, p string) (int, error) {
 		attrs = []string{"sAMAccountName", "userPrincipalName"}
 	}
 	var hits []int
-	for i, e := range d.entries {
-		for _, a := range attrs {
-			if slices.ContainsFunc(values(e, a), func(v string) bool { return strings.EqualFold(v, p) }) {
+	for _, a := range attrs {
+		for _, i := range d.withName(a, p) {
+			if !slices.Contains(hits, i) {
 				hits = append(hits, i)
-				break
 			}
 		}
 	}
+	slices.Sort(hits)
 	switch len(hits) {
 	case 0:
 		return -1, fmt.Errorf("principal %q: no entry with %s=%q in %s", p, strings.Join(attrs, " or "), p, d.path)
@@ -214,13 +214,7 @@ var optionalUID = regexp.MustCompile(`#'[01]*'B$`)
 // name a person reads.
 func memberID(d *directory, s shape, v string) (providers.Member, error) {
 	if s.byUID {
-		var hits []int
-		for i, e := range d.entries {
-			if slices.ContainsFunc(values(e, "uid"), func(u string) bool { return strings.EqualFold(u, v) }) {
-				hits = append(hits, i)
-			}
-		}
-		if len(hits) == 1 {
+		if hits := d.withName("uid", v); len(hits) == 1 {
 			return providers.Member{ID: d.canon[hits[0]], Name: d.entries[hits[0]].DN}, nil
 		}
 		return providers.Member{ID: v, Name: v}, nil
