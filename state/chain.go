@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"runtime"
+	"sync"
 	"time"
 )
 
@@ -32,18 +34,19 @@ func EncodeEvent(e Event) ([]byte, error) {
 	if len(bytes.TrimSpace(payload)) == 0 {
 		payload = []byte("null")
 	}
-	canon, err := CanonicalJSON(payload)
-	if err != nil {
-		return nil, fmt.Errorf("encode event %d payload: %w", e.Seq, err)
+	if !isCanonicalJSON(payload) {
+		canon, err := CanonicalJSON(payload)
+		if err != nil {
+			return nil, fmt.Errorf("encode event %d payload: %w", e.Seq, err)
+		}
+		payload = canon
 	}
-	e.Payload = canon
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(e); err != nil {
+	e.Payload = payload
+	line, err := appendEvent(make([]byte, 0, 256+len(payload)+len(e.Sig)), e)
+	if err != nil {
 		return nil, fmt.Errorf("encode event %d: %w", e.Seq, err)
 	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+	return line, nil
 }
 
 // HashEvent returns the hex SHA-256 of e's canonical encoding with Hash
@@ -120,37 +123,110 @@ type headRecord struct {
 // head, when not nil, is checked against the chain. A final line without
 // a newline is reported as an interrupted write, not silently dropped.
 func parseLedger(data []byte, head *headRecord) ([]Event, error) {
-	var events []Event
-	prev := ""
-	line := 0
-	for off := 0; off < len(data); {
-		line++
-		wantSeq := int64(len(events)) + 1
-		nl := bytes.IndexByte(data[off:], '\n')
-		if nl < 0 {
-			return events, &ChainError{Seq: wantSeq, Line: line, Reason: fmt.Sprintf(
-				"the last line has no newline: the last write was interrupted (a crash mid-append), it is not a complete event. "+
-					"Events before it are intact; to repair, cut the file back to its first %d bytes (truncate -s %d .jitform/ledger.jsonl) and run `jitform ledger verify`",
-				off, off)}
-		}
-		raw := data[off : off+nl]
-		off += nl + 1
-		e, cerr := parseLine(raw, wantSeq, line)
+	lines, tornAt := splitLines(data)
+	// Each line is decoded and hash-checked on its own, in parallel for
+	// long ledgers (nearly all of a read's cost); the links between lines
+	// are then checked in order, so the first bad event is the one named.
+	type result struct {
+		e      Event
+		err    *ChainError
+		hashOK bool
+	}
+	res := make([]result, len(lines))
+	check := func(i int) {
+		e, cerr := parseLine(lines[i], int64(i)+1, i+1)
 		if cerr != nil {
-			return events, cerr
+			res[i].err = cerr
+			return
 		}
-		if cerr := checkLink(e, wantSeq, prev, line); cerr != nil {
-			return events, cerr
+		res[i] = result{e: e, hashOK: storedHashOK(e, lines[i])}
+	}
+	forEach(len(lines), check)
+
+	events := make([]Event, 0, len(lines))
+	prev := ""
+	for i := range res {
+		r := &res[i]
+		if r.err != nil {
+			return events, r.err
 		}
-		events = append(events, e)
-		prev = e.Hash
+		want := int64(i) + 1
+		if r.e.Seq != want || r.e.Prev != prev {
+			return events, checkLink(r.e, want, prev, i+1)
+		}
+		if !r.hashOK {
+			return events, &ChainError{Seq: r.e.Seq, Line: i + 1, Reason: "hash does not match the event's content: the event was edited"}
+		}
+		events = append(events, r.e)
+		prev = r.e.Hash
+	}
+	if tornAt >= 0 {
+		n := len(lines) + 1
+		return events, &ChainError{Seq: int64(n), Line: n, Reason: fmt.Sprintf(
+			"the last line has no newline: the last write was interrupted (a crash mid-append), it is not a complete event. "+
+				"Events before it are intact; to repair, cut the file back to its first %d bytes (truncate -s %d .jitform/ledger.jsonl) and run `jitform ledger verify`",
+			tornAt, tornAt)}
 	}
 	if head != nil {
-		if err := checkHead(events, *head, line); err != nil {
+		if err := checkHead(events, *head, len(lines)); err != nil {
 			return events, err
 		}
 	}
 	return events, nil
+}
+
+// splitLines splits a ledger into its newline-terminated lines. tornAt is
+// the offset of a final line without a newline, or -1.
+func splitLines(data []byte) (lines [][]byte, tornAt int) {
+	lines = make([][]byte, 0, bytes.Count(data, []byte("\n")))
+	for off := 0; off < len(data); {
+		nl := bytes.IndexByte(data[off:], '\n')
+		if nl < 0 {
+			return lines, off
+		}
+		lines = append(lines, data[off:off+nl])
+		off += nl + 1
+	}
+	return lines, -1
+}
+
+// forEach runs f(0..n-1) on all cores when n is large enough to pay for it.
+func forEach(n int, f func(int)) {
+	workers := min(runtime.GOMAXPROCS(0), n/512)
+	if workers <= 1 {
+		for i := range n {
+			f(i)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	chunk := (n + workers - 1) / workers
+	for lo := 0; lo < n; lo += chunk {
+		hi := min(lo+chunk, n)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := lo; i < hi; i++ {
+				f(i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// storedHashOK checks the hash of an event whose line is known to be its
+// canonical encoding: the hash is of the line itself with the hash value
+// blanked, which saves encoding the event a second time.
+func storedHashOK(e Event, raw []byte) bool {
+	suffix := `"hash":"` + e.Hash + `"}`
+	if !bytes.HasSuffix(raw, []byte(suffix)) {
+		h, err := HashEvent(e)
+		return err == nil && h == e.Hash
+	}
+	h := sha256.New()
+	h.Write(raw[:len(raw)-len(suffix)])
+	h.Write([]byte(`"hash":""}`))
+	return hex.EncodeToString(h.Sum(nil)) == e.Hash
 }
 
 // parseLine decodes one line and insists it is in canonical form.
@@ -159,8 +235,7 @@ func parseLine(raw []byte, wantSeq int64, line int) (Event, *ChainError) {
 	if len(raw) == 0 {
 		return e, &ChainError{Seq: wantSeq, Line: line, Reason: "empty line: every line must be one event"}
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if err := dec.Decode(&e); err != nil {
+	if err := json.Unmarshal(raw, &e); err != nil {
 		return e, &ChainError{Seq: wantSeq, Line: line, Reason: fmt.Sprintf("not a JSON event: %v", err)}
 	}
 	seq := e.Seq
