@@ -446,29 +446,44 @@ func (s *Session) gatherTarget(ctx context.Context, w *targetWork) targetResult 
 		err = errors.New("the provider returned no connection")
 	}
 	if err != nil {
-		res.openErr = fmt.Errorf("open %s: %w", addr, err)
+		if !strings.Contains(err.Error(), addr) {
+			err = fmt.Errorf("open %s: %w", addr, err)
+		}
+		res.openErr = err
 		return fail(res.openErr)
 	}
 	res.open = t
 
-	if len(w.principals) > 0 {
-		r, err := t.Resolve(ctx, w.principals)
+	// One call where the target can resolve and read together (a Windows
+	// host: one PowerShell run), else Resolve then Read.
+	var (
+		r   map[string]providers.Resolution
+		obs map[string]providers.Observation
+	)
+	if o, ok := t.(providers.Observer); ok {
+		obs, r, err = o.Observe(ctx, w.groups, w.principals)
 		if err != nil {
-			return fail(fmt.Errorf("resolve principals on %s: %w", addr, err))
+			return fail(fmt.Errorf("read groups on %s: %w", addr, err))
 		}
-		for p, v := range r {
-			res.resolved[p] = v
-		}
-		for _, p := range w.principals {
-			if _, ok := res.resolved[p]; !ok {
-				res.resolved[p] = providers.Resolution{Err: fmt.Errorf("%s did not answer for principal %q", addr, p)}
+	} else {
+		if len(w.principals) > 0 {
+			r, err = t.Resolve(ctx, w.principals)
+			if err != nil {
+				return fail(fmt.Errorf("resolve principals on %s: %w", addr, err))
 			}
 		}
+		obs, err = t.Read(ctx, w.groups)
+		if err != nil {
+			return fail(fmt.Errorf("read groups on %s: %w", addr, err))
+		}
 	}
-
-	obs, err := t.Read(ctx, w.groups)
-	if err != nil {
-		return fail(fmt.Errorf("read groups on %s: %w", addr, err))
+	for p, v := range r {
+		res.resolved[p] = v
+	}
+	for _, p := range w.principals {
+		if _, ok := res.resolved[p]; !ok {
+			res.resolved[p] = providers.Resolution{Err: fmt.Errorf("%s did not answer for principal %q", addr, p)}
+		}
 	}
 	for _, g := range w.groups {
 		o, ok := obs[g.Addr]
