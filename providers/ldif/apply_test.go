@@ -26,10 +26,11 @@ func TestApplyNeverHalfWrites(t *testing.T) {
 	t.Run("value the encoder cannot round-trip", func(t *testing.T) {
 		t.Parallel()
 		tg, path := openCopy(t, "openldap.ldif", "")
-		// A legal value with a leading space: go-ldap/ldif writes it
-		// unencoded and the space is lost on reading back.
+		// A legal value with a leading space in the group being changed:
+		// go-ldap/ldif writes it unencoded and the space is lost on
+		// reading back.
 		b, _ := os.ReadFile(path)
-		b = append(b, []byte("\ndn: cn=spacey,dc=example,dc=org\nobjectClass: organizationalRole\ncn:: "+base64.StdEncoding.EncodeToString([]byte(" spacey"))+"\n")...)
+		b = bytes.Replace(b, []byte("description: keep me"), []byte("description:: "+base64.StdEncoding.EncodeToString([]byte(" keep me"))), 1)
 		if err := os.WriteFile(path, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -168,6 +169,7 @@ func TestQuickstart(t *testing.T) {
 		{Group: db, Changes: []providers.MemberChange{add(res["alice"].Member.ID), remove(res["bob"].Member.ID), remove("uid=mallory,ou=people,dc=example,dc=org")}},
 		{Group: web, Changes: []providers.MemberChange{add(res["dave"].Member.ID)}},
 	}
+	before, _ := os.ReadFile(filepath.Join(dir, "directory.ldif"))
 	for round, want := range []providers.Status{providers.Done, providers.Already} {
 		outs, err := tg.Apply(context.Background(), changes)
 		if err != nil {
@@ -177,6 +179,20 @@ func TestQuickstart(t *testing.T) {
 			if o.Status != want {
 				t.Errorf("round %d: %s %s in %s: %s %v, want %s", round+1, o.Change.Action, o.Change.Member.ID, o.Group, o.Status, o.Err, want)
 			}
+		}
+	}
+	// Only the two changed records were rewritten: every comment and
+	// every other line is still there.
+	after, _ := os.ReadFile(filepath.Join(dir, "directory.ldif"))
+	for _, line := range strings.Split(string(before), "\n") {
+		if strings.HasPrefix(line, "member: uid=bob,") || strings.HasPrefix(line, "member: uid=mallory,") {
+			if strings.Contains(string(after), line) {
+				t.Errorf("removed member still in the file: %s", line)
+			}
+			continue
+		}
+		if !strings.Contains(string(after), line) {
+			t.Errorf("line lost by the rewrite: %q", line)
 		}
 	}
 }

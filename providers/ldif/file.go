@@ -27,6 +27,14 @@ type directory struct {
 	// byName indexes the naming attributes principals are looked up by:
 	// lowercased attribute -> lowercased value -> entry indexes.
 	byName map[string]map[string][]int
+
+	// raw is the file as read and spans[i] the byte range of entry i's
+	// record (dn: line to the end of its last line), when every record
+	// could be located; a rewrite then replaces only changed records and
+	// keeps the rest of the file, comments included, byte for byte.
+	raw   []byte
+	spans [][2]int
+	dirty map[int]bool // entries changed since read
 }
 
 // namingAttrs are the attributes Resolve and posixGroup memberUid look
@@ -108,6 +116,9 @@ func parseLDIF(path string, b []byte) (d *directory, err error) {
 	}
 	d = &directory{path: path, version: l.Version, byDN: map[string]int{}}
 	aligned := len(dnLines) == len(l.Entries)
+	if aligned {
+		d.raw, d.spans = b, recordSpans(lines, dnLines)
+	}
 	for i, e := range l.Entries {
 		if e.Entry == nil {
 			return nil, fmt.Errorf("%s: change record (changetype) in an LDIF target: it must be a content export, one entry per record", lineOf(i))
@@ -195,6 +206,28 @@ func keepOrder(e *goldap.Entry, lines [][]byte, dnLine int) {
 	})
 }
 
+// recordSpans returns the byte range of each record: from its dn: line to
+// the end of the line before the next blank line (or the end of file).
+func recordSpans(lines [][]byte, dnLines []int) [][2]int {
+	offs := make([]int, len(lines)+1)
+	for n, l := range lines {
+		offs[n+1] = offs[n] + len(l) + 1
+	}
+	total := offs[len(lines)] - 1 // no newline after the last line
+	spans := make([][2]int, len(dnLines))
+	for i, dl := range dnLines {
+		end := total
+		for n := dl; n < len(lines); n++ { // lines[dl] is the line after dn:
+			if len(bytes.TrimRight(lines[n], "\r")) == 0 {
+				end = offs[n]
+				break
+			}
+		}
+		spans[i] = [2]int{offs[dl-1], end}
+	}
+	return spans
+}
+
 // recordStart returns the first line of the record that ends at line
 // end: the first non-blank, non-comment line after the previous blank one.
 func recordStart(lines [][]byte, end int) int {
@@ -228,7 +261,8 @@ func recordLines(lines [][]byte) []int {
 // attributes without touching the original until the write succeeds.
 func (d *directory) clone() *directory {
 	// The index stays valid: Apply changes only member attributes.
-	c := &directory{path: d.path, version: d.version, canon: d.canon, byDN: d.byDN, byName: d.byName}
+	c := &directory{path: d.path, version: d.version, canon: d.canon, byDN: d.byDN, byName: d.byName,
+		raw: d.raw, spans: d.spans, dirty: map[int]bool{}}
 	c.entries = make([]*goldap.Entry, len(d.entries))
 	for i, e := range d.entries {
 		ne := &goldap.Entry{DN: e.DN, Attributes: make([]*goldap.EntryAttribute, len(e.Attributes))}
@@ -245,22 +279,16 @@ func (d *directory) clone() *directory {
 // base64 a DN that needs it, nor a value with a leading space, and writes
 // an empty value it cannot read back; we refuse to write such a file.
 func (d *directory) marshal() ([]byte, error) {
-	var buf bytes.Buffer
-	if d.version > 0 {
-		buf.WriteString("version: 1\n\n")
+	var out []byte
+	var err error
+	if d.raw != nil && len(d.spans) == len(d.entries) {
+		out, err = d.splice()
+	} else {
+		out, err = d.encodeAll()
 	}
-	for _, e := range d.entries {
-		// Marshal the attributes under a stand-in DN and write the DN line
-		// ourselves, base64 when RFC 2849 requires it.
-		const stand = "dn: x\n"
-		s, err := ldif.Marshal(&ldif.LDIF{Entries: []*ldif.Entry{{Entry: &goldap.Entry{DN: "x", Attributes: e.Attributes}}}})
-		if err != nil {
-			return nil, fmt.Errorf("encode entry %q: %w", e.DN, err)
-		}
-		buf.WriteString(dnLine(e.DN))
-		buf.WriteString(strings.TrimPrefix(s, stand))
+	if err != nil {
+		return nil, err
 	}
-	out := buf.Bytes()
 	back, err := parseLDIF(d.path, out)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: the encoded file does not parse back (%v); nothing written", d.path, err)
@@ -269,6 +297,58 @@ func (d *directory) marshal() ([]byte, error) {
 		return nil, fmt.Errorf("encode %s: go-ldap/ldif cannot round-trip %v; nothing written", d.path, err)
 	}
 	return out, nil
+}
+
+// splice is the file as read with only the changed records re-encoded.
+func (d *directory) splice() ([]byte, error) {
+	var buf bytes.Buffer
+	buf.Grow(len(d.raw) + 256)
+	prev := 0
+	for i, e := range d.entries {
+		if !d.dirty[i] {
+			continue
+		}
+		rec, err := encodeEntry(e)
+		if err != nil {
+			return nil, err
+		}
+		buf.Write(d.raw[prev:d.spans[i][0]])
+		// The span ends after the record's last newline; rec ends with
+		// the blank line that separates records, which the file keeps.
+		buf.WriteString(strings.TrimSuffix(rec, "\n"))
+		prev = d.spans[i][1]
+	}
+	buf.Write(d.raw[prev:])
+	return buf.Bytes(), nil
+}
+
+// encodeAll encodes every entry, for a file whose records could not be
+// located (comments are then lost).
+func (d *directory) encodeAll() ([]byte, error) {
+	var buf bytes.Buffer
+	if d.version > 0 {
+		buf.WriteString("version: 1\n\n")
+	}
+	for _, e := range d.entries {
+		rec, err := encodeEntry(e)
+		if err != nil {
+			return nil, err
+		}
+		buf.WriteString(rec)
+	}
+	return buf.Bytes(), nil
+}
+
+// encodeEntry encodes one record, ending with a blank line. go-ldap/ldif
+// encodes the attributes under a stand-in DN and we write the DN line
+// ourselves, base64 when RFC 2849 requires it (the library never does).
+func encodeEntry(e *goldap.Entry) (string, error) {
+	const stand = "dn: x\n"
+	s, err := ldif.Marshal(&ldif.LDIF{Entries: []*ldif.Entry{{Entry: &goldap.Entry{DN: "x", Attributes: e.Attributes}}}})
+	if err != nil {
+		return "", fmt.Errorf("encode entry %q: %w", e.DN, err)
+	}
+	return dnLine(e.DN) + strings.TrimPrefix(s, stand), nil
 }
 
 // dnLine writes "dn: value", or "dn:: base64" when the DN is not an RFC

@@ -439,6 +439,9 @@ func applyGroup(d *directory, gc providers.GroupChange) ([]providers.Outcome, bo
 			raws[i] = v.raw
 		}
 		setValues(e, s.attr, raws)
+		if d.dirty != nil {
+			d.dirty[i] = true
+		}
 	}
 	return outs, changed
 }
