@@ -90,6 +90,13 @@ type Target interface {
 	Close() error
 }
 
+// Observer is implemented by targets for which resolving and reading in one
+// call saves round trips (a Windows host: one PowerShell run instead of two).
+// The CLI prefers it to Resolve followed by Read.
+type Observer interface {
+	Observe(ctx context.Context, groups []*config.Group, principals []string) (map[string]Observation, map[string]Resolution, error)
+}
+
 // EligibilityChecker is implemented by targets that can answer whether a
 // principal is in a directory group (nested membership included), for
 // policies whose eligible list names "group:<DN>".

@@ -1,0 +1,153 @@
+package winrm
+
+import (
+	_ "embed"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"golang.org/x/text/encoding/unicode"
+)
+
+// The scripts are constants. Data never becomes code: the command line is a
+// fixed bootstrap that reads stdin, whose first line is the script (base64)
+// and whose rest is the JSON document the script takes as its one parameter.
+// Whatever the data, the command line and the script text are the same
+// bytes; only stdin grows, so cmd.exe's 8,191-character command-line cap
+// (which silently truncates and still exits 0) never applies to data.
+var (
+	//go:embed scripts/bootstrap.ps1
+	bootstrapPS string
+	//go:embed scripts/read.ps1
+	ReadScript string
+	//go:embed scripts/apply.ps1
+	ApplyScript string
+)
+
+// CommandLine is the one command line jitform ever sends.
+var CommandLine = encodeCommand(bootstrapPS)
+
+func encodeCommand(ps string) string {
+	u16, err := unicode.UTF16(unicode.LittleEndian, unicode.IgnoreBOM).NewEncoder().String(ps)
+	if err != nil {
+		panic(err) // the bootstrap is a constant ASCII string
+	}
+	return "powershell.exe -NoProfile -NonInteractive -EncodedCommand " + base64.StdEncoding.EncodeToString([]byte(u16))
+}
+
+// GroupRef names a local group: by SID (preferred: survives localisation)
+// or by name.
+type GroupRef struct {
+	Key  string `json:"key"`
+	SID  string `json:"sid,omitempty"`
+	Name string `json:"name,omitempty"`
+}
+
+// ReadRequest is the read script's input.
+type ReadRequest struct {
+	Op         string     `json:"op"` // "read"
+	Groups     []GroupRef `json:"groups"`
+	Principals []string   `json:"principals"`
+}
+
+// Account is a SID and the name it translates to (the SID itself when it
+// is orphaned).
+type Account struct {
+	SID  string `json:"sid"`
+	Name string `json:"name"`
+}
+
+// GroupState is what the read script reports for one group.
+type GroupState struct {
+	SID     string        `json:"sid,omitempty"`
+	Name    string        `json:"name,omitempty"`
+	Members list[Account] `json:"members,omitempty"`
+	Error   string        `json:"error,omitempty"`
+}
+
+// Resolved is what the read script reports for one principal.
+type Resolved struct {
+	SID   string `json:"sid,omitempty"`
+	Name  string `json:"name,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// ReadResponse is the read script's output.
+type ReadResponse struct {
+	Groups     map[string]GroupState `json:"groups"`
+	Principals map[string]Resolved   `json:"principals"`
+}
+
+// Change is one membership change for the apply script.
+type Change struct {
+	Group  GroupRef `json:"group"`
+	Action string   `json:"action"` // "add" or "remove"
+	SID    string   `json:"sid"`
+}
+
+// ApplyRequest is the apply script's input.
+type ApplyRequest struct {
+	Op      string   `json:"op"` // "apply"
+	Changes []Change `json:"changes"`
+}
+
+// Result is one change's outcome, in request order.
+type Result struct {
+	Status string `json:"status"` // done, already, failed
+	Error  string `json:"error,omitempty"`
+}
+
+// ApplyResponse is the apply script's output.
+type ApplyResponse struct {
+	Results list[Result] `json:"results"`
+}
+
+// EncodeStdin builds the stdin of one run: the script, then the data.
+func EncodeStdin(script string, data any) (string, error) {
+	b, err := json.Marshal(data)
+	if err != nil {
+		return "", fmt.Errorf("encode request: %w", err)
+	}
+	return base64.StdEncoding.EncodeToString([]byte(script)) + "\n" + string(b), nil
+}
+
+// DecodeStdin splits a run's stdin into script and data (the test server's
+// side of EncodeStdin).
+func DecodeStdin(stdin string) (script string, data []byte, err error) {
+	head, rest, ok := strings.Cut(stdin, "\n")
+	if !ok {
+		return "", nil, fmt.Errorf("stdin has no script line")
+	}
+	s, err := base64.StdEncoding.DecodeString(strings.TrimSpace(head))
+	if err != nil {
+		return "", nil, fmt.Errorf("script line: %w", err)
+	}
+	return string(s), []byte(rest), nil
+}
+
+// list decodes a JSON array, or a single object where PowerShell's
+// ConvertTo-Json unwraps a one-element array.
+type list[T any] []T
+
+func (l *list[T]) UnmarshalJSON(b []byte) error {
+	s := strings.TrimSpace(string(b))
+	if s == "null" {
+		*l = nil
+		return nil
+	}
+	if strings.HasPrefix(s, "[") {
+		var xs []T
+		if err := json.Unmarshal(b, &xs); err != nil {
+			return err
+		}
+		*l = xs
+		return nil
+	}
+	var x T
+	if err := json.Unmarshal(b, &x); err != nil {
+		return err
+	}
+	*l = []T{x}
+	return nil
+}
