@@ -45,6 +45,15 @@ func NewLocal(dir string) (*Local, error) {
 	return &Local{dir: filepath.Join(dir, StateDirName), now: time.Now}, nil
 }
 
+// Init creates the state directory (mode 0700) if it does not exist, for
+// `jitform init`. Nothing else needs it: the first write creates it too.
+func (l *Local) Init(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return l.ensureDir()
+}
+
 // Dir is the state directory (DIR/.jitform).
 func (l *Local) Dir() string { return l.dir }
 
@@ -57,6 +66,14 @@ func (l *Local) lockPath() string   { return filepath.Join(l.dir, LockFileName) 
 func (l *Local) Events(ctx context.Context) ([]Event, error) {
 	f, err := os.Open(l.ledgerPath())
 	if errors.Is(err, fs.ErrNotExist) {
+		// No ledger is an empty one, unless a head says events existed.
+		head, herr := l.readHead(false)
+		if herr != nil {
+			return nil, herr
+		}
+		if head != nil && head.Seq > 0 {
+			return nil, &ChainError{Seq: 1, Line: 1, Reason: fmt.Sprintf("ledger.jsonl is missing but ledger.head records %d event(s): the ledger was deleted", head.Seq)}
+		}
 		return nil, nil
 	}
 	if err != nil {

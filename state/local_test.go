@@ -303,6 +303,9 @@ func TestChainTamper(t *testing.T) {
 		{"head rewritten", func(t *testing.T, dir string, lines [][]byte) {
 			os.WriteFile(head(dir), []byte(`{"seq":5,"hash":"00"}`), 0o600)
 		}, 5, 5, "rewritten", false},
+		{"ledger deleted", func(t *testing.T, dir string, lines [][]byte) {
+			os.Remove(filepath.Join(dir, StateDirName, LedgerFileName))
+		}, 1, 1, "the ledger was deleted", false},
 		{"head garbage", func(t *testing.T, dir string, lines [][]byte) {
 			os.WriteFile(head(dir), []byte(`seq 5`), 0o600)
 		}, 1, 1, "not a valid head record", false},
@@ -600,5 +603,45 @@ func TestHashIsOfTheWrittenLine(t *testing.T) {
 			t.Fatalf("line %d: prev %s, want %s", i+1, e.Prev, prev)
 		}
 		prev = e.Hash
+	}
+}
+
+func TestAppendWaitsForContext(t *testing.T) {
+	t.Parallel()
+	dir, l := newLedger(t, 1)
+	// Another writer holds the ledger's flock: Append waits, and gives up
+	// when its context ends, writing nothing.
+	f, err := os.OpenFile(filepath.Join(dir, StateDirName, LedgerFileName), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := l.Append(ctx, testEvent("x", 0)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Append while another holds the ledger = %v, want the context's deadline", err)
+	}
+	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	if events, err := l.Events(context.Background()); err != nil || len(events) != 1 {
+		t.Fatalf("Events = %d, %v; want the 1 event from before", len(events), err)
+	}
+}
+
+func TestInit(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	l, _ := NewLocal(dir)
+	if err := l.Init(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(l.Dir())
+	if err != nil || fi.Mode().Perm() != 0o700 || !fi.IsDir() {
+		t.Fatalf("state dir %v, %v; want a 0700 directory", fi, err)
+	}
+	if err := l.Init(context.Background()); err != nil {
+		t.Fatalf("second Init: %v", err)
 	}
 }
