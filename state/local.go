@@ -10,7 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
+	"runtime"
 	"time"
 )
 
@@ -80,10 +80,10 @@ func (l *Local) Events(ctx context.Context) ([]Event, error) {
 		return nil, fmt.Errorf("read ledger: %w", err)
 	}
 	defer f.Close()
-	if err := flockWait(ctx, f, syscall.LOCK_SH); err != nil {
+	if err := flockWait(ctx, f, false); err != nil {
 		return nil, fmt.Errorf("read ledger %s: %w", l.ledgerPath(), err)
 	}
-	defer syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	defer unlockFile(f)
 	data, err := io.ReadAll(f)
 	if err != nil {
 		return nil, fmt.Errorf("read ledger %s: %w", l.ledgerPath(), err)
@@ -162,10 +162,10 @@ func (l *Local) Append(ctx context.Context, events ...Event) ([]Event, error) {
 		return nil, fmt.Errorf("open ledger: %w", err)
 	}
 	defer f.Close()
-	if err := flockWait(ctx, f, syscall.LOCK_EX); err != nil {
+	if err := flockWait(ctx, f, true); err != nil {
 		return nil, fmt.Errorf("append to ledger %s: %w", path, err)
 	}
-	defer syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	defer unlockFile(f)
 
 	last, size, err := l.readTail(f)
 	if err != nil {
@@ -303,17 +303,17 @@ func lastLine(f *os.File, size int64) ([]byte, error) {
 	}
 }
 
-// flockWait takes a flock of the given kind, polling so that ctx can
-// cancel the wait (a blocking flock cannot be interrupted).
-func flockWait(ctx context.Context, f *os.File, how int) error {
+// flockWait takes a file lock (shared or exclusive), polling so that ctx
+// can cancel the wait (a blocking flock cannot be interrupted).
+func flockWait(ctx context.Context, f *os.File, exclusive bool) error {
 	delay := time.Millisecond
 	for {
-		err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
-		if err == nil {
-			return nil
+		ok, err := tryLock(f, exclusive)
+		if err != nil {
+			return fmt.Errorf("lock %s: %w", f.Name(), err)
 		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
-			return fmt.Errorf("flock: %w", err)
+		if ok {
+			return nil
 		}
 		t := time.NewTimer(delay)
 		select {
@@ -366,6 +366,9 @@ func writeFileAtomic(path string, data []byte, perm fs.FileMode) error {
 
 // syncDir makes a directory's entries (a created or renamed file) durable.
 func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil // NTFS journals renames; directories cannot be fsynced there
+	}
 	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("sync directory %s: %w", dir, err)

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -58,12 +57,13 @@ func (l *Local) Lock(ctx context.Context, info LockInfo, timeout time.Duration) 
 	start := time.Now()
 	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
-			return nil, fmt.Errorf("take state lock %s: %w", path, err)
-		}
-		if err := flockWait(wctx, f, syscall.LOCK_EX); err != nil {
+	ok, err := tryLock(f, true)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("take state lock %s: %w", path, err)
+	}
+	if !ok {
+		if err := flockWait(wctx, f, true); err != nil {
 			holder := readLockInfo(f)
 			f.Close()
 			if ctx.Err() != nil {
@@ -86,7 +86,7 @@ func (l *Local) Lock(ctx context.Context, info LockInfo, timeout time.Duration) 
 		_, err = f.WriteAt(append(b, '\n'), 0)
 	}
 	if err != nil {
-		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		unlockFile(f)
 		f.Close()
 		return nil, fmt.Errorf("record state lock holder in %s: %w", path, err)
 	}
@@ -99,7 +99,7 @@ func (l *Local) Lock(ctx context.Context, info LockInfo, timeout time.Duration) 
 		// Clear the holder first: a reader who sees the file unlocked
 		// must not see a stale name in it.
 		terr := f.Truncate(0)
-		uerr := syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		uerr := unlockFile(f)
 		cerr := f.Close()
 		if err := errors.Join(terr, uerr, cerr); err != nil {
 			return fmt.Errorf("release state lock %s: %w", path, err)
