@@ -1,0 +1,607 @@
+// Package winrmtest is a WS-Management server for tests: real SOAP over
+// HTTPS that the real masterzen/winrm client talks to. It checks Basic
+// credentials, keeps shells and commands, takes stdin across Send requests,
+// decodes the -EncodedCommand command line and the stdin (script line, then
+// JSON data), and answers jitform's read and apply data contract from an
+// in-memory model of each host's local groups.
+//
+// It cannot run PowerShell: the model is a Go rendering of what the scripts
+// do. What that leaves unproven is said in docs/winrm.md.
+package winrmtest
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/text/encoding/unicode"
+)
+
+// Server is the fake. Hosts are told apart by the HTTP Host header, so many
+// simulated hosts share one listener (tests dial every name to it).
+type Server struct {
+	URL    string // https://127.0.0.1:PORT
+	Addr   string // 127.0.0.1:PORT
+	CAFile string // PEM of the server certificate, for ca_file
+	User   string
+	Pass   string
+
+	srv *httptest.Server
+
+	mu     sync.Mutex
+	hosts  map[string]*Host
+	shells map[string]*shell
+	seq    int
+}
+
+// Host is one simulated Windows host.
+type Host struct {
+	mu       sync.Mutex
+	Name     string
+	Groups   []*Group
+	Accounts map[string]string // SID -> DOMAIN\name; a member SID missing here is orphaned
+
+	// Knobs.
+	Latency time.Duration // added to every request
+	Fail    bool          // answer every request with HTTP 500
+	Drop    bool          // close the connection without an answer
+
+	// Counters and records.
+	Requests int
+	Shells   int
+	Runs     []Run
+}
+
+// Group is a local group.
+type Group struct {
+	SID, Name string
+	Members   []string // SIDs
+}
+
+// Run is one command the host received.
+type Run struct {
+	CommandLine string // as sent
+	Decoded     string // the -EncodedCommand script
+	Script      string // the script from stdin's first line
+	Data        string // the JSON after it
+}
+
+type shell struct {
+	host  *Host
+	id    string
+	cmds  map[string]*command
+	alive bool
+}
+
+type command struct {
+	line   string
+	stdin  bytes.Buffer
+	eof    chan struct{}
+	closed bool
+	done   bool
+	out    []byte
+	code   int
+}
+
+// New starts a server with the given user and password for Basic auth.
+func New(t testing.TB, user, pass string, hostNames ...string) *Server {
+	t.Helper()
+	s := &Server{User: user, Pass: pass, hosts: map[string]*Host{}, shells: map[string]*shell{}}
+	for _, h := range hostNames {
+		s.AddHost(h)
+	}
+	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	s.srv.EnableHTTP2 = false
+	caPEM, cert := issue(t)
+	s.srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	s.srv.StartTLS()
+	t.Cleanup(s.srv.Close)
+	s.URL = s.srv.URL
+	s.Addr = strings.TrimPrefix(s.srv.URL, "https://")
+	p := filepath.Join(t.TempDir(), "winrm-ca.pem")
+	if err := os.WriteFile(p, caPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.CAFile = p
+	return s
+}
+
+// Domain is the DNS suffix simulated hosts are named under: the server's
+// certificate is valid for *.winrm.test and 127.0.0.1.
+const Domain = "winrm.test"
+
+// issue makes a CA and a server certificate for *.winrm.test.
+func issue(t testing.TB) ([]byte, tls.Certificate) {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "winrmtest CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	leaf := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "*." + Domain},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		DNSNames: []string{"*." + Domain}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// AddHost adds a host with the well-known built-in groups and accounts.
+func (s *Server) AddHost(name string) *Host {
+	h := &Host{
+		Name: name,
+		Groups: []*Group{
+			{SID: "S-1-5-32-544", Name: "Administrators", Members: []string{"S-1-5-21-1-2-3-500"}},
+			{SID: "S-1-5-32-555", Name: "Remote Desktop Users"},
+		},
+		Accounts: map[string]string{
+			"S-1-5-21-1-2-3-500":  strings.ToUpper(hostLabel(name)) + `\Administrator`,
+			"S-1-5-21-9-9-9-1104": `CORP\alice`,
+			"S-1-5-21-9-9-9-1105": `CORP\bob`,
+			"S-1-5-21-9-9-9-1106": `CORP\svc-backup`,
+		},
+	}
+	s.mu.Lock()
+	s.hosts[strings.ToLower(name)] = h
+	s.mu.Unlock()
+	return h
+}
+
+// Host returns a host by name.
+func (s *Server) Host(name string) *Host {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hosts[strings.ToLower(name)]
+}
+
+// Dial sends every connection to this server, whatever host it names.
+func (s *Server) Dial(network, _ string) (net.Conn, error) {
+	return net.Dial(network, s.Addr)
+}
+
+func hostLabel(h string) string {
+	if i := strings.IndexByte(h, '.'); i > 0 {
+		return h[:i]
+	}
+	return h
+}
+
+// Members returns a group's member SIDs.
+func (h *Host) Members(groupSID string) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, g := range h.Groups {
+		if g.SID == groupSID {
+			return append([]string(nil), g.Members...)
+		}
+	}
+	return nil
+}
+
+// Stats returns the request and shell counters.
+func (h *Host) Stats() (requests, shells int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.Requests, h.Shells
+}
+
+// RunsSeen returns the commands received so far.
+func (h *Host) RunsSeen() []Run {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]Run(nil), h.Runs...)
+}
+
+// SOAP envelope, read by local names.
+type envelope struct {
+	Header struct {
+		Action   string `xml:"Action"`
+		Selector []struct {
+			Name  string `xml:"Name,attr"`
+			Value string `xml:",chardata"`
+		} `xml:"SelectorSet>Selector"`
+	} `xml:"Header"`
+	Body struct {
+		CommandLine *struct {
+			Command   string   `xml:"Command"`
+			Arguments []string `xml:"Arguments"`
+		} `xml:"CommandLine"`
+		Send *struct {
+			Streams []struct {
+				CommandID string `xml:"CommandId,attr"`
+				End       string `xml:"End,attr"`
+				Data      string `xml:",chardata"`
+			} `xml:"Stream"`
+		} `xml:"Send"`
+		Receive *struct {
+			Desired struct {
+				CommandID string `xml:"CommandId,attr"`
+			} `xml:"DesiredStream"`
+		} `xml:"Receive"`
+		Signal *struct {
+			CommandID string `xml:"CommandId,attr"`
+		} `xml:"Signal"`
+	} `xml:"Body"`
+}
+
+func (e *envelope) shellID() string {
+	for _, s := range e.Header.Selector {
+		if s.Name == "ShellId" {
+			return strings.TrimSpace(s.Value)
+		}
+	}
+	return ""
+}
+
+const (
+	nsHead  = `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd" xmlns:rsp="http://schemas.microsoft.com/wbem/wsman/1/windows/shell" xmlns:x="http://schemas.xmlsoap.org/ws/2004/09/transfer"><s:Header><a:Action>`
+	shellNS = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/"
+)
+
+func reply(w http.ResponseWriter, action, body string) {
+	w.Header().Set("Content-Type", "application/soap+xml;charset=UTF-8")
+	fmt.Fprintf(w, "%s%s</a:Action></s:Header><s:Body>%s</s:Body></s:Envelope>", nsHead, action, body)
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	host := s.Host(hostLabelOf(r.Host))
+	if host == nil {
+		http.Error(w, "no such host", http.StatusNotFound)
+		return
+	}
+	host.mu.Lock()
+	host.Requests++
+	lat, fail, drop := host.Latency, host.Fail, host.Drop
+	host.mu.Unlock()
+	if lat > 0 {
+		time.Sleep(lat)
+	}
+	if drop {
+		if hj, ok := w.(http.Hijacker); ok {
+			if c, _, err := hj.Hijack(); err == nil {
+				c.Close()
+				return
+			}
+		}
+	}
+	if fail {
+		http.Error(w, "simulated failure", http.StatusInternalServerError)
+		return
+	}
+	u, p, ok := r.BasicAuth()
+	if !ok || u != s.User || p != s.Pass {
+		w.Header().Set("WWW-Authenticate", `Basic realm="WSMAN"`)
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
+		return
+	}
+	var env envelope
+	if err := xml.Unmarshal(raw, &env); err != nil {
+		http.Error(w, "bad SOAP: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	switch env.Header.Action {
+	case "http://schemas.xmlsoap.org/ws/2004/09/transfer/Create":
+		s.mu.Lock()
+		s.seq++
+		id := fmt.Sprintf("SHELL-%08d", s.seq)
+		s.shells[id] = &shell{host: host, id: id, cmds: map[string]*command{}, alive: true}
+		s.mu.Unlock()
+		host.mu.Lock()
+		host.Shells++
+		host.mu.Unlock()
+		reply(w, "http://schemas.xmlsoap.org/ws/2004/09/transfer/CreateResponse",
+			`<x:ResourceCreated><a:Address>`+s.URL+`/wsman</a:Address><a:ReferenceParameters><w:ResourceURI>http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd</w:ResourceURI><w:SelectorSet><w:Selector Name="ShellId">`+id+`</w:Selector></w:SelectorSet></a:ReferenceParameters></x:ResourceCreated>`)
+	case shellNS + "Command":
+		sh := s.shell(env.shellID())
+		if sh == nil || env.Body.CommandLine == nil {
+			http.Error(w, "unknown shell", http.StatusBadRequest)
+			return
+		}
+		line := strings.TrimSpace(env.Body.CommandLine.Command)
+		for _, a := range env.Body.CommandLine.Arguments {
+			line += " " + a
+		}
+		s.mu.Lock()
+		s.seq++
+		cid := fmt.Sprintf("CMD-%08d", s.seq)
+		sh.cmds[cid] = &command{line: line, eof: make(chan struct{})}
+		s.mu.Unlock()
+		reply(w, shellNS+"CommandResponse", `<rsp:CommandResponse><rsp:CommandId>`+cid+`</rsp:CommandId></rsp:CommandResponse>`)
+	case shellNS + "Send":
+		sh := s.shell(env.shellID())
+		if sh == nil || env.Body.Send == nil {
+			http.Error(w, "unknown shell", http.StatusBadRequest)
+			return
+		}
+		for _, st := range env.Body.Send.Streams {
+			b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(st.Data))
+			if err != nil {
+				http.Error(w, "bad stdin", http.StatusBadRequest)
+				return
+			}
+			s.mu.Lock()
+			c := sh.cmds[st.CommandID]
+			if c != nil && !c.closed {
+				c.stdin.Write(b)
+				if st.End == "true" {
+					c.closed = true
+					close(c.eof)
+				}
+			}
+			s.mu.Unlock()
+		}
+		reply(w, shellNS+"SendResponse", `<rsp:SendResponse/>`)
+	case shellNS + "Receive":
+		sh := s.shell(env.shellID())
+		if sh == nil || env.Body.Receive == nil {
+			http.Error(w, "unknown shell", http.StatusBadRequest)
+			return
+		}
+		cid := env.Body.Receive.Desired.CommandID
+		s.mu.Lock()
+		c := sh.cmds[cid]
+		s.mu.Unlock()
+		if c == nil {
+			http.Error(w, "unknown command", http.StatusBadRequest)
+			return
+		}
+		// Like WinRM's OperationTimeout: wait a while for the command.
+		select {
+		case <-c.eof:
+		case <-time.After(2 * time.Second):
+			reply(w, shellNS+"ReceiveResponse", `<rsp:ReceiveResponse><rsp:CommandState CommandId="`+cid+`" State="`+shellNS+`CommandState/Running"/></rsp:ReceiveResponse>`)
+			return
+		}
+		s.mu.Lock()
+		if !c.done {
+			c.out, c.code = host.execute(c.line, c.stdin.String())
+			c.done = true
+		}
+		out, code := c.out, c.code
+		s.mu.Unlock()
+		stream := "stdout"
+		if code != 0 {
+			stream = "stderr"
+		}
+		reply(w, shellNS+"ReceiveResponse", fmt.Sprintf(`<rsp:ReceiveResponse><rsp:Stream Name="%s" CommandId="%s">%s</rsp:Stream><rsp:Stream Name="stdout" CommandId="%s" End="true"></rsp:Stream><rsp:CommandState CommandId="%s" State="%sCommandState/Done"><rsp:ExitCode>%d</rsp:ExitCode></rsp:CommandState></rsp:ReceiveResponse>`,
+			stream, cid, base64.StdEncoding.EncodeToString(out), cid, cid, shellNS, code))
+	case shellNS + "Signal":
+		reply(w, shellNS+"SignalResponse", `<rsp:SignalResponse/>`)
+	case "http://schemas.xmlsoap.org/ws/2004/09/transfer/Delete":
+		s.mu.Lock()
+		delete(s.shells, env.shellID())
+		s.mu.Unlock()
+		reply(w, "http://schemas.xmlsoap.org/ws/2004/09/transfer/DeleteResponse", "")
+	default:
+		http.Error(w, "unsupported action "+env.Header.Action, http.StatusBadRequest)
+	}
+}
+
+func hostLabelOf(hostport string) string {
+	h, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		h = hostport
+	}
+	return h
+}
+
+func (s *Server) shell(id string) *shell {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.shells[id]
+}
+
+// DecodeCommandLine returns the script of a "powershell.exe ...
+// -EncodedCommand B64" line.
+func DecodeCommandLine(line string) (string, error) {
+	_, b64, ok := strings.Cut(line, "-EncodedCommand ")
+	if !ok {
+		return "", fmt.Errorf("no -EncodedCommand")
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(b64))
+	if err != nil {
+		return "", err
+	}
+	return unicode.UTF16(unicode.LittleEndian, unicode.IgnoreBOM).NewDecoder().String(string(raw))
+}
+
+// execute runs one command against the host model.
+func (h *Host) execute(line, stdin string) ([]byte, int) {
+	run := Run{CommandLine: line}
+	dec, err := DecodeCommandLine(line)
+	if err != nil {
+		return []byte("not a PowerShell -EncodedCommand: " + err.Error()), 1
+	}
+	run.Decoded = dec
+	head, rest, ok := strings.Cut(stdin, "\n")
+	if !ok {
+		return []byte("stdin has no script line"), 1
+	}
+	sc, err := base64.StdEncoding.DecodeString(strings.TrimSpace(head))
+	if err != nil {
+		return []byte("script line is not base64"), 1
+	}
+	run.Script, run.Data = string(sc), rest
+	h.mu.Lock()
+	h.Runs = append(h.Runs, run)
+	h.mu.Unlock()
+	var op struct {
+		Op string `json:"op"`
+	}
+	if err := json.Unmarshal([]byte(rest), &op); err != nil {
+		return []byte("ConvertFrom-Json: " + err.Error()), 1
+	}
+	var out any
+	switch op.Op {
+	case "read":
+		out, err = h.read([]byte(rest))
+	case "apply":
+		out, err = h.apply([]byte(rest))
+	default:
+		return []byte("unknown op"), 1
+	}
+	if err != nil {
+		return []byte(err.Error()), 1
+	}
+	b, _ := json.Marshal(out)
+	return b, 0
+}
+
+type groupRef struct {
+	Key  string `json:"key"`
+	SID  string `json:"sid"`
+	Name string `json:"name"`
+}
+
+func (h *Host) find(g groupRef) *Group {
+	for _, x := range h.Groups {
+		if (g.SID != "" && strings.EqualFold(x.SID, g.SID)) || (g.SID == "" && strings.EqualFold(x.Name, g.Name)) {
+			return x
+		}
+	}
+	return nil
+}
+
+func (h *Host) name(sid string) string {
+	if n, ok := h.Accounts[sid]; ok {
+		return n
+	}
+	return sid // orphaned: no name, still a member
+}
+
+func (h *Host) translate(p string) (string, error) {
+	if strings.HasPrefix(strings.ToUpper(p), "S-1-") {
+		return strings.ToUpper(p), nil
+	}
+	want := strings.ToLower(p)
+	if user, dom, ok := strings.Cut(p, "@"); ok { // UPN
+		want = strings.ToLower(strings.Split(dom, ".")[0] + `\` + user)
+	}
+	for sid, n := range h.Accounts {
+		if strings.ToLower(n) == want || (!strings.Contains(p, `\`) && strings.HasSuffix(strings.ToLower(n), `\`+want)) {
+			return sid, nil
+		}
+	}
+	return "", fmt.Errorf("Some or all identity references could not be translated.")
+}
+
+func (h *Host) read(data []byte) (any, error) {
+	var req struct {
+		Groups     []groupRef `json:"groups"`
+		Principals []string   `json:"principals"`
+	}
+	if err := json.Unmarshal(data, &req); err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	groups := map[string]any{}
+	for _, g := range req.Groups {
+		x := h.find(g)
+		if x == nil {
+			groups[g.Key] = map[string]string{"error": "The group name could not be found."}
+			continue
+		}
+		var ms []map[string]string
+		for _, m := range x.Members {
+			ms = append(ms, map[string]string{"sid": m, "name": h.name(m)})
+		}
+		// PowerShell unwraps one-element arrays: so does the fake.
+		var members any = ms
+		if len(ms) == 1 {
+			members = ms[0]
+		}
+		groups[g.Key] = map[string]any{"sid": x.SID, "name": x.Name, "members": members}
+	}
+	principals := map[string]any{}
+	for _, p := range req.Principals {
+		sid, err := h.translate(p)
+		if err != nil {
+			principals[p] = map[string]string{"error": err.Error()}
+			continue
+		}
+		principals[p] = map[string]string{"sid": sid, "name": h.name(sid)}
+	}
+	return map[string]any{"groups": groups, "principals": principals}, nil
+}
+
+func (h *Host) apply(data []byte) (any, error) {
+	var req struct {
+		Changes []struct {
+			Group  groupRef `json:"group"`
+			Action string   `json:"action"`
+			SID    string   `json:"sid"`
+		} `json:"changes"`
+	}
+	if err := json.Unmarshal(data, &req); err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var results []map[string]string
+	for _, c := range req.Changes {
+		g := h.find(c.Group)
+		switch {
+		case g == nil:
+			results = append(results, map[string]string{"status": "failed", "error": "The group name could not be found."})
+			continue
+		case !strings.HasPrefix(strings.ToUpper(c.SID), "S-1-"):
+			results = append(results, map[string]string{"status": "failed", "error": "not a SID"})
+			continue
+		}
+		i := -1
+		for k, m := range g.Members {
+			if strings.EqualFold(m, c.SID) {
+				i = k
+			}
+		}
+		switch {
+		case c.Action == "add" && i >= 0, c.Action == "remove" && i < 0:
+			results = append(results, map[string]string{"status": "already"})
+		case c.Action == "add":
+			g.Members = append(g.Members, strings.ToUpper(c.SID))
+			results = append(results, map[string]string{"status": "done"})
+		default:
+			g.Members = append(g.Members[:i], g.Members[i+1:]...)
+			results = append(results, map[string]string{"status": "done"})
+		}
+	}
+	return map[string]any{"results": results}, nil
+}
