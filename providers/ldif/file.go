@@ -303,6 +303,8 @@ func (d *directory) marshal() ([]byte, error) {
 func (d *directory) splice() ([]byte, error) {
 	var buf bytes.Buffer
 	buf.Grow(len(d.raw) + 256)
+	// Keep a CRLF file CRLF: encoded values never hold a raw newline.
+	crlf := bytes.Contains(d.raw[:max(0, bytes.IndexByte(d.raw, '\n'))+1], []byte("\r\n"))
 	prev := 0
 	for i, e := range d.entries {
 		if !d.dirty[i] {
@@ -315,7 +317,11 @@ func (d *directory) splice() ([]byte, error) {
 		buf.Write(d.raw[prev:d.spans[i][0]])
 		// The span ends after the record's last newline; rec ends with
 		// the blank line that separates records, which the file keeps.
-		buf.WriteString(strings.TrimSuffix(rec, "\n"))
+		rec = strings.TrimSuffix(rec, "\n")
+		if crlf {
+			rec = strings.ReplaceAll(rec, "\n", "\r\n")
+		}
+		buf.WriteString(rec)
 		prev = d.spans[i][1]
 	}
 	buf.Write(d.raw[prev:])

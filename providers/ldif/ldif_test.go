@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/jitform/jitform/config"
+	"github.com/jitform/jitform/internal/dn"
 	"github.com/jitform/jitform/providers"
 )
 
@@ -226,6 +227,9 @@ func TestApply(t *testing.T) {
 	unique := group("unique", "cn=unique,ou=groups,dc=example,dc=org")
 	devs := group("devs", "cn=devs,ou=groups,dc=example,dc=org")
 	adOps := group("ops", "cn=domain ops,ou=groups,dc=corp,dc=example,dc=com")
+	hostile := group("hostile", "CN=Hostile,DC=X")
+	hSpecials, hNUL, hHash, hUni := mustCanon(t, `cn=\"\+\,\;\<\>\=\\ specials,dc=x`), mustCanon(t, `cn=nul\00byte,dc=x`), mustCanon(t, `cn=\#hash\ ,dc=x`), mustCanon(t, "cn=Ünïcödé 日本,dc=x")
+	hBig := mustCanon(t, "cn="+strings.Repeat("X", 10240)+",dc=x")
 	adAlice := "cn=alice andersen,ou=staff,dc=corp,dc=example,dc=com"
 	adBob := "cn=bob becker,ou=staff,dc=corp,dc=example,dc=com"
 
@@ -305,6 +309,14 @@ func TestApply(t *testing.T) {
 			want:    []providers.Status{providers.Failed, providers.Done},
 			wantErr: []string{`group group.missing: no entry "cn=missing,dc=example,dc=org"`, ""},
 			after:   map[*config.Group][]string{admins: {alice, bob, jsmith}},
+		},
+		{
+			name: "hostile names in a CRLF file", file: "hostile.ldif",
+			changes: []providers.GroupChange{{Group: hostile, Changes: []providers.MemberChange{
+				add(hHash), add(hBig), remove(hNUL), add(hUni), remove(hSpecials)}}},
+			want:   []providers.Status{providers.Done, providers.Done, providers.Done, providers.Already, providers.Done},
+			after:  map[*config.Group][]string{hostile: {hUni, hHash, hBig}},
+			golden: true,
 		},
 		{
 			name: "AD group may become empty", file: "ad.ldif", flavor: "active_directory",
@@ -393,6 +405,15 @@ func TestApply(t *testing.T) {
 			}
 		})
 	}
+}
+
+func mustCanon(t *testing.T, s string) string {
+	t.Helper()
+	c, err := dn.Canonical(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 func checkGolden(t *testing.T, name string, got []byte) {
