@@ -196,3 +196,32 @@ func TestQuickstart(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteAtomicKeepsModeAndLink: the replaced file keeps its mode, and a
+// symlinked path replaces the file it points to, not the link.
+func TestWriteAtomicKeepsModeAndLink(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	real := filepath.Join(dir, "real.ldif")
+	link := filepath.Join(dir, "link.ldif")
+	if err := os.WriteFile(real, []byte("old"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	if renamed, err := writeAtomic(link, []byte("new")); err != nil || !renamed {
+		t.Fatalf("writeAtomic: renamed=%v err=%v", renamed, err)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("the link was replaced: %v %v", fi, err)
+	}
+	b, _ := os.ReadFile(real)
+	fi, _ := os.Stat(real)
+	if string(b) != "new" || fi.Mode().Perm() != 0o640 {
+		t.Fatalf("real file: %q mode %v, want \"new\" 0640", b, fi.Mode().Perm())
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".*")); len(left) > 0 {
+		t.Fatalf("temp files left: %v", left)
+	}
+}
