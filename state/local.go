@@ -28,6 +28,10 @@ const (
 type Local struct {
 	dir string // DIR/.jitform
 	now func() time.Time
+	// crash, set only by tests, is called at the points where a crash
+	// leaves the files in a distinct state ("torn": the new lines written but
+	// for the end of the last; "before-head": lines durable, head not yet recorded).
+	crash func(point string)
 }
 
 var _ Backend = (*Local)(nil)
@@ -201,11 +205,21 @@ func (l *Local) Append(ctx context.Context, events ...Event) ([]Event, error) {
 		out = append(out, stored)
 		prev = stored.Hash
 	}
-	if _, err := f.WriteAt(buf.Bytes(), size); err != nil {
+	data := buf.Bytes()
+	if l.crash != nil {
+		part := data[:len(data)-len(data)/4] // ends inside the last line
+		if _, err := f.WriteAt(part, size); err == nil && f.Sync() == nil {
+			l.crash("torn")
+		}
+	}
+	if _, err := f.WriteAt(data, size); err != nil {
 		return nil, fmt.Errorf("append to ledger %s: %w", path, err)
 	}
 	if err := f.Sync(); err != nil {
 		return nil, fmt.Errorf("append to ledger %s: fsync: %w", path, err)
+	}
+	if l.crash != nil {
+		l.crash("before-head")
 	}
 	if err := l.writeHead(headRecord{Seq: seq, Hash: prev}); err != nil {
 		return nil, fmt.Errorf("append to ledger: record head: %w", err)
