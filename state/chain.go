@@ -162,6 +162,13 @@ func parseLedger(data []byte, head *headRecord) ([]Event, error) {
 	}
 	if tornAt >= 0 {
 		n := len(lines) + 1
+		if head != nil && head.Seq >= int64(n) {
+			// The head is recorded only after the lines are durable, so a
+			// crash never leaves it at or past a cut line: this was cut.
+			return events, &ChainError{Seq: int64(n), Line: n, Reason: fmt.Sprintf(
+				"the ledger was cut inside event %d, and ledger.head records event %d: a crash cannot do this (the head is recorded after the events are durable), so events were removed from the end",
+				n, head.Seq)}
+		}
 		return events, &ChainError{Seq: int64(n), Line: n, Reason: fmt.Sprintf(
 			"the last line has no newline: the last write was interrupted (a crash mid-append), it is not a complete event. "+
 				"Events before it are intact; to repair, cut the file back to its first %d bytes (truncate -s %d .jitform/ledger.jsonl) and run `jitform ledger verify`",

@@ -256,7 +256,7 @@ func (l *Local) readTail(f *os.File) (Event, int64, error) {
 		if rerr != nil {
 			return Event{}, 0, fmt.Errorf("append to ledger: %w", rerr)
 		}
-		_, perr := parseLedger(data, nil)
+		_, perr := parseLedger(data, head)
 		if perr == nil {
 			perr = errors.New("append to ledger: the last line has no newline")
 		}

@@ -318,6 +318,9 @@ func TestChainTamper(t *testing.T) {
 			b, _ = json.Marshal(headRecord{Seq: 4, Hash: e.Hash})
 			os.WriteFile(head(dir), b, 0o600)
 		}, 5, 5, "last write was interrupted", false},
+		{"cut inside the last event, head intact (not a crash)", func(t *testing.T, dir string, lines [][]byte) {
+			writeLedger(t, dir, append(lines[:4:4], lines[4][:len(lines[4])/2]))
+		}, 5, 5, "a crash cannot do this", false},
 		{"partial line after the last event", func(t *testing.T, dir string, lines [][]byte) {
 			writeLedger(t, dir, append(lines, []byte(`{"seq":6,"ti`)))
 		}, 6, 6, "truncate -s", false},
