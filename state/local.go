@@ -213,10 +213,13 @@ func (l *Local) Append(ctx context.Context, events ...Event) ([]Event, error) {
 		}
 	}
 	if _, err := f.WriteAt(data, size); err != nil {
-		return nil, fmt.Errorf("append to ledger %s: %w", path, err)
+		// A short write (disk full) must not leave a torn line behind.
+		return nil, fmt.Errorf("append to ledger %s: %w", path, errors.Join(err, f.Truncate(size)))
 	}
 	if err := f.Sync(); err != nil {
-		return nil, fmt.Errorf("append to ledger %s: fsync: %w", path, err)
+		// The lines may or may not be durable: cut them so that no later
+		// reader trusts events whose Append reported failure.
+		return nil, fmt.Errorf("append to ledger %s: fsync: %w", path, errors.Join(err, f.Truncate(size)))
 	}
 	if l.crash != nil {
 		l.crash("before-head")
