@@ -38,8 +38,7 @@ func cmdLedger(ctx context.Context, a *app, args []string) int {
 		return code
 	}
 	if fs.NArg() != 1 {
-		fs.Usage()
-		return exitError
+		return a.errorf("ledger needs one command: `jitform ledger verify` or `jitform ledger log [--json]` (see jitform ledger --help)")
 	}
 	sub := fs.Arg(0)
 	if sub != "verify" && sub != "log" {
