@@ -412,7 +412,9 @@ func (c *computer) planGroup(g *config.Group) {
 			continue
 		}
 		if _, isManaged := managed[id]; !g.Exclusive && !isManaged {
-			continue // not ours to remove
+			// Not ours to remove; the plan says so, so nobody wonders.
+			sum.Kept = append(sum.Kept, Kept{Member: id, MemberName: observed[id].Name})
+			continue
 		}
 		removeIDs = append(removeIDs, id)
 	}
@@ -423,6 +425,7 @@ func (c *computer) planGroup(g *config.Group) {
 	}
 	slices.Sort(removeIDs)
 	slices.Sort(addIDs)
+	slices.SortFunc(sum.Kept, func(a, b Kept) int { return strings.Compare(a.Member, b.Member) })
 	c.removeIDs, c.addIDs = removeIDs, addIDs
 	cs := make([]Change, 0, len(removeIDs)+len(addIDs))
 	// Removals first: if apply stops part-way, privilege was taken, not given.

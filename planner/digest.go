@@ -114,6 +114,11 @@ func planID(p *Plan) (string, error) {
 		h.int(g.Removes)
 		h.bool(g.Readable)
 		h.bool(g.Blocked)
+		h.int(len(g.Kept))
+		for _, k := range g.Kept {
+			h.str(k.Member)
+			h.str(k.MemberName)
+		}
 	}
 	return h.sum(), nil
 }

@@ -107,6 +107,15 @@ type GroupSummary struct {
 	// Blocked: the group had an error (an unknown principal) and gets no
 	// changes in this plan.
 	Blocked bool `json:"blocked,omitempty"`
+	// Kept lists members of a non-exclusive group that are neither declared
+	// nor granted but stay, because jitform did not add them.
+	Kept []Kept `json:"kept,omitempty"`
+}
+
+// Kept is a member left alone in a non-exclusive group.
+type Kept struct {
+	Member     string `json:"member"`
+	MemberName string `json:"member_name,omitempty"`
 }
 
 // HasChanges reports whether applying the plan would change anything.

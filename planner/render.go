@@ -37,7 +37,7 @@ func RenderText(w io.Writer, p *Plan, color bool) error {
 	unchanged := 0
 	i := 0
 	for _, g := range p.Groups {
-		if !changed[g.Group] {
+		if !changed[g.Group] && len(g.Kept) == 0 {
 			if g.Readable && !g.Blocked {
 				unchanged++
 			}
@@ -58,6 +58,13 @@ func RenderText(w io.Writer, p *Plan, color bool) error {
 				line = paint(ansiRed, line)
 			}
 			fmt.Fprintf(bw, "  %s\n", line)
+		}
+		for _, k := range g.Kept {
+			name := ""
+			if k.MemberName != "" && k.MemberName != k.Member {
+				name = " (" + k.MemberName + ")"
+			}
+			fmt.Fprintf(bw, "  = %s%s  left alone: not added by jitform, and the group is non-exclusive\n", k.Member, name)
 		}
 	}
 	if unchanged > 0 {
