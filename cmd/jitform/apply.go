@@ -92,6 +92,7 @@ func cmdApply(ctx context.Context, a *app, args []string) int {
 	if res == nil {
 		return a.fail(err)
 	}
+	a.printDiags(res.Config, res.ConfigWarnings)
 	if !shown && saved == nil {
 		// No changes: confirm was not needed; still say what was found.
 		_ = planner.RenderText(a.stdout, res.Plan, a.color())

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
+
 	"github.com/jitform/jitform/config"
 	"github.com/jitform/jitform/internal/crashpoint"
 	"github.com/jitform/jitform/planner"
@@ -68,6 +70,9 @@ type Outcome struct {
 type Result struct {
 	Plan     *planner.Plan
 	Outcomes []Outcome
+	// Config and its non-fatal diagnostics, for the caller to print.
+	Config         *config.Config
+	ConfigWarnings hcl.Diagnostics
 }
 
 // Counts summarises the result. Added and removed count changes that took
@@ -135,7 +140,7 @@ func Apply(ctx context.Context, opts Options, saved *planner.Plan, confirm Confi
 	if len(p.Errors) > 0 {
 		return nil, &PlanErrorsError{Errors: p.Errors}
 	}
-	res := &Result{Plan: p}
+	res := &Result{Plan: p, Config: cfg, ConfigWarnings: warns}
 	if !p.HasChanges() {
 		return res, nil
 	}
