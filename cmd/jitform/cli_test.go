@@ -118,3 +118,33 @@ func TestAskYes(t *testing.T) {
 		}
 	}
 }
+
+func TestColor(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		tty     bool
+		noColor bool
+		env     string
+		want    bool
+	}{
+		{"terminal", true, false, "", true},
+		{"not a terminal", false, false, "", false},
+		{"NO_COLOR", true, false, "1", false},
+		{"--no-color", true, true, "", false},
+	}
+	for _, tt := range tests {
+		a := &app{outTTY: tt.tty, errTTY: tt.tty, noColor: tt.noColor, getenv: func(k string) string {
+			if k == "NO_COLOR" {
+				return tt.env
+			}
+			return ""
+		}}
+		if got := a.color(); got != tt.want {
+			t.Errorf("%s: color() = %v, want %v", tt.name, got, tt.want)
+		}
+		if got := a.errColor(); got != tt.want {
+			t.Errorf("%s: errColor() = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

@@ -65,6 +65,7 @@ type directory struct {
 	mu      sync.Mutex
 	groups  map[string][]string // group address -> member IDs
 	failOn  map[string]error    // target address -> error every Apply returns
+	callErr map[string]error    // target address -> error the Apply call itself returns
 	backend state.Backend
 	t       testing.TB
 	opens   atomic.Int32
@@ -142,6 +143,9 @@ func (f *fakeTarget) Apply(ctx context.Context, changes []providers.GroupChange)
 			}
 		}
 	}
+	if err := f.d.callErr[f.addr]; err != nil {
+		return nil, err
+	}
 	if err := f.d.failOn[f.addr]; err != nil {
 		for _, gc := range changes {
 			for _, c := range gc.Changes {
@@ -195,6 +199,7 @@ func newFixture(t testing.TB, hcl string) *fixture {
 			"group.gb": {},
 		},
 		failOn:  map[string]error{},
+		callErr: map[string]error{},
 		sleep:   5 * time.Millisecond,
 		backend: b,
 		t:       t,
@@ -476,5 +481,38 @@ func BenchmarkPlan(b *testing.B) {
 		if p.HasChanges() {
 			b.Fatal("unexpected changes")
 		}
+	}
+}
+
+// A provider call that fails as a whole (a timeout) leaves each change's
+// fate unknown: recorded as such, and the add stays managed, so a later run
+// still removes the member when the grant ends.
+func TestApplyCallErrorIsUnknownAndStaysManaged(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, repo)
+	f.d.callErr["target.ldif.b"] = errors.New("i/o timeout")
+	res, err := Apply(context.Background(), f.opts, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var unknown int
+	for _, o := range res.Outcomes {
+		if o.Change.Target == "target.ldif.b" {
+			if o.Status != providers.Unknown || !strings.Contains(o.Err.Error(), "i/o timeout") {
+				t.Errorf("outcome on b = %s %v, want unknown with the call's error", o.Status, o.Err)
+			}
+			unknown++
+		}
+	}
+	if unknown != 1 || !res.Failed() {
+		t.Fatalf("%d unknown outcomes, Failed() = %v; want 1 and true", unknown, res.Failed())
+	}
+	cfg, _, err := LoadConfig(f.dir, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	view, _ := planner.Replay(cfg, events(t, f.opts.Backend), time.Now())
+	if _, ok := view.Managed["group.gb"][dn("alice")]; !ok {
+		t.Errorf("an add with an unknown outcome is not managed: %+v", view.Managed)
 	}
 }
