@@ -191,3 +191,29 @@ func TestRenderTextColourOnlyWhenAsked(t *testing.T) {
 type errTest string
 
 func (e errTest) Error() string { return string(e) }
+
+// A plan with nothing to change but unreadable groups must not claim that
+// membership matches the policy: nobody looked.
+func TestRenderTextDoesNotVouchForUnreadGroups(t *testing.T) {
+	cases := []struct {
+		name string
+		p    Plan
+		want string
+		not  string
+	}{
+		{"all read", Plan{}, "No changes. Membership matches the policy.", "could not be"},
+		{"one unreadable", Plan{Unreadable: []Unreadable{{Group: "group.a", Target: "target.winrm.h", Error: "timeout"}}},
+			"No changes for the groups that could be read; 1 could not be.", "Membership matches the policy"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var b strings.Builder
+			if err := RenderText(&b, &tc.p, false); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(b.String(), tc.want) || strings.Contains(b.String(), tc.not) {
+				t.Errorf("rendered:\n%s\nwant %q and not %q", b.String(), tc.want, tc.not)
+			}
+		})
+	}
+}

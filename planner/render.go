@@ -96,9 +96,13 @@ func RenderText(w io.Writer, p *Plan, color bool) error {
 			removes++
 		}
 	}
-	if adds+removes == 0 {
+	switch {
+	case adds+removes == 0 && len(p.Unreadable) > 0:
+		// Say nothing about groups nobody could read.
+		fmt.Fprintf(bw, "\nNo changes for the groups that could be read; %d could not be.\n", len(p.Unreadable))
+	case adds+removes == 0:
 		fmt.Fprintf(bw, "\nNo changes. Membership matches the policy.\n")
-	} else {
+	default:
 		fmt.Fprintf(bw, "\nPlan: %d to add, %d to remove.\n", adds, removes)
 	}
 	if p.NextChangeAt != nil {
