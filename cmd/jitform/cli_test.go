@@ -148,3 +148,26 @@ func TestColor(t *testing.T) {
 		}
 	}
 }
+
+func TestCommandIndex(t *testing.T) {
+	t.Parallel()
+	fs := pflag.NewFlagSet("jitform", pflag.ContinueOnError)
+	fs.StringP("chdir", "C", ".", "")
+	fs.Bool("no-color", false, "")
+	tests := []struct {
+		args []string
+		want int
+	}{
+		{[]string{"plan", "-json"}, 0},
+		{[]string{"-C", "dir", "plan", "-no-color"}, 2},
+		{[]string{"-chdir=dir", "-no-color", "apply"}, 2},
+		{[]string{"--chdir", "plan", "plan"}, 2}, // a directory named plan
+		{[]string{"-Cdir", "plan"}, 1},
+		{[]string{"--no-color"}, 1},
+	}
+	for _, tt := range tests {
+		if got := commandIndex(fs, tt.args); got != tt.want {
+			t.Errorf("commandIndex(%q) = %d, want %d", tt.args, got, tt.want)
+		}
+	}
+}

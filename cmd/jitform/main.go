@@ -137,7 +137,11 @@ func (a *app) main(ctx context.Context, args []string) int {
 	fs.BoolVar(&a.noColor, "no-color", false, "")
 	showVersion := fs.Bool("version", false, "")
 	help := fs.BoolP("help", "h", false, "")
-	if err := fs.Parse(normalizeArgs(fs, args)); err != nil {
+	// Global flags end at the command name: its arguments are the
+	// command's to normalise.
+	cmdAt := commandIndex(fs, args)
+	norm := append(normalizeArgs(fs, args[:cmdAt]), args[cmdAt:]...)
+	if err := fs.Parse(norm); err != nil {
 		fmt.Fprintf(a.stderr, "jitform: %v\n\n", err)
 		a.usage(a.stderr)
 		return exitError
@@ -264,6 +268,8 @@ func flagUsages(fs *pflag.FlagSet) string {
 // when the command must stop (help was shown, or a flag was wrong).
 func (a *app) parse(fs *pflag.FlagSet, args []string) (code int, done bool) {
 	fs.BoolP("help", "h", false, "show this help")
+	// Terraform users type "plan -no-color": accept it after the command too.
+	fs.BoolVar(&a.noColor, "no-color", a.noColor, "never colour the output")
 	err := fs.Parse(normalizeArgs(fs, args))
 	if errors.Is(err, pflag.ErrHelp) {
 		fs.Usage()
@@ -323,6 +329,29 @@ func (a *app) path(p string) string {
 		return p
 	}
 	return filepath.Join(a.dir, p)
+}
+
+// commandIndex is the index of the first argument that is neither a flag
+// of fs nor the value of one: the command name (len(args) if none).
+func commandIndex(fs *pflag.FlagSet, args []string) int {
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		if arg == "--" || !strings.HasPrefix(arg, "-") || arg == "-" {
+			return i
+		}
+		name := strings.TrimLeft(arg, "-")
+		if strings.Contains(name, "=") {
+			continue
+		}
+		f := fs.Lookup(name)
+		if f == nil && len(name) == 1 {
+			f = fs.ShorthandLookup(name)
+		}
+		if f != nil && f.NoOptDefVal == "" {
+			i++ // skip the flag's value
+		}
+	}
+	return len(args)
 }
 
 // registry maps every target kind to its provider.
