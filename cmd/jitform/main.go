@@ -88,7 +88,7 @@ func commands() []command {
 		{"fmt", "Rewrite HCL files in the canonical format", cmdFmt},
 		{"plan", "Show which memberships would change, and why", cmdPlan},
 		{"apply", "Make the planned membership changes", cmdApply},
-		{"show", "Show a saved plan file", cmdShow},
+		{"show", "Show a saved plan, or the members jitform manages per the ledger", cmdShow},
 		{"grant", "Request, approve, deny, revoke and list grants in the ledger", cmdGrant},
 		{"ledger", "Verify the ledger's hash chain or print the audit trail", cmdLedger},
 		{"run", "Plan and apply at every window boundary, until stopped", cmdRun},
