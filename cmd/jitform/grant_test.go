@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -524,5 +525,66 @@ func TestGrantVerifiesWithOpenSSH(t *testing.T) {
 	}
 	if out, err := verify(bytes.Replace(data, []byte(id), []byte("g-aaaaaaaaaa"), 1)); err == nil {
 		t.Fatalf("ssh-keygen accepted the approval for another grant: %s", out)
+	}
+}
+
+// TestGrantPlanApply drives the whole loop on an LDIF directory: a signed
+// request and approval make plan add the member naming the approver; apply
+// adds it; the principal's early check-in makes the next plan remove it.
+func TestGrantPlanApply(t *testing.T) {
+	t.Parallel()
+	r := newGrantRepo(t)
+	ldif, err := os.ReadFile(filepath.Join("..", "..", "examples", "quickstart", "directory.ldif"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(r.dir, "directory.ldif"), ldif, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hcl, _ := os.ReadFile(filepath.Join(r.dir, "main.hcl"))
+	hcl = bytes.Replace(hcl, []byte("cn=ops,ou=groups,dc=example,dc=org"), []byte("cn=web-admins,ou=groups,dc=example,dc=org"), 1)
+	os.WriteFile(filepath.Join(r.dir, "main.hcl"), hcl, 0o644)
+	// Only the ledger grant, not the repository one, should act here.
+	r.mustOK(r.as("carol", "grant", "revoke", "grant.alice_repo", "--reason", "not this one"))
+
+	id := r.request("bob", "--policy", "ops", "--duration", "2h", "--ticket", "CHG7", "--reason", "deploy")
+	plan := func() map[string]any {
+		out := r.mustOK(r.run("plan", "--json"))
+		var p map[string]any
+		if err := json.Unmarshal([]byte(out), &p); err != nil {
+			t.Fatalf("plan --json: %v\n%s", err, out)
+		}
+		return p
+	}
+	changesFor := func(p map[string]any, member string) []map[string]any {
+		var out []map[string]any
+		for _, c := range p["changes"].([]any) {
+			ch := c.(map[string]any)
+			if strings.Contains(ch["member"].(string), member) {
+				out = append(out, ch)
+			}
+		}
+		return out
+	}
+	if chs := changesFor(plan(), "uid=bob,"); len(chs) != 0 {
+		t.Fatalf("a pending request adds nobody: %v", chs)
+	}
+	r.mustOK(r.as("dave", "grant", "approve", id))
+	chs := changesFor(plan(), "uid=bob,")
+	if len(chs) != 1 || chs[0]["action"] != "add" {
+		t.Fatalf("after approval, plan adds bob once: %v", chs)
+	}
+	reason := chs[0]["reason"].(map[string]any)
+	if reason["grant"] != id || fmt.Sprint(reason["approvers"]) != "[dave]" {
+		t.Fatalf("the add names the grant and its verified approver: %v", reason)
+	}
+	r.mustOK(r.run("apply", "--auto-approve"))
+	if got, _ := os.ReadFile(filepath.Join(r.dir, "directory.ldif")); !bytes.Contains(got, []byte("member: uid=bob,ou=people,dc=example,dc=org")) {
+		t.Fatalf("apply did not add bob to the directory")
+	}
+	r.mustOK(r.as("bob", "grant", "revoke", id, "--reason", "done"))
+	chs = changesFor(plan(), "uid=bob,")
+	if len(chs) != 1 || chs[0]["action"] != "remove" || chs[0]["reason"].(map[string]any)["kind"] != "revoked" {
+		t.Fatalf("after the check-in, plan removes bob as revoked: %v", chs)
 	}
 }
