@@ -11,19 +11,12 @@ package winrmtest
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"encoding/xml"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -35,6 +28,8 @@ import (
 	"time"
 
 	"golang.org/x/text/encoding/unicode"
+
+	"github.com/jitform/jitform/internal/testca"
 )
 
 // Server is the fake. Hosts are told apart by the HTTP Host header, so many
@@ -112,14 +107,14 @@ func New(t testing.TB, user, pass string, hostNames ...string) *Server {
 	}
 	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
 	s.srv.EnableHTTP2 = false
-	caPEM, cert := issue(t)
-	s.srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	bundle := testca.Issue(t, "*."+Domain, "127.0.0.1")
+	s.srv.TLS = &tls.Config{Certificates: []tls.Certificate{bundle.TLS(t)}}
 	s.srv.StartTLS()
 	t.Cleanup(s.srv.Close)
 	s.URL = s.srv.URL
 	s.Addr = strings.TrimPrefix(s.srv.URL, "https://")
 	p := filepath.Join(t.TempDir(), "winrm-ca.pem")
-	if err := os.WriteFile(p, caPEM, 0o600); err != nil {
+	if err := os.WriteFile(p, bundle.CAPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	s.CAFile = p
@@ -129,35 +124,6 @@ func New(t testing.TB, user, pass string, hostNames ...string) *Server {
 // Domain is the DNS suffix simulated hosts are named under: the server's
 // certificate is valid for *.winrm.test and 127.0.0.1.
 const Domain = "winrm.test"
-
-// issue makes a CA and a server certificate for *.winrm.test.
-func issue(t testing.TB) ([]byte, tls.Certificate) {
-	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	ca := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "winrmtest CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caCert, _ := x509.ParseCertificate(caDER)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	leaf := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "*." + Domain},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		DNSNames: []string{"*." + Domain}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
 
 // AddHost adds a host with the well-known built-in groups and accounts.
 func (s *Server) AddHost(name string) *Host {
