@@ -129,6 +129,9 @@ func (t *target) applyGroup(ctx context.Context, gc providers.GroupChange) []pro
 	if len(dels) > 0 {
 		req.Delete(ge.shape.attr, dels)
 	}
+	if t.beforeModify != nil {
+		t.beforeModify()
+	}
 	t.ops.Add(1)
 	err = t.modify(ctx, req)
 	switch {

@@ -49,6 +49,9 @@ type target struct {
 	ops    atomic.Int64 // round trips, for benchmarks and tests
 	step   int          // ranged retrieval window (0: let the server decide)
 	report func(string, ...any)
+	// beforeModify, set only by tests, runs between a group's read and its
+	// Modify so a test can change the group there (a concurrent writer).
+	beforeModify func()
 
 	mu  sync.Mutex
 	uid map[string]string // canonical DN -> uid, learned while resolving and reading
