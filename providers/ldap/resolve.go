@@ -8,6 +8,7 @@ import (
 
 	goldap "github.com/go-ldap/ldap/v3"
 
+	"github.com/jitform/jitform/config"
 	"github.com/jitform/jitform/internal/dn"
 	"github.com/jitform/jitform/providers"
 )
@@ -77,7 +78,7 @@ func (t *target) Resolve(ctx context.Context, principals []string) (map[string]p
 		return nil, err
 	}
 
-	if t.cfg.UserFilter != "" {
+	if t.customUserFilter() {
 		// Matches of an arbitrary filter cannot be mapped back to the
 		// principal that asked: one search each, bounded by the semaphore.
 		err = parallel(ctx, chunks(names, 1), func(ctx context.Context, ps []string) error {
@@ -119,6 +120,18 @@ func (t *target) Resolve(ctx context.Context, principals []string) (map[string]p
 		return nil, err
 	}
 	return out, nil
+}
+
+// customUserFilter reports a user_filter other than the flavor's default.
+// config fills the default in when none is written; that default is what
+// nameFilter does (on AD plus userPrincipalName for names with an @), so it
+// takes the batched path rather than one search per principal.
+func (t *target) customUserFilter() bool {
+	def := config.DefaultOpenLDAPUserFilter
+	if t.ad() {
+		def = config.DefaultADUserFilter
+	}
+	return t.cfg.UserFilter != "" && t.cfg.UserFilter != def
 }
 
 // userFilter fills a user_filter template: every %s gets the escaped name.
