@@ -62,6 +62,10 @@ func (l *loader) group(b *hcl.Block) {
 	l.diags = append(l.diags, diags...)
 	at := attrsOf(b)
 	if raw.Target == nil || !at.has("target") {
+		// gohcl fills a missing hcl.Expression field with a null
+		// expression instead of reporting it: say it here.
+		l.errorf(b.DefRange.Ptr(), "Missing required argument",
+			"The argument \"target\" is required: group %q must say which directory or host it is on, e.g. target = target.ldap.corp.", name)
 		d.broken = true
 		return
 	}

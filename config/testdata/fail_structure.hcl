@@ -26,3 +26,7 @@ grant "g" {
 actor "carol" {
   ssh_key = "not a key"
 }
+
+group "orphan" {
+  dn = "cn=orphan,dc=example,dc=org"
+}
