@@ -2,9 +2,12 @@ package ldap
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
+
+	goldap "github.com/go-ldap/ldap/v3"
 
 	"github.com/jitform/jitform/config"
 	"github.com/jitform/jitform/internal/sambatest"
@@ -371,6 +374,7 @@ func TestSambaBindErrors(t *testing.T) {
 				t.Fatal("Open succeeded")
 			}
 			msg := err.Error()
+			t.Log(msg)
 			for _, w := range tc.want {
 				if !strings.Contains(msg, w) {
 					t.Errorf("error %q lacks %q", msg, w)
@@ -380,5 +384,75 @@ func TestSambaBindErrors(t *testing.T) {
 				t.Errorf("error leaks the password: %q", msg)
 			}
 		})
+	}
+}
+
+// Hostile principal and group names against AD's filters (sAMAccountName,
+// userPrincipalName, distinguishedName): nothing resolves, no group is
+// found, and no member attribute anywhere changes.
+func TestSambaHostileNames(t *testing.T) {
+	dc := sambatest.Start(t)
+	ctx := context.Background()
+	tg := adTarget(dc, nil)
+	p := open(t, tg)
+	dump := func() []string {
+		c := dc.Conn(t)
+		res, err := c.SearchWithPaging(goldap.NewSearchRequest(sambatest.BaseDN, goldap.ScopeWholeSubtree, goldap.NeverDerefAliases, 0, 0, false,
+			"(|(objectClass=group)(objectClass=user))", []string{"member", "sAMAccountName"}, nil), 500)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lines []string
+		for _, e := range res.Entries {
+			for _, a := range e.Attributes {
+				for _, v := range a.Values {
+					lines = append(lines, e.DN+"|"+a.Name+"="+v)
+				}
+			}
+		}
+		slices.Sort(lines)
+		return lines
+	}
+	hostile := []string{
+		"*", "a*", "*@example.test", "alice@*", "*)(sAMAccountName=*", "alice)(|(sAMAccountName=*", `\2a`, "alice\x00", "(", ")", `\`,
+		"CN=*,OU=People,DC=example,DC=test", "CN=Admins,OU=Groups,DC=example,DC=test)(objectClass=*",
+		`alice,OU=People`, `x+y`, `"quoted"`, "<SID=S-1-5-32-544>", "semi;colon", "eq=ual", " alice", "alice ",
+		"ålice-ünïcødé@example.test", strings.Repeat("A", 10*1024),
+	}
+	before := dump()
+	res, err := p.Resolve(ctx, hostile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hostile {
+		if r := res[h]; r.Err == nil {
+			t.Errorf("hostile principal %q resolved to %s", trunc(h), r.Member.ID)
+		}
+	}
+	var gs []*config.Group
+	for i, h := range hostile {
+		gs = append(gs, group(tg, fmt.Sprint("d", i), "CN="+h+",OU=Groups,DC=example,DC=test"))
+	}
+	obs, err := p.Read(ctx, gs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range gs {
+		if o := obs[g.Addr]; o.Err == nil {
+			t.Errorf("hostile group %q was found: %v", trunc(g.DN), ids(o.Members))
+		}
+	}
+	var changes []providers.GroupChange
+	for _, g := range gs[:4] {
+		changes = append(changes, providers.GroupChange{Group: g, Changes: []providers.MemberChange{{Action: providers.Add, Member: providers.Member{ID: canon(t, adAlice), Name: adAlice}}}})
+	}
+	outs, _ := p.Apply(ctx, changes)
+	for _, o := range outs {
+		if o.Status != providers.Failed {
+			t.Errorf("apply to hostile group %s = %s", o.Group, o.Status)
+		}
+	}
+	if after := dump(); !slices.Equal(before, after) {
+		t.Errorf("the directory changed (%d lines before, %d after)", len(before), len(after))
 	}
 }
