@@ -61,11 +61,7 @@ func (l *loader) group(b *hcl.Block) {
 	diags := gohcl.DecodeBody(b.Body, l.ctx, &raw)
 	l.diags = append(l.diags, diags...)
 	at := attrsOf(b)
-	if raw.Target == nil || !at.has("target") {
-		// gohcl fills a missing hcl.Expression field with a null
-		// expression instead of reporting it: say it here.
-		l.errorf(b.DefRange.Ptr(), "Missing required argument",
-			"The argument \"target\" is required: group %q must say which directory or host it is on, e.g. target = target.ldap.corp.", name)
+	if !l.require(b, at, "target", "the directory or host the group is on, e.g. target = target.ldap.corp") {
 		d.broken = true
 		return
 	}
@@ -250,6 +246,9 @@ func (l *loader) policy(b *hcl.Block) {
 		errs = true
 	}
 
+	if !l.require(b, at, "groups", "the groups this policy grants, e.g. groups = [group.web01_admins]") {
+		errs = true
+	}
 	p := &Policy{
 		Name: name, Addr: addr,
 		Eligible:  raw.Eligible,
@@ -455,6 +454,9 @@ func (l *loader) grant(b *hcl.Block) {
 		l.errorf(at.rangeOf(attr), summary, format, args...)
 		errs = true
 	}
+	if !l.require(b, at, "policy", "the policy this grant is made under, e.g. policy = policy.web_maintenance") {
+		errs = true
+	}
 	g := &Grant{
 		Name: name, Addr: addr,
 		Principal: raw.Principal, Ticket: raw.Ticket, Reason: raw.Reason, ApprovedBy: raw.ApprovedBy,
@@ -543,4 +545,16 @@ func decoded(at blockAttrs, diags hcl.Diagnostics, attr string) bool {
 		}
 	}
 	return true
+}
+
+// require reports a missing reference argument. gohcl fills a missing
+// hcl.Expression field with a null expression instead of reporting it, so
+// blocks whose references are expressions check their own.
+func (l *loader) require(b *hcl.Block, at blockAttrs, attr, hint string) bool {
+	if at.has(attr) {
+		return true
+	}
+	l.errorf(b.DefRange.Ptr(), "Missing required argument",
+		"The argument %q is required in %s %q: %s.", attr, b.Type, b.Labels[0], hint)
+	return false
 }

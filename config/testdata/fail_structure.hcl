@@ -30,3 +30,15 @@ actor "carol" {
 group "orphan" {
   dn = "cn=orphan,dc=example,dc=org"
 }
+
+policy "no_groups" {
+  eligible     = ["alice"]
+  max_duration = "1h"
+  approvals    = 0
+}
+
+grant "no_policy" {
+  principal = "alice"
+  start     = "2026-11-23T09:00:00Z"
+  duration  = "1h"
+}
