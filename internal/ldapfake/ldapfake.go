@@ -32,9 +32,12 @@ type Entry struct {
 
 // Server is a running fake.
 type Server struct {
-	URL         string // ldap://127.0.0.1:PORT (no TLS)
-	BindDN, PW  string
-	MaxValRange int // values per attribute per response, like Windows' 1,500
+	URL        string // ldap://127.0.0.1:PORT (no TLS)
+	BindDN, PW string
+	// MaxValRange is the most values of one attribute per response, like
+	// Windows' 1,500 (0: no limit). -1 makes the fake ignore range options
+	// as OpenLDAP does: "member;range=0-99" returns no attribute at all.
+	MaxValRange int
 
 	mu       sync.Mutex
 	entries  []Entry
@@ -226,6 +229,9 @@ func (s *Server) values(e Entry, req string) (string, []string, bool) {
 	lo, hi := 0, -1 // hi -1: to the end
 	ranged := false
 	if r, ok := strings.CutPrefix(strings.ToLower(opt), "range="); ok {
+		if s.MaxValRange < 0 {
+			return "", nil, false
+		}
 		a, b, _ := strings.Cut(r, "-")
 		var err error
 		if lo, err = strconv.Atoi(a); err != nil {

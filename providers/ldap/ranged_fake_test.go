@@ -103,3 +103,32 @@ func TestRangedRetrievalWindowsTruncation(t *testing.T) {
 		t.Errorf("bad password: %v", err)
 	}
 }
+
+// A server that ignores range options (OpenLDAP answers member;range=0-99
+// with no attribute at all) must not look like an empty group: the provider
+// reads plain member instead.
+func TestRangedRetrievalServerIgnoresRanges(t *testing.T) {
+	const bindDN, pw = "cn=admin,dc=example,dc=org", "Fake-Secret-3!"
+	ms := []string{"uid=a,ou=people,dc=example,dc=org", "uid=b,ou=people,dc=example,dc=org"}
+	s := ldapfake.Start(t, bindDN, pw, -1, ldapfake.Entry{DN: "cn=g,ou=groups,dc=example,dc=org", Attrs: map[string][]string{
+		"objectClass": {"group"}, "member": ms,
+	}})
+	no := false
+	tg := &config.Target{Kind: "ldap", Name: "x", Addr: "target.ldap.x", LDAP: &config.LDAPTarget{
+		URL: s.URL, BindDN: bindDN, Password: config.NewSecret(pw), BaseDN: "dc=example,dc=org",
+		Flavor: config.FlavorActiveDirectory, StartTLS: &no, InsecurePlaintext: true,
+	}}
+	p := open(t, tg)
+	p.step = 100
+	before := p.Ops()
+	obs, err := p.Read(context.Background(), []*config.Group{group(tg, "g", "cn=g,ou=groups,dc=example,dc=org")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(obs["group.g"].Members); got != 2 || obs["group.g"].Err != nil {
+		t.Errorf("read %d members (%v), want 2 via the plain member fallback", got, obs["group.g"].Err)
+	}
+	if ops := p.Ops() - before; ops != 2 {
+		t.Errorf("%d round trips, want 2 (the ranged search, then plain member)", ops)
+	}
+}
