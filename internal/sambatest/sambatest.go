@@ -123,7 +123,10 @@ func Start(t testing.TB) *DC {
 	}
 	release := func() { lock.Close(); inProcess.Unlock() }
 
-	tmpl := filepath.Join(os.TempDir(), "jitform-sambatest-template-"+templateVersion)
+	// The template is named by our seed's version and Samba's, so an
+	// upgraded Samba never starts from another version's database.
+	ver, _ := exec.Command(samba, "-V").Output()
+	tmpl := filepath.Join(os.TempDir(), "jitform-sambatest-"+templateVersion+"-"+sanitize(string(ver)))
 	if _, err := os.Stat(filepath.Join(tmpl, "ready")); err != nil {
 		if err := provision(t, samba, tool, tmpl); err != nil {
 			release()
@@ -138,6 +141,15 @@ func Start(t testing.TB) *DC {
 	}
 	t.Cleanup(func() { stop(); release() })
 	return dc
+}
+
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' {
+			return r
+		}
+		return '_'
+	}, strings.TrimSpace(s))
 }
 
 func flock(path string) (*os.File, error) {
