@@ -73,6 +73,7 @@ type directory struct {
 	// concurrency accounting for Open
 	inOpen, maxInOpen atomic.Int32
 	sleep             time.Duration // how long each Open takes
+	beforeApply       func()        // runs at the start of every Apply call
 }
 
 func (d *directory) open(ctx context.Context, t *config.Target, _ providers.Options) (providers.Target, error) {
@@ -121,6 +122,9 @@ func (f *fakeTarget) Read(ctx context.Context, gs []*config.Group) (map[string]p
 }
 
 func (f *fakeTarget) Apply(ctx context.Context, changes []providers.GroupChange) ([]providers.Outcome, error) {
+	if f.d.beforeApply != nil {
+		f.d.beforeApply()
+	}
 	f.d.applies.Add(1)
 	// Every change must be announced in the ledger before the call.
 	events, err := f.d.backend.Events(ctx)

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/jitform/jitform/internal/operation"
+)
+
+const runUsage = `
+Usage: jitform [-C DIR] run [flags]
+
+Keeps membership as the policy says, continuously: plans and applies, then
+sleeps until the next window opens or closes (the plan's next_change_at) or
+the drift interval passes, whichever is first, and does it again. Every
+change is recorded in the ledger, as with apply.
+
+A failing cycle (a target down, a change refused, a config or ledger error)
+is logged and retried with exponential backoff, which never waits past the
+next window boundary. A config or ledger problem never leads to a partial
+apply: nothing is changed until it is fixed.
+
+SIGINT or SIGTERM: the change in flight finishes (up to --grace), then jitform
+exits 0. Logs go to stderr, as text or JSON (--log-format json).
+
+Examples:
+  jitform run
+  jitform run --drift-interval 1m --log-format json
+
+Exit codes: 0 after a signal, 1 on bad flags or state that cannot be opened.
+`
+
+func cmdRun(ctx context.Context, a *app, args []string) int {
+	fs := a.flagSet("run", runUsage)
+	drift := fs.Duration("drift-interval", operation.DefaultDriftInterval, "plan again at least every `D`, to correct changes made by hand")
+	format := fs.String("log-format", "text", "log format on stderr: `text` or json")
+	parallelism := fs.Int("parallelism", operation.DefaultParallelism, "read and change at most `N` targets at once")
+	lockTimeout := fs.Duration("lock-timeout", time.Minute, "wait up to `D` for the state lock held by another run")
+	grace := fs.Duration("grace", operation.DefaultGrace, "after a signal, let the cycle in flight run up to `D`")
+	if code, done := a.parse(fs, args); done {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return a.errorf("run takes no arguments (got %q)", fs.Args())
+	}
+	if *drift <= 0 {
+		return a.errorf("--drift-interval must be positive (got %s)", *drift)
+	}
+	var h slog.Handler
+	switch *format {
+	case "text":
+		h = slog.NewTextHandler(a.stderr, nil)
+	case "json":
+		h = slog.NewJSONHandler(a.stderr, nil)
+	default:
+		return a.errorf("--log-format must be text or json (got %q)", *format)
+	}
+	b, err := a.backend()
+	if err != nil {
+		return a.errorf("%v", err)
+	}
+	log := slog.New(h)
+	opts := a.options(b, *parallelism, *lockTimeout)
+	opts.Progress = nil // structured logs replace progress lines
+	log.Info("jitform run", "dir", a.dir, "drift_interval", drift.String(), "parallelism", *parallelism)
+	if err := operation.Run(ctx, operation.RunOptions{
+		Options: opts, DriftInterval: *drift, Grace: *grace, Logger: log,
+	}); err != nil {
+		return a.errorf("%v", err)
+	}
+	return exitOK
+}

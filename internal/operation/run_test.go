@@ -1,0 +1,202 @@
+package operation
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jitform/jitform/state"
+)
+
+func at(s string) *time.Time {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		panic(err)
+	}
+	return &t
+}
+
+func TestNextWake(t *testing.T) {
+	now := *at("2026-11-23T10:00:00Z")
+	cases := []struct {
+		name  string
+		now   *time.Time // default: now
+		next  *time.Time
+		drift time.Duration
+		want  time.Duration
+		why   string
+	}{
+		{"boundary before drift", nil, at("2026-11-23T10:01:30Z"), 5 * time.Minute, 90 * time.Second, "next window boundary"},
+		{"drift before boundary", nil, at("2026-11-23T12:00:00Z"), 5 * time.Minute, 5 * time.Minute, "drift interval"},
+		{"nothing scheduled", nil, nil, 5 * time.Minute, 5 * time.Minute, "drift interval"},
+		{"boundary already past: plan now", nil, at("2026-11-23T09:59:59Z"), 5 * time.Minute, 0, "next window boundary"},
+		{"boundary exactly now", nil, at("2026-11-23T10:00:00Z"), 5 * time.Minute, 0, "next window boundary"},
+		// Boundaries come from the planner in UTC, already DST-shifted: a
+		// Berlin window opening at 07:00 local on the day clocks go back.
+		{"DST-shifted boundary", at("2026-10-25T05:00:00Z"), at("2026-10-25T06:00:00Z"), 24 * time.Hour, time.Hour, "next window boundary"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			n := now
+			if tc.now != nil {
+				n = *tc.now
+			}
+			got, why := NextWake(n, tc.next, tc.drift)
+			if got != tc.want || why != tc.why {
+				t.Errorf("NextWake = %s (%s), want %s (%s)", got, why, tc.want, tc.why)
+			}
+		})
+	}
+}
+
+func TestRetryDelay(t *testing.T) {
+	now := *at("2026-11-23T10:00:00Z")
+	min, max := 2*time.Second, 5*time.Minute
+	cases := []struct {
+		name     string
+		attempt  int
+		deadline *time.Time
+		jitter   float64
+		want     time.Duration
+	}{
+		{"first failure", 1, nil, 0, 2 * time.Second},
+		{"doubles", 3, nil, 0, 8 * time.Second},
+		{"capped", 20, nil, 0, 5 * time.Minute},
+		{"jitter shortens by up to a quarter", 1, nil, 0.999, 2*time.Second - time.Duration(float64(2*time.Second)*0.25*0.999)},
+		{"never past the next boundary", 20, at("2026-11-23T10:00:30Z"), 0, 30 * time.Second},
+		{"a past boundary is ignored", 3, at("2026-11-23T09:00:00Z"), 0, 8 * time.Second},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := RetryDelay(now, tc.attempt, tc.deadline, min, max, tc.jitter); got != tc.want {
+				t.Errorf("RetryDelay = %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// fakeClock never sleeps: After records the wait and fires at once; after
+// stopAfter waits it cancels the loop.
+type fakeClock struct {
+	mu        sync.Mutex
+	now       time.Time
+	waits     []time.Duration
+	stopAfter int
+	cancel    func()
+	onWait    func(n int)
+}
+
+func (c *fakeClock) Now() time.Time { return c.now }
+
+func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	c.waits = append(c.waits, d)
+	n := len(c.waits)
+	c.mu.Unlock()
+	if c.onWait != nil {
+		c.onWait(n)
+	}
+	ch := make(chan time.Time, 1)
+	if n >= c.stopAfter {
+		c.cancel()
+		return ch // never fires: the loop sees ctx done
+	}
+	ch <- c.now.Add(d)
+	return ch
+}
+
+// A failing target makes the loop back off (doubling), never stop; once it
+// recovers the loop sleeps until the grant's window ends.
+func TestRunRetriesWithBackoffThenSleepsToTheBoundary(t *testing.T) {
+	f := newFixture(t, repo)
+	f.d.failOn["target.ldif.a"] = errors.New("server said no")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	clock := &fakeClock{now: time.Now().UTC().Truncate(time.Second), stopAfter: 4, cancel: cancel}
+	clock.onWait = func(n int) {
+		if n == 2 { // the target recovers before the third cycle
+			delete(f.d.failOn, "target.ldif.a")
+		}
+	}
+	var logs bytes.Buffer
+	err := Run(ctx, RunOptions{
+		Options: f.opts, DriftInterval: 2 * time.Hour, Clock: clock,
+		MinBackoff: time.Second, MaxBackoff: time.Minute, Jitter: func() float64 { return 0 },
+		Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The grant (timeadd(plantimestamp(), "-1h"), 2h) ends an hour from now.
+	want := []time.Duration{time.Second, 2 * time.Second, time.Hour, time.Hour}
+	if len(clock.waits) != len(want) {
+		t.Fatalf("waits = %v, want %v", clock.waits, want)
+	}
+	for i := range want {
+		if clock.waits[i] != want[i] {
+			t.Errorf("wait %d = %s, want %s (all: %v)", i, clock.waits[i], want[i], clock.waits)
+		}
+	}
+	// Logs are structured and name each failed change.
+	var failed int
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line is not JSON: %q", line)
+		}
+		if rec["msg"] == "change failed" {
+			failed++
+			if rec["group"] == nil || rec["member"] == nil || rec["error"] == nil {
+				t.Errorf("failed change log lacks fields: %v", rec)
+			}
+		}
+	}
+	if failed == 0 {
+		t.Error("no 'change failed' log line for the failing target")
+	}
+}
+
+// A signal during a cycle lets the change in flight finish: every intent
+// in the ledger has its outcome, and Run returns cleanly.
+func TestRunFinishesTheChangeInFlightOnSignal(t *testing.T) {
+	f := newFixture(t, repo)
+	ctx, cancel := context.WithCancel(context.Background())
+	f.d.beforeApply = func() {
+		cancel() // SIGTERM arrives while the provider is working
+		time.Sleep(50 * time.Millisecond)
+	}
+	clock := &fakeClock{now: time.Now().UTC(), stopAfter: 100, cancel: cancel}
+	if err := Run(ctx, RunOptions{Options: f.opts, Clock: clock, Grace: 10 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	intents, outcomes := map[string]bool{}, map[string]bool{}
+	for _, ev := range events(t, f.opts.Backend) {
+		var p struct {
+			ID string `json:"id"`
+		}
+		_ = json.Unmarshal(ev.Payload, &p)
+		switch ev.Type {
+		case state.EventChangeIntent:
+			intents[p.ID] = true
+		case state.EventChangeApplied, state.EventChangeFailed:
+			outcomes[p.ID] = true
+		}
+	}
+	if len(intents) == 0 {
+		t.Fatal("no change was attempted")
+	}
+	for id := range intents {
+		if !outcomes[id] {
+			t.Errorf("intent %s has no outcome: the signal cut the change", id)
+		}
+	}
+	if len(clock.waits) != 0 {
+		t.Errorf("the loop slept after the signal: %v", clock.waits)
+	}
+}
