@@ -1,0 +1,327 @@
+// Package faulttest kills the real jitform binary at each point of an apply
+// (SIGKILL, as a crash would) and proves that the next apply converges with
+// no leaked membership and a ledger that verifies.
+package faulttest
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jitform/jitform/internal/crashpoint"
+	"github.com/jitform/jitform/internal/slapdtest"
+	"github.com/jitform/jitform/state"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "jitform-faulttest")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "jitform")
+	if out, err := exec.Command("go", "build", "-o", binary, "github.com/jitform/jitform/cmd/jitform").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build jitform: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const people = `dn: uid=alice,ou=people,dc=example,dc=org
+objectClass: inetOrgPerson
+uid: alice
+cn: Alice
+sn: A
+
+dn: uid=bob,ou=people,dc=example,dc=org
+objectClass: inetOrgPerson
+uid: bob
+cn: Bob
+sn: B
+
+dn: uid=svc,ou=people,dc=example,dc=org
+objectClass: inetOrgPerson
+uid: svc
+cn: Svc
+sn: S
+
+dn: uid=mallory,ou=people,dc=example,dc=org
+objectClass: inetOrgPerson
+uid: mallory
+cn: Mallory
+sn: M
+
+dn: cn=admins,ou=groups,dc=example,dc=org
+objectClass: groupOfNames
+cn: admins
+member: uid=svc,ou=people,dc=example,dc=org
+member: uid=mallory,ou=people,dc=example,dc=org
+
+dn: cn=ops,ou=groups,dc=example,dc=org
+objectClass: groupOfNames
+cn: ops
+member: uid=svc,ou=people,dc=example,dc=org
+`
+
+// directory is where the test's groups live: an LDIF file or a slapd.
+type directory struct {
+	target  string                                    // the HCL target block
+	members func(t *testing.T, group string) []string // canonical lowercase DNs
+}
+
+func ldifDirectory(t *testing.T, dir string) directory {
+	seed := "dn: dc=example,dc=org\nobjectClass: dcObject\nobjectClass: organization\ndc: example\no: Example\n\n" +
+		"dn: ou=people,dc=example,dc=org\nobjectClass: organizationalUnit\nou: people\n\n" +
+		"dn: ou=groups,dc=example,dc=org\nobjectClass: organizationalUnit\nou: groups\n\n" + people
+	if err := os.WriteFile(filepath.Join(dir, "directory.ldif"), []byte(seed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return directory{
+		target: `target "ldif" "corp" {
+  path   = "directory.ldif"
+  flavor = "openldap"
+}`,
+		members: func(t *testing.T, group string) []string {
+			f, err := os.Open(filepath.Join(dir, "directory.ldif"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			var in bool
+			var out []string
+			sc := bufio.NewScanner(f)
+			for sc.Scan() {
+				l := sc.Text()
+				if strings.HasPrefix(l, "dn: ") {
+					in = strings.EqualFold(l, "dn: "+group)
+				}
+				if in && strings.HasPrefix(l, "member: ") {
+					out = append(out, strings.ToLower(strings.TrimPrefix(l, "member: ")))
+				}
+			}
+			slices.Sort(out)
+			return out
+		},
+	}
+}
+
+func slapdDirectory(t *testing.T) directory {
+	s := slapdtest.Start(t, people)
+	t.Setenv("FAULTTEST_LDAP_PASSWORD", slapdtest.RootPW)
+	return directory{
+		target: fmt.Sprintf(`target "ldap" "corp" {
+  url      = %q
+  ca_file  = %q
+  bind_dn  = %q
+  password = env("FAULTTEST_LDAP_PASSWORD")
+  base_dn  = "dc=example,dc=org"
+  flavor   = "openldap"
+}`, s.URL, s.CAFile, slapdtest.RootDN),
+		members: func(t *testing.T, group string) []string {
+			var out []string
+			for _, v := range s.Values(t, group, "member") {
+				out = append(out, strings.ToLower(v))
+			}
+			slices.Sort(out)
+			return out
+		},
+	}
+}
+
+// policyRepo: admins is exclusive (svc declared, alice granted, mallory
+// undeclared); ops is non-exclusive (bob granted when grantBob).
+func policyRepo(target string, now time.Time, grantBob bool) string {
+	start := now.Add(-time.Hour).UTC().Format(time.RFC3339)
+	s := target + `
+group "admins" {
+  target    = target.ldif.corp
+  dn        = "cn=admins,ou=groups,dc=example,dc=org"
+  members   = ["svc"]
+  exclusive = true
+}
+group "ops" {
+  target = target.ldif.corp
+  dn     = "cn=ops,ou=groups,dc=example,dc=org"
+}
+policy "p" {
+  groups       = [group.admins, group.ops]
+  eligible     = ["alice", "bob"]
+  max_duration = "4h"
+  approvals    = 0
+}
+grant "alice" {
+  policy    = policy.p
+  principal = "alice"
+  start     = "` + start + `"
+  duration  = "2h"
+}
+`
+	if grantBob {
+		s += `
+grant "bob" {
+  policy    = policy.p
+  principal = "bob"
+  start     = "` + start + `"
+  duration  = "2h"
+}
+`
+	}
+	if strings.Contains(target, `"ldap"`) {
+		s = strings.ReplaceAll(s, "target.ldif.corp", "target.ldap.corp")
+	}
+	return s
+}
+
+func jitform(t *testing.T, dir string, env []string, args ...string) (int, string, *os.ProcessState) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, append([]string{"-C", dir}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("run jitform %v: %v", args, err)
+	}
+	return cmd.ProcessState.ExitCode(), string(out), cmd.ProcessState
+}
+
+// checkLedger: the chain verifies, seqs are contiguous, and every intent
+// has at most one outcome.
+func checkLedger(t *testing.T, dir string) {
+	t.Helper()
+	if code, out, _ := jitform(t, dir, nil, "ledger", "verify"); code != 0 {
+		t.Fatalf("ledger verify exited %d:\n%s", code, out)
+	}
+	b, err := state.NewLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := b.Events(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	outcomes := map[string]int{}
+	for i, ev := range evs {
+		if ev.Seq != int64(i+1) {
+			t.Errorf("event %d has seq %d", i+1, ev.Seq)
+		}
+		if ev.Type == state.EventChangeApplied || ev.Type == state.EventChangeFailed {
+			var o state.ChangeOutcome
+			if err := json.Unmarshal(ev.Payload, &o); err != nil {
+				t.Fatal(err)
+			}
+			outcomes[o.ID]++
+			if outcomes[o.ID] > 1 {
+				t.Errorf("intent %s has %d outcomes", o.ID, outcomes[o.ID])
+			}
+		}
+	}
+}
+
+const (
+	alice  = "uid=alice,ou=people,dc=example,dc=org"
+	bob    = "uid=bob,ou=people,dc=example,dc=org"
+	svc    = "uid=svc,ou=people,dc=example,dc=org"
+	admins = "cn=admins,ou=groups,dc=example,dc=org"
+	opsDN  = "cn=ops,ou=groups,dc=example,dc=org"
+)
+
+// Kill the apply at every point, on the first and a later change, against
+// an LDIF file and a real slapd; the next apply converges.
+func TestCrashAtEveryPointConverges(t *testing.T) {
+	for _, kind := range []string{"ldif", "slapd"} {
+		for _, point := range []string{crashpoint.BeforeIntent, crashpoint.AfterIntent, crashpoint.AfterCall} {
+			for _, nth := range []int{1, 3} {
+				t.Run(fmt.Sprintf("%s/%s:%d", kind, point, nth), func(t *testing.T) {
+					dir := t.TempDir()
+					d := ldifDirectory(t, dir)
+					if kind == "slapd" {
+						d = slapdDirectory(t)
+					}
+					if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(policyRepo(d.target, time.Now(), true)), 0o600); err != nil {
+						t.Fatal(err)
+					}
+					code, out, ps := jitform(t, dir, []string{crashpoint.Env + "=" + fmt.Sprintf("%s:%d", point, nth)}, "apply", "--auto-approve")
+					ws, _ := ps.Sys().(syscall.WaitStatus)
+					if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+						t.Fatalf("apply was not killed at %s:%d (exit %d):\n%s", point, nth, code, out)
+					}
+					if code, out, _ := jitform(t, dir, nil, "apply", "--auto-approve"); code != 0 {
+						t.Fatalf("apply after the crash exited %d:\n%s", code, out)
+					}
+					// The policy grants both groups: alice and bob belong in
+					// both; mallory, undeclared, is gone from the exclusive one.
+					if got, want := d.members(t, admins), []string{alice, bob, svc}; !slices.Equal(got, want) {
+						t.Errorf("admins = %v, want %v", got, want)
+					}
+					if got, want := d.members(t, opsDN), []string{alice, bob, svc}; !slices.Equal(got, want) {
+						t.Errorf("ops = %v, want %v", got, want)
+					}
+					if code, out, _ := jitform(t, dir, nil, "plan", "--detailed-exitcode"); code != 0 {
+						t.Errorf("plan after convergence exited %d, want 0 (no changes):\n%s", code, out)
+					}
+					checkLedger(t, dir)
+				})
+			}
+		}
+	}
+}
+
+// The leak case: an add to a non-exclusive group is made, then the process
+// dies before the outcome is recorded. When the grant goes, a later apply
+// must still remove the member, because the intent says jitform may have
+// added it.
+func TestCrashAfterCallLeaksNothing(t *testing.T) {
+	for _, kind := range []string{"ldif", "slapd"} {
+		t.Run(kind, func(t *testing.T) {
+			dir := t.TempDir()
+			d := ldifDirectory(t, dir)
+			if kind == "slapd" {
+				d = slapdDirectory(t)
+			}
+			write := func(grantBob bool) {
+				if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(policyRepo(d.target, time.Now(), grantBob)), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			write(true)
+			// One provider call per group; the after-call point is passed
+			// once per change: admins has 3 (remove mallory, add alice, add
+			// bob), so the 4th is the ops call that added alice and bob,
+			// killed before its outcomes are recorded.
+			_, out, ps := jitform(t, dir, []string{crashpoint.Env + "=" + crashpoint.AfterCall + ":4"}, "apply", "--auto-approve")
+			if ws, _ := ps.Sys().(syscall.WaitStatus); !ws.Signaled() {
+				t.Fatalf("apply was not killed:\n%s", out)
+			}
+			if !slices.Contains(d.members(t, opsDN), bob) {
+				t.Fatalf("the crash came before bob's add reached the directory: %v", d.members(t, opsDN))
+			}
+			write(false) // bob's grant is gone
+			code, out, _ := jitform(t, dir, nil, "apply", "--auto-approve")
+			if code != 0 {
+				t.Fatalf("apply exited %d:\n%s", code, out)
+			}
+			if got := d.members(t, opsDN); slices.Contains(got, bob) {
+				t.Errorf("bob leaked: still in the non-exclusive group after his grant went (%v)\n%s", got, out)
+			}
+			if got := d.members(t, opsDN); !slices.Contains(got, svc) || !slices.Contains(got, alice) {
+				t.Errorf("svc (never added by jitform) and alice (still granted) must stay in the non-exclusive group: %v", got)
+			}
+			checkLedger(t, dir)
+		})
+	}
+}
