@@ -31,8 +31,14 @@ if [ -n "$unformatted" ]; then echo "gofmt needed: $unformatted" >&2; exit 1; fi
 echo "== go vet" >&2
 go vet ./...
 echo "== go test" >&2
-go test -count=1 "$@" ./...
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+go test -count=1 "$@" ./... 2>&1 | tee "$log"
+passed=$(grep -c '^ok ' "$log" || true)
+failed=$(grep -c '^FAIL' "$log" || true)
 if [ -x scripts/fuzz.sh ]; then
   echo "== fuzz (FUZZTIME=${FUZZTIME:-10s} per target)" >&2
   scripts/fuzz.sh
 fi
+# One closing line for whoever reads the end of the log.
+echo "packages: ${passed} passed, ${failed} failed"

@@ -43,10 +43,12 @@ type Server struct {
 
 	srv *httptest.Server
 
-	mu     sync.Mutex
-	hosts  map[string]*Host
-	shells map[string]*shell
-	seq    int
+	mu         sync.Mutex
+	challenges map[string][8]byte // NTLM server challenge per connection
+	ntlmOK     int
+	hosts      map[string]*Host
+	shells     map[string]*shell
+	seq        int
 }
 
 // Host is one simulated Windows host.
@@ -101,7 +103,7 @@ type command struct {
 // New starts a server with the given user and password for Basic auth.
 func New(t testing.TB, user, pass string, hostNames ...string) *Server {
 	t.Helper()
-	s := &Server{User: user, Pass: pass, hosts: map[string]*Host{}, shells: map[string]*shell{}}
+	s := &Server{User: user, Pass: pass, hosts: map[string]*Host{}, shells: map[string]*shell{}, challenges: map[string][8]byte{}}
 	for _, h := range hostNames {
 		s.AddHost(h)
 	}
@@ -267,9 +269,16 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "simulated failure", http.StatusInternalServerError)
 		return
 	}
-	u, p, ok := r.BasicAuth()
-	if !ok || u != s.User || p != s.Pass {
-		w.Header().Set("WWW-Authenticate", `Basic realm="WSMAN"`)
+	// Basic, or NTLM (Negotiate) as Windows offers both.
+	authz := r.Header.Get("Authorization")
+	if schema, token, ok := strings.Cut(authz, " "); ok && (schema == "NTLM" || schema == "Negotiate") {
+		if !s.ntlm(w, r, schema, token) {
+			return
+		}
+	} else if u, p, ok := r.BasicAuth(); !ok || u != s.User || p != s.Pass {
+		w.Header().Add("WWW-Authenticate", "Negotiate")
+		w.Header().Add("WWW-Authenticate", "NTLM")
+		w.Header().Add("WWW-Authenticate", `Basic realm="WSMAN"`)
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}

@@ -85,7 +85,9 @@ func open(_ context.Context, t *config.Target, opts providers.Options, dial func
 	params := winrm.NewParameters(fmt.Sprintf("PT%dS", int(timeout.Seconds())), "en-US", 153600)
 	params.Dial = dial
 	if c.Auth == config.WinRMAuthNTLM {
-		params.TransportDecorator = func() winrm.Transporter { return &winrm.ClientNTLM{} }
+		// The NTLM transport takes the dialer itself; Parameters.Dial only
+		// reaches the default transport.
+		params.TransportDecorator = func() winrm.Transporter { return winrm.NewClientNTLMWithDial(dial) }
 	}
 	cl, err := winrm.NewClientWithParameters(ep, c.User, c.Password.Reveal(), params)
 	if err != nil {

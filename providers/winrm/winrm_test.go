@@ -344,3 +344,33 @@ func BenchmarkReadHosts(b *testing.B) {
 		}
 	}
 }
+
+// NTLM: the real client's NTLMv2 handshake against a server that issues a
+// challenge and checks the proof with the password; a wrong password fails
+// and is never sent in the clear.
+func TestNTLM(t *testing.T) {
+	s := winrmtest.New(t, user, pass, host("web01"))
+	ntlm := func(c *config.WinRMTarget) { c.Auth = config.WinRMAuthNTLM }
+	p := openHost(t, s, "web01", ntlm)
+	obs, res, err := p.Observe(context.Background(), []*config.Group{grp("admins", "S-1-5-32-544")}, []string{`CORP\alice`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if obs["group.admins"].Err != nil || res[`CORP\alice`].Err != nil {
+		t.Fatalf("read over NTLM: %v / %v", obs["group.admins"].Err, res[`CORP\alice`].Err)
+	}
+	if s.NTLMLogins() == 0 {
+		t.Fatal("the requests were not authenticated by NTLM")
+	}
+	bad := openHost(t, s, "web01", func(c *config.WinRMTarget) {
+		ntlm(c)
+		c.Password = config.NewSecret("wrong-Ntlm-5521")
+	})
+	o, err := bad.Read(context.Background(), []*config.Group{grp("admins", "S-1-5-32-544")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := o["group.admins"].Err; e == nil || !strings.Contains(e.Error(), "authentication failed") || strings.Contains(e.Error(), "wrong-Ntlm-5521") {
+		t.Errorf("wrong NTLM password: error %v, want an authentication failure without the password", e)
+	}
+}
