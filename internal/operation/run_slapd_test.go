@@ -40,32 +40,14 @@ func TestRunExpiryLatencyAgainstSlapd(t *testing.T) {
 	dir := t.TempDir()
 	start := time.Now().UTC().Add(2 * time.Second).Truncate(time.Second).Add(time.Second)
 	const dur = 3 * time.Second
-	hcl := fmt.Sprintf(`
-target "ldap" "corp" {
-  url      = %q
-  ca_file  = %q
-  bind_dn  = %q
-  password = env("TEST_LDAP_PASSWORD")
-  base_dn  = "dc=example,dc=org"
-  flavor   = "openldap"
-}
-group "admins" {
-  target = target.ldap.corp
-  dn     = "cn=admins,ou=groups,dc=example,dc=org"
-}
-policy "p" {
-  groups       = [group.admins]
-  eligible     = ["alice"]
-  max_duration = "1h"
-  approvals    = 0
-}
+	hcl := adminsRepo(s, `"alice"`) + fmt.Sprintf(`
 grant "alice_short" {
   policy    = policy.p
   principal = "alice"
   start     = %q
   duration  = "3s"
 }
-`, s.URL, s.CAFile, slapdtest.RootDN, start.Format(time.RFC3339))
+`, start.Format(time.RFC3339))
 	if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(hcl), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -117,4 +99,31 @@ grant "alice_short" {
 	if got := s.Values(t, "cn=admins,ou=groups,dc=example,dc=org", "member"); !slices.Equal(got, []string{"uid=svc,ou=people,dc=example,dc=org"}) {
 		t.Errorf("members after the window = %v, want svc alone", got)
 	}
+}
+
+// adminsRepo is a policy repository managing the non-exclusive admins group
+// of a slapdtest server, with a policy "p" (no windows, no approvals) for
+// the eligible principals (an HCL list body). The password comes from
+// TEST_LDAP_PASSWORD.
+func adminsRepo(s *slapdtest.Server, eligible string) string {
+	return fmt.Sprintf(`
+target "ldap" "corp" {
+  url      = %q
+  ca_file  = %q
+  bind_dn  = %q
+  password = env("TEST_LDAP_PASSWORD")
+  base_dn  = "dc=example,dc=org"
+  flavor   = "openldap"
+}
+group "admins" {
+  target = target.ldap.corp
+  dn     = "cn=admins,ou=groups,dc=example,dc=org"
+}
+policy "p" {
+  groups       = [group.admins]
+  eligible     = [%s]
+  max_duration = "1h"
+  approvals    = 0
+}
+`, s.URL, s.CAFile, slapdtest.RootDN, eligible)
 }

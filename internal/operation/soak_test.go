@@ -40,26 +40,7 @@ func TestSoak(t *testing.T) {
 	type window struct{ start, end time.Time }
 	wins := make([]window, n)
 	var hcl strings.Builder
-	fmt.Fprintf(&hcl, `
-target "ldap" "corp" {
-  url      = %q
-  ca_file  = %q
-  bind_dn  = %q
-  password = env("TEST_LDAP_PASSWORD")
-  base_dn  = "dc=example,dc=org"
-  flavor   = "openldap"
-}
-group "admins" {
-  target = target.ldap.corp
-  dn     = "cn=admins,ou=groups,dc=example,dc=org"
-}
-policy "p" {
-  groups       = [group.admins]
-  eligible     = [%s]
-  max_duration = "1h"
-  approvals    = 0
-}
-`, s.URL, s.CAFile, slapdtest.RootDN, quoted(n))
+	hcl.WriteString(adminsRepo(s, quoted(n)))
 	for i := 0; i < n; i++ {
 		// Staggered starts, 1-3 s windows: boundaries fall every second or so.
 		st := base.Add(time.Duration(i) * 1500 * time.Millisecond)
