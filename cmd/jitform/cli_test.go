@@ -1,6 +1,9 @@
 package main
 
 import (
+	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -169,5 +172,30 @@ func TestCommandIndex(t *testing.T) {
 		if got := commandIndex(fs, tt.args); got != tt.want {
 			t.Errorf("commandIndex(%q) = %d, want %d", tt.args, got, tt.want)
 		}
+	}
+}
+
+// init creates the state directory private to its owner: it holds the
+// ledger and the lock.
+func TestInitCreatesPrivateStateDir(t *testing.T) {
+	dir := t.TempDir()
+	src, err := os.ReadFile(filepath.Join("..", "..", "examples", "quickstart", "main.hcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "main.hcl"), src, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut strings.Builder
+	a := &app{stdout: &out, stderr: &errOut, stdin: strings.NewReader(""), getenv: func(string) string { return "" }, dir: dir}
+	if code := cmdInit(context.Background(), a, nil); code != exitOK {
+		t.Fatalf("init exited %d: %s", code, errOut.String())
+	}
+	fi, err := os.Stat(filepath.Join(dir, ".jitform"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o700 {
+		t.Errorf(".jitform has mode %o, want 700", perm)
 	}
 }

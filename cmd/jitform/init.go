@@ -3,11 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/jitform/jitform/internal/operation"
+	"github.com/jitform/jitform/state"
 )
 
 const initUsage = `
@@ -35,13 +34,16 @@ func cmdInit(ctx context.Context, a *app, args []string) int {
 		return a.fail(err)
 	}
 	a.printDiags(cfg, warns)
-	if err := os.MkdirAll(filepath.Join(a.dir, ".jitform"), 0o755); err != nil {
+	// The state directory holds the ledger and the lock: 0700, created by
+	// the state package like every other writer of it.
+	local, err := state.NewLocal(a.dir)
+	if err != nil {
+		return a.errorf("open the state in %s: %v", a.dir, err)
+	}
+	if err := local.Init(ctx); err != nil {
 		return a.errorf("create the state directory: %v", err)
 	}
-	b, err := a.backend()
-	if err != nil {
-		return a.errorf("%v", err)
-	}
+	var b state.Backend = local
 	events, err := operation.ReadLedger(ctx, b)
 	if err != nil {
 		return a.fail(err)
