@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 
 	goldap "github.com/go-ldap/ldap/v3"
 
@@ -40,41 +41,69 @@ func uncertain(err error) bool {
 		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 }
 
-// Apply makes each group's changes in one Modify. Before writing it reads
-// the group once: to report changes that are already so, and to refuse to
-// empty a groupOfNames (which must keep one member) unless the group names
-// a placeholder member.
+// Apply makes each group's changes in one Modify. It first reads all the
+// changed groups (one search per 100, as Read does): to report changes that
+// are already so, and to refuse to empty a groupOfNames (which must keep
+// one member) unless the group names a placeholder member. The Modifies
+// then run concurrently, bounded by max_concurrency; outcomes keep the
+// order of the changes.
 func (t *target) Apply(ctx context.Context, changes []providers.GroupChange) ([]providers.Outcome, error) {
+	groups := make([]*config.Group, len(changes))
+	distinct := map[string]bool{}
+	for i, gc := range changes {
+		groups[i] = gc.Group
+		distinct[gc.Group.Addr] = true
+	}
+	var entries map[string]*groupEntry
+	var errs map[string]error
+	readErr := ctx.Err()
+	if readErr == nil {
+		entries, errs, readErr = t.readGroups(ctx, groups)
+	}
+	results := make([][]providers.Outcome, len(changes))
+	each := func(i int) {
+		gc := changes[i]
+		err := readErr
+		if err != nil {
+			err = fmt.Errorf("read group %s on %s before writing: %w", gc.Group.Addr, t.addr, err)
+		} else if e := errs[gc.Group.Addr]; e != nil {
+			err = e
+		}
+		results[i] = t.applyGroup(ctx, gc, entries[gc.Group.Addr], err)
+	}
+	if len(distinct) < len(changes) {
+		// Two changes to one group would race each other: one at a time.
+		for i := range changes {
+			each(i)
+		}
+	} else {
+		var wg sync.WaitGroup
+		for i := range changes {
+			wg.Go(func() { each(i) })
+		}
+		wg.Wait()
+	}
 	var out []providers.Outcome
-	for _, gc := range changes {
-		out = append(out, t.applyGroup(ctx, gc)...)
+	for _, r := range results {
+		out = append(out, r...)
 	}
 	return out, nil
 }
 
-func (t *target) applyGroup(ctx context.Context, gc providers.GroupChange) []providers.Outcome {
+// applyGroup writes one group's changes; ge is the group as read just
+// before, or readErr why it could not be read.
+func (t *target) applyGroup(ctx context.Context, gc providers.GroupChange, ge *groupEntry, readErr error) []providers.Outcome {
 	g := gc.Group
 	outs := make([]providers.Outcome, len(gc.Changes))
 	for i, c := range gc.Changes {
 		outs[i] = providers.Outcome{Group: g.Addr, Change: c}
 	}
-	failAll := func(st providers.Status, err error) []providers.Outcome {
+	if readErr != nil {
 		for i := range outs {
-			outs[i].Status, outs[i].Err = st, err
+			outs[i].Status, outs[i].Err = providers.Failed, readErr
 		}
 		return outs
 	}
-	if err := ctx.Err(); err != nil {
-		return failAll(providers.Failed, fmt.Errorf("not attempted: %w", err))
-	}
-	entries, errs, err := t.readGroups(ctx, []*config.Group{g})
-	if err != nil {
-		return failAll(providers.Failed, fmt.Errorf("read group %s on %s before writing: %w", g.Addr, t.addr, err))
-	}
-	if e := errs[g.Addr]; e != nil {
-		return failAll(providers.Failed, e)
-	}
-	ge := entries[g.Addr]
 
 	present := map[string]bool{} // canonical (or uid) values now in the group
 	for _, v := range ge.values {
@@ -132,8 +161,7 @@ func (t *target) applyGroup(ctx context.Context, gc providers.GroupChange) []pro
 	if t.beforeModify != nil {
 		t.beforeModify()
 	}
-	t.ops.Add(1)
-	err = t.modify(ctx, req)
+	err := t.modify(ctx, req)
 	switch {
 	case err == nil:
 		for _, i := range append(addIdx, delIdx...) {
@@ -170,7 +198,6 @@ func (t *target) one(ctx context.Context, ge *groupEntry, v string, add bool) (p
 	} else {
 		req.Delete(ge.shape.attr, []string{v})
 	}
-	t.ops.Add(1)
 	err := t.modify(ctx, req)
 	switch {
 	case err == nil:
@@ -183,14 +210,24 @@ func (t *target) one(ctx context.Context, ge *groupEntry, v string, add bool) (p
 	return providers.Failed, fmt.Errorf("%s %s in %s on %s: %w", verb, v, ge.dn, t.addr, err)
 }
 
+// modify sends one Modify (one round trip). go-ldap's Modify takes no
+// context: when ctx ends first the write's fate is unknown, and the error
+// says so (uncertain recognises it).
 func (t *target) modify(ctx context.Context, req *goldap.ModifyRequest) error {
-	select {
-	case t.sem <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
+	release, err := t.acquire(ctx)
+	if err != nil {
+		return err
 	}
-	defer func() { <-t.sem }()
-	return t.conn.Modify(req)
+	defer release()
+	t.ops.Add(1)
+	done := make(chan error, 1)
+	go func() { done <- t.conn.Modify(req) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("no answer before the context ended (the write may or may not have happened): %w", ctx.Err())
+	}
 }
 
 // value is what goes into the group's attribute for a member: a DN, or for

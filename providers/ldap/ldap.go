@@ -89,13 +89,16 @@ func Open(ctx context.Context, t *config.Target, opts providers.Options) (provid
 		return nil, fmt.Errorf("%s: connect to %s: %w%s", t.Addr, c.URL, err, tlsAdvice(err))
 	}
 	conn.SetTimeout(timeout)
+	var ops int64
 	if u.Scheme == "ldap" && c.UseStartTLS() {
+		ops++
 		if err := conn.StartTLS(tc); err != nil {
 			conn.Close()
 			return nil, fmt.Errorf("%s: StartTLS with %s: %w%s", t.Addr, c.URL, err, tlsAdvice(err))
 		}
 	}
 	tg := &target{addr: t.Addr, cfg: c, conn: conn, uid: map[string]string{}, report: opts.Progress}
+	tg.ops.Add(ops)
 	n := c.MaxConcurrency
 	if n <= 0 {
 		n = config.DefaultLDAPMaxConcurrency
@@ -183,59 +186,96 @@ func (t *target) userBase() string {
 	return t.cfg.BaseDN
 }
 
-// search runs one (paged) search, bounded by the semaphore, honouring ctx.
-func (t *target) search(ctx context.Context, base, filter string, attrs []string) ([]*goldap.Entry, error) {
+// acquire takes a slot of the concurrency bound, or gives up with ctx.
+func (t *target) acquire(ctx context.Context) (release func(), err error) {
 	select {
 	case t.sem <- struct{}{}:
+		return func() { <-t.sem }, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	defer func() { <-t.sem }()
-	if err := ctx.Err(); err != nil {
+}
+
+// search runs one subtree search, paged with the simple paged results
+// control, bounded by the semaphore. Every page is one request and is
+// counted as one round trip; ctx cancels the search between and during
+// pages. A base that does not exist yields no entries.
+func (t *target) search(ctx context.Context, base, filter string, attrs []string) ([]*goldap.Entry, error) {
+	release, err := t.acquire(ctx)
+	if err != nil {
 		return nil, err
 	}
-	req := goldap.NewSearchRequest(base, goldap.ScopeWholeSubtree, goldap.NeverDerefAliases, 0, 0, false, filter, attrs, nil)
+	defer release()
 	page := t.cfg.PageSize
 	if page <= 0 {
 		page = config.DefaultLDAPPageSize
 	}
-	res, err := t.conn.SearchWithPaging(req, uint32(page))
-	// A paged search is one round trip per page.
-	pages := int64(1)
-	if res != nil && len(res.Entries) > page {
-		pages = int64((len(res.Entries) + page - 1) / page)
-	}
-	t.ops.Add(pages)
-	if err != nil {
-		if goldap.IsErrorWithCode(err, goldap.LDAPResultNoSuchObject) {
-			return nil, nil
+	paging := goldap.NewControlPaging(uint32(page))
+	var out []*goldap.Entry
+	for {
+		req := goldap.NewSearchRequest(base, goldap.ScopeWholeSubtree, goldap.NeverDerefAliases, 0, 0, false, filter, attrs, []goldap.Control{paging})
+		entries, controls, err := t.do(ctx, req)
+		if err != nil {
+			if goldap.IsErrorWithCode(err, goldap.LDAPResultNoSuchObject) {
+				return nil, nil
+			}
+			return nil, err
 		}
-		return nil, err
+		out = append(out, entries...)
+		next, ok := goldap.FindControl(controls, goldap.ControlTypePaging).(*goldap.ControlPaging)
+		if !ok || len(next.Cookie) == 0 {
+			return out, nil
+		}
+		paging.SetCookie(next.Cookie)
 	}
-	return res.Entries, nil
 }
 
-// baseRead reads one entry's attributes (a base-scope search).
+// baseRead reads one entry's attributes (a base-scope search); nil when
+// the entry does not exist.
 func (t *target) baseRead(ctx context.Context, entryDN string, attrs []string) (*goldap.Entry, error) {
-	select {
-	case t.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	defer func() { <-t.sem }()
-	req := goldap.NewSearchRequest(entryDN, goldap.ScopeBaseObject, goldap.NeverDerefAliases, 0, 0, false, "(objectClass=*)", attrs, nil)
-	t.ops.Add(1)
-	res, err := t.conn.Search(req)
-	if err != nil {
-		if goldap.IsErrorWithCode(err, goldap.LDAPResultNoSuchObject) {
-			return nil, nil
-		}
+	es, err := t.searchBase(ctx, entryDN, "(objectClass=*)", attrs)
+	if err != nil || len(es) == 0 {
 		return nil, err
 	}
-	if len(res.Entries) == 0 {
+	return es[0], nil
+}
+
+// searchBase tests a filter against one entry (a base-scope search).
+func (t *target) searchBase(ctx context.Context, entryDN, filter string, attrs []string) ([]*goldap.Entry, error) {
+	release, err := t.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	req := goldap.NewSearchRequest(entryDN, goldap.ScopeBaseObject, goldap.NeverDerefAliases, 0, 0, false, filter, attrs, nil)
+	es, _, err := t.do(ctx, req)
+	if goldap.IsErrorWithCode(err, goldap.LDAPResultNoSuchObject) {
 		return nil, nil
 	}
-	return res.Entries[0], nil
+	return es, err
+}
+
+// do sends one search request and collects its answer: one round trip.
+// The caller holds a semaphore slot.
+func (t *target) do(ctx context.Context, req *goldap.SearchRequest) ([]*goldap.Entry, []goldap.Control, error) {
+	t.ops.Add(1)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	res := t.conn.SearchAsync(ctx, req, 64)
+	var entries []*goldap.Entry
+	for res.Next() {
+		if e := res.Entry(); e != nil {
+			entries = append(entries, e)
+		}
+	}
+	if err := res.Err(); err != nil {
+		return nil, nil, err
+	}
+	// go-ldap reports a cancelled search as a successful one.
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	return entries, res.Controls(), nil
 }
 
 func orFilter(parts []string) string {

@@ -241,6 +241,35 @@ func TestLastMemberOfGroupOfNames(t *testing.T) {
 	if got := s.Values(t, "cn=admins,ou=groups,dc=example,dc=org", "member"); !slices.Equal(got, []string{"cn=nobody,dc=example,dc=org"}) {
 		t.Fatalf("members = %v, want only the placeholder", got)
 	}
+	// The placeholder is not a member to plan for: Read hides it (written
+	// in another case here), so an exclusive group never removes it, and it
+	// stays when members come back.
+	admins.Attributes.Placeholder = "CN=Nobody, DC=example,DC=org"
+	read := func() []string {
+		obs, err := p.Read(ctx, []*config.Group{admins})
+		if err != nil || obs[admins.Addr].Err != nil {
+			t.Fatal(err, obs[admins.Addr].Err)
+		}
+		return ids(obs[admins.Addr].Members)
+	}
+	if got := read(); len(got) != 0 {
+		t.Errorf("Read with only the placeholder = %v, want no members", got)
+	}
+	outs, _ = p.Apply(ctx, []providers.GroupChange{{Group: admins, Changes: []providers.MemberChange{{Action: providers.Add, Member: alice}}}})
+	if outs[0].Status != providers.Done {
+		t.Fatalf("add after the placeholder = %s %v", outs[0].Status, outs[0].Err)
+	}
+	if got := read(); !slices.Equal(got, []string{alice.ID}) {
+		t.Errorf("Read = %v, want alice only", got)
+	}
+	if got := s.Values(t, "cn=admins,ou=groups,dc=example,dc=org", "member"); len(got) != 2 {
+		t.Errorf("members on the server = %v, want the placeholder and alice", got)
+	}
+	// With the placeholder still there, alice is not the last member.
+	outs, _ = p.Apply(ctx, []providers.GroupChange{{Group: admins, Changes: []providers.MemberChange{{Action: providers.Remove, Member: alice}}}})
+	if outs[0].Status != providers.Done {
+		t.Fatalf("remove beside the placeholder = %s %v", outs[0].Status, outs[0].Err)
+	}
 }
 
 func TestConnectionSecurityAndErrors(t *testing.T) {

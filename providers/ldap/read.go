@@ -60,7 +60,7 @@ type groupEntry struct {
 // Read reads every group with one OR-filter search per 100 groups named by
 // DN (posixGroups named by cn alike), then maps memberUids to DNs with one
 // search per 100 uids. A group that is missing or not a group carries its
-// error; the others are read.
+// error; the others are read. The group's placeholder is not reported.
 func (t *target) Read(ctx context.Context, groups []*config.Group) (map[string]providers.Observation, error) {
 	entries, errs, err := t.readGroups(ctx, groups)
 	if err != nil {
@@ -91,6 +91,12 @@ func (t *target) Read(ctx context.Context, groups []*config.Group) (map[string]p
 			continue
 		}
 		ge := entries[g.Addr]
+		// The placeholder keeps a groupOfNames non-empty; it is not a
+		// member to plan for (an exclusive group would remove it).
+		placeholder := ""
+		if p := g.Attributes.Placeholder; p != "" {
+			placeholder, _ = dn.Canonical(p)
+		}
 		obs := providers.Observation{Members: make([]providers.Member, 0, len(ge.values))}
 		for _, v := range ge.values {
 			if ge.shape.byUID() {
@@ -106,6 +112,9 @@ func (t *target) Read(ctx context.Context, groups []*config.Group) (map[string]p
 				// An unparsable value is still a member: keep it as written
 				// so an exclusive group can remove it.
 				obs.Members = append(obs.Members, providers.Member{ID: v, Name: v})
+				continue
+			}
+			if c == placeholder {
 				continue
 			}
 			obs.Members = append(obs.Members, providers.Member{ID: c, Name: v})

@@ -209,7 +209,7 @@ func (t *target) InGroups(ctx context.Context, principal string, groupDNs []stri
 		var entries []*goldap.Entry
 		if t.ad() {
 			// Nested membership, resolved by the server.
-			entries, err = t.searchBase(ctx, r.Member.Name, "(memberOf:1.2.840.113556.1.4.1941:="+goldap.EscapeFilter(g)+")")
+			entries, err = t.searchBase(ctx, r.Member.Name, "(memberOf:1.2.840.113556.1.4.1941:="+goldap.EscapeFilter(g)+")", []string{"1.1"})
 		} else {
 			// Direct membership, read from the group itself, so it works
 			// with or without the memberof overlay.
@@ -217,7 +217,7 @@ func (t *target) InGroups(ctx context.Context, principal string, groupDNs []stri
 			if u, ok := t.uidOf(r.Member.ID); ok {
 				f += "(memberUid=" + goldap.EscapeFilter(u) + ")"
 			}
-			entries, err = t.searchBase(ctx, g, f+")")
+			entries, err = t.searchBase(ctx, g, f+")", []string{"1.1"})
 		}
 		if err != nil {
 			return nil, fmt.Errorf("check %s in %s on %s: %w", principal, g, t.addr, err)
@@ -225,26 +225,6 @@ func (t *target) InGroups(ctx context.Context, principal string, groupDNs []stri
 		out[g] = len(entries) == 1
 	}
 	return out, nil
-}
-
-// searchBase tests a filter against one entry.
-func (t *target) searchBase(ctx context.Context, entryDN, filter string) ([]*goldap.Entry, error) {
-	select {
-	case t.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	defer func() { <-t.sem }()
-	req := goldap.NewSearchRequest(entryDN, goldap.ScopeBaseObject, goldap.NeverDerefAliases, 0, 0, false, filter, []string{"1.1"}, nil)
-	t.ops.Add(1)
-	res, err := t.conn.Search(req)
-	if err != nil {
-		if goldap.IsErrorWithCode(err, goldap.LDAPResultNoSuchObject) {
-			return nil, nil
-		}
-		return nil, err
-	}
-	return res.Entries, nil
 }
 
 var _ providers.EligibilityChecker = (*target)(nil)
