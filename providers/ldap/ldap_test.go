@@ -347,15 +347,78 @@ func TestReadIsBatched(t *testing.T) {
 	}
 }
 
+// OpenLDAP eligibility is direct membership in any of the three shapes;
+// groups under base_dn are checked 100 per search.
 func TestEligibilityByDirectoryGroup(t *testing.T) {
-	s := slapdtest.Start(t, seed)
+	var b strings.Builder
+	const n = 150
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "dn: cn=e%d,ou=groups,dc=example,dc=org\nobjectClass: groupOfNames\ncn: e%d\nmember: uid=alice,ou=people,dc=example,dc=org\n", i, i)
+		if i%50 == 7 {
+			b.WriteString("member: uid=bob,ou=people,dc=example,dc=org\n")
+		}
+		b.WriteString("\n")
+	}
+	s := slapdtest.Start(t, seed+"\n"+b.String())
 	p := open(t, ldapTarget(s, nil))
-	in, err := p.InGroups(context.Background(), "carol", []string{"cn=tier1,ou=groups,dc=example,dc=org", "cn=admins,ou=groups,dc=example,dc=org"})
+	ctx := context.Background()
+	const (
+		tier1  = "cn=tier1,ou=groups,dc=example,dc=org"
+		admins = "CN=Admins, OU=Groups,DC=example,DC=org"
+		ops    = "cn=ops,ou=groups,dc=example,dc=org"   // groupOfUniqueNames: bob
+		wheel  = "cn=wheel,ou=groups,dc=example,dc=org" // posixGroup: memberUid bob
+		other  = "cn=tier1,dc=elsewhere"                // outside base_dn
+		absent = "cn=absent,ou=groups,dc=example,dc=org"
+	)
+	var many []string
+	for i := 0; i < n; i++ {
+		many = append(many, fmt.Sprintf("cn=e%d,ou=groups,dc=example,dc=org", i))
+	}
+	for _, tc := range []struct {
+		who    string
+		groups []string
+		want   []string // the groups the principal is in
+		maxOps int64
+	}{
+		{"carol", []string{tier1, admins, ops, wheel, absent}, []string{tier1}, 2},
+		{"bob", []string{tier1, admins, ops, wheel, other}, []string{ops, wheel}, 3},
+		{"alice", []string{admins, tier1}, []string{admins}, 2},
+		{"bob", many, []string{many[7], many[57], many[107]}, 3},
+	} {
+		before := p.Ops()
+		got, err := p.InGroups(ctx, tc.who, tc.groups)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range tc.groups {
+			if w := slices.Contains(tc.want, g); got[g] != w {
+				t.Errorf("InGroups(%s)[%s] = %v, want %v", tc.who, g, got[g], w)
+			}
+		}
+		if len(got) != len(tc.groups) {
+			t.Errorf("InGroups(%s) answered %d groups, asked %d", tc.who, len(got), len(tc.groups))
+		}
+		if ops := p.Ops() - before; ops > tc.maxOps {
+			t.Errorf("InGroups(%s, %d groups) took %d round trips, want at most %d", tc.who, len(tc.groups), ops, tc.maxOps)
+		}
+	}
+	if _, err := p.InGroups(ctx, "alice", []string{"not a dn"}); err == nil {
+		t.Error("InGroups with group \"not a dn\": want an error")
+	}
+	// A DN whose value carries filter syntax is just a name: escaped, it
+	// matches no group.
+	hostile := []string{`cn=x)(member=*,ou=groups,dc=example,dc=org`, `cn=*,ou=groups,dc=example,dc=org`, `cn=admins\29(cn=*,ou=groups,dc=example,dc=org`}
+	got, err := p.InGroups(ctx, "alice", hostile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !in["cn=tier1,ou=groups,dc=example,dc=org"] || in["cn=admins,ou=groups,dc=example,dc=org"] {
-		t.Errorf("InGroups = %v, want tier1 only", in)
+	for _, g := range hostile {
+		if got[g] {
+			t.Errorf("InGroups(alice)[%q] = true", g)
+		}
+	}
+	if _, err := p.InGroups(ctx, "nobody", []string{tier1}); err == nil {
+		t.Error("InGroups of an unknown principal must fail")
 	}
 }
 

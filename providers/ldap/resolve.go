@@ -190,8 +190,12 @@ func (t *target) pick(p string, hits []*goldap.Entry) providers.Resolution {
 }
 
 // InGroups answers whether the principal is in each directory group: on
-// Active Directory with nested membership (LDAP_MATCHING_RULE_IN_CHAIN), on
-// OpenLDAP by the group's own member values (direct membership only).
+// Active Directory with nested membership (LDAP_MATCHING_RULE_IN_CHAIN on
+// the group's member), on OpenLDAP by the group's own member, uniqueMember
+// or memberUid values (direct membership only; works with or without the
+// memberof overlay). One search answers up to 100 groups under base_dn: it
+// returns those of the groups the principal is in. A group outside base_dn
+// costs a base-scope search of its own.
 func (t *target) InGroups(ctx context.Context, principal string, groupDNs []string) (map[string]bool, error) {
 	res, err := t.Resolve(ctx, []string{principal})
 	if err != nil {
@@ -201,30 +205,82 @@ func (t *target) InGroups(ctx context.Context, principal string, groupDNs []stri
 	if r.Err != nil {
 		return nil, r.Err
 	}
+	base, err := goldap.ParseDN(t.cfg.BaseDN)
+	if err != nil {
+		return nil, fmt.Errorf("base_dn %q of %s: %w", t.cfg.BaseDN, t.addr, err)
+	}
 	out := make(map[string]bool, len(groupDNs))
+	byCanon := map[string][]string{}
+	var under, outside []string
 	for _, g := range groupDNs {
-		if !dn.IsDN(g) {
-			return nil, fmt.Errorf("eligible entry group:%s is not a DN", g)
-		}
-		var entries []*goldap.Entry
-		if t.ad() {
-			// Nested membership, resolved by the server.
-			entries, err = t.searchBase(ctx, r.Member.Name, "(memberOf:1.2.840.113556.1.4.1941:="+goldap.EscapeFilter(g)+")", []string{"1.1"})
-		} else {
-			// Direct membership, read from the group itself, so it works
-			// with or without the memberof overlay.
-			f := "(|(member=" + goldap.EscapeFilter(r.Member.Name) + ")(uniqueMember=" + goldap.EscapeFilter(r.Member.Name) + ")"
-			if u, ok := t.uidOf(r.Member.ID); ok {
-				f += "(memberUid=" + goldap.EscapeFilter(u) + ")"
-			}
-			entries, err = t.searchBase(ctx, g, f+")", []string{"1.1"})
-		}
+		out[g] = false
+		c, err := dn.Canonical(g)
 		if err != nil {
-			return nil, fmt.Errorf("check %s in %s on %s: %w", principal, g, t.addr, err)
+			return nil, fmt.Errorf("eligible entry group:%s is not a DN: %w", g, err)
 		}
-		out[g] = len(entries) == 1
+		if _, ok := byCanon[c]; !ok {
+			if pg, _ := goldap.ParseDN(g); pg != nil && (base.AncestorOfFold(pg) || base.EqualFold(pg)) {
+				under = append(under, g)
+			} else {
+				outside = append(outside, g)
+			}
+		}
+		byCanon[c] = append(byCanon[c], g)
+	}
+	var mu sync.Mutex
+	mark := func(entries []*goldap.Entry) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, e := range entries {
+			if c, err := dn.Canonical(e.DN); err == nil {
+				for _, g := range byCanon[c] {
+					out[g] = true
+				}
+			}
+		}
+	}
+	cond := t.memberCondition(r.Member)
+	err = parallel(ctx, chunks(under, chunk), func(ctx context.Context, gs []string) error {
+		parts := make([]string, len(gs))
+		for i, g := range gs {
+			parts[i] = "(" + t.dnAttr() + "=" + goldap.EscapeFilter(g) + ")"
+		}
+		entries, err := t.search(ctx, t.cfg.BaseDN, "(&"+orFilter(parts)+cond+")", []string{"1.1"})
+		if err != nil {
+			return fmt.Errorf("check %s in %d group(s) on %s: %w", principal, len(gs), t.addr, err)
+		}
+		mark(entries)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = parallel(ctx, chunks(outside, 1), func(ctx context.Context, gs []string) error {
+		entries, err := t.searchBase(ctx, gs[0], cond, []string{"1.1"})
+		if err != nil {
+			return fmt.Errorf("check %s in %s on %s: %w", principal, gs[0], t.addr, err)
+		}
+		mark(entries)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// memberCondition is a filter that a group entry matches when m is in it.
+func (t *target) memberCondition(m providers.Member) string {
+	d := goldap.EscapeFilter(m.Name)
+	if t.ad() {
+		// Nested membership, resolved by the server.
+		return "(member:1.2.840.113556.1.4.1941:=" + d + ")"
+	}
+	f := "(|(member=" + d + ")(uniqueMember=" + d + ")"
+	if u, ok := t.uidOf(m.ID); ok {
+		f += "(memberUid=" + goldap.EscapeFilter(u) + ")"
+	}
+	return f + ")"
 }
 
 var _ providers.EligibilityChecker = (*target)(nil)

@@ -138,9 +138,14 @@ func TestSambaResolveAndRead(t *testing.T) {
 			{"carol", map[string]bool{sambatest.Tier1DN: true, sambatest.Tier2DN: true, sambatest.AdminsDN: false}},
 			{"alice@example.test", map[string]bool{sambatest.Tier1DN: false, sambatest.Tier2DN: false, sambatest.AdminsDN: true}},
 		} {
+			before := p.Ops()
 			got, err := p.InGroups(ctx, tc.who, []string{sambatest.Tier1DN, sambatest.Tier2DN, sambatest.AdminsDN})
 			if err != nil {
 				t.Fatal(err)
+			}
+			// Resolve the principal, then one search for all three groups.
+			if ops := p.Ops() - before; ops != 2 {
+				t.Errorf("InGroups took %d round trips, want 2", ops)
 			}
 			for g, w := range tc.want {
 				if got[g] != w {
