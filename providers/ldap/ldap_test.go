@@ -473,3 +473,75 @@ func trunc(s string) string {
 	}
 	return s
 }
+
+func TestBatchKey(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		tmpl string
+		want filterKey
+		ok   bool
+	}{
+		{"(uid=%s)", filterKey{attr: "uid"}, true},
+		{"(&(objectClass=inetOrgPerson)(uid=%s))", filterKey{attr: "uid"}, true},
+		{"(&(objectClass=person)(&(!(cn=x))(mail=%s@corp.example)))", filterKey{attr: "mail", suffix: "@corp.example"}, true},
+		{`(&(objectClass=user)(employeeID=E\2a%s))`, filterKey{attr: "employeeID", prefix: "E*"}, true},
+		{"(|(uid=%s)(cn=admin))", filterKey{}, false},       // any entry with cn=admin matches every principal
+		{"(!(uid=%s))", filterKey{}, false},                 // a negation matches nearly everything
+		{"(&(objectClass=*)(cn=*%s*))", filterKey{}, false}, // a substring
+		{"(uidNumber>=%s)", filterKey{}, false},
+		{"(uid:caseExactMatch:=%s)", filterKey{}, false},
+		{"(uid=%s", filterKey{}, false},
+	} {
+		got, ok := batchKey(tc.tmpl)
+		if ok != tc.ok || got != tc.want {
+			t.Errorf("batchKey(%q) = %+v, %v; want %+v, %v", tc.tmpl, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+// A user_filter whose principal can be told from its entry resolves in one
+// search per 100 principals, like the default; one that cannot costs one
+// search each. Both give the same answers.
+func TestUserFilterResolution(t *testing.T) {
+	s := slapdtest.Start(t, seed)
+	ctx := context.Background()
+	alice, bob := canon(t, "uid=alice,ou=people,dc=example,dc=org"), canon(t, "uid=bob,ou=people,dc=example,dc=org")
+	principals := []string{"alice", "Bob", "nobody", "twin", "*", "alice)(uid=*"}
+	for _, tc := range []struct {
+		filter, base string
+		ops          int64
+		twin         string // error for "twin"
+	}{
+		{"(&(objectClass=inetOrgPerson)(uid=%s))", "", 1, "ambiguous"},
+		{"(&(objectClass=inetOrgPerson)(uid=%s))", "ou=people,dc=example,dc=org", 1, ""},
+		{"(|(&(objectClass=inetOrgPerson)(uid=%s))(cn=no-such-entry))", "", int64(len(principals)), "ambiguous"},
+	} {
+		p := open(t, ldapTarget(s, func(c *config.LDAPTarget) { c.UserFilter = tc.filter; c.UserBase = tc.base }))
+		before := p.Ops()
+		res, err := p.Resolve(ctx, principals)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ops := p.Ops() - before; ops != tc.ops {
+			t.Errorf("%s: %d round trips for %d principals, want %d", tc.filter, ops, len(principals), tc.ops)
+		}
+		if r := res["alice"]; r.Err != nil || r.Member.ID != alice {
+			t.Errorf("%s: alice = %+v", tc.filter, r)
+		}
+		if r := res["Bob"]; r.Err != nil || r.Member.ID != bob {
+			t.Errorf("%s: Bob = %+v", tc.filter, r)
+		}
+		for _, h := range []string{"nobody", "*", "alice)(uid=*"} {
+			if r := res[h]; r.Err == nil {
+				t.Errorf("%s: %q resolved to %s", tc.filter, h, r.Member.ID)
+			}
+		}
+		r := res["twin"]
+		switch {
+		case tc.twin == "" && r.Err != nil:
+			t.Errorf("%s under %q: twin = %v, want the one under the user base", tc.filter, tc.base, r.Err)
+		case tc.twin != "" && (r.Err == nil || !strings.Contains(r.Err.Error(), tc.twin)):
+			t.Errorf("%s: twin = %+v, want %q", tc.filter, r, tc.twin)
+		}
+	}
+}

@@ -3,9 +3,11 @@ package ldap
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
+	ber "github.com/go-asn1-ber/asn1-ber"
 	goldap "github.com/go-ldap/ldap/v3"
 
 	"github.com/jitform/jitform/config"
@@ -20,8 +22,9 @@ var userAttrs = []string{"uid", "sAMAccountName", "userPrincipalName"}
 // Resolve maps principals to canonical DNs: DNs are checked to exist, short
 // names are looked up per flavor (OpenLDAP uid; AD sAMAccountName, or
 // userPrincipalName when the name has an @). One OR-filter search resolves
-// up to 100 principals; a custom user_filter, whose matches cannot be told
-// apart, costs one search per principal.
+// up to 100 principals, with a user_filter too when its matches can be
+// mapped back (batchKey); otherwise a user_filter costs one search per
+// principal.
 func (t *target) Resolve(ctx context.Context, principals []string) (map[string]providers.Resolution, error) {
 	out := make(map[string]providers.Resolution, len(principals))
 	var mu sync.Mutex
@@ -79,15 +82,43 @@ func (t *target) Resolve(ctx context.Context, principals []string) (map[string]p
 	}
 
 	if t.customUserFilter() {
-		// Matches of an arbitrary filter cannot be mapped back to the
-		// principal that asked: one search each, bounded by the semaphore.
-		err = parallel(ctx, chunks(names, 1), func(ctx context.Context, ps []string) error {
-			p := ps[0]
-			entries, err := t.search(ctx, t.userBase(), userFilter(t.cfg.UserFilter, p), userAttrs)
+		key, ok := batchKey(t.cfg.UserFilter)
+		if !ok {
+			// Matches of this filter cannot be mapped back to the
+			// principal that asked: one search each, bounded.
+			err = parallel(ctx, chunks(names, 1), func(ctx context.Context, ps []string) error {
+				p := ps[0]
+				entries, err := t.search(ctx, t.userBase(), userFilter(t.cfg.UserFilter, p), userAttrs)
+				if err != nil {
+					return fmt.Errorf("resolve %q on %s: %w", p, t.addr, err)
+				}
+				set(p, t.pick(p, entries))
+				return nil
+			})
 			if err != nil {
-				return fmt.Errorf("resolve %q on %s: %w", p, t.addr, err)
+				return nil, err
 			}
-			set(p, t.pick(p, entries))
+			return out, nil
+		}
+		attrs := append(slices.Clone(userAttrs), key.attr)
+		err = parallel(ctx, chunks(names, chunk), func(ctx context.Context, ps []string) error {
+			parts := make([]string, len(ps))
+			for i, p := range ps {
+				parts[i] = userFilter(t.cfg.UserFilter, p)
+			}
+			entries, err := t.search(ctx, t.userBase(), orFilter(parts), attrs)
+			if err != nil {
+				return fmt.Errorf("resolve %d principal(s) with user_filter on %s: %w", len(ps), t.addr, err)
+			}
+			for _, p := range ps {
+				var hits []*goldap.Entry
+				for _, e := range entries {
+					if key.matches(e, p) {
+						hits = append(hits, e)
+					}
+				}
+				set(p, t.pick(p, hits))
+			}
 			return nil
 		})
 		if err != nil {
@@ -132,6 +163,67 @@ func (t *target) customUserFilter() bool {
 		def = config.DefaultADUserFilter
 	}
 	return t.cfg.UserFilter != "" && t.cfg.UserFilter != def
+}
+
+// filterKey says how to tell, from a result entry, which principal's
+// user_filter it matched: the filter's principal sits in one equality
+// assertion attr=prefix+principal+suffix, under nothing but ANDs. Then an
+// entry matches filter(p) exactly when it matches the rest of the filter
+// (the same for every p) and has that value, so an OR of many principals'
+// filters is one search whose entries map back by that attribute.
+type filterKey struct{ attr, prefix, suffix string }
+
+// batchKey finds the filterKey of a user_filter template, or reports that
+// its matches cannot be told apart (the principal under OR or NOT, in a
+// substring, ordering or extensible match, or more than once).
+func batchKey(tmpl string) (filterKey, bool) {
+	const mark = "jitformPrincipalMark7f3a"
+	f, err := goldap.CompileFilter(strings.ReplaceAll(tmpl, "%s", mark))
+	if err != nil {
+		return filterKey{}, false
+	}
+	var keys []filterKey
+	seen := 0
+	var walk func(p *ber.Packet, andOnly bool)
+	walk = func(p *ber.Packet, andOnly bool) {
+		switch p.Tag {
+		case goldap.FilterAnd, goldap.FilterOr, goldap.FilterNot:
+			for _, c := range p.Children {
+				walk(c, andOnly && p.Tag == goldap.FilterAnd)
+			}
+			return
+		}
+		for _, c := range p.Children {
+			if strings.Contains(string(c.Bytes()), mark) {
+				seen++
+			}
+		}
+		if p.Tag != goldap.FilterEqualityMatch || !andOnly || len(p.Children) != 2 {
+			return
+		}
+		attr, _ := p.Children[0].Value.(string)
+		val, _ := p.Children[1].Value.(string)
+		if before, after, ok := strings.Cut(val, mark); ok && !strings.Contains(attr, mark) {
+			keys = append(keys, filterKey{attr: attr, prefix: before, suffix: after})
+		}
+	}
+	walk(f, true)
+	if seen != 1 || len(keys) != 1 {
+		return filterKey{}, false
+	}
+	return keys[0], true
+}
+
+// matches compares case-insensitively, as the directory's string
+// matching rules do; where the server would also ignore extra spaces this
+// is stricter, so a doubtful entry is left unmatched, never matched.
+func (k filterKey) matches(e *goldap.Entry, p string) bool {
+	for _, v := range e.GetEqualFoldAttributeValues(k.attr) {
+		if strings.EqualFold(v, k.prefix+p+k.suffix) {
+			return true
+		}
+	}
+	return false
 }
 
 // userFilter fills a user_filter template: every %s gets the escaped name.
