@@ -233,3 +233,17 @@ func freePort(t testing.TB) int {
 
 // PID is the server's process id.
 func (s *Server) PID() string { return strconv.Itoa(s.pid) }
+
+// Pause freezes the server (SIGSTOP): the kernel still accepts connections
+// but nothing answers, like a hung directory, until Resume. A cleanup
+// resumes it so the server can be stopped.
+func (s *Server) Pause(t testing.TB) {
+	t.Helper()
+	if err := syscall.Kill(s.pid, syscall.SIGSTOP); err != nil {
+		t.Fatalf("pause slapd: %v", err)
+	}
+	t.Cleanup(s.Resume)
+}
+
+// Resume lets a paused server answer again.
+func (s *Server) Resume() { _ = syscall.Kill(s.pid, syscall.SIGCONT) }

@@ -138,7 +138,7 @@ func tlsAdvice(err error) string {
 	s := err.Error()
 	switch {
 	case strings.Contains(s, "negative serial number"):
-		return " (the server's certificate has a negative serial number, which Go refuses to parse even without verification; Samba's self-generated certificate does this about half the time: give the server a certificate of its own via 'tls certfile' and 'tls keyfile')"
+		return " (the server's certificate has a negative serial number, which Go refuses to parse even without verification; Samba's self-generated certificate does this about half the time: give the server a certificate of its own (Samba: 'tls certfile' and 'tls keyfile' in smb.conf) or re-issue it with a positive serial)"
 	case strings.Contains(s, "x509:") || strings.Contains(s, "tls:"):
 		return " (check that the server's certificate is valid for this host name and signed by a CA you trust; set ca_file to the CA's PEM file)"
 	case strings.Contains(s, "connection refused") || strings.Contains(s, "i/o timeout") || strings.Contains(s, "no such host"):
