@@ -458,6 +458,35 @@ func TestHostileNames(t *testing.T) {
 			t.Errorf("hostile group %s (%q / %q) was found: %v", g.Addr, trunc(g.GroupName), trunc(g.DN), ids(o.Members))
 		}
 	}
+	// The same corpus through a batched user_filter and eligibility.
+	pf := open(t, ldapTarget(s, func(c *config.LDAPTarget) { c.UserFilter = "(&(objectClass=inetOrgPerson)(uid=%s))" }))
+	res, err = pf.Resolve(ctx, hostile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hostile {
+		if r := res[h]; r.Err == nil {
+			t.Errorf("hostile principal %q resolved to %s through user_filter", trunc(h), r.Member.ID)
+		}
+		if _, err := p.InGroups(ctx, h, []string{"cn=admins,ou=groups,dc=example,dc=org"}); err == nil {
+			t.Errorf("InGroups of hostile principal %q: want an error", trunc(h))
+		}
+	}
+	var gdns []string
+	for _, g := range gs {
+		if g.DN != "" && dn.IsDN(g.DN) {
+			gdns = append(gdns, g.DN)
+		}
+	}
+	in, err := p.InGroups(ctx, "alice", gdns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for g, ok := range in {
+		if ok {
+			t.Errorf("alice is in hostile group %q", trunc(g))
+		}
+	}
 	outs, _ := p.Apply(ctx, []providers.GroupChange{{Group: gs[0], Changes: []providers.MemberChange{{Action: providers.Add, Member: providers.Member{ID: "x", Name: "uid=alice,ou=people,dc=example,dc=org"}}}}})
 	if outs[0].Status != providers.Failed {
 		t.Errorf("apply to a hostile group = %s", outs[0].Status)
