@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -198,5 +201,104 @@ func TestRunFinishesTheChangeInFlightOnSignal(t *testing.T) {
 	}
 	if len(clock.waits) != 0 {
 		t.Errorf("the loop slept after the signal: %v", clock.waits)
+	}
+}
+
+// steppingClock advances its time by every wait, so the loop sees time pass
+// without sleeping; onWait may change the world between cycles.
+type steppingClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	waits  []time.Duration
+	onWait func(n int)
+	stopAt int
+	cancel func()
+}
+
+func (c *steppingClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *steppingClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	c.waits = append(c.waits, d)
+	n := len(c.waits)
+	c.now = c.now.Add(d)
+	now := c.now
+	c.mu.Unlock()
+	if c.onWait != nil {
+		c.onWait(n)
+	}
+	ch := make(chan time.Time, 1)
+	if n >= c.stopAt {
+		c.cancel()
+		return ch
+	}
+	ch <- now
+	return ch
+}
+
+// A config error after a successful cycle: the loop backs off exponentially
+// but wakes exactly at the boundary the last good plan knew of (the grant's
+// end), and changes nothing while the config is broken.
+func TestRunBackoffNeverSkipsTheLastKnownBoundary(t *testing.T) {
+	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	// The grant started an hour ago and ends at t0+30m.
+	good := strings.Replace(repo, `timeadd(plantimestamp(), "-1h")`, `"2026-11-23T09:00:00Z"`, 1)
+	good = strings.Replace(good, `duration    = "2h"`, `duration    = "1h30m"`, 1)
+	f := newFixture(t, good)
+	main := filepath.Join(f.dir, "main.hcl")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var eventsWhileBroken int
+	clock := &steppingClock{now: t0, stopAt: 5, cancel: cancel}
+	clock.onWait = func(n int) {
+		switch n {
+		case 1: // after the first, good cycle: break the config
+			eventsWhileBroken = len(events(t, f.opts.Backend))
+			f.d.mu.Lock()
+			if !slices.Contains(f.d.groups["group.ga"], dn("alice")) {
+				t.Errorf("the first cycle did not add alice: %v", f.d.groups["group.ga"])
+			}
+			f.d.mu.Unlock()
+			if err := os.WriteFile(main, []byte(good+"\ngrant \"broken\" {\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		case 4: // fixed just before the boundary
+			if got := len(events(t, f.opts.Backend)); got != eventsWhileBroken {
+				t.Errorf("%d ledger events written while the config was broken", got-eventsWhileBroken)
+			}
+			if err := os.WriteFile(main, []byte(good), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var logs bytes.Buffer
+	err := Run(ctx, RunOptions{
+		Options: f.opts, DriftInterval: 10 * time.Minute, Clock: clock,
+		MinBackoff: 4 * time.Minute, MaxBackoff: time.Hour, Jitter: func() float64 { return 0 },
+		Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// good cycle: drift (10m) before the boundary (30m); then 4m, 8m, and
+	// 16m cut to the 8m left until t0+30m; then nothing scheduled: drift.
+	want := []time.Duration{10 * time.Minute, 4 * time.Minute, 8 * time.Minute, 8 * time.Minute, 10 * time.Minute}
+	if !slices.Equal(clock.waits, want) {
+		t.Fatalf("waits = %v, want %v\nlogs:\n%s", clock.waits, want, logs.String())
+	}
+	// The cycle at the boundary removed alice everywhere.
+	f.d.mu.Lock()
+	defer f.d.mu.Unlock()
+	for g, ms := range f.d.groups {
+		if slices.Contains(ms, dn("alice")) {
+			t.Errorf("%s still has alice after her grant ended: %v", g, ms)
+		}
+	}
+	if !strings.Contains(logs.String(), `"msg":"cycle failed"`) {
+		t.Errorf("no 'cycle failed' log for the broken config:\n%s", logs.String())
 	}
 }
