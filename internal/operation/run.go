@@ -154,6 +154,17 @@ func runCycle(ctx context.Context, ro RunOptions) (*planner.Plan, *Result, error
 // logCycle logs what a cycle did and reports whether it succeeded.
 func logCycle(log *slog.Logger, cycle int, plan *planner.Plan, res *Result, err error) bool {
 	ok := err == nil
+	unreadable := 0
+	if plan != nil {
+		for _, u := range plan.Unreadable {
+			log.Error("group unreadable", "cycle", cycle, "group", u.Group, "target", u.Target, "error", u.Error)
+			unreadable++
+			ok = false
+		}
+		for _, w := range plan.Warnings {
+			log.Warn("plan warning", "cycle", cycle, "summary", w.Summary, "subject", w.Subject)
+		}
+	}
 	if res != nil {
 		for _, o := range res.Outcomes {
 			c := o.Change
@@ -173,16 +184,7 @@ func logCycle(log *slog.Logger, cycle int, plan *planner.Plan, res *Result, err 
 		if failed > 0 {
 			ok = false
 		}
-		log.Info("cycle done", "cycle", cycle, "added", added, "removed", removed, "failed", failed)
-	}
-	if plan != nil {
-		for _, u := range plan.Unreadable {
-			log.Error("group unreadable", "cycle", cycle, "group", u.Group, "target", u.Target, "error", u.Error)
-			ok = false
-		}
-		for _, w := range plan.Warnings {
-			log.Warn("plan warning", "cycle", cycle, "summary", w.Summary, "subject", w.Subject)
-		}
+		log.Info("cycle done", "cycle", cycle, "added", added, "removed", removed, "failed", failed, "unreadable", unreadable)
 	}
 	if err != nil {
 		var pe *PlanErrorsError

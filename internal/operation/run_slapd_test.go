@@ -1,11 +1,16 @@
 package operation
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -58,10 +63,12 @@ grant "alice_short" {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	logs := &syncBuffer{}
 	go func() {
 		done <- Run(ctx, RunOptions{
 			Options:       Options{Dir: dir, Backend: b, Registry: providers.Registry{"ldap": ldap.Open}},
 			DriftInterval: time.Minute, MinBackoff: 200 * time.Millisecond,
+			Logger: slog.New(slog.NewJSONHandler(logs, nil)),
 		})
 	}()
 	defer func() {
@@ -69,6 +76,7 @@ grant "alice_short" {
 		if err := <-done; err != nil {
 			t.Error(err)
 		}
+		checkChangeLogs(t, logs.String(), "grant.alice_short", "add", "remove")
 	}()
 
 	alice := "uid=alice,ou=people,dc=example,dc=org"
@@ -99,6 +107,96 @@ grant "alice_short" {
 	if got := s.Values(t, "cn=admins,ou=groups,dc=example,dc=org", "member"); !slices.Equal(got, []string{"uid=svc,ou=people,dc=example,dc=org"}) {
 		t.Errorf("members after the window = %v, want svc alone", got)
 	}
+}
+
+// The password never reaches the logs, even when the bind fails with it.
+func TestRunLogsNoSecrets(t *testing.T) {
+	s := slapdtest.Start(t, latencySeed)
+	dir := t.TempDir()
+	const wrong = "wrong-sekrit-4711"
+	if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(adminsRepo(s, `"alice"`)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b, err := state.NewLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	clock := &fakeClock{now: time.Now().UTC(), stopAfter: 2, cancel: cancel}
+	for _, pw := range []string{wrong, slapdtest.RootPW} {
+		t.Setenv("TEST_LDAP_PASSWORD", pw)
+		clock.waits = nil
+		ctx, cancel = context.WithCancel(context.Background())
+		clock.cancel = cancel
+		if err := Run(ctx, RunOptions{
+			Options: Options{Dir: dir, Backend: b, Registry: providers.Registry{"ldap": ldap.Open}},
+			Clock:   clock, Logger: slog.New(slog.NewJSONHandler(logs, nil)),
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := logs.String()
+	if !strings.Contains(out, `"msg":"group unreadable"`) || !strings.Contains(out, `"why":"retry after a failed cycle"`) {
+		t.Errorf("the failed bind was not logged and retried:\n%s", out)
+	}
+	if !strings.Contains(out, `"why":"drift interval"`) {
+		t.Errorf("the right password did not give a good cycle:\n%s", out)
+	}
+	for _, secret := range []string{wrong, slapdtest.RootPW} {
+		if strings.Contains(out, secret) {
+			t.Errorf("logs contain the password %q:\n%s", secret, out)
+		}
+	}
+}
+
+// checkChangeLogs requires a JSON "change" record for grant with each
+// action, carrying the fields an operator filters on.
+func checkChangeLogs(t *testing.T, out, grant string, actions ...string) {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line is not JSON: %q", line)
+		}
+		if rec["msg"] != "change" || rec["grant"] != grant {
+			continue
+		}
+		for _, k := range []string{"cycle", "action", "group", "member", "reason", "status"} {
+			if rec[k] == nil {
+				t.Errorf("change record lacks %q: %s", k, line)
+			}
+		}
+		seen[fmt.Sprint(rec["action"])] = true
+	}
+	for _, a := range actions {
+		if !seen[a] {
+			t.Errorf("no %q change logged for grant %s:\n%s", a, grant, out)
+		}
+	}
+	if strings.Contains(out, slapdtest.RootPW) {
+		t.Errorf("logs contain the bind password")
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the loop's goroutine and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 // adminsRepo is a policy repository managing the non-exclusive admins group
