@@ -76,7 +76,9 @@ func TestRunQuickstartOneCycleThenSignal(t *testing.T) {
 	var out bytes.Buffer
 	a := &app{stdin: strings.NewReader(""), stdout: &out, stderr: stderr, getenv: func(string) string { return "" }}
 	done := make(chan int, 1)
-	go func() { done <- a.main(ctx, []string{"-C", dir, "run", "-log-format=json", "--drift-interval", "720h"}) }()
+	go func() {
+		done <- a.main(ctx, []string{"-C", dir, "run", "-log-format=json", "--drift-interval", "720h"})
+	}()
 	select {
 	case <-stderr.seen:
 	case code := <-done:
