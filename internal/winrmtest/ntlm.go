@@ -128,18 +128,26 @@ func (s *Server) ntlm(w http.ResponseWriter, r *http.Request, schema, token stri
 	switch binary.LittleEndian.Uint32(raw[8:]) {
 	case 1:
 		msg, ch := challengeMessage()
+		// Keyed by the challenge itself: the client may finish the
+		// handshake on another connection.
 		s.mu.Lock()
-		s.challenges[r.RemoteAddr] = ch
+		s.challenges[string(ch[:])] = ch
 		s.mu.Unlock()
 		w.Header().Set("WWW-Authenticate", schema+" "+base64.StdEncoding.EncodeToString(msg))
 		w.WriteHeader(http.StatusUnauthorized)
 		return false
 	case 3:
 		s.mu.Lock()
-		ch, ok := s.challenges[r.RemoteAddr]
-		delete(s.challenges, r.RemoteAddr)
+		var matched bool
+		for k, ch := range s.challenges {
+			if verifyAuthenticate(raw, ch, s.User, s.Pass) == nil {
+				delete(s.challenges, k) // each challenge answers once
+				matched = true
+				break
+			}
+		}
 		s.mu.Unlock()
-		if ok && verifyAuthenticate(raw, ch, s.User, s.Pass) == nil {
+		if matched {
 			s.mu.Lock()
 			s.ntlmOK++
 			s.mu.Unlock()
