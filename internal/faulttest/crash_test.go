@@ -199,8 +199,11 @@ func jitform(t *testing.T, dir string, env []string, args ...string) (int, strin
 	return cmd.ProcessState.ExitCode(), string(out), cmd.ProcessState
 }
 
-// checkLedger: the chain verifies, seqs are contiguous, and every intent
-// has at most one outcome.
+// checkLedger: the chain verifies, seqs are contiguous, every intent has at
+// most one outcome (and every intent of the last apply exactly one: only a
+// killed run may leave one open), and no change that succeeded was
+// attempted again: a later intent for the same action on the same member
+// and group needs the opposite change in between.
 func checkLedger(t *testing.T, dir string) {
 	t.Helper()
 	if code, out, _ := jitform(t, dir, nil, "ledger", "verify"); code != 0 {
@@ -214,22 +217,80 @@ func checkLedger(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	intents := map[string]state.Change{}
+	var order []string // intent IDs in ledger order
 	outcomes := map[string]int{}
+	done := map[string]bool{} // "group member": the last successful action was an add
 	for i, ev := range evs {
 		if ev.Seq != int64(i+1) {
 			t.Errorf("event %d has seq %d", i+1, ev.Seq)
 		}
-		if ev.Type == state.EventChangeApplied || ev.Type == state.EventChangeFailed {
+		switch ev.Type {
+		case state.EventChangeIntent:
+			var c state.Change
+			if err := json.Unmarshal(ev.Payload, &c); err != nil {
+				t.Fatal(err)
+			}
+			if _, dup := intents[c.ID]; dup {
+				t.Errorf("event %d: intent ID %s used twice", ev.Seq, c.ID)
+			}
+			key := c.Target + " " + c.Group + " " + c.Member
+			if added, seen := done[key]; seen && added == (c.Action == "add") {
+				t.Errorf("event %d: intent to %s %s in %s again, after that already succeeded", ev.Seq, c.Action, c.Member, c.Group)
+			}
+			intents[c.ID] = c
+			order = append(order, c.ID)
+		case state.EventChangeApplied, state.EventChangeFailed:
 			var o state.ChangeOutcome
 			if err := json.Unmarshal(ev.Payload, &o); err != nil {
 				t.Fatal(err)
+			}
+			c, ok := intents[o.ID]
+			if !ok {
+				t.Errorf("event %d: outcome for %s, which has no intent before it", ev.Seq, o.ID)
 			}
 			outcomes[o.ID]++
 			if outcomes[o.ID] > 1 {
 				t.Errorf("intent %s has %d outcomes", o.ID, outcomes[o.ID])
 			}
+			if ev.Type == state.EventChangeApplied && (o.Status == "done" || o.Status == "already") {
+				done[c.Target+" "+c.Group+" "+c.Member] = c.Action == "add"
+			}
 		}
 	}
+	if len(order) > 0 {
+		last := intents[order[len(order)-1]].PlanID
+		for _, id := range order {
+			if intents[id].PlanID == last && outcomes[id] != 1 {
+				t.Errorf("intent %s of the last apply (plan %s) has %d outcomes, want 1", id, last, outcomes[id])
+			}
+		}
+	}
+}
+
+// ledgerChanges returns the payloads of every change_intent, in order.
+func ledgerChanges(t *testing.T, dir string) []state.Change {
+	t.Helper()
+	b, err := state.NewLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := b.Events(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []state.Change
+	for _, ev := range evs {
+		if ev.Type != state.EventChangeIntent {
+			continue
+		}
+		var c state.Change
+		if err := json.Unmarshal(ev.Payload, &c); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 const (
@@ -304,8 +365,8 @@ func TestCrashAfterCallLeaksNothing(t *testing.T) {
 			// bob), so the 4th is the ops call that added alice and bob,
 			// killed before its outcomes are recorded.
 			_, out, ps := jitform(t, dir, []string{crashpoint.Env + "=" + crashpoint.AfterCall + ":4"}, "apply", "--auto-approve")
-			if ws, _ := ps.Sys().(syscall.WaitStatus); !ws.Signaled() {
-				t.Fatalf("apply was not killed:\n%s", out)
+			if ws, _ := ps.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+				t.Fatalf("apply was not killed by SIGKILL:\n%s", out)
 			}
 			if !slices.Contains(d.members(t, opsDN), bob) {
 				t.Fatalf("the crash came before bob's add reached the directory: %v", d.members(t, opsDN))
