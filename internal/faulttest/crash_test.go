@@ -336,10 +336,63 @@ func TestCrashAtEveryPointConverges(t *testing.T) {
 						t.Errorf("plan after convergence exited %d, want 0 (no changes):\n%s", code, out)
 					}
 					checkLedger(t, dir)
+					if n := checkRetries(t, dir, point); point == crashpoint.AfterIntent && n == 0 {
+						t.Error("the change killed between intent and call was not intended again, yet the call was never made")
+					}
 				})
 			}
 		}
 	}
+}
+
+// checkRetries: the policy did not change between the killed apply and the
+// next, so a change is intended again only when the kill left its intent
+// open (no outcome) with the call not made. After the call nothing may be
+// retried: the change is on the server and the next apply must see it.
+// It returns how many changes were intended again.
+func checkRetries(t *testing.T, dir, point string) (retried int) {
+	t.Helper()
+	seen := map[string]state.Change{}
+	open := map[string]bool{}
+	b, err := state.NewLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := b.Events(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range evs {
+		switch ev.Type {
+		case state.EventChangeIntent:
+			var c state.Change
+			if err := json.Unmarshal(ev.Payload, &c); err != nil {
+				t.Fatal(err)
+			}
+			key := c.Action + " " + c.Member + " " + c.Group
+			if first, again := seen[key]; again {
+				retried++
+				switch {
+				case point == crashpoint.AfterCall:
+					t.Errorf("event %d: %s intended again after a kill that came after its provider call", ev.Seq, key)
+				case !open[first.ID]:
+					t.Errorf("event %d: %s intended again though intent %s has an outcome", ev.Seq, key, first.ID)
+				case first.PlanID == c.PlanID:
+					t.Errorf("event %d: %s intended twice in one apply", ev.Seq, key)
+				}
+			} else {
+				seen[key] = c
+			}
+			open[c.ID] = true
+		case state.EventChangeApplied, state.EventChangeFailed:
+			var o state.ChangeOutcome
+			if err := json.Unmarshal(ev.Payload, &o); err != nil {
+				t.Fatal(err)
+			}
+			delete(open, o.ID)
+		}
+	}
+	return retried
 }
 
 // The leak case: an add to a non-exclusive group is made, then the process
@@ -347,15 +400,25 @@ func TestCrashAtEveryPointConverges(t *testing.T) {
 // must still remove the member, because the intent says jitform may have
 // added it.
 func TestCrashAfterCallLeaksNothing(t *testing.T) {
-	for _, kind := range []string{"ldif", "slapd"} {
-		t.Run(kind, func(t *testing.T) {
+	for _, tc := range []struct{ kind, gone string }{
+		{"ldif", "deleted"}, {"ldif", "ended"}, {"slapd", "deleted"}, {"slapd", "ended"},
+	} {
+		kind := tc.kind
+		t.Run(kind+"/grant-"+tc.gone, func(t *testing.T) {
 			dir := t.TempDir()
 			d := ldifDirectory(t, dir)
 			if kind == "slapd" {
 				d = slapdDirectory(t)
 			}
 			write := func(grantBob bool) {
-				if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(policyRepo(d.target, time.Now(), grantBob)), 0o600); err != nil {
+				repo := policyRepo(d.target, time.Now(), grantBob)
+				if !grantBob && tc.gone == "ended" {
+					// Keep bob's grant, its window over: started 3h ago, 2h long.
+					repo = policyRepo(d.target, time.Now(), true)
+					i := strings.LastIndex(repo, `start     = "`) + len(`start     = "`)
+					repo = repo[:i] + time.Now().Add(-3*time.Hour).UTC().Format(time.RFC3339) + repo[i+strings.IndexByte(repo[i:], '"'):]
+				}
+				if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(repo), 0o600); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -371,7 +434,17 @@ func TestCrashAfterCallLeaksNothing(t *testing.T) {
 			if !slices.Contains(d.members(t, opsDN), bob) {
 				t.Fatalf("the crash came before bob's add reached the directory: %v", d.members(t, opsDN))
 			}
-			write(false) // bob's grant is gone
+			// The crash hid the outcome: bob's add is an open intent.
+			open := 0
+			for _, c := range ledgerChanges(t, dir) {
+				if c.Member == bob && c.Group == "group.ops" && c.Action == "add" {
+					open++
+				}
+			}
+			if open != 1 {
+				t.Fatalf("%d intents to add bob to group.ops, want the 1 the crash left open", open)
+			}
+			write(false) // bob's grant is gone (deleted, or its window ended)
 			code, out, _ := jitform(t, dir, nil, "apply", "--auto-approve")
 			if code != 0 {
 				t.Fatalf("apply exited %d:\n%s", code, out)
