@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/jitform/jitform/internal/operation"
@@ -22,7 +25,9 @@ next window boundary. A config or ledger problem never leads to a partial
 apply: nothing is changed until it is fixed.
 
 SIGINT or SIGTERM: the change in flight finishes (up to --grace), then jitform
-exits 0. Logs go to stderr, as text or JSON (--log-format json).
+exits 0. SIGHUP: plan again now instead of at the next wake (after editing
+the config or approving a grant). Logs go to stderr, as text or JSON
+(--log-format json).
 
 Examples:
   jitform run
@@ -63,9 +68,29 @@ func cmdRun(ctx context.Context, a *app, args []string) int {
 	log := slog.New(h)
 	opts := a.options(b, *parallelism, *lockTimeout)
 	opts.Progress = nil // structured logs replace progress lines
+	// SIGHUP wakes the loop early; a burst of them is one wake.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	wake := make(chan struct{}, 1)
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		for {
+			select {
+			case <-hup:
+				select {
+				case wake <- struct{}{}:
+				default:
+				}
+			case <-wctx.Done():
+				return
+			}
+		}
+	}()
 	log.Info("jitform run", "dir", a.dir, "drift_interval", drift.String(), "parallelism", *parallelism)
 	if err := operation.Run(ctx, operation.RunOptions{
-		Options: opts, DriftInterval: *drift, Grace: *grace, Logger: log,
+		Options: opts, DriftInterval: *drift, Grace: *grace, Logger: log, Wake: wake,
 	}); err != nil {
 		return a.errorf("%v", err)
 	}

@@ -36,6 +36,9 @@ type RunOptions struct {
 	Clock                  Clock
 	// Jitter returns a number in [0,1); nil means math/rand.
 	Jitter func() float64
+	// Wake, when it receives, ends a sleep early (SIGHUP): a grant just
+	// added to the config or the ledger need not wait for the drift interval.
+	Wake <-chan struct{}
 }
 
 // Defaults of RunOptions.
@@ -126,6 +129,8 @@ func Run(ctx context.Context, ro RunOptions) error {
 			log.Info("stopping", "reason", "signal")
 			return nil
 		case <-ro.Clock.After(wait):
+		case <-ro.Wake:
+			log.Info("woken early", "cycle", cycle, "reason", "wake signal")
 		}
 	}
 }

@@ -302,3 +302,49 @@ func TestRunBackoffNeverSkipsTheLastKnownBoundary(t *testing.T) {
 		t.Errorf("no 'cycle failed' log for the broken config:\n%s", logs.String())
 	}
 }
+
+// stuckClock's timers never fire: only a wake or a signal ends a sleep.
+type stuckClock struct {
+	now   time.Time
+	waits chan time.Duration
+}
+
+func (c *stuckClock) Now() time.Time { return c.now }
+
+func (c *stuckClock) After(d time.Duration) <-chan time.Time {
+	c.waits <- d
+	return nil
+}
+
+// A wake (SIGHUP) ends the sleep at once: a grant added meanwhile is
+// applied without waiting for the drift interval.
+func TestRunWakesEarly(t *testing.T) {
+	f := newFixture(t, repo)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	clock := &stuckClock{now: time.Now().UTC(), waits: make(chan time.Duration, 10)}
+	wake := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, RunOptions{Options: f.opts, DriftInterval: 5 * time.Minute, Clock: clock, Wake: wake})
+	}()
+	<-clock.waits // asleep after the first cycle
+	f.d.mu.Lock()
+	f.d.groups["group.ga"] = append(f.d.groups["group.ga"], dn("mallory")) // changed by hand
+	f.d.mu.Unlock()
+	wake <- struct{}{}
+	select {
+	case <-clock.waits: // asleep after the second cycle
+	case <-time.After(10 * time.Second):
+		t.Fatal("the wake did not start a cycle")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	f.d.mu.Lock()
+	defer f.d.mu.Unlock()
+	if slices.Contains(f.d.groups["group.ga"], dn("mallory")) {
+		t.Errorf("the cycle after the wake did not correct the drift: %v", f.d.groups["group.ga"])
+	}
+}
