@@ -199,3 +199,37 @@ func TestInitCreatesPrivateStateDir(t *testing.T) {
 		t.Errorf(".jitform has mode %o, want 700", perm)
 	}
 }
+
+// -input=false on a terminal: apply asks nothing, so without --auto-approve
+// it refuses and writes nothing, even when "yes" is waiting on stdin.
+func TestInputFalseNeverAsks(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, f := range []string{"main.hcl", "directory.ldif"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "examples", "quickstart", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func(args ...string) (int, string) {
+		var out, errb strings.Builder
+		a := &app{stdin: strings.NewReader("yes\n"), stdout: &out, stderr: &errb,
+			getenv: func(string) string { return "" }, stdinTTY: true}
+		code := a.main(context.Background(), append([]string{"-C", dir}, args...))
+		return code, out.String() + errb.String()
+	}
+	code, out := run("apply", "-input=false")
+	if code != exitError || !strings.Contains(out, "auto-approve") {
+		t.Fatalf("apply -input=false exited %d, want 1 asking for --auto-approve:\n%s", code, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".jitform", "ledger.jsonl")); err == nil {
+		t.Fatal("apply -input=false wrote the ledger")
+	}
+	// The control: the same terminal answering yes does apply.
+	if code, out := run("apply"); code != exitOK || !strings.Contains(out, "Apply complete!") {
+		t.Fatalf("apply with yes on the terminal exited %d:\n%s", code, out)
+	}
+}

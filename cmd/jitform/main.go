@@ -68,8 +68,9 @@ type app struct {
 	stdinTTY       bool
 	outTTY, errTTY bool
 
-	dir     string // -C
-	noColor bool   // --no-color
+	dir             string // -C
+	noColor         bool   // --no-color
+	compactWarnings bool   // -compact-warnings: one line per warning
 }
 
 // command is one subcommand. run gets the arguments after its name.
@@ -93,6 +94,7 @@ func commands() []command {
 		{"ledger", "Verify the ledger's hash chain or print the audit trail", cmdLedger},
 		{"run", "Plan and apply at every window boundary, until stopped", cmdRun},
 		{"version", "Print the jitform version", cmdVersion},
+		{"completion", "Print a shell completion script (bash, zsh, fish, powershell)", cmdCompletion},
 	}
 }
 
@@ -270,12 +272,21 @@ func (a *app) parse(fs *pflag.FlagSet, args []string) (code int, done bool) {
 	fs.BoolP("help", "h", false, "show this help")
 	// Terraform users type "plan -no-color": accept it after the command too.
 	fs.BoolVar(&a.noColor, "no-color", a.noColor, "never colour the output")
+	fs.BoolVar(&a.compactWarnings, "compact-warnings", a.compactWarnings, "show each warning on one line")
+	input := fs.Bool("input", true, "ask at the terminal when needed (-input=false: never ask)")
 	err := fs.Parse(normalizeArgs(fs, args))
+	if !*input {
+		a.stdinTTY = false // nothing is asked: no confirmation, no passphrase
+	}
 	if errors.Is(err, pflag.ErrHelp) {
 		fs.Usage()
 		return exitOK, true
 	}
 	if err != nil {
+		if hint := terraformFlagHint(args); hint != "" {
+			fmt.Fprintf(a.stderr, "%s: %s\nRun '%s --help' for usage.\n", fs.Name(), hint, fs.Name())
+			return exitError, true
+		}
 		fmt.Fprintf(a.stderr, "%s: %v\nRun '%s --help' for usage.\n", fs.Name(), err, fs.Name())
 		return exitError, true
 	}

@@ -32,8 +32,26 @@ func (a *app) printDiags(cfg *config.Config, diags hcl.Diagnostics) {
 	if cfg != nil {
 		files = cfg.Files
 	}
+	shown, similar := groupWarnings(diags)
+	if a.compactWarnings {
+		// -compact-warnings: errors in full, warnings one line each.
+		var errs hcl.Diagnostics
+		for _, d := range diags {
+			if d.Severity == hcl.DiagError {
+				errs = append(errs, d)
+				continue
+			}
+			fmt.Fprintf(a.stderr, "%s %s%s\n", a.paintErr(yellow+bold, "Warning:"), d.Summary, at(d.Subject))
+		}
+		shown, similar = errs, nil
+	}
 	wr := hcl.NewDiagnosticTextWriter(a.stderr, files, a.diagWidth(), a.errColor())
-	_ = wr.WriteDiagnostics(diags)
+	for _, d := range shown {
+		_ = wr.WriteDiagnostic(d)
+		if more := similar[d]; len(more) > 0 {
+			fmt.Fprintf(a.stderr, "(and %d more similar warning(s): %s)\n\n", len(more), strings.Join(more, ", "))
+		}
+	}
 
 	// Then one grep-able line per error, file:line:col first (editors and CI
 	// annotations jump to it).
@@ -58,6 +76,35 @@ func (a *app) printDiags(cfg *config.Config, diags hcl.Diagnostics) {
 			fmt.Fprintf(a.stderr, "  %s\n", l)
 		}
 	}
+}
+
+// groupWarnings keeps errors and the first warning of each summary, as
+// Terraform does: the quickstart's three plantimestamp() grants say it once.
+// similar maps a shown warning to where the others of its kind are.
+func groupWarnings(diags hcl.Diagnostics) (shown hcl.Diagnostics, similar map[*hcl.Diagnostic][]string) {
+	similar = map[*hcl.Diagnostic][]string{}
+	first := map[string]*hcl.Diagnostic{}
+	for _, d := range diags {
+		if d.Severity != hcl.DiagWarning {
+			shown = append(shown, d)
+			continue
+		}
+		if f, ok := first[d.Summary]; ok {
+			similar[f] = append(similar[f], strings.TrimPrefix(at(d.Subject), " at "))
+			continue
+		}
+		first[d.Summary] = d
+		shown = append(shown, d)
+	}
+	return shown, similar
+}
+
+// at is " at file:line" for a diagnostic's subject, or "".
+func at(r *hcl.Range) string {
+	if r == nil {
+		return ""
+	}
+	return fmt.Sprintf(" at %s:%d", r.Filename, r.Start.Line)
 }
 
 // fail reports an error from an operation and returns exitError. A config
