@@ -87,6 +87,7 @@ func commands() []command {
 		{"init", "Prepare a policy repository: check it and create its state directory", cmdInit},
 		{"validate", "Check the configuration and every grant against its policy", cmdValidate},
 		{"fmt", "Rewrite HCL files in the canonical format", cmdFmt},
+		{"import", "Adopt existing groups: print (or --write) the members they have now", cmdImport},
 		{"plan", "Show which memberships would change, and why", cmdPlan},
 		{"apply", "Make the planned membership changes", cmdApply},
 		{"show", "Show a saved plan, or the members jitform manages per the ledger", cmdShow},

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/jitform/jitform/internal/operation"
 	"github.com/jitform/jitform/planner"
+	"github.com/jitform/jitform/state"
 )
 
 const planUsage = `
@@ -90,8 +92,11 @@ func cmdPlan(ctx context.Context, a *app, args []string) int {
 		if *asJSON {
 			msg = a.stderr // stdout is the JSON document
 		}
-		fmt.Fprintf(msg, "\nSaved the plan to: %s\nTo apply exactly these changes before %s, run:\n  jitform apply %s\n",
-			*out, p.ValidUntil.UTC().Format(time.RFC3339), *out)
+		fmt.Fprintf(msg, "\nSaved the plan to: %s\nTo apply exactly these changes before %s, run:\n  jitform %sapply %s\n",
+			a.path(*out), p.ValidUntil.UTC().Format(time.RFC3339), a.chdirArg(), *out)
+	}
+	if s != nil {
+		a.warnAdoption(p, s.Events)
 	}
 	if len(p.Unreadable) > 0 {
 		return a.errorf("%d group(s) could not be read, so nothing is planned for them (see above); the rest of the plan stands", len(p.Unreadable))
@@ -100,6 +105,58 @@ func cmdPlan(ctx context.Context, a *app, args []string) int {
 		return exitChanges
 	}
 	return exitOK
+}
+
+// adoptThreshold is how many undeclared members an exclusive group may lose
+// in its first apply before plan warns that they may be real administrators.
+const adoptThreshold = 3
+
+// warnAdoption warns before the first apply on an exclusive group that would
+// remove several members nobody declared: adopting an existing group with
+// exclusive = true strips everyone not in members, and import prevents that.
+func (a *app) warnAdoption(p *planner.Plan, events []state.Event) {
+	applied := map[string]bool{}
+	for _, ev := range events {
+		if ev.Type != state.EventChangeIntent {
+			continue
+		}
+		var c state.Change
+		if json.Unmarshal(ev.Payload, &c) == nil {
+			applied[c.Group] = true
+		}
+	}
+	removals := map[string][]string{}
+	var order []string
+	for _, c := range p.Changes {
+		if c.Action != "remove" || c.Reason.Kind != planner.ReasonUndeclared || applied[c.Group] {
+			continue
+		}
+		if removals[c.Group] == nil {
+			order = append(order, c.Group)
+		}
+		who := c.MemberName
+		if who == "" {
+			who = c.Member
+		}
+		removals[c.Group] = append(removals[c.Group], who)
+	}
+	for _, g := range order {
+		who := removals[g]
+		if len(who) < adoptThreshold {
+			continue
+		}
+		fmt.Fprintf(a.stderr, "%s %s is exclusive and jitform has never applied to it: this plan removes %d members nobody declared (%s).\n"+
+			"  If they should keep access, adopt them first: jitform %simport --target %s --write\n",
+			a.paintErr(yellow+bold, "Warning:"), g, len(who), strings.Join(who, ", "), a.chdirArg(), g)
+	}
+}
+
+// chdirArg is "-C DIR " when the command ran with -C, for hints to copy.
+func (a *app) chdirArg() string {
+	if a.dir == "" || a.dir == "." {
+		return ""
+	}
+	return "-C " + a.dir + " "
 }
 
 // parseAt reads --at: an RFC 3339 time, a date and time without zone (UTC),

@@ -172,3 +172,14 @@ func clip(s string) string {
 	}
 	return s[:max] + "…"
 }
+
+// FirstValue is the value of s's first RDN when it has a single attribute
+// (uid=alice,ou=people,... -> alice): the name a person writes for an entry.
+func FirstValue(s string) (string, bool) {
+	d, err := ldap.ParseDN(s)
+	if err != nil || len(d.RDNs) == 0 || len(d.RDNs[0].Attributes) != 1 {
+		return "", false
+	}
+	v := d.RDNs[0].Attributes[0].Value
+	return v, v != ""
+}
