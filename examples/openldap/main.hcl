@@ -7,7 +7,7 @@
 #   jitform -C examples/openldap plan
 
 target "ldap" "lab" {
-  url      = "ldap://127.0.0.1:389" # StartTLS is the default for ldap://
+  url      = "ldap://127.0.0.1:3890" # lab.sh's server; StartTLS is the default for ldap://
   bind_dn  = "cn=admin,dc=example,dc=org"
   password = env("JITFORM_LDAP_PASSWORD")
   base_dn  = "dc=example,dc=org"
