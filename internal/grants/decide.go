@@ -27,7 +27,7 @@ func (b *Book) decision(ev state.Event) *Refusal {
 	if rec == nil {
 		b.warn(ev, fmt.Sprintf("%s of unknown grant %q does not count", ev.Type, d.Grant),
 			"no request with this ID precedes it in the ledger")
-		return &Refusal{Rule: RuleUnknownGrant, Reason: fmt.Sprintf("no request %s precedes it in the ledger", d.Grant),
+		return &Refusal{Rule: RuleUnknownGrant, Reason: "no request with this ID precedes it in the ledger",
 			Advice: fmt.Sprintf("no grant %s in the ledger; jitform grant list shows the grants", d.Grant)}
 	}
 	rec.Events = append(rec.Events, ev.Seq)
@@ -86,7 +86,7 @@ func (b *Book) binding(ev state.Event, d state.GrantDecision, rec *Record) *Refu
 		short(d.Request), rec.ID, short(rec.RequestHash))
 	if b.mayAct(ev.Actor, rec) && rec.Status != StatusInvalid && rec.Status != StatusRefused {
 		rec.Status, rec.Pending, rec.Denied = StatusRefused, false, true
-		rec.Refusal = fmt.Sprintf("its request was replaced after %s signed a %s for another request under the same ID (ledger event %d); nothing signed for it counts",
+		rec.Refusal = fmt.Sprintf("its request was replaced after %s signed a decision on it (%s, ledger event %d): the request in the ledger is not the one decided on, so the grant does not count",
 			ev.Actor, ev.Type, ev.Seq)
 		b.warns = append(b.warns, Warning{Summary: fmt.Sprintf("%s does not count: %s", rec.ID, rec.Refusal), Subject: rec.Subject})
 	}
@@ -357,7 +357,7 @@ func (b *Book) revokeBlock(ev state.Event, d state.GrantDecision, dec *Decision)
 	}
 	if prev, ok := b.repo[d.Grant]; ok {
 		// The first revocation stands; later ones change nothing.
-		return &Refusal{Rule: RuleRevoked, Reason: fmt.Sprintf("%s was already revoked at %s", d.Grant, stamp(prev.RevokedAt))}
+		return refuse(&Refusal{Rule: RuleRevoked, Reason: fmt.Sprintf("%s was already revoked at %s", d.Grant, stamp(prev.RevokedAt))})
 	}
 	if b.checking && !g.End().After(ev.Time) {
 		return &Refusal{Rule: RuleNothingToRevoke, Reason: fmt.Sprintf("%s already ended at %s", g.Addr, stamp(g.End()))}
