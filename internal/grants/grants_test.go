@@ -65,8 +65,10 @@ func TestTransitions(t *testing.T) {
 	tests := []tcase{
 		// Requests.
 		{name: "request: a declared actor is requested for only by themself",
-			propose: func(w *world) state.Event { return w.requestEvent(gA, "ops", "alice", "bob", at(0), nil, time.Hour, false) },
-			rule:    RuleActorOnlySelf},
+			propose: func(w *world) state.Event {
+				return w.requestEvent(gA, "ops", "alice", "bob", at(0), nil, time.Hour, false)
+			},
+			rule: RuleActorOnlySelf},
 		{name: "request: on someone's behalf only by an eligible actor",
 			propose: func(w *world) state.Event {
 				return w.requestEvent(gA, "ops", "svc-x", "erin", at(0), nil, time.Hour, false)
@@ -83,8 +85,10 @@ func TestTransitions(t *testing.T) {
 			},
 			rule: RuleWindowOver, after: status(gA, StatusInvalid)},
 		{name: "request: a repository-approval policy takes no ledger requests",
-			propose: func(w *world) state.Event { return w.requestEvent(gA, "repo", "alice", "alice", at(0), nil, time.Hour, false) },
-			rule:    RuleRepositoryApproval},
+			propose: func(w *world) state.Event {
+				return w.requestEvent(gA, "repo", "alice", "alice", at(0), nil, time.Hour, false)
+			},
+			rule: RuleRepositoryApproval},
 		{name: "request: it conforms to the policy when written (the planner re-checks at plan time)",
 			propose: func(w *world) state.Event {
 				return w.requestEvent(gA, "ops", "alice", "alice", at(0), nil, 5*time.Hour, false)
@@ -97,10 +101,12 @@ func TestTransitions(t *testing.T) {
 			},
 			rule: RuleConforms, onlyCheck: true},
 		{name: "request: a grant ID is used once",
-			prior:   pendingA("ops"),
-			propose: func(w *world) state.Event { return w.requestEvent(gA, "ops", "bob", "bob", at(time.Minute), nil, 4*time.Hour, false) },
-			rule:    RuleDuplicateID,
-			after:   window(gA, time.Time{}, time.Time{})},
+			prior: pendingA("ops"),
+			propose: func(w *world) state.Event {
+				return w.requestEvent(gA, "ops", "bob", "bob", at(time.Minute), nil, 4*time.Hour, false)
+			},
+			rule:  RuleDuplicateID,
+			after: window(gA, time.Time{}, time.Time{})},
 		{name: "request: a forged request does not count",
 			propose: func(w *world) state.Event {
 				ev := w.requestEvent(gA, "ops", "alice", "alice", at(0), nil, time.Hour, false)
@@ -141,7 +147,9 @@ func TestTransitions(t *testing.T) {
 
 		// Break-glass.
 		{name: "break-glass: counts at once, flagged unreviewed",
-			propose: func(w *world) state.Event { return w.requestEvent(gA, "bg", "alice", "alice", at(0), nil, time.Hour, true) },
+			propose: func(w *world) state.Event {
+				return w.requestEvent(gA, "bg", "alice", "alice", at(0), nil, time.Hour, true)
+			},
 			after: func(t *testing.T, b *Book) {
 				rec, _ := b.Record(gA)
 				if rec.Status != StatusApproved || !rec.Unreviewed || !rec.Start.Equal(at(0)) || !rec.End.Equal(at(time.Hour)) {
@@ -149,8 +157,10 @@ func TestTransitions(t *testing.T) {
 				}
 			}},
 		{name: "break-glass: only under a policy with a break_glass block",
-			propose: func(w *world) state.Event { return w.requestEvent(gA, "ops", "alice", "alice", at(0), nil, time.Hour, true) },
-			rule:    RuleNoBreakGlass},
+			propose: func(w *world) state.Event {
+				return w.requestEvent(gA, "ops", "alice", "alice", at(0), nil, time.Hour, true)
+			},
+			rule: RuleNoBreakGlass},
 		{name: "break-glass: for oneself only",
 			propose: func(w *world) state.Event {
 				return w.requestEvent(gA, "bg", "svc-deploy", "bob", at(0), nil, time.Hour, true)
@@ -211,9 +221,11 @@ func TestTransitions(t *testing.T) {
 
 		// Approvals.
 		{name: "approve: by an approver of the policy",
-			prior:   pendingA("ops"),
-			propose: func(w *world) state.Event { return w.decisionEvent(state.EventApprove, gA, "carol", at(10*time.Minute), nil) },
-			after:   window(gA, at(10*time.Minute), at(70*time.Minute))},
+			prior: pendingA("ops"),
+			propose: func(w *world) state.Event {
+				return w.decisionEvent(state.EventApprove, gA, "carol", at(10*time.Minute), nil)
+			},
+			after: window(gA, at(10*time.Minute), at(70*time.Minute))},
 		{name: "approve: an approval dated before its request does not count",
 			prior: func(w *world) { w.request(gA, "ops", "alice", "alice", at(10*time.Minute), nil, time.Hour, false) },
 			propose: func(w *world) state.Event {
@@ -233,13 +245,17 @@ func TestTransitions(t *testing.T) {
 			},
 			after: status(gA, StatusApproved)},
 		{name: "approve: only an approver of the policy",
-			prior:   pendingA("ops"),
-			propose: func(w *world) state.Event { return w.decisionEvent(state.EventApprove, gA, "erin", at(time.Minute), nil) },
-			rule:    RuleNotApprover},
+			prior: pendingA("ops"),
+			propose: func(w *world) state.Event {
+				return w.decisionEvent(state.EventApprove, gA, "erin", at(time.Minute), nil)
+			},
+			rule: RuleNotApprover},
 		{name: "approve: no self-approval, whatever the case of the name",
-			prior:   pendingA("peer"),
-			propose: func(w *world) state.Event { return w.decisionEvent(state.EventApprove, gA, "ALICE", at(time.Minute), nil) },
-			rule:    RuleSelfApproval, after: status(gA, StatusPending)},
+			prior: pendingA("peer"),
+			propose: func(w *world) state.Event {
+				return w.decisionEvent(state.EventApprove, gA, "ALICE", at(time.Minute), nil)
+			},
+			rule: RuleSelfApproval, after: status(gA, StatusPending)},
 		{name: "approve: the requester cannot approve a grant for someone else",
 			prior: func(w *world) { w.request(gA, "peer", "svc-deploy", "bob", at(0), nil, time.Hour, false) },
 			propose: func(w *world) state.Event {
@@ -256,9 +272,11 @@ func TestTransitions(t *testing.T) {
 			},
 			rule: RuleOnceEach, after: status(gA, StatusPending)},
 		{name: "approve: an approved grant takes no more approvals",
-			prior:   approvedA("ops"),
-			propose: func(w *world) state.Event { return w.decisionEvent(state.EventApprove, gA, "dave", at(2*time.Minute), nil) },
-			rule:    RuleAlreadyApproved},
+			prior: approvedA("ops"),
+			propose: func(w *world) state.Event {
+				return w.decisionEvent(state.EventApprove, gA, "dave", at(2*time.Minute), nil)
+			},
+			rule: RuleAlreadyApproved},
 		{name: "approve: a denied request stays denied",
 			prior: func(w *world) {
 				pendingA("ops")(w)
@@ -269,9 +287,11 @@ func TestTransitions(t *testing.T) {
 			},
 			rule: RuleDenied, after: status(gA, StatusDenied)},
 		{name: "approve: a break-glass grant is reviewed, not approved",
-			prior:   glassA("bg"),
-			propose: func(w *world) state.Event { return w.decisionEvent(state.EventApprove, gA, "carol", at(time.Minute), nil) },
-			rule:    RuleBreakGlassApproval},
+			prior: glassA("bg"),
+			propose: func(w *world) state.Event {
+				return w.decisionEvent(state.EventApprove, gA, "carol", at(time.Minute), nil)
+			},
+			rule: RuleBreakGlassApproval},
 		{name: "approve: after the requested window ended, at the exact instant",
 			prior: func(w *world) { w.request(gA, "ops", "alice", "alice", at(0), ptr(at(0)), time.Hour, false) },
 			propose: func(w *world) state.Event {
@@ -343,9 +363,11 @@ func TestTransitions(t *testing.T) {
 
 		// Denials.
 		{name: "deny: after approval it is revoke, not deny",
-			prior:   approvedA("ops"),
-			propose: func(w *world) state.Event { return w.decisionEvent(state.EventDeny, gA, "dave", at(2*time.Minute), nil) },
-			rule:    RuleNotPending, after: status(gA, StatusApproved)},
+			prior: approvedA("ops"),
+			propose: func(w *world) state.Event {
+				return w.decisionEvent(state.EventDeny, gA, "dave", at(2*time.Minute), nil)
+			},
+			rule: RuleNotPending, after: status(gA, StatusApproved)},
 		{name: "deny: only an approver or the requester",
 			prior:   pendingA("ops"),
 			propose: func(w *world) state.Event { return w.decisionEvent(state.EventDeny, gA, "erin", at(time.Minute), nil) },
@@ -357,9 +379,11 @@ func TestTransitions(t *testing.T) {
 
 		// Revocations.
 		{name: "revoke: the principal checks in early",
-			prior:   approvedA("ops"),
-			propose: func(w *world) state.Event { return w.decisionEvent(state.EventRevoke, gA, "alice", at(30*time.Minute), nil) },
-			after:   status(gA, StatusRevoked)},
+			prior: approvedA("ops"),
+			propose: func(w *world) state.Event {
+				return w.decisionEvent(state.EventRevoke, gA, "alice", at(30*time.Minute), nil)
+			},
+			after: status(gA, StatusRevoked)},
 		{name: "revoke: the requester of a grant for someone else may end it",
 			prior: func(w *world) {
 				w.request(gA, "ops", "svc-deploy", "bob", at(0), nil, time.Hour, false)
@@ -370,9 +394,11 @@ func TestTransitions(t *testing.T) {
 			},
 			after: status(gA, StatusRevoked)},
 		{name: "revoke: not by an outsider",
-			prior:   approvedA("ops"),
-			propose: func(w *world) state.Event { return w.decisionEvent(state.EventRevoke, gA, "erin", at(30*time.Minute), nil) },
-			rule:    RuleMayRevoke, after: status(gA, StatusApproved)},
+			prior: approvedA("ops"),
+			propose: func(w *world) state.Event {
+				return w.decisionEvent(state.EventRevoke, gA, "erin", at(30*time.Minute), nil)
+			},
+			rule: RuleMayRevoke, after: status(gA, StatusApproved)},
 		{name: "revoke: of two revocations the first stands",
 			prior: func(w *world) {
 				approvedA("ops")(w)
@@ -398,9 +424,11 @@ func TestTransitions(t *testing.T) {
 			},
 			rule: RuleNothingToRevoke},
 		{name: "revoke: after the window ended there is nothing to revoke",
-			prior:   approvedA("ops"),
-			propose: func(w *world) state.Event { return w.decisionEvent(state.EventRevoke, gA, "carol", at(3*time.Hour), nil) },
-			rule:    RuleNothingToRevoke},
+			prior: approvedA("ops"),
+			propose: func(w *world) state.Event {
+				return w.decisionEvent(state.EventRevoke, gA, "carol", at(3*time.Hour), nil)
+			},
+			rule: RuleNothingToRevoke},
 		{name: "revoke: a grant block, bound to its content",
 			propose: func(w *world) state.Event {
 				return w.make(state.EventRevoke, "carol", at(30*time.Minute), state.GrantDecision{Grant: "grant.alice_chg1", Block: BlockDigest(w.cfg.Grants[0])})
@@ -434,35 +462,47 @@ func TestTransitions(t *testing.T) {
 
 		// Reviews.
 		{name: "review: by an approver",
-			prior:   glassA("bg"),
-			propose: func(w *world) state.Event { return w.decisionEvent(state.EventReview, gA, "carol", at(time.Minute), nil) },
+			prior: glassA("bg"),
+			propose: func(w *world) state.Event {
+				return w.decisionEvent(state.EventReview, gA, "carol", at(time.Minute), nil)
+			},
 			after: func(t *testing.T, b *Book) {
 				if rec, _ := b.Record(gA); rec.Unreviewed || rec.ReviewedBy != "carol" {
 					t.Errorf("after review: %+v", rec)
 				}
 			}},
 		{name: "review: only break-glass grants are reviewed",
-			prior:   approvedA("ops"),
-			propose: func(w *world) state.Event { return w.decisionEvent(state.EventReview, gA, "dave", at(2*time.Minute), nil) },
-			rule:    RuleNotBreakGlass},
+			prior: approvedA("ops"),
+			propose: func(w *world) state.Event {
+				return w.decisionEvent(state.EventReview, gA, "dave", at(2*time.Minute), nil)
+			},
+			rule: RuleNotBreakGlass},
 		{name: "review: not by a non-approver",
-			prior:   glassA("bg"),
-			propose: func(w *world) state.Event { return w.decisionEvent(state.EventReview, gA, "erin", at(time.Minute), nil) },
-			rule:    RuleNotApprover},
+			prior: glassA("bg"),
+			propose: func(w *world) state.Event {
+				return w.decisionEvent(state.EventReview, gA, "erin", at(time.Minute), nil)
+			},
+			rule: RuleNotApprover},
 		{name: "review: an approver cannot review their own break-glass grant",
-			prior:   glassA("peer"),
-			propose: func(w *world) state.Event { return w.decisionEvent(state.EventReview, gA, "alice", at(time.Minute), nil) },
-			rule:    RuleSelfReview, after: status(gA, StatusApproved)},
+			prior: glassA("peer"),
+			propose: func(w *world) state.Event {
+				return w.decisionEvent(state.EventReview, gA, "alice", at(time.Minute), nil)
+			},
+			rule: RuleSelfReview, after: status(gA, StatusApproved)},
 		{name: "review: once",
 			prior: func(w *world) {
 				glassA("bg")(w)
 				w.decide(state.EventReview, gA, "carol", at(time.Minute), nil)
 			},
-			propose: func(w *world) state.Event { return w.decisionEvent(state.EventReview, gA, "dave", at(2*time.Minute), nil) },
-			rule:    RuleReviewed},
+			propose: func(w *world) state.Event {
+				return w.decisionEvent(state.EventReview, gA, "dave", at(2*time.Minute), nil)
+			},
+			rule: RuleReviewed},
 		{name: "decision: of an unknown grant",
-			propose: func(w *world) state.Event { return w.decisionEvent(state.EventApprove, gC, "carol", at(time.Minute), nil) },
-			rule:    RuleUnknownGrant},
+			propose: func(w *world) state.Event {
+				return w.decisionEvent(state.EventApprove, gC, "carol", at(time.Minute), nil)
+			},
+			rule: RuleUnknownGrant},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
