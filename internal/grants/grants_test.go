@@ -208,6 +208,15 @@ func TestTransitions(t *testing.T) {
 				return w.requestEvent(gC, "budget", "alice", "alice", at(25*time.Hour), nil, time.Hour, true)
 			},
 			after: status(gC, StatusApproved)},
+		{name: "break-glass: a grant still open counts whole against the budget",
+			prior: func(w *world) {
+				w.request(gA, "budget", "alice", "alice", at(0), nil, time.Hour, true)
+				w.request(gB, "budget", "alice", "alice", at(time.Hour), nil, time.Hour, true)
+			},
+			propose: func(w *world) state.Event {
+				return w.requestEvent(gC, "budget", "alice", "alice", at(90*time.Minute), nil, 10*time.Minute, true)
+			},
+			rule: RuleBreakGlassBudget},
 		{name: "break-glass: a grant revoked early uses only the time it was open",
 			prior: func(w *world) {
 				w.request(gA, "budget", "alice", "alice", at(0), nil, time.Hour, true)

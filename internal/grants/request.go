@@ -240,9 +240,10 @@ func holds(r *Record, t time.Time) bool {
 }
 
 // breakGlassBudget: under a break_glass block with max_per_day, the
-// principal's break-glass time under the policy in the 24 hours that end
-// when the new grant would end, the new grant included, is at most
-// max_per_day. A grant revoked early uses only the time it was open.
+// principal's break-glass time under the policy from 24 hours before the
+// new grant would end, the new grant included, is at most max_per_day. A
+// grant still open counts whole (two at once use twice the time); a grant
+// revoked early uses only the time it was open.
 func (b *Book) breakGlassBudget(principal string, pol *config.Policy, at time.Time, d time.Duration) *Refusal {
 	limit := pol.BreakGlass.MaxPerDay
 	if limit <= 0 {
@@ -258,7 +259,7 @@ func (b *Book) breakGlassBudget(principal string, pol *config.Policy, at time.Ti
 			r.Status == StatusInvalid {
 			continue
 		}
-		s, e := maxTime(r.Start, from), minTime(effectiveEnd(r), end)
+		s, e := maxTime(r.Start, from), effectiveEnd(r)
 		if e.After(s) {
 			used += e.Sub(s)
 			ids = append(ids, r.ID)
@@ -278,13 +279,6 @@ func (b *Book) breakGlassBudget(principal string, pol *config.Policy, at time.Ti
 
 func maxTime(a, b time.Time) time.Time {
 	if a.After(b) {
-		return a
-	}
-	return b
-}
-
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
 		return a
 	}
 	return b
