@@ -29,7 +29,9 @@ revoke   ends a grant now: the next plan removes the member. ID is a ledger
 review   an approver other than the principal reviews a break-glass grant,
          clearing its "unreviewed" flag.
 
-Each writes one event signed with the actor's SSH key.
+Each writes one event signed with the actor's SSH key; the signature covers
+the hash of the request it decides (for a grant block: a digest of the
+block), so it cannot be moved onto a replaced request (docs/grants.md).
 
 Examples:
   jitform grant approve g-k3x9q2m7ab --as carol
