@@ -207,6 +207,7 @@ func (l *loader) actor(b *hcl.Block) {
 
 type breakGlassHCL struct {
 	MaxDuration string `hcl:"max_duration"`
+	MaxPerDay   string `hcl:"max_per_day,optional"`
 }
 
 type policyHCL struct {
@@ -375,6 +376,18 @@ func (l *loader) policy(b *hcl.Block) {
 			fail("break_glass.max_duration", "Invalid break_glass max_duration", "break_glass max_duration must be a duration longer than zero, like \"1h\".")
 		}
 		p.BreakGlass = &BreakGlass{MaxDuration: md}
+		if raw.BreakGlass.MaxPerDay != "" {
+			switch mpd, err := ParseDuration(raw.BreakGlass.MaxPerDay); {
+			case err != nil || mpd <= 0:
+				fail("break_glass.max_per_day", "Invalid break_glass max_per_day", "break_glass max_per_day must be a duration longer than zero, like \"2h\": each principal's break-glass time under this policy in any 24 hours.")
+			case mpd < md:
+				fail("break_glass.max_per_day", "Invalid break_glass max_per_day", "break_glass max_per_day (%s) is shorter than its max_duration (%s): no break-glass grant of the longest allowed duration could ever be made.", raw.BreakGlass.MaxPerDay, raw.BreakGlass.MaxDuration)
+			case mpd > 24*time.Hour:
+				fail("break_glass.max_per_day", "Invalid break_glass max_per_day", "break_glass max_per_day (%s) is longer than a day, so it limits nothing.", raw.BreakGlass.MaxPerDay)
+			default:
+				p.BreakGlass.MaxPerDay = mpd
+			}
+		}
 	}
 
 	d.policy = p

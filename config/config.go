@@ -112,6 +112,9 @@ type Policy struct {
 // BreakGlass lets an eligible actor grant themselves access without approval.
 type BreakGlass struct {
 	MaxDuration time.Duration
+	// MaxPerDay caps each principal's break-glass time under the policy in
+	// any 24 hours (0: no cap).
+	MaxPerDay time.Duration
 }
 
 // Grant is a grant block: approved by review of the repository.

@@ -25,15 +25,17 @@ func BenchmarkLedgerGrants(b *testing.B) {
 					b.Fatal(err)
 				}
 				ev.Seq = int64(len(events) + 1)
+				ev.Hash = fmt.Sprintf("hash-%d", ev.Seq)
 				return ev
 			}
 			for i := range n {
 				id := "g-" + base32ish(i)
 				at := t0.Add(time.Duration(i) * time.Minute)
-				events = append(events, mk(state.EventRequest, "alice", at, state.GrantRequest{
-					ID: id, Policy: "policy.two", Principal: "alice", Duration: "1h0m0s", Reason: "bench"}))
-				events = append(events, mk(state.EventApprove, "carol", at.Add(time.Second), state.GrantDecision{Grant: id}))
-				events = append(events, mk(state.EventApprove, "dave", at.Add(2*time.Second), state.GrantDecision{Grant: id}))
+				rq := mk(state.EventRequest, "alice", at, state.GrantRequest{
+					ID: id, Policy: "policy.two", Principal: "alice", Duration: "1h0m0s", Reason: "bench"})
+				events = append(events, rq)
+				events = append(events, mk(state.EventApprove, "carol", at.Add(time.Second), state.GrantDecision{Grant: id, Request: rq.Hash}))
+				events = append(events, mk(state.EventApprove, "dave", at.Add(2*time.Second), state.GrantDecision{Grant: id, Request: rq.Hash}))
 			}
 			now := t0.Add(time.Duration(n) * time.Minute)
 			b.ResetTimer()

@@ -17,7 +17,10 @@ import (
 )
 
 // srcEvent is one line of a ledger_*.txtar scenario's ledger.src section:
-// the event as a person meant it, and how the test corrupts it. The
+// the event as a person meant it, and how the test corrupts it. A decision
+// (approve, deny, revoke, review) of a ledger grant is bound to its request
+// as jitform grant binds it: unless its payload names a "request", the
+// hash of the grant's request event is added before signing. The
 // ledger.jsonl section is generated from it, signed with the test-only keys
 // in testdata/keys (ed25519 signatures are deterministic, so the generated
 // lines are stable and checked in).
@@ -97,7 +100,8 @@ func TestLedgerScenarioLedgers(t *testing.T) {
 func buildLedger(src []byte, signers map[string]ssh.Signer) ([]byte, error) {
 	var out bytes.Buffer
 	var events []state.Event
-	err := eachLine(src, func(line string) error {
+	requests := map[string]string{} // grant ID -> hash of its first request
+	err := eachLine(src, func(line string) (err error) {
 		var s srcEvent
 		dec := json.NewDecoder(strings.NewReader(line))
 		dec.DisallowUnknownFields()
@@ -105,6 +109,10 @@ func buildLedger(src []byte, signers map[string]ssh.Signer) ([]byte, error) {
 			return err
 		}
 		seq := int64(len(events) + 1)
+		hash := fmt.Sprintf("h%d", seq)
+		if s.Payload, err = bindToRequest(s.Type, s.Payload, hash, requests); err != nil {
+			return err
+		}
 		ev := state.Event{Seq: seq, Time: s.Time.UTC(), Type: s.Type, Actor: s.Actor, Payload: s.Payload}
 		canon, err := state.CanonicalJSON(ev.Payload)
 		if err != nil {
@@ -139,7 +147,7 @@ func buildLedger(src []byte, signers map[string]ssh.Signer) ([]byte, error) {
 		if seq > 1 {
 			ev.Prev = fmt.Sprintf("h%d", seq-1)
 		}
-		ev.Hash = fmt.Sprintf("h%d", seq)
+		ev.Hash = hash
 		events = append(events, ev)
 		b, err := json.Marshal(ev)
 		if err != nil {
@@ -150,4 +158,30 @@ func buildLedger(src []byte, signers map[string]ssh.Signer) ([]byte, error) {
 		return nil
 	})
 	return out.Bytes(), err
+}
+
+// bindToRequest records a request's hash, and adds "request" (that hash) to
+// a decision on a ledger grant whose payload names none.
+func bindToRequest(typ string, payload json.RawMessage, hash string, requests map[string]string) (json.RawMessage, error) {
+	var m map[string]any
+	if err := json.Unmarshal(payload, &m); err != nil {
+		return nil, err
+	}
+	switch typ {
+	case state.EventRequest:
+		if id, _ := m["id"].(string); id != "" {
+			if _, ok := requests[id]; !ok {
+				requests[id] = hash
+			}
+		}
+		return payload, nil
+	case state.EventApprove, state.EventDeny, state.EventRevoke, state.EventReview:
+		id, _ := m["grant"].(string)
+		if _, named := m["request"]; named || requests[id] == "" {
+			return payload, nil
+		}
+		m["request"] = requests[id]
+		return json.Marshal(m)
+	}
+	return payload, nil
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -23,6 +24,9 @@ type ledgerWorld struct {
 	cfg  *config.Config
 	keys map[string]ssh.Signer
 	seq  int64
+	// requests: grant ID -> ledger hash of its (first) request, which
+	// decide binds every decision to, as the CLI does.
+	requests map[string]string
 }
 
 var t0 = time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
@@ -31,7 +35,7 @@ func at(d time.Duration) time.Time { return t0.Add(d) }
 
 func newLedgerWorld(t testing.TB) *ledgerWorld {
 	t.Helper()
-	w := &ledgerWorld{t: t, keys: map[string]ssh.Signer{}}
+	w := &ledgerWorld{t: t, keys: map[string]ssh.Signer{}, requests: map[string]string{}}
 	target := &config.Target{Kind: "ldif", Name: "corp", Addr: "target.ldif.corp", LDIF: &config.LDIFTarget{}}
 	cfg := &config.Config{
 		Targets: []*config.Target{target},
@@ -93,18 +97,25 @@ func (w *ledgerWorld) event(typ, actor, signer string, when time.Time, payload a
 	}
 	w.seq++
 	ev.Seq = w.seq
+	// A stand-in for the chain hash (state.HashEvent), unique per event.
+	ev.Hash = fmt.Sprintf("hash-%d", w.seq)
 	return ev
 }
 
 func (w *ledgerWorld) request(id, policy, principal, actor string, when time.Time, start *time.Time, d time.Duration, breakGlass bool) state.Event {
-	return w.event(state.EventRequest, actor, actor, when, state.GrantRequest{
+	ev := w.event(state.EventRequest, actor, actor, when, state.GrantRequest{
 		ID: id, Policy: "policy." + policy, Principal: principal, Start: start, Duration: d.String(),
 		Ticket: "CHG1", Reason: "patch", BreakGlass: breakGlass,
 	})
+	if _, ok := w.requests[id]; !ok {
+		w.requests[id] = ev.Hash
+	}
+	return ev
 }
 
+// decide signs a decision bound to the grant's request (its hash).
 func (w *ledgerWorld) decide(typ, id, actor string, when time.Time, until *time.Time) state.Event {
-	return w.event(typ, actor, actor, when, state.GrantDecision{Grant: id, Until: until, Reason: "because"})
+	return w.event(typ, actor, actor, when, state.GrantDecision{Grant: id, Request: w.requests[id], Until: until, Reason: "because"})
 }
 
 func ptr(t time.Time) *time.Time { return &t }

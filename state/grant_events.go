@@ -2,7 +2,9 @@ package state
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base32"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -43,14 +45,37 @@ func (r GrantRequest) DurationValue() (time.Duration, error) {
 // GrantDecision is the payload of approve, deny, revoke and review events.
 // Grant names the grant decided on: a ledger grant ID, or (revoke only) a
 // repository grant address such as grant.alice_chg1042. Because the signed
-// bytes include the payload, an approval's signature covers the grant ID and
-// cannot be replayed onto another grant.
+// bytes include the payload, a decision's signature covers the grant ID and
+// cannot be replayed onto another grant, and it covers Request (or Block),
+// so it commits to the exact request (or grant block) it acts on: replacing
+// the request under the same ID, even with the chain re-hashed, leaves
+// every decision on it naming a request that is no longer there.
 type GrantDecision struct {
 	Grant string `json:"grant"`
+	// Request is the ledger hash (Event.Hash) of the request event of the
+	// ledger grant decided on.
+	Request string `json:"request,omitempty"`
+	// Block (revoke of a grant block only) is GrantBlockDigest of the block
+	// revoked: its policy, principal, start and duration.
+	Block string `json:"block,omitempty"`
 	// Until (approve only) shortens the window to end at this instant; an
 	// approver may shorten a window, never lengthen it.
 	Until  *time.Time `json:"until,omitempty"`
 	Reason string     `json:"reason,omitempty"`
+}
+
+// GrantBlockDigest is the digest that binds a revocation to a grant block's
+// content: "sha256:" and the hex SHA-256 of the canonical JSON object
+// {"duration","policy","principal","start"} (duration in Go syntax, start
+// RFC 3339 UTC). A block edited to another principal, policy, start or
+// duration is another grant, which the revocation does not end.
+func GrantBlockDigest(policy, principal string, start time.Time, duration time.Duration) string {
+	raw, _ := json.Marshal(map[string]string{
+		"policy": policy, "principal": principal,
+		"start": start.UTC().Format(time.RFC3339Nano), "duration": duration.String(),
+	})
+	sum := sha256.Sum256(raw)
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // Grant IDs are "g-" and 10 base32 characters: 50 random bits, short enough

@@ -36,6 +36,7 @@ type grantJSON struct {
 	Reason          string         `json:"reason,omitempty"`
 	RequestedBy     string         `json:"requested_by,omitempty"`
 	RequestedAt     *time.Time     `json:"requested_at,omitempty"`
+	RequestHash     string         `json:"request_hash,omitempty"` // ledger hash of the request, which every decision signs
 	Duration        string         `json:"duration"`
 	Start           *time.Time     `json:"start"` // null until approved when the window starts at approval
 	End             *time.Time     `json:"end"`
@@ -77,7 +78,7 @@ func timePtr(t time.Time) *time.Time {
 func grantToJSON(cfg *config.Config, rec *planner.GrantRecord, now time.Time) grantJSON {
 	g := grantJSON{
 		ID: rec.ID, Source: rec.Source, Status: rec.Status, Policy: rec.Policy, Principal: rec.Principal,
-		Ticket: rec.Ticket, Reason: rec.Reason, RequestedBy: rec.RequestedBy, RequestedAt: timePtr(rec.RequestedAt),
+		Ticket: rec.Ticket, Reason: rec.Reason, RequestedBy: rec.RequestedBy, RequestedAt: timePtr(rec.RequestedAt), RequestHash: rec.RequestHash,
 		Start: timePtr(rec.Start), End: timePtr(rec.End),
 		Approvers: rec.Approvers, BreakGlass: rec.BreakGlass, Unreviewed: rec.Unreviewed,
 		ReviewedBy: rec.ReviewedBy, ReviewedAt: timePtr(rec.ReviewedAt),
