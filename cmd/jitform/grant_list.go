@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"text/tabwriter"
+	"time"
 
 	"github.com/jitform/jitform/planner"
 )
@@ -71,49 +73,50 @@ func grantList(ctx context.Context, a *app, args []string) int {
 		}
 		return exitOK
 	}
-	writeGrantTable(a.stdout, out)
+	writeGrantTable(a.stdout, out, env.now)
 	return exitOK
 }
 
-func writeGrantTable(w io.Writer, gs []grantJSON) {
-	rows := [][]string{{"ID", "STATUS", "PRINCIPAL", "POLICY", "WINDOW", "APPROVERS", "FLAGS"}}
+func writeGrantTable(w io.Writer, gs []grantJSON, now time.Time) {
+	// tabwriter pads by characters, not bytes: zoë lines up with bob.
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSTATUS\tPRINCIPAL\tPOLICY\tWINDOW\tAPPROVERS\tFLAGS")
 	for _, g := range gs {
 		window := "at approval, " + g.Duration
 		if g.Start != nil && g.End != nil {
-			window = stampOf(*g.Start) + " - " + stampOf(*g.End)
-		}
-		status := g.Status
-		if g.Active {
-			status = "active"
-		}
-		var flags []string
-		if g.BreakGlass {
-			flags = append(flags, "BREAK-GLASS")
-		}
-		if g.Unreviewed {
-			flags = append(flags, "UNREVIEWED")
-		}
-		approvers := strings.Join(g.Approvers, ",")
-		if approvers == "" {
-			approvers = "-"
-		}
-		rows = append(rows, []string{g.ID, status, g.Principal, g.Policy, window, approvers, strings.Join(flags, " ")})
-	}
-	widths := make([]int, len(rows[0]))
-	for _, r := range rows {
-		for i, c := range r {
-			widths[i] = max(widths[i], len(c))
-		}
-	}
-	for _, r := range rows {
-		var b strings.Builder
-		for i, c := range r {
-			if i == len(r)-1 {
-				b.WriteString(c)
-				break
+			end := *g.End
+			if g.RevokedAt != nil && g.RevokedAt.Before(end) {
+				end = *g.RevokedAt // it ended when it was revoked
 			}
-			b.WriteString(c + strings.Repeat(" ", widths[i]-len(c)+2))
+			window = stampOf(*g.Start) + " - " + stampOf(end)
 		}
-		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", g.ID, listStatus(g, now), g.Principal, g.Policy, window,
+			orDash(strings.Join(g.Approvers, ",")), strings.Join(grantFlags(g), " "))
 	}
+	_ = tw.Flush()
+}
+
+// listStatus is the status a person reads in the table: an approved grant is
+// "active" in its window, "ended" after it and "scheduled" before it.
+func listStatus(g grantJSON, now time.Time) string {
+	switch {
+	case g.Active:
+		return "active"
+	case g.Status == planner.StatusApproved && g.End != nil && !g.End.After(now):
+		return "ended"
+	case g.Status == planner.StatusApproved && g.Start != nil && g.Start.After(now):
+		return "scheduled"
+	}
+	return g.Status
+}
+
+func grantFlags(g grantJSON) []string {
+	var flags []string
+	if g.BreakGlass {
+		flags = append(flags, "BREAK-GLASS")
+	}
+	if g.Unreviewed {
+		flags = append(flags, "UNREVIEWED")
+	}
+	return flags
 }
