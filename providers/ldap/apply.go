@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 
@@ -31,14 +30,44 @@ func alreadyCode(err error) bool {
 	return false
 }
 
-// uncertain reports errors after which a write may or may not have happened.
-func uncertain(err error) bool {
-	var ne net.Error
-	if errors.As(err, &ne) {
-		return true
+// errNotSent marks a Modify that was never handed to the connection (the
+// context ended while waiting for a slot): its outcome is known, failed.
+var errNotSent = errors.New("not sent")
+
+// serverResult reports the LDAP result code the server answered with, and
+// whether err carries one at all. go-ldap builds an *ldap.Error with the
+// response packet attached only from a result the server sent; every error
+// of its own (EOF, "unable to read LDAP response packet", connection reset
+// or closed, its own timeout, a response it could not parse) has code 200
+// or above, or no packet, or is not an *ldap.Error.
+func serverResult(err error) (uint16, bool) {
+	var le *goldap.Error
+	if !errors.As(err, &le) || le.Packet == nil || le.ResultCode >= goldap.ErrorNetwork {
+		return 0, false
 	}
-	return goldap.IsErrorWithCode(err, goldap.ErrorNetwork) || goldap.IsErrorWithCode(err, goldap.LDAPResultTimeout) ||
-		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+	return le.ResultCode, true
+}
+
+// classify is the outcome rule for a Modify: a change the server answered is
+// done, already so (its "already" result codes) or failed (any other result
+// code); a Modify that never left is failed. Once the request may have been
+// sent, anything but a result code from the server (a lost reply, a reset or
+// closed connection, a timeout of go-ldap or of ctx) is unknown: the server
+// may have committed it.
+func classify(err error) providers.Status {
+	if err == nil {
+		return providers.Done
+	}
+	if errors.Is(err, errNotSent) {
+		return providers.Failed
+	}
+	if _, ok := serverResult(err); !ok {
+		return providers.Unknown
+	}
+	if alreadyCode(err) {
+		return providers.Already
+	}
+	return providers.Failed
 }
 
 // Apply makes each group's changes in one Modify. It first reads all the
@@ -162,12 +191,12 @@ func (t *target) applyGroup(ctx context.Context, gc providers.GroupChange, ge *g
 		t.beforeModify()
 	}
 	err := t.modify(ctx, req)
-	switch {
-	case err == nil:
+	switch st := classify(err); st {
+	case providers.Done:
 		for _, i := range append(addIdx, delIdx...) {
 			outs[i].Status = providers.Done
 		}
-	case alreadyCode(err):
+	case providers.Already:
 		// A Modify fails whole: find out change by change which were
 		// already so and make the others.
 		for k, i := range addIdx {
@@ -177,10 +206,6 @@ func (t *target) applyGroup(ctx context.Context, gc providers.GroupChange, ge *g
 			outs[i].Status, outs[i].Err = t.one(ctx, ge, dels[k], false)
 		}
 	default:
-		st := providers.Failed
-		if uncertain(err) {
-			st = providers.Unknown
-		}
 		werr := fmt.Errorf("modify %s on %s: %w", ge.dn, t.addr, err)
 		for _, i := range append(addIdx, delIdx...) {
 			outs[i].Status, outs[i].Err = st, werr
@@ -199,26 +224,27 @@ func (t *target) one(ctx context.Context, ge *groupEntry, v string, add bool) (p
 		req.Delete(ge.shape.attr, []string{v})
 	}
 	err := t.modify(ctx, req)
-	switch {
-	case err == nil:
-		return providers.Done, nil
-	case alreadyCode(err):
-		return providers.Already, nil
-	case uncertain(err):
-		return providers.Unknown, fmt.Errorf("%s %s in %s on %s: %w", verb, v, ge.dn, t.addr, err)
+	switch st := classify(err); st {
+	case providers.Done, providers.Already:
+		return st, nil
+	default:
+		return st, fmt.Errorf("%s %s in %s on %s: %w", verb, v, ge.dn, t.addr, err)
 	}
-	return providers.Failed, fmt.Errorf("%s %s in %s on %s: %w", verb, v, ge.dn, t.addr, err)
 }
 
 // modify sends one Modify (one round trip). go-ldap's Modify takes no
 // context: when ctx ends first the write's fate is unknown, and the error
-// says so (uncertain recognises it).
+// says so (classify calls it unknown). An error that wraps errNotSent
+// means the request was never handed to the connection.
 func (t *target) modify(ctx context.Context, req *goldap.ModifyRequest) error {
 	release, err := t.acquire(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %w", errNotSent, err)
 	}
 	defer release()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %w", errNotSent, err)
+	}
 	t.ops.Add(1)
 	done := make(chan error, 1)
 	go func() { done <- t.conn.Modify(req) }()

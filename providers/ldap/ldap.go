@@ -255,12 +255,18 @@ func (t *target) searchBase(ctx context.Context, entryDN, filter string, attrs [
 	return es, err
 }
 
+// errConnClosed: the connection to the server is gone (dropped or closed).
+var errConnClosed = goldap.NewError(goldap.ErrorNetwork, errors.New("the connection to the server is closed (dropped by the network or the server); nothing was read"))
+
 // do sends one search request and collects its answer: one round trip.
 // The caller holds a semaphore slot.
 func (t *target) do(ctx context.Context, req *goldap.SearchRequest) ([]*goldap.Entry, []goldap.Control, error) {
 	t.ops.Add(1)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if t.conn.IsClosing() {
+		return nil, nil, errConnClosed
+	}
 	res := t.conn.SearchAsync(ctx, req, 64)
 	var entries []*goldap.Entry
 	for res.Next() {
@@ -274,6 +280,11 @@ func (t *target) do(ctx context.Context, req *goldap.SearchRequest) ([]*goldap.E
 	// go-ldap reports a cancelled search as a successful one.
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
+	}
+	// ... and a search on a connection that closed (a dropped link) as an
+	// empty success: that would read as "no such group" or "no members".
+	if t.conn.IsClosing() {
+		return nil, nil, errConnClosed
 	}
 	return entries, res.Controls(), nil
 }
