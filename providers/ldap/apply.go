@@ -142,6 +142,10 @@ func (t *target) applyGroup(ctx context.Context, gc providers.GroupChange, ge *g
 
 	var adds, dels []string
 	addIdx, delIdx := []int{}, []int{}
+	// rewrites: present TTL links whose expiry no longer matches the
+	// change (ttl_links): removed and re-added in the same Modify.
+	var rwDel, rwAdd []string
+	rwIdx := []int{}
 	for i, c := range gc.Changes {
 		v, err := t.value(ctx, ge.shape, c.Member)
 		if err != nil {
@@ -149,11 +153,24 @@ func (t *target) applyGroup(ctx context.Context, gc providers.GroupChange, ge *g
 			continue
 		}
 		k := t.key(ge.shape, v)
+		w := v // what is written for an add
+		if t.cfg.TTLLinks && c.Action == providers.Add && !c.Member.Expires.IsZero() && !ge.shape.byUID() {
+			if w, err = t.ttlValue(v, c.Member.Expires); err != nil {
+				outs[i].Status, outs[i].Err = providers.Failed, fmt.Errorf("add %s to %s on %s: %w", v, ge.dn, t.addr, err)
+				continue
+			}
+		}
 		switch {
+		case c.Action == providers.Add && present[k] && t.cfg.TTLLinks && !ge.expires[k].IsZero() && ttlOff(ge.expires[k], c.Member.Expires):
+			// A TTL link that expires at the wrong time (the window
+			// moved, or the member is now declared): rewrite it. A
+			// permanent membership someone else made is never turned
+			// into an expiring one.
+			rwDel, rwAdd, rwIdx = append(rwDel, v), append(rwAdd, w), append(rwIdx, i)
 		case c.Action == providers.Add && present[k], c.Action == providers.Remove && !present[k]:
 			outs[i].Status = providers.Already
 		case c.Action == providers.Add:
-			adds, addIdx = append(adds, v), append(addIdx, i)
+			adds, addIdx = append(adds, w), append(addIdx, i)
 			present[k] = true
 			remaining++
 		default:
@@ -176,24 +193,29 @@ func (t *target) applyGroup(ctx context.Context, gc providers.GroupChange, ge *g
 			adds = append(adds, ph)
 		}
 	}
-	if len(adds) == 0 && len(dels) == 0 {
+	if len(adds) == 0 && len(dels) == 0 && len(rwIdx) == 0 {
 		return outs
 	}
 
-	req := goldap.NewModifyRequest(ge.dn, nil)
+	req := goldap.NewModifyRequest(ge.dn, t.writeControls())
 	if len(adds) > 0 {
 		req.Add(ge.shape.attr, adds)
 	}
 	if len(dels) > 0 {
 		req.Delete(ge.shape.attr, dels)
 	}
+	if len(rwIdx) > 0 {
+		req.Delete(ge.shape.attr, rwDel)
+		req.Add(ge.shape.attr, rwAdd)
+	}
 	if t.beforeModify != nil {
 		t.beforeModify()
 	}
 	err := t.modify(ctx, req)
+	all := append(append(append([]int{}, addIdx...), delIdx...), rwIdx...)
 	switch st := classify(err); st {
 	case providers.Done:
-		for _, i := range append(addIdx, delIdx...) {
+		for _, i := range all {
 			outs[i].Status = providers.Done
 		}
 	case providers.Already:
@@ -205,17 +227,48 @@ func (t *target) applyGroup(ctx context.Context, gc providers.GroupChange, ge *g
 		for k, i := range delIdx {
 			outs[i].Status, outs[i].Err = t.one(ctx, ge, dels[k], false)
 		}
+		for k, i := range rwIdx {
+			outs[i].Status, outs[i].Err = t.rewrite(ctx, ge, rwDel[k], rwAdd[k])
+		}
 	default:
 		werr := fmt.Errorf("modify %s on %s: %w", ge.dn, t.addr, err)
-		for _, i := range append(addIdx, delIdx...) {
+		for _, i := range all {
 			outs[i].Status, outs[i].Err = st, werr
 		}
 	}
 	return outs
 }
 
+// rewrite replaces a TTL link with one of another TTL (or a permanent
+// one) in one Modify: delete the link, add the new value.
+func (t *target) rewrite(ctx context.Context, ge *groupEntry, old, value string) (providers.Status, error) {
+	req := goldap.NewModifyRequest(ge.dn, t.writeControls())
+	req.Delete(ge.shape.attr, []string{old})
+	req.Add(ge.shape.attr, []string{value})
+	err := t.modify(ctx, req)
+	st := classify(err)
+	if st == providers.Already {
+		// The link went away meanwhile (expired) or was rewritten by
+		// someone else: the write did not happen.
+		st = providers.Failed
+	}
+	if err != nil {
+		return st, fmt.Errorf("rewrite the expiring link of %s in %s on %s as %s: %w", old, ge.dn, t.addr, value, err)
+	}
+	return st, nil
+}
+
+// writeControls go with every Modify: LDAP_SERVER_LINK_TTL (not critical)
+// with ttl_links.
+func (t *target) writeControls() []goldap.Control {
+	if t.cfg.TTLLinks {
+		return []goldap.Control{linkTTLControl{}}
+	}
+	return nil
+}
+
 func (t *target) one(ctx context.Context, ge *groupEntry, v string, add bool) (providers.Status, error) {
-	req := goldap.NewModifyRequest(ge.dn, nil)
+	req := goldap.NewModifyRequest(ge.dn, t.writeControls())
 	verb := "remove"
 	if add {
 		req.Add(ge.shape.attr, []string{v})

@@ -52,6 +52,8 @@ type target struct {
 	// beforeModify, set only by tests, runs between a group's read and its
 	// Modify so a test can change the group there (a concurrent writer).
 	beforeModify func()
+	// now, set only by tests, is the clock TTLs are computed by.
+	now func() time.Time
 
 	mu  sync.Mutex
 	uid map[string]string // canonical DN -> uid, learned while resolving and reading
@@ -109,6 +111,14 @@ func Open(ctx context.Context, t *config.Target, opts providers.Options) (provid
 		if err := conn.Bind(c.BindDN, c.Password.Reveal()); err != nil {
 			conn.Close()
 			return nil, fmt.Errorf("%s: bind to %s as %q: %w%s", t.Addr, c.URL, c.BindDN, scrub(err, c.Password.Reveal()), bindAdvice(err))
+		}
+	}
+	if c.TTLLinks {
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		if err := tg.checkLinkTTL(ctx); err != nil {
+			conn.Close()
+			return nil, err
 		}
 	}
 	return tg, nil
@@ -213,7 +223,7 @@ func (t *target) search(ctx context.Context, base, filter string, attrs []string
 	paging := goldap.NewControlPaging(uint32(page))
 	var out []*goldap.Entry
 	for {
-		req := goldap.NewSearchRequest(base, goldap.ScopeWholeSubtree, goldap.NeverDerefAliases, 0, 0, false, filter, attrs, []goldap.Control{paging})
+		req := goldap.NewSearchRequest(base, goldap.ScopeWholeSubtree, goldap.NeverDerefAliases, 0, 0, false, filter, attrs, append([]goldap.Control{paging}, t.searchControls()...))
 		entries, controls, err := t.do(ctx, req)
 		if err != nil {
 			if goldap.IsErrorWithCode(err, goldap.LDAPResultNoSuchObject) {
@@ -233,7 +243,11 @@ func (t *target) search(ctx context.Context, base, filter string, attrs []string
 // baseRead reads one entry's attributes (a base-scope search); nil when
 // the entry does not exist.
 func (t *target) baseRead(ctx context.Context, entryDN string, attrs []string) (*goldap.Entry, error) {
-	es, err := t.searchBase(ctx, entryDN, "(objectClass=*)", attrs)
+	return t.baseReadWith(ctx, entryDN, attrs, t.searchControls())
+}
+
+func (t *target) baseReadWith(ctx context.Context, entryDN string, attrs []string, controls []goldap.Control) (*goldap.Entry, error) {
+	es, err := t.searchBaseWith(ctx, entryDN, "(objectClass=*)", attrs, controls)
 	if err != nil || len(es) == 0 {
 		return nil, err
 	}
@@ -242,12 +256,16 @@ func (t *target) baseRead(ctx context.Context, entryDN string, attrs []string) (
 
 // searchBase tests a filter against one entry (a base-scope search).
 func (t *target) searchBase(ctx context.Context, entryDN, filter string, attrs []string) ([]*goldap.Entry, error) {
+	return t.searchBaseWith(ctx, entryDN, filter, attrs, t.searchControls())
+}
+
+func (t *target) searchBaseWith(ctx context.Context, entryDN, filter string, attrs []string, controls []goldap.Control) ([]*goldap.Entry, error) {
 	release, err := t.acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	req := goldap.NewSearchRequest(entryDN, goldap.ScopeBaseObject, goldap.NeverDerefAliases, 0, 0, false, filter, attrs, nil)
+	req := goldap.NewSearchRequest(entryDN, goldap.ScopeBaseObject, goldap.NeverDerefAliases, 0, 0, false, filter, attrs, controls)
 	es, _, err := t.do(ctx, req)
 	if goldap.IsErrorWithCode(err, goldap.LDAPResultNoSuchObject) {
 		return nil, nil

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
 
@@ -57,6 +58,9 @@ type groupEntry struct {
 	id     string // the entry's identity: entryUUID / objectGUID, else its canonical DN
 	shape  shape
 	values []string
+	// expires: when each TTL link (ttl_links) expires, by key; permanent
+	// links are absent.
+	expires map[string]time.Time
 }
 
 // idAttr is the attribute that identifies an entry whatever its DN is
@@ -140,7 +144,7 @@ func (t *target) Read(ctx context.Context, groups []*config.Group) (map[string]p
 			if c == placeholder {
 				continue
 			}
-			obs.Members = append(obs.Members, providers.Member{ID: c, Name: v})
+			obs.Members = append(obs.Members, providers.Member{ID: c, Name: v, Expires: ge.expires[c]})
 		}
 		out[g.Addr] = obs
 	}
@@ -362,6 +366,19 @@ func (t *target) groupEntry(ctx context.Context, e *goldap.Entry) (*groupEntry, 
 	vals, err := t.rangedMembers(ctx, e)
 	if err != nil {
 		return nil, fmt.Errorf("read members of %q: %w", e.DN, err)
+	}
+	if t.cfg.TTLLinks {
+		// Read with LDAP_SERVER_LINK_TTL: a TTL link is "<TTL=N>,DN".
+		now := t.clock()
+		for i, v := range vals {
+			if n, d, ok := splitTTL(v); ok {
+				if ge.expires == nil {
+					ge.expires = map[string]time.Time{}
+				}
+				vals[i] = d
+				ge.expires[t.key(s, d)] = now.Add(time.Duration(n) * time.Second)
+			}
+		}
 	}
 	ge.values = vals
 	return ge, nil
