@@ -211,11 +211,11 @@ func (t *target) readGroups(ctx context.Context, groups []*config.Group) (map[st
 			c, _ := dn.Canonical(d)
 			e, ok := got[c]
 			gs := byDN[c]
-			if !ok {
+			if !ok && mayFoldDifferently(c) {
 				// The server may match the DN as written where our
 				// canonical form does not (its own normalisation of
-				// lookalikes, case and spacing): ask it for that DN
-				// and take the entry under its own name.
+				// characters beyond printable ASCII): ask it for that
+				// DN and take the entry under its own name.
 				e, err = t.lookupAsWritten(ctx, d)
 				if err != nil {
 					return err
@@ -284,6 +284,28 @@ func (t *target) readGroups(ctx context.Context, groups []*config.Group) (map[st
 	}
 	t.refuseAliases(groups, entries, fail)
 	return entries, errs, nil
+}
+
+// mayFoldDifferently: a canonical DN outside printable ASCII (or with a
+// hex-escaped byte) may match differently on the server than in our
+// canonical form (Unicode and control characters are where servers'
+// preparation rules differ); for printable ASCII our case folding and space
+// handling are the server's, so a miss is a miss and costs no extra read.
+func mayFoldDifferently(c string) bool {
+	for i := 0; i < len(c); i++ {
+		b := c[i]
+		if b < 0x20 || b > 0x7e {
+			return true
+		}
+		if b == '\\' && i+2 < len(c) && isHex(c[i+1]) && isHex(c[i+2]) {
+			return true
+		}
+	}
+	return false
+}
+
+func isHex(b byte) bool {
+	return '0' <= b && b <= '9' || 'a' <= b && b <= 'f' || 'A' <= b && b <= 'F'
 }
 
 // lookupAsWritten reads the entry the server finds at d (a base-scope
