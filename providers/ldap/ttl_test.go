@@ -222,3 +222,24 @@ func TestSambaTTLLinksRefusedAtOpen(t *testing.T) {
 		t.Errorf("members changed from %v to %v", before, after)
 	}
 }
+
+// splitTTL reads what a DC sends: "<TTL=N>,DN" or a plain DN. It never
+// panics, keeps a plain value whole, and what it accepts prints back as it
+// came.
+func FuzzSplitTTL(f *testing.F) {
+	for _, s := range []string{"<TTL=60>,CN=a,DC=x", "CN=a,DC=x", "<TTL=>,CN=a", "<TTL=-1>,CN=a", "<TTL=99999999999999999999>,CN=a", "<TTL=5,CN=a>", "<SID=S-1-5-21>;CN=a", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		n, d, ok := splitTTL(v)
+		if !ok {
+			if d != v {
+				t.Fatalf("splitTTL(%q) rejected but changed the value to %q", v, d)
+			}
+			return
+		}
+		if n < 0 || !strings.HasPrefix(v, "<TTL=") || !strings.HasSuffix(v, ">,"+d) {
+			t.Fatalf("splitTTL(%q) = %d %q", v, n, d)
+		}
+	})
+}
