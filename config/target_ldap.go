@@ -27,7 +27,17 @@ type LDAPTarget struct {
 	UserFilter         string // filter template with one %s for the escaped principal
 	PageSize           int
 	MaxConcurrency     int
+	// TTLLinks (Active Directory only): write each grant's member link
+	// with a time-to-live (Windows Server 2016 Privileged Access
+	// Management), so the domain controller removes it at window end +
+	// LDAPTTLGrace even when jitform does not run.
+	TTLLinks bool
 }
+
+// LDAPTTLGrace is added to a grant's window end to make the TTL of its
+// member link (ttl_links): the server-side lock opens just after jitform's
+// own removal is due, never before.
+const LDAPTTLGrace = 30 * time.Second
 
 // UseStartTLS reports whether the connection upgrades with StartTLS.
 func (t *LDAPTarget) UseStartTLS() bool { return t.StartTLS != nil && *t.StartTLS }
@@ -57,6 +67,7 @@ type ldapHCL struct {
 	UserFilter         string  `hcl:"user_filter,optional"`
 	PageSize           *int    `hcl:"page_size,optional"`
 	MaxConcurrency     *int    `hcl:"max_concurrency,optional"`
+	TTLLinks           bool    `hcl:"ttl_links,optional"`
 }
 
 func decodeLDAPTarget(body hcl.Body, ctx *hcl.EvalContext, at blockAttrs) (decodedTarget, hcl.Diagnostics) {
@@ -89,6 +100,7 @@ func (r *ldapHCL) convert(at blockAttrs) (*LDAPTarget, hcl.Diagnostics) {
 		UserFilter:         r.UserFilter,
 		PageSize:           DefaultLDAPPageSize,
 		MaxConcurrency:     DefaultLDAPMaxConcurrency,
+		TTLLinks:           r.TTLLinks,
 	}
 	if r.Password != nil {
 		t.Password = NewSecret(*r.Password)
@@ -104,6 +116,10 @@ func (r *ldapHCL) convert(at blockAttrs) (*LDAPTarget, hcl.Diagnostics) {
 	var flavorDiag *hcl.Diagnostic
 	t.Flavor, flavorDiag = checkFlavor(r.Flavor, at)
 	add(flavorDiag)
+	if r.TTLLinks && flavorDiag == nil && t.Flavor != FlavorActiveDirectory {
+		add(at.errAt("ttl_links", "ttl_links requires flavor = \"active_directory\"",
+			fmt.Sprintf("ttl_links writes member links with a time-to-live, a feature of Active Directory (Windows Server 2016 forest functional level with the Privileged Access Management optional feature); this target's flavor is %q. Remove ttl_links or set flavor = \"active_directory\".", t.Flavor)))
+	}
 
 	u, err := url.Parse(r.URL)
 	switch {

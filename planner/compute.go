@@ -419,7 +419,7 @@ func (c *computer) planGroup(g *config.Group) {
 		removeIDs = append(removeIDs, id)
 	}
 	for id := range desired {
-		if _, ok := observed[id]; !ok {
+		if o, ok := observed[id]; !ok || ttlOff(o, &wants[desired[id]]) {
 			addIDs = append(addIDs, id)
 		}
 	}
@@ -445,6 +445,9 @@ func (c *computer) planGroup(g *config.Group) {
 		for _, id := range removeIDs {
 			rec, isManaged := managed[id]
 			ch := Change{Action: "remove", Group: g.Addr, Target: targetAddr, Member: id, MemberName: observed[id].Name}
+			if e := observed[id].Expires; !e.IsZero() {
+				ch.ServerExpires = &e
+			}
 			ch.Principal, ch.Reason = c.removeReason(g, stopped[id], relevant, rec, isManaged)
 			cs = append(cs, ch)
 		}
@@ -456,6 +459,13 @@ func (c *computer) planGroup(g *config.Group) {
 			ch.Reason = Reason{Kind: ReasonDeclared, Detail: "declared member of " + g.Addr}
 		} else {
 			ch.Reason = c.grantReason(w.grant)
+			if end := ch.Reason.WindowEnd; end != nil && g.Target != nil && g.Target.LDAP != nil && g.Target.LDAP.TTLLinks {
+				e := end.Add(config.LDAPTTLGrace)
+				ch.ServerExpires = &e
+			}
+		}
+		if o, ok := observed[id]; ok {
+			ch.Reason.Detail = strings.TrimPrefix(ch.Reason.Detail+"; ", "; ") + "rewrite the expiring link, which the server drops at " + stamp(o.Expires)
 		}
 		cs = append(cs, ch)
 	}
@@ -465,6 +475,25 @@ func (c *computer) planGroup(g *config.Group) {
 	adds, removes := addIDs, removeIDs
 	sum.Adds, sum.Removes = len(adds), len(removes)
 	c.plan.Groups = append(c.plan.Groups, sum)
+}
+
+// ttlOff: member o is present through an expiring link (Active Directory
+// ttl_links) whose expiry no longer matches what keeps it (its grant's end
+// plus config.LDAPTTLGrace, or never for a declared member). It is planned
+// as an add, which rewrites the link; within a minute is a match.
+func ttlOff(o providers.Member, w *want) bool {
+	if o.Expires.IsZero() {
+		return false
+	}
+	if w.declared || w.grant == nil {
+		return true
+	}
+	_, end := w.grant.window()
+	if end == nil {
+		return true
+	}
+	d := o.Expires.Sub(end.Add(config.LDAPTTLGrace))
+	return d > time.Minute || d < -time.Minute
 }
 
 // lastsLonger orders the counting grants of one member: the one that keeps

@@ -88,6 +88,10 @@ func planID(p *Plan) (string, error) {
 		h.bool(r.BreakGlass)
 		h.bool(r.Unreviewed)
 		h.str(r.Detail)
+		if c.ServerExpires != nil { // only when set: plan IDs without it are unchanged
+			h.str("server_expires")
+			h.time(*c.ServerExpires)
+		}
 	}
 	h.int(len(p.Unreadable))
 	for _, u := range p.Unreadable {

@@ -52,6 +52,10 @@ type Change struct {
 	MemberName string `json:"member_name,omitempty"`
 	Principal  string `json:"principal,omitempty"` // as written in the config, when known
 	Reason     Reason `json:"reason"`
+	// ServerExpires: when the directory itself drops this membership (an
+	// Active Directory expiring link, ttl_links): for a remove, the link's
+	// expiry as read; for an add, the expiry the add writes.
+	ServerExpires *time.Time `json:"server_expires,omitempty"`
 }
 
 // Reason kinds.

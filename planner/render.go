@@ -133,6 +133,9 @@ func changeLine(c Change) string {
 			fmt.Fprintf(&b, " (%s)", who)
 		}
 	}
+	if c.ServerExpires != nil {
+		fmt.Fprintf(&b, " [expires server-side at %s]", stamp(*c.ServerExpires))
+	}
 	b.WriteString("  ")
 	r := c.Reason
 	switch r.Kind {

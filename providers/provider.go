@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/jitform/jitform/config"
 )
@@ -16,6 +17,10 @@ import (
 type Member struct {
 	ID   string `json:"id"`
 	Name string `json:"name,omitempty"`
+	// Expires: when the server itself removes this membership (an Active
+	// Directory TTL link), zero for a permanent one. In a change to add,
+	// the end of the window the member is granted for (zero: permanent).
+	Expires time.Time `json:"expires,omitzero"`
 }
 
 // Resolution is what a principal, as written in the config, resolves to on

@@ -336,10 +336,11 @@ func (s *Session) applyBatch(ctx context.Context, lw *ledgerWriter, p *planner.P
 	gc := providers.GroupChange{Group: g}
 	for _, i := range announced {
 		c := p.Changes[i]
-		gc.Changes = append(gc.Changes, providers.MemberChange{
-			Action: providers.Action(c.Action),
-			Member: providers.Member{ID: c.Member, Name: c.MemberName},
-		})
+		m := providers.Member{ID: c.Member, Name: c.MemberName}
+		if c.Action == "add" && c.Reason.Kind == planner.ReasonGrant && c.Reason.WindowEnd != nil {
+			m.Expires = *c.Reason.WindowEnd // a target with expiring links (ttl_links) writes it
+		}
+		gc.Changes = append(gc.Changes, providers.MemberChange{Action: providers.Action(c.Action), Member: m})
 	}
 	s.opts.progress("%s: %s: applying %d change(s)", taddr, g.Addr, len(gc.Changes))
 	outs, callErr := t.Apply(ctx, []providers.GroupChange{gc})

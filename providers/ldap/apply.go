@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 
@@ -31,14 +30,44 @@ func alreadyCode(err error) bool {
 	return false
 }
 
-// uncertain reports errors after which a write may or may not have happened.
-func uncertain(err error) bool {
-	var ne net.Error
-	if errors.As(err, &ne) {
-		return true
+// errNotSent marks a Modify that was never handed to the connection (the
+// context ended while waiting for a slot): its outcome is known, failed.
+var errNotSent = errors.New("not sent")
+
+// serverResult reports the LDAP result code the server answered with, and
+// whether err carries one at all. go-ldap builds an *ldap.Error with the
+// response packet attached only from a result the server sent; every error
+// of its own (EOF, "unable to read LDAP response packet", connection reset
+// or closed, its own timeout, a response it could not parse) has code 200
+// or above, or no packet, or is not an *ldap.Error.
+func serverResult(err error) (uint16, bool) {
+	var le *goldap.Error
+	if !errors.As(err, &le) || le.Packet == nil || le.ResultCode >= goldap.ErrorNetwork {
+		return 0, false
 	}
-	return goldap.IsErrorWithCode(err, goldap.ErrorNetwork) || goldap.IsErrorWithCode(err, goldap.LDAPResultTimeout) ||
-		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+	return le.ResultCode, true
+}
+
+// classify is the outcome rule for a Modify: a change the server answered is
+// done, already so (its "already" result codes) or failed (any other result
+// code); a Modify that never left is failed. Once the request may have been
+// sent, anything but a result code from the server (a lost reply, a reset or
+// closed connection, a timeout of go-ldap or of ctx) is unknown: the server
+// may have committed it.
+func classify(err error) providers.Status {
+	if err == nil {
+		return providers.Done
+	}
+	if errors.Is(err, errNotSent) {
+		return providers.Failed
+	}
+	if _, ok := serverResult(err); !ok {
+		return providers.Unknown
+	}
+	if alreadyCode(err) {
+		return providers.Already
+	}
+	return providers.Failed
 }
 
 // Apply makes each group's changes in one Modify. It first reads all the
@@ -113,6 +142,10 @@ func (t *target) applyGroup(ctx context.Context, gc providers.GroupChange, ge *g
 
 	var adds, dels []string
 	addIdx, delIdx := []int{}, []int{}
+	// rewrites: present TTL links whose expiry no longer matches the
+	// change (ttl_links): removed and re-added in the same Modify.
+	var rwDel, rwAdd []string
+	rwIdx := []int{}
 	for i, c := range gc.Changes {
 		v, err := t.value(ctx, ge.shape, c.Member)
 		if err != nil {
@@ -120,11 +153,24 @@ func (t *target) applyGroup(ctx context.Context, gc providers.GroupChange, ge *g
 			continue
 		}
 		k := t.key(ge.shape, v)
+		w := v // what is written for an add
+		if t.cfg.TTLLinks && c.Action == providers.Add && !c.Member.Expires.IsZero() && !ge.shape.byUID() {
+			if w, err = t.ttlValue(v, c.Member.Expires); err != nil {
+				outs[i].Status, outs[i].Err = providers.Failed, fmt.Errorf("add %s to %s on %s: %w", v, ge.dn, t.addr, err)
+				continue
+			}
+		}
 		switch {
+		case c.Action == providers.Add && present[k] && t.cfg.TTLLinks && !ge.expires[k].IsZero() && ttlOff(ge.expires[k], c.Member.Expires):
+			// A TTL link that expires at the wrong time (the window
+			// moved, or the member is now declared): rewrite it. A
+			// permanent membership someone else made is never turned
+			// into an expiring one.
+			rwDel, rwAdd, rwIdx = append(rwDel, v), append(rwAdd, w), append(rwIdx, i)
 		case c.Action == providers.Add && present[k], c.Action == providers.Remove && !present[k]:
 			outs[i].Status = providers.Already
 		case c.Action == providers.Add:
-			adds, addIdx = append(adds, v), append(addIdx, i)
+			adds, addIdx = append(adds, w), append(addIdx, i)
 			present[k] = true
 			remaining++
 		default:
@@ -147,27 +193,32 @@ func (t *target) applyGroup(ctx context.Context, gc providers.GroupChange, ge *g
 			adds = append(adds, ph)
 		}
 	}
-	if len(adds) == 0 && len(dels) == 0 {
+	if len(adds) == 0 && len(dels) == 0 && len(rwIdx) == 0 {
 		return outs
 	}
 
-	req := goldap.NewModifyRequest(ge.dn, nil)
+	req := goldap.NewModifyRequest(ge.dn, t.writeControls())
 	if len(adds) > 0 {
 		req.Add(ge.shape.attr, adds)
 	}
 	if len(dels) > 0 {
 		req.Delete(ge.shape.attr, dels)
 	}
+	if len(rwIdx) > 0 {
+		req.Delete(ge.shape.attr, rwDel)
+		req.Add(ge.shape.attr, rwAdd)
+	}
 	if t.beforeModify != nil {
 		t.beforeModify()
 	}
 	err := t.modify(ctx, req)
-	switch {
-	case err == nil:
-		for _, i := range append(addIdx, delIdx...) {
+	all := append(append(append([]int{}, addIdx...), delIdx...), rwIdx...)
+	switch st := classify(err); st {
+	case providers.Done:
+		for _, i := range all {
 			outs[i].Status = providers.Done
 		}
-	case alreadyCode(err):
+	case providers.Already:
 		// A Modify fails whole: find out change by change which were
 		// already so and make the others.
 		for k, i := range addIdx {
@@ -176,21 +227,48 @@ func (t *target) applyGroup(ctx context.Context, gc providers.GroupChange, ge *g
 		for k, i := range delIdx {
 			outs[i].Status, outs[i].Err = t.one(ctx, ge, dels[k], false)
 		}
-	default:
-		st := providers.Failed
-		if uncertain(err) {
-			st = providers.Unknown
+		for k, i := range rwIdx {
+			outs[i].Status, outs[i].Err = t.rewrite(ctx, ge, rwDel[k], rwAdd[k])
 		}
+	default:
 		werr := fmt.Errorf("modify %s on %s: %w", ge.dn, t.addr, err)
-		for _, i := range append(addIdx, delIdx...) {
+		for _, i := range all {
 			outs[i].Status, outs[i].Err = st, werr
 		}
 	}
 	return outs
 }
 
+// rewrite replaces a TTL link with one of another TTL (or a permanent
+// one) in one Modify: delete the link, add the new value.
+func (t *target) rewrite(ctx context.Context, ge *groupEntry, old, value string) (providers.Status, error) {
+	req := goldap.NewModifyRequest(ge.dn, t.writeControls())
+	req.Delete(ge.shape.attr, []string{old})
+	req.Add(ge.shape.attr, []string{value})
+	err := t.modify(ctx, req)
+	st := classify(err)
+	if st == providers.Already {
+		// The link went away meanwhile (expired) or was rewritten by
+		// someone else: the write did not happen.
+		st = providers.Failed
+	}
+	if err != nil {
+		return st, fmt.Errorf("rewrite the expiring link of %s in %s on %s as %s: %w", old, ge.dn, t.addr, value, err)
+	}
+	return st, nil
+}
+
+// writeControls go with every Modify: LDAP_SERVER_LINK_TTL (not critical)
+// with ttl_links.
+func (t *target) writeControls() []goldap.Control {
+	if t.cfg.TTLLinks {
+		return []goldap.Control{linkTTLControl{}}
+	}
+	return nil
+}
+
 func (t *target) one(ctx context.Context, ge *groupEntry, v string, add bool) (providers.Status, error) {
-	req := goldap.NewModifyRequest(ge.dn, nil)
+	req := goldap.NewModifyRequest(ge.dn, t.writeControls())
 	verb := "remove"
 	if add {
 		req.Add(ge.shape.attr, []string{v})
@@ -199,26 +277,27 @@ func (t *target) one(ctx context.Context, ge *groupEntry, v string, add bool) (p
 		req.Delete(ge.shape.attr, []string{v})
 	}
 	err := t.modify(ctx, req)
-	switch {
-	case err == nil:
-		return providers.Done, nil
-	case alreadyCode(err):
-		return providers.Already, nil
-	case uncertain(err):
-		return providers.Unknown, fmt.Errorf("%s %s in %s on %s: %w", verb, v, ge.dn, t.addr, err)
+	switch st := classify(err); st {
+	case providers.Done, providers.Already:
+		return st, nil
+	default:
+		return st, fmt.Errorf("%s %s in %s on %s: %w", verb, v, ge.dn, t.addr, err)
 	}
-	return providers.Failed, fmt.Errorf("%s %s in %s on %s: %w", verb, v, ge.dn, t.addr, err)
 }
 
 // modify sends one Modify (one round trip). go-ldap's Modify takes no
 // context: when ctx ends first the write's fate is unknown, and the error
-// says so (uncertain recognises it).
+// says so (classify calls it unknown). An error that wraps errNotSent
+// means the request was never handed to the connection.
 func (t *target) modify(ctx context.Context, req *goldap.ModifyRequest) error {
 	release, err := t.acquire(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %w", errNotSent, err)
 	}
 	defer release()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %w", errNotSent, err)
+	}
 	t.ops.Add(1)
 	done := make(chan error, 1)
 	go func() { done <- t.conn.Modify(req) }()

@@ -52,6 +52,8 @@ type target struct {
 	// beforeModify, set only by tests, runs between a group's read and its
 	// Modify so a test can change the group there (a concurrent writer).
 	beforeModify func()
+	// now, set only by tests, is the clock TTLs are computed by.
+	now func() time.Time
 
 	mu  sync.Mutex
 	uid map[string]string // canonical DN -> uid, learned while resolving and reading
@@ -109,6 +111,14 @@ func Open(ctx context.Context, t *config.Target, opts providers.Options) (provid
 		if err := conn.Bind(c.BindDN, c.Password.Reveal()); err != nil {
 			conn.Close()
 			return nil, fmt.Errorf("%s: bind to %s as %q: %w%s", t.Addr, c.URL, c.BindDN, scrub(err, c.Password.Reveal()), bindAdvice(err))
+		}
+	}
+	if c.TTLLinks {
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		if err := tg.checkLinkTTL(ctx); err != nil {
+			conn.Close()
+			return nil, err
 		}
 	}
 	return tg, nil
@@ -213,7 +223,7 @@ func (t *target) search(ctx context.Context, base, filter string, attrs []string
 	paging := goldap.NewControlPaging(uint32(page))
 	var out []*goldap.Entry
 	for {
-		req := goldap.NewSearchRequest(base, goldap.ScopeWholeSubtree, goldap.NeverDerefAliases, 0, 0, false, filter, attrs, []goldap.Control{paging})
+		req := goldap.NewSearchRequest(base, goldap.ScopeWholeSubtree, goldap.NeverDerefAliases, 0, 0, false, filter, attrs, append([]goldap.Control{paging}, t.searchControls()...))
 		entries, controls, err := t.do(ctx, req)
 		if err != nil {
 			if goldap.IsErrorWithCode(err, goldap.LDAPResultNoSuchObject) {
@@ -233,7 +243,11 @@ func (t *target) search(ctx context.Context, base, filter string, attrs []string
 // baseRead reads one entry's attributes (a base-scope search); nil when
 // the entry does not exist.
 func (t *target) baseRead(ctx context.Context, entryDN string, attrs []string) (*goldap.Entry, error) {
-	es, err := t.searchBase(ctx, entryDN, "(objectClass=*)", attrs)
+	return t.baseReadWith(ctx, entryDN, attrs, t.searchControls())
+}
+
+func (t *target) baseReadWith(ctx context.Context, entryDN string, attrs []string, controls []goldap.Control) (*goldap.Entry, error) {
+	es, err := t.searchBaseWith(ctx, entryDN, "(objectClass=*)", attrs, controls)
 	if err != nil || len(es) == 0 {
 		return nil, err
 	}
@@ -242,12 +256,16 @@ func (t *target) baseRead(ctx context.Context, entryDN string, attrs []string) (
 
 // searchBase tests a filter against one entry (a base-scope search).
 func (t *target) searchBase(ctx context.Context, entryDN, filter string, attrs []string) ([]*goldap.Entry, error) {
+	return t.searchBaseWith(ctx, entryDN, filter, attrs, t.searchControls())
+}
+
+func (t *target) searchBaseWith(ctx context.Context, entryDN, filter string, attrs []string, controls []goldap.Control) ([]*goldap.Entry, error) {
 	release, err := t.acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	req := goldap.NewSearchRequest(entryDN, goldap.ScopeBaseObject, goldap.NeverDerefAliases, 0, 0, false, filter, attrs, nil)
+	req := goldap.NewSearchRequest(entryDN, goldap.ScopeBaseObject, goldap.NeverDerefAliases, 0, 0, false, filter, attrs, controls)
 	es, _, err := t.do(ctx, req)
 	if goldap.IsErrorWithCode(err, goldap.LDAPResultNoSuchObject) {
 		return nil, nil
@@ -255,12 +273,18 @@ func (t *target) searchBase(ctx context.Context, entryDN, filter string, attrs [
 	return es, err
 }
 
+// errConnClosed: the connection to the server is gone (dropped or closed).
+var errConnClosed = goldap.NewError(goldap.ErrorNetwork, errors.New("the connection to the server is closed (dropped by the network or the server); nothing was read"))
+
 // do sends one search request and collects its answer: one round trip.
 // The caller holds a semaphore slot.
 func (t *target) do(ctx context.Context, req *goldap.SearchRequest) ([]*goldap.Entry, []goldap.Control, error) {
 	t.ops.Add(1)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if t.conn.IsClosing() {
+		return nil, nil, errConnClosed
+	}
 	res := t.conn.SearchAsync(ctx, req, 64)
 	var entries []*goldap.Entry
 	for res.Next() {
@@ -274,6 +298,11 @@ func (t *target) do(ctx context.Context, req *goldap.SearchRequest) ([]*goldap.E
 	// go-ldap reports a cancelled search as a successful one.
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
+	}
+	// ... and a search on a connection that closed (a dropped link) as an
+	// empty success: that would read as "no such group" or "no members".
+	if t.conn.IsClosing() {
+		return nil, nil, errConnClosed
 	}
 	return entries, res.Controls(), nil
 }

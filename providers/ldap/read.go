@@ -2,10 +2,12 @@ package ldap
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
 
@@ -52,9 +54,34 @@ func shapeOf(e *goldap.Entry) (shape, error) {
 
 // groupEntry is a group as read: its shape and raw member values.
 type groupEntry struct {
-	dn     string
+	dn     string // as the server returned it
+	id     string // the entry's identity: entryUUID / objectGUID, else its canonical DN
 	shape  shape
 	values []string
+	// expires: when each TTL link (ttl_links) expires, by key; permanent
+	// links are absent.
+	expires map[string]time.Time
+}
+
+// idAttr is the attribute that identifies an entry whatever its DN is
+// written as: entryUUID (RFC 4530, OpenLDAP) or Active Directory's objectGUID.
+func (t *target) idAttr() string {
+	if t.ad() {
+		return "objectGUID"
+	}
+	return "entryUUID"
+}
+
+// entryID is e's identity: its entryUUID or objectGUID when the server
+// sent one, else the canonical form of the DN the server returned.
+func (t *target) entryID(e *goldap.Entry) string {
+	if v := e.GetRawAttributeValue(t.idAttr()); len(v) > 0 {
+		return t.idAttr() + ":" + hex.EncodeToString(v)
+	}
+	if c, err := dn.Canonical(e.DN); err == nil {
+		return "dn:" + c
+	}
+	return "dn:" + strings.ToLower(e.DN)
 }
 
 // Read reads every group with one OR-filter search per 100 groups named by
@@ -117,7 +144,7 @@ func (t *target) Read(ctx context.Context, groups []*config.Group) (map[string]p
 			if c == placeholder {
 				continue
 			}
-			obs.Members = append(obs.Members, providers.Member{ID: c, Name: v})
+			obs.Members = append(obs.Members, providers.Member{ID: c, Name: v, Expires: ge.expires[c]})
 		}
 		out[g.Addr] = obs
 	}
@@ -125,7 +152,7 @@ func (t *target) Read(ctx context.Context, groups []*config.Group) (map[string]p
 }
 
 func (t *target) memberAttrs() []string {
-	attrs := []string{"objectClass", "cn", "uniqueMember", "memberUid"}
+	attrs := []string{"objectClass", "cn", "uniqueMember", "memberUid", t.idAttr()}
 	if t.ad() && t.step > 0 {
 		return append(attrs, fmt.Sprintf("member;range=0-%d", t.step-1))
 	}
@@ -184,6 +211,17 @@ func (t *target) readGroups(ctx context.Context, groups []*config.Group) (map[st
 			c, _ := dn.Canonical(d)
 			e, ok := got[c]
 			gs := byDN[c]
+			if !ok && mayFoldDifferently(c) {
+				// The server may match the DN as written where our
+				// canonical form does not (its own normalisation of
+				// characters beyond printable ASCII): ask it for that
+				// DN and take the entry under its own name.
+				e, err = t.lookupAsWritten(ctx, d)
+				if err != nil {
+					return err
+				}
+				ok = e != nil
+			}
 			if !ok {
 				for _, g := range gs {
 					fail(g, fmt.Errorf("group %s: no entry %q under %s on %s", g.Addr, d, t.cfg.BaseDN, t.addr))
@@ -244,7 +282,96 @@ func (t *target) readGroups(ctx context.Context, groups []*config.Group) (map[st
 	if err != nil {
 		return nil, nil, err
 	}
+	t.refuseAliases(groups, entries, fail)
 	return entries, errs, nil
+}
+
+// mayFoldDifferently: a canonical DN outside printable ASCII (or with a
+// hex-escaped byte) may match differently on the server than in our
+// canonical form (Unicode and control characters are where servers'
+// preparation rules differ); for printable ASCII our case folding and space
+// handling are the server's, so a miss is a miss and costs no extra read.
+func mayFoldDifferently(c string) bool {
+	for i := 0; i < len(c); i++ {
+		b := c[i]
+		if b < 0x20 || b > 0x7e {
+			return true
+		}
+		if b == '\\' && i+2 < len(c) && isHex(c[i+1]) && isHex(c[i+2]) {
+			return true
+		}
+	}
+	return false
+}
+
+func isHex(b byte) bool {
+	return '0' <= b && b <= '9' || 'a' <= b && b <= 'f' || 'A' <= b && b <= 'F'
+}
+
+// lookupAsWritten reads the entry the server finds at d (a base-scope
+// search, so the server's own DN matching decides), if it lies under
+// base_dn; nil when there is none.
+func (t *target) lookupAsWritten(ctx context.Context, d string) (*goldap.Entry, error) {
+	e, err := t.baseRead(ctx, d, t.memberAttrs())
+	if err != nil || e == nil {
+		if err != nil && goldap.IsErrorWithCode(err, goldap.LDAPResultInvalidDNSyntax) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	base, err1 := goldap.ParseDN(t.cfg.BaseDN)
+	got, err2 := goldap.ParseDN(e.DN)
+	if err1 != nil || err2 != nil || !(base.AncestorOfFold(got) || base.EqualFold(got)) {
+		return nil, nil
+	}
+	return e, nil
+}
+
+// refuseAliases fails every group block that resolves to the same entry as
+// another block (two spellings of one DN: a Unicode lookalike, case,
+// spacing, anything the server normalises): planned separately, each
+// would undo the other's changes on every apply. Entries are compared by
+// entryUUID / objectGUID (else the DN the server returned).
+func (t *target) refuseAliases(groups []*config.Group, entries map[string]*groupEntry, fail func(*config.Group, error)) {
+	byID := map[string][]*config.Group{}
+	var order []string
+	seen := map[string]bool{}
+	for _, g := range groups {
+		ge := entries[g.Addr]
+		if ge == nil || seen[g.Addr] {
+			continue
+		}
+		seen[g.Addr] = true
+		if _, ok := byID[ge.id]; !ok {
+			order = append(order, ge.id)
+		}
+		byID[ge.id] = append(byID[ge.id], g)
+	}
+	for _, id := range order {
+		gs := byID[id]
+		if len(gs) < 2 {
+			continue
+		}
+		names := make([]string, len(gs))
+		for i, g := range gs {
+			names[i] = fmt.Sprintf("%s (%s)", g.Addr, groupRef(g))
+		}
+		ge := entries[gs[0].Addr]
+		err := fmt.Errorf("groups %s resolve to one directory entry %q (%s) on %s: refusing all of them, since planned separately each would undo the other's changes; name the group in one block only",
+			strings.Join(names, " and "), ge.dn, strings.Replace(ge.id, ":", " ", 1), t.addr)
+		for _, g := range gs {
+			delete(entries, g.Addr)
+			fail(g, err)
+		}
+	}
+}
+
+// groupRef is how a group block names its entry.
+func groupRef(g *config.Group) string {
+	if g.DN != "" {
+		return fmt.Sprintf("dn %q", g.DN)
+	}
+	return fmt.Sprintf("name %q", g.GroupName)
 }
 
 // groupEntry takes a search result apart, following ranged retrieval.
@@ -253,7 +380,7 @@ func (t *target) groupEntry(ctx context.Context, e *goldap.Entry) (*groupEntry, 
 	if err != nil {
 		return nil, err
 	}
-	ge := &groupEntry{dn: e.DN, shape: s}
+	ge := &groupEntry{dn: e.DN, id: t.entryID(e), shape: s}
 	if s.attr != "member" {
 		ge.values = e.GetAttributeValues(s.attr)
 		return ge, nil
@@ -261,6 +388,19 @@ func (t *target) groupEntry(ctx context.Context, e *goldap.Entry) (*groupEntry, 
 	vals, err := t.rangedMembers(ctx, e)
 	if err != nil {
 		return nil, fmt.Errorf("read members of %q: %w", e.DN, err)
+	}
+	if t.cfg.TTLLinks {
+		// Read with LDAP_SERVER_LINK_TTL: a TTL link is "<TTL=N>,DN".
+		now := t.clock()
+		for i, v := range vals {
+			if n, d, ok := splitTTL(v); ok {
+				if ge.expires == nil {
+					ge.expires = map[string]time.Time{}
+				}
+				vals[i] = d
+				ge.expires[t.key(s, d)] = now.Add(time.Duration(n) * time.Second)
+			}
+		}
 	}
 	ge.values = vals
 	return ge, nil

@@ -1,0 +1,109 @@
+package ldap
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/jitform/jitform/config"
+	"github.com/jitform/jitform/internal/sambatest"
+	"github.com/jitform/jitform/internal/slapdtest"
+	"github.com/jitform/jitform/providers"
+)
+
+// Two group blocks that name one entry (a Unicode lookalike, another case
+// or spacing, any spelling the server normalises to the same entry) would
+// each plan the group on their own and undo each other on every apply.
+// Both are refused with a read error naming both blocks, so nothing is
+// planned for them; other groups are read as usual.
+func TestGroupBlocksResolvingToOneEntryAreRefused(t *testing.T) {
+	s := slapdtest.Start(t, seed)
+	tg := ldapTarget(s, nil)
+	p := open(t, tg)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name, a, b string
+	}{
+		{"fullwidth_lookalike", "cn=ops,ou=groups,dc=example,dc=org", "cn=\uff4fps,ou=groups,dc=example,dc=org"},
+		{"case_and_spacing", "cn=ops,ou=groups,dc=example,dc=org", "CN=OPS ,  OU=Groups,DC=Example,dc=org"},
+		{"inner_spaces", "cn=ops,ou=groups,dc=example,dc=org", "cn= ops ,ou=groups,dc=example,dc=org"},
+		// Our canonical form keeps the tab; slapd treats it as an
+		// insignificant space: only the server's answer shows they match.
+		{"server_only_fold_trailing_tab", "cn=ops,ou=groups,dc=example,dc=org", "cn=ops\t,ou=groups,dc=example,dc=org"},
+		{"escaped_hex", "cn=ops,ou=groups,dc=example,dc=org", `cn=\6fps,ou=groups,dc=example,dc=org`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := group(tg, "ops_a", tc.a), group(tg, "ops_b", tc.b)
+			admins := group(tg, "admins", "cn=admins,ou=groups,dc=example,dc=org")
+			obs, err := p.Read(ctx, []*config.Group{a, admins, b})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, g := range []*config.Group{a, b} {
+				o := obs[g.Addr]
+				if o.Err == nil {
+					t.Errorf("%s (%s) read without error (%d members): two blocks for one entry must be refused", g.Addr, g.DN, len(o.Members))
+					continue
+				}
+				msg := o.Err.Error()
+				for _, want := range []string{"group.ops_a", "group.ops_b", "one directory entry", "cn=ops,ou=groups,dc=example,dc=org", "entryUUID"} {
+					if !strings.Contains(msg, want) {
+						t.Errorf("%s error %q does not name %q", g.Addr, msg, want)
+					}
+				}
+			}
+			if o := obs[admins.Addr]; o.Err != nil || len(o.Members) != 1 {
+				t.Errorf("an unrelated group was not read: %+v", o)
+			}
+			// Apply refuses them too: nothing is written.
+			before := s.Values(t, "cn=ops,ou=groups,dc=example,dc=org", "uniqueMember")
+			alice := providers.Member{ID: canon(t, "uid=alice,ou=people,dc=example,dc=org"), Name: "uid=alice,ou=people,dc=example,dc=org"}
+			outs, err := p.Apply(ctx, []providers.GroupChange{
+				{Group: a, Changes: []providers.MemberChange{{Action: providers.Add, Member: alice}}},
+				{Group: b, Changes: []providers.MemberChange{{Action: providers.Add, Member: alice}}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range outs {
+				if o.Status != providers.Failed || !strings.Contains(o.Err.Error(), "one directory entry") {
+					t.Errorf("Apply to %s = %s %v, want refused", o.Group, o.Status, o.Err)
+				}
+			}
+			if after := s.Values(t, "cn=ops,ou=groups,dc=example,dc=org", "uniqueMember"); len(after) != len(before) {
+				t.Errorf("members changed from %v to %v", before, after)
+			}
+		})
+	}
+	// One block alone, however it is spelled, is read under the DN the
+	// server returns.
+	one := group(tg, "ops", "CN=\uff2f\uff30\uff33, ou=Groups,dc=example,dc=org")
+	obs, err := p.Read(ctx, []*config.Group{one})
+	if err != nil || obs[one.Addr].Err != nil || len(obs[one.Addr].Members) != 1 {
+		t.Errorf("a lone lookalike spelling = %v %+v, want the entry's one member", err, obs[one.Addr])
+	}
+}
+
+// The same rule on Active Directory (Samba), where entries are compared by
+// objectGUID.
+func TestSambaGroupBlocksResolvingToOneEntryAreRefused(t *testing.T) {
+	dc := sambatest.Start(t)
+	tg := adTarget(dc, nil)
+	p := open(t, tg)
+	a := group(tg, "admins_a", sambatest.AdminsDN)
+	b := group(tg, "admins_b", "cn=\uff41dmins , OU=groups,dc=EXAMPLE,dc=test")
+	tier := group(tg, "tier1", sambatest.Tier1DN)
+	obs, err := p.Read(context.Background(), []*config.Group{a, tier, b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []*config.Group{a, b} {
+		o := obs[g.Addr]
+		if o.Err == nil || !strings.Contains(o.Err.Error(), "group.admins_a") || !strings.Contains(o.Err.Error(), "group.admins_b") || !strings.Contains(o.Err.Error(), "objectGUID") {
+			t.Errorf("%s = %+v, want a refusal naming both blocks and the objectGUID", g.Addr, o)
+		}
+	}
+	if o := obs[tier.Addr]; o.Err != nil {
+		t.Errorf("an unrelated group was not read: %v", o.Err)
+	}
+}
