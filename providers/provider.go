@@ -6,6 +6,7 @@ package providers
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sort"
 	"time"
 
@@ -115,6 +116,9 @@ type Options struct {
 	BaseDir string
 	// Progress, if set, receives one human line per step (stderr).
 	Progress func(format string, args ...any)
+	// Log, if set, receives one debug record per protocol operation
+	// (JITFORM_LOG): timings and result codes, never a secret.
+	Log *slog.Logger
 }
 
 // Opener connects to a target.

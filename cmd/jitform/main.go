@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"github.com/jitform/jitform/internal/debuglog"
 	"github.com/jitform/jitform/internal/operation"
 	"github.com/jitform/jitform/providers"
 	"github.com/jitform/jitform/providers/ldap"
@@ -393,5 +394,6 @@ func (a *app) options(b state.Backend, parallelism int, lockTimeout time.Duratio
 		Backend:     b,
 		Progress:    a.progress,
 		LockTimeout: lockTimeout,
+		Log:         debuglog.New(a.getenv(debuglog.EnvVar), a.stderr),
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/user"
 	"sort"
@@ -46,6 +47,8 @@ type Options struct {
 	LockTimeout time.Duration
 	// Who is recorded in the lock (user@host); empty: the current user.
 	Who string
+	// Log receives the providers' protocol debug records (JITFORM_LOG).
+	Log *slog.Logger
 }
 
 func (o *Options) now() time.Time {
@@ -441,7 +444,7 @@ func (s *Session) gatherTarget(ctx context.Context, w *targetWork) targetResult 
 		return res
 	}
 	s.opts.progress("%s: connecting", addr)
-	t, err := s.opts.Registry.Open(ctx, w.target, providers.Options{BaseDir: s.opts.Dir, Progress: s.opts.Progress})
+	t, err := s.opts.Registry.Open(ctx, w.target, providers.Options{BaseDir: s.opts.Dir, Progress: s.opts.Progress, Log: s.opts.Log})
 	if err == nil && t == nil {
 		err = errors.New("the provider returned no connection")
 	}

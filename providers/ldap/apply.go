@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
 
 	"github.com/jitform/jitform/config"
+	"github.com/jitform/jitform/internal/debuglog"
 	"github.com/jitform/jitform/internal/dn"
 	"github.com/jitform/jitform/providers"
 )
@@ -299,6 +302,21 @@ func (t *target) modify(ctx context.Context, req *goldap.ModifyRequest) error {
 		return fmt.Errorf("%w: %w", errNotSent, err)
 	}
 	t.ops.Add(1)
+	began := time.Now()
+	err = t.sendModify(ctx, req)
+	if t.log != nil {
+		attrs := []slog.Attr{slog.String("target", t.addr), slog.String("dn", req.DN), slog.Int("changes", len(req.Changes)), ldapCode(err)}
+		if debuglog.Tracing(ctx, t.log) {
+			for _, c := range req.Changes {
+				attrs = append(attrs, slog.Any(changeOp(c.Operation)+" "+c.Modification.Type, c.Modification.Vals))
+			}
+		}
+		debuglog.Op(ctx, t.log, "ldap modify", began, err, attrs...)
+	}
+	return err
+}
+
+func (t *target) sendModify(ctx context.Context, req *goldap.ModifyRequest) error {
 	done := make(chan error, 1)
 	go func() { done <- t.conn.Modify(req) }()
 	select {
@@ -307,6 +325,16 @@ func (t *target) modify(ctx context.Context, req *goldap.ModifyRequest) error {
 	case <-ctx.Done():
 		return fmt.Errorf("no answer before the context ended (the write may or may not have happened): %w", ctx.Err())
 	}
+}
+
+func changeOp(op uint) string {
+	switch op {
+	case goldap.AddAttribute:
+		return "add"
+	case goldap.DeleteAttribute:
+		return "delete"
+	}
+	return "replace"
 }
 
 // value is what goes into the group's attribute for a member: a DN, or for

@@ -19,6 +19,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -32,6 +33,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/jitform/jitform/config"
+	"github.com/jitform/jitform/internal/debuglog"
 	"github.com/jitform/jitform/providers"
 )
 
@@ -49,6 +51,7 @@ type target struct {
 	ops    atomic.Int64 // round trips, for benchmarks and tests
 	step   int          // ranged retrieval window (0: let the server decide)
 	report func(string, ...any)
+	log    *slog.Logger // JITFORM_LOG: one record per operation
 	// beforeModify, set only by tests, runs between a group's read and its
 	// Modify so a test can change the group there (a concurrent writer).
 	beforeModify func()
@@ -99,7 +102,7 @@ func Open(ctx context.Context, t *config.Target, opts providers.Options) (provid
 			return nil, fmt.Errorf("%s: StartTLS with %s: %w%s", t.Addr, c.URL, err, tlsAdvice(err))
 		}
 	}
-	tg := &target{addr: t.Addr, cfg: c, conn: conn, uid: map[string]string{}, report: opts.Progress}
+	tg := &target{addr: t.Addr, cfg: c, conn: conn, uid: map[string]string{}, report: opts.Progress, log: opts.Log}
 	tg.ops.Add(ops)
 	n := c.MaxConcurrency
 	if n <= 0 {
@@ -108,7 +111,16 @@ func Open(ctx context.Context, t *config.Target, opts providers.Options) (provid
 	tg.sem = make(chan struct{}, n)
 	if c.BindDN != "" {
 		tg.ops.Add(1)
-		if err := conn.Bind(c.BindDN, c.Password.Reveal()); err != nil {
+		began := time.Now()
+		err := conn.Bind(c.BindDN, c.Password.Reveal())
+		if opts.Log != nil {
+			logged := err
+			if err != nil {
+				logged = scrub(err, c.Password.Reveal())
+			}
+			debuglog.Op(ctx, opts.Log, "ldap bind", began, logged, slog.String("target", t.Addr), slog.String("bind_dn", c.BindDN), ldapCode(err))
+		}
+		if err != nil {
 			conn.Close()
 			return nil, fmt.Errorf("%s: bind to %s as %q: %w%s", t.Addr, c.URL, c.BindDN, scrub(err, c.Password.Reveal()), bindAdvice(err))
 		}
@@ -278,15 +290,24 @@ var errConnClosed = goldap.NewError(goldap.ErrorNetwork, errors.New("the connect
 
 // do sends one search request and collects its answer: one round trip.
 // The caller holds a semaphore slot.
-func (t *target) do(ctx context.Context, req *goldap.SearchRequest) ([]*goldap.Entry, []goldap.Control, error) {
+func (t *target) do(ctx context.Context, req *goldap.SearchRequest) (entries []*goldap.Entry, ctrls []goldap.Control, err error) {
 	t.ops.Add(1)
+	if t.log != nil {
+		began := time.Now()
+		defer func() {
+			attrs := []slog.Attr{slog.String("target", t.addr), slog.String("base", req.BaseDN), slog.Int("entries", len(entries)), ldapCode(err)}
+			if debuglog.Tracing(ctx, t.log) {
+				attrs = append(attrs, slog.String("filter", req.Filter), slog.Any("attributes", req.Attributes))
+			}
+			debuglog.Op(ctx, t.log, "ldap search", began, err, attrs...)
+		}()
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if t.conn.IsClosing() {
 		return nil, nil, errConnClosed
 	}
 	res := t.conn.SearchAsync(ctx, req, 64)
-	var entries []*goldap.Entry
 	for res.Next() {
 		if e := res.Entry(); e != nil {
 			entries = append(entries, e)
@@ -349,4 +370,17 @@ func (t *target) uidOf(canon string) (string, bool) {
 	defer t.mu.Unlock()
 	u, ok := t.uid[canon]
 	return u, ok
+}
+
+// ldapCode is the LDAP result code of err as a log attribute (0 for nil,
+// -1 when the error carries none: a network or client failure).
+func ldapCode(err error) slog.Attr {
+	if err == nil {
+		return slog.Int("code", 0)
+	}
+	var le *goldap.Error
+	if errors.As(err, &le) {
+		return slog.Int("code", int(le.ResultCode))
+	}
+	return slog.Int("code", -1)
 }
