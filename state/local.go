@@ -396,3 +396,17 @@ func syncDir(dir string) error {
 	}
 	return nil
 }
+
+// Empty reports whether the ledger holds no events yet (no state directory,
+// no ledger file, or an empty one). It only looks at the file's size: Events
+// verifies.
+func (l *Local) Empty() (bool, error) {
+	fi, err := os.Stat(l.ledgerPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read ledger: %w", err)
+	}
+	return fi.Size() == 0, nil
+}
