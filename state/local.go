@@ -95,6 +95,9 @@ func (l *Local) Events(ctx context.Context) ([]Event, error) {
 		return nil, fmt.Errorf("read ledger %s: %w", l.ledgerPath(), err)
 	}
 	defer unlockFile(f)
+	// No append runs while a shared flock is held, so any temporary head
+	// file is left over from a killed append.
+	l.removeStaleTemps()
 	data, err := io.ReadAll(f)
 	if err != nil {
 		return nil, fmt.Errorf("read ledger %s: %w", l.ledgerPath(), err)
@@ -139,7 +142,11 @@ func (l *Local) writeHead(h headRecord) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(l.headPath(), append(b, '\n'), 0o600)
+	return writeFileAtomic(l.headPath(), append(b, '\n'), 0o600, func() {
+		if l.crash != nil {
+			l.crash("head-tmp")
+		}
+	})
 }
 
 // ensureDir creates the state directory (0700) and makes its creation
@@ -181,6 +188,9 @@ func (l *Local) Append(ctx context.Context, events ...Event) ([]Event, error) {
 		return nil, fmt.Errorf("append to ledger %s: %w", path, err)
 	}
 	defer unlockFile(f)
+	// Under the exclusive flock no other append is writing a head, so a
+	// temporary head file is what a killed append left behind.
+	l.removeStaleTemps()
 
 	last, size, err := l.readTail(f)
 	if err != nil {
@@ -359,7 +369,9 @@ func flockWait(ctx context.Context, f *os.File, exclusive bool) error {
 // writeFileAtomic writes data to a temporary file in path's directory,
 // fsyncs it, renames it over path and fsyncs the directory: readers see the
 // old or the new content, never a mix.
-func writeFileAtomic(path string, data []byte, perm fs.FileMode) error {
+// beforeRename, when not nil, runs with the temporary file durable and not
+// yet renamed (tests crash there).
+func writeFileAtomic(path string, data []byte, perm fs.FileMode, beforeRename func()) error {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
@@ -384,6 +396,9 @@ func writeFileAtomic(path string, data []byte, perm fs.FileMode) error {
 	}
 	if err := tmp.Close(); err != nil {
 		return err
+	}
+	if beforeRename != nil {
+		beforeRename()
 	}
 	if err := os.Rename(name, path); err != nil {
 		return err
@@ -520,4 +535,24 @@ func (l *Local) checkSafe() error {
 // has no such bits (ACLs there are the administrator's to set).
 func groupOrWorldWritable(m fs.FileMode) bool {
 	return runtime.GOOS != "windows" && m.Perm()&0o022 != 0
+}
+
+// staleTempPattern matches the temporary files writeHead renames over
+// ledger.head; a SIGKILL between creating and renaming one leaves it.
+const staleTempPattern = "." + HeadFileName + ".tmp*"
+
+// removeStaleTemps deletes temporary head files left by killed appends.
+// Callers hold the ledger flock (shared or exclusive), so no append is
+// writing one. It is best effort: a read-only state directory keeps them,
+// and they do no harm beyond the clutter.
+func (l *Local) removeStaleTemps() {
+	names, err := filepath.Glob(filepath.Join(l.dir, staleTempPattern))
+	if err != nil {
+		return
+	}
+	for _, n := range names {
+		if fi, err := os.Lstat(n); err == nil && fi.Mode().IsRegular() {
+			_ = os.Remove(n)
+		}
+	}
 }
