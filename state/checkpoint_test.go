@@ -130,3 +130,25 @@ func TestParseCheckpointRefusesMalformed(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParseCheckpoint: no input panics ParseCheckpoint, and whatever it
+// accepts prints back as text that parses to the same checkpoint.
+func FuzzParseCheckpoint(f *testing.F) {
+	h := strings.Repeat("0f", 32)
+	for _, s := range []string{"7:" + h, h, "0:" + h, ":" + h, "7:", "", "99999999999999999999:" + h, "-3:" + h} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := ParseCheckpoint(s)
+		if err != nil {
+			return
+		}
+		if c.Seq < 0 || len(c.Hash) != 64 {
+			t.Fatalf("ParseCheckpoint(%q) accepted %+v", s, c)
+		}
+		back, err := ParseCheckpoint(c.String())
+		if err != nil || back != c {
+			t.Fatalf("%q -> %+v -> %q -> %+v, %v", s, c, c.String(), back, err)
+		}
+	})
+}

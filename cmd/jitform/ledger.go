@@ -134,6 +134,10 @@ func cmdLedger(ctx context.Context, a *app, args []string) int {
 			return exitOK
 		}
 		fmt.Fprintf(a.stdout, "Ledger OK: %d event(s), hash chain intact, head %s\n", len(events), head)
+		if len(events) == 0 {
+			a.progress("Note: an empty ledger always verifies, also when .jitform/ was deleted. " +
+				"To prove nothing was lost, verify against a checkpoint taken earlier: jitform ledger verify --checkpoint SEQ:HASH")
+		}
 		return exitOK
 	case "checkpoint":
 		c, ok := state.CheckpointOf(events)
