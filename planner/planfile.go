@@ -42,10 +42,15 @@ func WritePlanFile(path string, p *Plan) error {
 	return nil
 }
 
+// readableFormatVersions are the plan file versions this binary reads and
+// can check the integrity of. Any other, even a newer minor version, is
+// refused.
+var readableFormatVersions = []string{FormatVersion}
+
 // ReadPlanFile loads a plan saved by WritePlanFile. It refuses a file that
-// is not a jitform plan, one written in another major format_version, and
-// one whose content was edited after it was written (its ID no longer
-// matches its content).
+// is not a jitform plan, one in a format_version this binary does not know
+// (an unknown minor version too), and one whose content was edited after it
+// was written (its ID no longer matches its content), whatever its version.
 func ReadPlanFile(path string) (*Plan, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -64,30 +69,30 @@ func parsePlan(path string, b []byte) (*Plan, error) {
 	if probe.FormatVersion == nil {
 		return nil, fmt.Errorf("read plan file %s: not a jitform plan: no format_version", path)
 	}
-	if major(*probe.FormatVersion) != major(FormatVersion) {
-		return nil, fmt.Errorf("read plan file %s: format_version %q is not supported by this jitform (it reads %s.x); run jitform plan again with this version",
-			path, *probe.FormatVersion, major(FormatVersion))
+	if !slices.Contains(readableFormatVersions, *probe.FormatVersion) {
+		// An unknown version, even a minor one, is refused: this binary
+		// cannot know what such a file's id covers, so it cannot check
+		// that the plan was not edited.
+		return nil, fmt.Errorf("read plan file %s: format_version %q is not supported by this jitform (it reads %s); the file was written by another jitform version, or edited. Run jitform plan again with this version",
+			path, *probe.FormatVersion, strings.Join(readableFormatVersions, ", "))
 	}
 	var p Plan
 	dec := json.NewDecoder(bytes.NewReader(b))
-	if *probe.FormatVersion == FormatVersion {
-		// Same version: every field is known, so an unknown one is a typo or an edit.
-		dec.DisallowUnknownFields()
-	}
+	// A known version: every field is known, so an unknown one is a typo or an edit.
+	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {
 		return nil, fmt.Errorf("read plan file %s: not a jitform plan: %s", path, jsonErrorAt(b, err))
 	}
 	if err := validatePlan(&p); err != nil {
 		return nil, fmt.Errorf("read plan file %s: %w", path, err)
 	}
-	if *probe.FormatVersion == FormatVersion {
-		id, err := planID(&p)
-		if err != nil {
-			return nil, fmt.Errorf("read plan file %s: %w", path, err)
-		}
-		if id != p.ID {
-			return nil, fmt.Errorf("read plan file %s: the plan was modified after it was written (its id does not match its content); run jitform plan again", path)
-		}
+	// Integrity for every version read: the id is the digest of the content.
+	id, err := planID(&p)
+	if err != nil {
+		return nil, fmt.Errorf("read plan file %s: %w", path, err)
+	}
+	if id != p.ID {
+		return nil, fmt.Errorf("read plan file %s: the plan was modified after it was written (its id does not match its content); run jitform plan again", path)
 	}
 	return &p, nil
 }
@@ -118,11 +123,6 @@ func validatePlan(p *Plan) error {
 		return errors.New("invalid plan: " + strings.Join(problems, "; "))
 	}
 	return nil
-}
-
-func major(v string) string {
-	m, _, _ := strings.Cut(v, ".")
-	return m
 }
 
 // jsonErrorAt adds the line and column to a JSON syntax or type error.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -79,7 +80,15 @@ func TestReadPlanFileRefusesBadFiles(t *testing.T) {
 		{"truncated", good.String()[:good.Len()/2], []string{"not a jitform plan"}},
 		{"syntax error", "{\n  \"format_version\": \"1.0\",\n  \"id\": ,\n}", []string{"not a jitform plan", "line 3"}},
 		{"not a plan", `{"hello": "world"}`, []string{"no format_version"}},
-		{"future format", strings.Replace(good.String(), `"format_version": "1.0"`, `"format_version": "2.0"`, 1), []string{`format_version "2.0"`, "run jitform plan again"}},
+		{"future format", strings.Replace(good.String(), `"format_version": "1.0"`, `"format_version": "2.0"`, 1), []string{`format_version "2.0"`, "Run jitform plan again"}},
+		// An unknown minor version used to skip the integrity check, so an
+		// edited valid_until was applied.
+		{"unknown minor format with an edited valid_until", regexp.MustCompile(`"valid_until": "[^"]*"`).ReplaceAllString(
+			strings.Replace(good.String(), `"format_version": "1.0"`, `"format_version": "1.9"`, 1), `"valid_until": "2099-01-01T00:00:00Z"`),
+			[]string{`format_version "1.9" is not supported by this jitform (it reads 1.0)`}},
+		{"unknown minor format, otherwise untouched", strings.Replace(good.String(), `"format_version": "1.0"`, `"format_version": "1.1"`, 1), []string{`format_version "1.1" is not supported`}},
+		{"empty format", strings.Replace(good.String(), `"format_version": "1.0"`, `"format_version": ""`, 1), []string{`format_version "" is not supported`}},
+		{"edited valid_until", regexp.MustCompile(`"valid_until": "[^"]*"`).ReplaceAllString(good.String(), `"valid_until": "2099-01-01T00:00:00Z"`), []string{"modified after it was written"}},
 		{"edited", strings.Replace(good.String(), "uid=alice", "uid=mallory", 1), []string{"modified after it was written"}},
 		{"bad action", strings.Replace(good.String(), `"action": "add"`, `"action": "grant"`, 1), []string{`changes[0].action is "grant"`}},
 		{"unknown field", strings.Replace(good.String(), `"id":`, `"extra": 1, "id":`, 1), []string{"unknown field"}},

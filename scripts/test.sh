@@ -25,20 +25,67 @@ export PATH="$PATH:/usr/sbin:/sbin"
 # Missing servers fail tests here instead of skipping them.
 export JITFORM_REQUIRE_SERVERS=1
 
+# Every stage runs (but fuzzing, after failed tests) and the closing summary
+# is always printed, so whoever reads the end of a red log sees what failed;
+# the exit status is non-zero when anything failed.
+status=0
+problems=()
 echo "== gofmt" >&2
-unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
-if [ -n "$unformatted" ]; then echo "gofmt needed: $unformatted" >&2; exit 1; fi
+# Tracked and new files that exist (a file deleted but not yet committed is skipped).
+gofiles=$( (git ls-files -co --exclude-standard '*.go' 2>/dev/null || find . -name '*.go') |
+  while IFS= read -r f; do [ -f "$f" ] && printf '%s\n' "$f"; done)
+if ! unformatted=$(printf '%s\n' "$gofiles" | xargs -r gofmt -l); then
+  echo "gofmt could not parse every file (above)" >&2
+  status=1
+  problems+=("gofmt failed")
+elif [ -n "$unformatted" ]; then
+  echo "gofmt needed: $unformatted" >&2
+  status=1
+  problems+=("gofmt needed")
+fi
 echo "== go vet" >&2
-go vet ./...
+if ! go vet ./...; then
+  status=1
+  problems+=("go vet failed")
+fi
 echo "== go test" >&2
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-go test -count=1 "$@" ./... 2>&1 | tee "$log"
-passed=$(grep -c '^ok ' "$log" || true)
-failed=$(grep -c '^FAIL' "$log" || true)
-if [ -x scripts/fuzz.sh ]; then
+tests_ok=1
+# pipefail: the pipeline fails when go test does, whatever tee does.
+if ! go test -count=1 "$@" ./... 2>&1 | tee "$log"; then
+  tests_ok=0
+  status=1
+fi
+# "ok  <pkg>" and "FAIL<tab><pkg> ..." (including "[build failed]" and
+# "[setup failed]") are go test's one line per package; a bare "FAIL" is not.
+passed=$(grep -cE '^ok[[:space:]]' "$log" || true)
+failed=$(grep -cE '^FAIL[[:space:]]' "$log" || true)
+if [ "$tests_ok" = 1 ] && [ "$failed" -gt 0 ]; then
+  tests_ok=0
+  status=1
+fi
+if [ "$tests_ok" = 0 ]; then
+  problems+=("go test failed")
+  failed_pkgs=$(grep -E '^FAIL[[:space:]]' "$log" | awk '{print $2}' | sort -u || true)
+  [ -n "$failed_pkgs" ] && printf 'FAILED: %s\n' $failed_pkgs
+fi
+if [ ! -x scripts/fuzz.sh ]; then
+  :
+elif [ "$tests_ok" = 0 ]; then
+  echo "== fuzz skipped: the tests failed (fix them first; fuzzing a failing package proves nothing)" >&2
+  problems+=("fuzz skipped")
+else
   echo "== fuzz (FUZZTIME=${FUZZTIME:-10s} per target)" >&2
-  scripts/fuzz.sh
+  if ! scripts/fuzz.sh; then
+    status=1
+    problems+=("fuzz failed")
+  fi
 fi
 # One closing line for whoever reads the end of the log.
+if [ ${#problems[@]} -gt 0 ]; then
+  msg=$(printf '%s, ' "${problems[@]}")
+  echo "scripts/test.sh: FAILED (${msg%, })"
+fi
 echo "packages: ${passed} passed, ${failed} failed"
+exit $status

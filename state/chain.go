@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -310,4 +312,98 @@ func prepareEvent(e Event, seq int64, prev string, now time.Time) (Event, []byte
 		return e, nil, err
 	}
 	return e, line, nil
+}
+
+// Checkpoint is a ledger head recorded elsewhere (a CI log, a ticket, a
+// second repository) so that a later reader can prove the ledger still
+// contains it: the event at Seq, with Hash. Each hash commits to every
+// event before it, so a ledger that verifies and still holds the checkpoint
+// was not changed up to Seq.
+type Checkpoint struct {
+	Seq  int64  `json:"seq"`
+	Hash string `json:"hash"`
+}
+
+// String is the checkpoint's one-word form, "SEQ:HASH", as printed by
+// `jitform ledger checkpoint` and read by ParseCheckpoint.
+// A checkpoint given as a bare hash (Seq 0) prints as the hash.
+func (c Checkpoint) String() string {
+	if c.Seq == 0 {
+		return c.Hash
+	}
+	return fmt.Sprintf("%d:%s", c.Seq, c.Hash)
+}
+
+// CheckpointOf returns the head of a verified chain; ok is false for an
+// empty ledger, which has nothing to anchor.
+func CheckpointOf(events []Event) (c Checkpoint, ok bool) {
+	if len(events) == 0 {
+		return Checkpoint{}, false
+	}
+	last := events[len(events)-1]
+	return Checkpoint{Seq: last.Seq, Hash: last.Hash}, true
+}
+
+// ParseCheckpoint reads "SEQ:HASH" (what `ledger checkpoint` prints) or a
+// bare HASH (the head `ledger verify` prints; Seq is then 0 and the event
+// is looked up by hash).
+func ParseCheckpoint(s string) (Checkpoint, error) {
+	s = strings.TrimSpace(s)
+	seqText, hash, hasSeq := strings.Cut(s, ":")
+	if !hasSeq {
+		seqText, hash = "", s
+	}
+	hash = strings.ToLower(hash)
+	if len(hash) != sha256.Size*2 || strings.Trim(hash, "0123456789abcdef") != "" {
+		return Checkpoint{}, fmt.Errorf("checkpoint %q: want SEQ:HASH as printed by `jitform ledger checkpoint` (HASH is 64 hex digits)", s)
+	}
+	var seq int64
+	if hasSeq {
+		n, err := strconv.ParseInt(seqText, 10, 64)
+		if err != nil || n < 1 {
+			return Checkpoint{}, fmt.Errorf("checkpoint %q: the sequence number before ':' must be a positive integer", s)
+		}
+		seq = n
+	}
+	return Checkpoint{Seq: seq, Hash: hash}, nil
+}
+
+// CheckpointError says why a verified ledger does not contain a checkpoint.
+type CheckpointError struct {
+	Checkpoint Checkpoint
+	Reason     string
+}
+
+func (e *CheckpointError) Error() string {
+	return fmt.Sprintf("the ledger does not contain checkpoint %s: %s", e.Checkpoint, e.Reason)
+}
+
+// VerifyCheckpoint proves that a chain (already verified by Verify or a
+// backend's Events) still contains the checkpoint's event, at its seq with
+// its hash. It catches what the chain and ledger.head alone cannot: events
+// cut from the end with the head edited to match, a whole ledger rewritten
+// with recomputed hashes, and a deleted state directory.
+func VerifyCheckpoint(events []Event, c Checkpoint) error {
+	n := int64(len(events))
+	if c.Seq == 0 {
+		for _, e := range events {
+			if e.Hash == c.Hash {
+				return nil
+			}
+		}
+		if n == 0 {
+			return &CheckpointError{c, "the ledger is empty: it was deleted or replaced since the checkpoint was taken"}
+		}
+		return &CheckpointError{c, fmt.Sprintf("no event of the %d has that hash: the ledger was rewritten, replaced or cut since the checkpoint was taken", n)}
+	}
+	switch {
+	case n == 0:
+		return &CheckpointError{c, fmt.Sprintf("the ledger is empty but held event %d when the checkpoint was taken: it was deleted or replaced", c.Seq)}
+	case n < c.Seq:
+		return &CheckpointError{c, fmt.Sprintf("the ledger ends at event %d but held event %d when the checkpoint was taken: events were removed from its end (or it was replaced)", n, c.Seq)}
+	}
+	if got := events[c.Seq-1].Hash; got != c.Hash {
+		return &CheckpointError{c, fmt.Sprintf("event %d has hash %s, not the checkpoint's %s: the ledger was rewritten at or before event %d", c.Seq, got, c.Hash, c.Seq)}
+	}
+	return nil
 }

@@ -46,7 +46,11 @@ func NewLocal(dir string) (*Local, error) {
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("open state: %s is not a directory", dir)
 	}
-	return &Local{dir: filepath.Join(dir, StateDirName), now: time.Now}, nil
+	l := &Local{dir: filepath.Join(dir, StateDirName), now: time.Now}
+	if err := l.checkSafe(); err != nil {
+		return nil, err
+	}
+	return l, nil
 }
 
 // Init creates the state directory (mode 0700) if it does not exist, for
@@ -68,6 +72,9 @@ func (l *Local) lockPath() string   { return filepath.Join(l.dir, LockFileName) 
 // Events reads and verifies the whole ledger. A missing ledger is empty.
 // It holds a shared flock while reading, so it never sees half an append.
 func (l *Local) Events(ctx context.Context) ([]Event, error) {
+	if err := l.checkSafe(); err != nil {
+		return nil, err
+	}
 	f, err := os.Open(l.ledgerPath())
 	if errors.Is(err, fs.ErrNotExist) {
 		// No ledger is an empty one, unless a head says events existed.
@@ -88,6 +95,9 @@ func (l *Local) Events(ctx context.Context) ([]Event, error) {
 		return nil, fmt.Errorf("read ledger %s: %w", l.ledgerPath(), err)
 	}
 	defer unlockFile(f)
+	// No append runs while a shared flock is held, so any temporary head
+	// file is left over from a killed append.
+	l.removeStaleTemps()
 	data, err := io.ReadAll(f)
 	if err != nil {
 		return nil, fmt.Errorf("read ledger %s: %w", l.ledgerPath(), err)
@@ -132,17 +142,25 @@ func (l *Local) writeHead(h headRecord) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(l.headPath(), append(b, '\n'), 0o600)
+	return writeFileAtomic(l.headPath(), append(b, '\n'), 0o600, func() {
+		if l.crash != nil {
+			l.crash("head-tmp")
+		}
+	})
 }
 
 // ensureDir creates the state directory (0700) and makes its creation
 // durable.
+// It refuses a state directory that is not safe to trust (checkSafe).
 func (l *Local) ensureDir() error {
-	if _, err := os.Stat(l.dir); err == nil {
-		return nil
+	if _, err := os.Lstat(l.dir); err == nil {
+		return l.checkSafe()
 	}
 	if err := os.Mkdir(l.dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("create state directory: %w", err)
+	}
+	if err := l.checkSafe(); err != nil {
+		return err
 	}
 	return syncDir(filepath.Dir(l.dir))
 }
@@ -170,6 +188,9 @@ func (l *Local) Append(ctx context.Context, events ...Event) ([]Event, error) {
 		return nil, fmt.Errorf("append to ledger %s: %w", path, err)
 	}
 	defer unlockFile(f)
+	// Under the exclusive flock no other append is writing a head, so a
+	// temporary head file is what a killed append left behind.
+	l.removeStaleTemps()
 
 	last, size, err := l.readTail(f)
 	if err != nil {
@@ -348,7 +369,9 @@ func flockWait(ctx context.Context, f *os.File, exclusive bool) error {
 // writeFileAtomic writes data to a temporary file in path's directory,
 // fsyncs it, renames it over path and fsyncs the directory: readers see the
 // old or the new content, never a mix.
-func writeFileAtomic(path string, data []byte, perm fs.FileMode) error {
+// beforeRename, when not nil, runs with the temporary file durable and not
+// yet renamed (tests crash there).
+func writeFileAtomic(path string, data []byte, perm fs.FileMode, beforeRename func()) error {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
@@ -374,6 +397,9 @@ func writeFileAtomic(path string, data []byte, perm fs.FileMode) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
+	if beforeRename != nil {
+		beforeRename()
+	}
 	if err := os.Rename(name, path); err != nil {
 		return err
 	}
@@ -395,4 +421,138 @@ func syncDir(dir string) error {
 		return fmt.Errorf("sync directory %s: %w", dir, err)
 	}
 	return nil
+}
+
+// Empty reports whether the ledger holds no events yet (no state directory,
+// no ledger file, or an empty one). It only looks at the file's size: Events
+// verifies.
+func (l *Local) Empty() (bool, error) {
+	fi, err := os.Stat(l.ledgerPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read ledger: %w", err)
+	}
+	return fi.Size() == 0, nil
+}
+
+// UnsafeStateError is a state directory or file that jitform refuses to
+// trust, as ssh refuses a private key others can write: whoever can write
+// the ledger can rewrite what jitform knows it added.
+type UnsafeStateError struct {
+	Path   string // the offending path
+	Reason string
+	Fix    string // the command that repairs it
+}
+
+func (e *UnsafeStateError) Error() string {
+	return fmt.Sprintf("refusing to use the state at %s: %s. Fix: %s", e.Path, e.Reason, e.Fix)
+}
+
+// stateFiles are the files whose mode is checked; any other entry of the
+// state directory is only checked for being a symbolic link.
+var stateFiles = []string{LedgerFileName, HeadFileName, LockFileName}
+
+// checkSafe refuses state that someone other than its owner could change
+// or redirect: a .jitform that is a symbolic link, is not a directory or
+// resolves outside the repository; any symbolic link inside it; a
+// .jitform writable by group or others; a ledger, head or lock file that
+// is not a regular file or is writable by group or others. A missing
+// .jitform is fine (it is created 0700 on the first write).
+func (l *Local) checkSafe() error {
+	fi, err := os.Lstat(l.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("check the state directory: %w", err)
+	}
+	repo := filepath.Dir(l.dir)
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		target, _ := os.Readlink(l.dir)
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(repo, target)
+		}
+		return &UnsafeStateError{Path: l.dir,
+			Reason: fmt.Sprintf("it is a symbolic link (to %s); jitform keeps its state only in a real directory inside the repository, so that no link can redirect the ledger", target),
+			Fix:    fmt.Sprintf("replace the link by the directory itself: rm %s && cp -a %s %s && chmod 700 %s", l.dir, target, l.dir, l.dir)}
+	}
+	if !fi.IsDir() {
+		return &UnsafeStateError{Path: l.dir, Reason: fmt.Sprintf("it is not a directory (mode %s)", fi.Mode()),
+			Fix: fmt.Sprintf("move it away; jitform creates %s (mode 0700) on its next write", l.dir)}
+	}
+	if realRepo, err := filepath.EvalSymlinks(repo); err == nil {
+		if realDir, err := filepath.EvalSymlinks(l.dir); err == nil {
+			if rel, err := filepath.Rel(realRepo, realDir); err != nil || rel != StateDirName {
+				return &UnsafeStateError{Path: l.dir, Reason: fmt.Sprintf("it resolves to %s, outside the repository %s", realDir, realRepo),
+					Fix: fmt.Sprintf("make %s a real directory inside the repository (mode 0700)", l.dir)}
+			}
+		}
+	}
+	if groupOrWorldWritable(fi.Mode()) {
+		return &UnsafeStateError{Path: l.dir, Reason: fmt.Sprintf("it is writable by group or others (mode %04o): anyone who can write it can rewrite the ledger", fi.Mode().Perm()),
+			Fix: "chmod 700 " + l.dir}
+	}
+	entries, err := os.ReadDir(l.dir)
+	if err != nil {
+		return fmt.Errorf("check the state directory: %w", err)
+	}
+	for _, e := range entries {
+		p := filepath.Join(l.dir, e.Name())
+		if e.Type()&fs.ModeSymlink != 0 {
+			target, _ := os.Readlink(p)
+			if !filepath.IsAbs(target) {
+				target = filepath.Join(l.dir, target)
+			}
+			return &UnsafeStateError{Path: p,
+				Reason: fmt.Sprintf("it is a symbolic link (to %s); every file of the state must be a regular file inside %s", target, l.dir),
+				Fix:    fmt.Sprintf("replace the link by the file itself: cp --remove-destination %s %s && chmod 600 %s", target, p, p)}
+		}
+	}
+	for _, name := range stateFiles {
+		p := filepath.Join(l.dir, name)
+		fi, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("check the state file: %w", err)
+		}
+		if !fi.Mode().IsRegular() {
+			return &UnsafeStateError{Path: p, Reason: fmt.Sprintf("it is not a regular file (mode %s)", fi.Mode()),
+				Fix: "restore it from a trusted copy as a regular file with mode 0600"}
+		}
+		if groupOrWorldWritable(fi.Mode()) {
+			return &UnsafeStateError{Path: p, Reason: fmt.Sprintf("it is writable by group or others (mode %04o): anyone who can write it can rewrite the ledger", fi.Mode().Perm()),
+				Fix: "chmod 600 " + p}
+		}
+	}
+	return nil
+}
+
+// groupOrWorldWritable reports a mode others could write through. Windows
+// has no such bits (ACLs there are the administrator's to set).
+func groupOrWorldWritable(m fs.FileMode) bool {
+	return runtime.GOOS != "windows" && m.Perm()&0o022 != 0
+}
+
+// staleTempPattern matches the temporary files writeHead renames over
+// ledger.head; a SIGKILL between creating and renaming one leaves it.
+const staleTempPattern = "." + HeadFileName + ".tmp*"
+
+// removeStaleTemps deletes temporary head files left by killed appends.
+// Callers hold the ledger flock (shared or exclusive), so no append is
+// writing one. It is best effort: a read-only state directory keeps them,
+// and they do no harm beyond the clutter.
+func (l *Local) removeStaleTemps() {
+	names, err := filepath.Glob(filepath.Join(l.dir, staleTempPattern))
+	if err != nil {
+		return
+	}
+	for _, n := range names {
+		if fi, err := os.Lstat(n); err == nil && fi.Mode().IsRegular() {
+			_ = os.Remove(n)
+		}
+	}
 }

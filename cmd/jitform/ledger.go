@@ -1,10 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,37 +17,92 @@ import (
 )
 
 const ledgerUsage = `
-Usage: jitform [-C DIR] ledger verify
-       jitform [-C DIR] ledger log [--json]
+Usage: jitform [-C DIR] ledger verify [--checkpoint SEQ:HASH]
+       jitform [-C DIR] ledger checkpoint [--json]
+       jitform [-C DIR] ledger log [--json] [--since TIME] [--type TYPE]...
 
 The ledger (.jitform/ledger.jsonl) is the append-only, hash-chained record of
 grant requests, approvals, revocations and every membership change jitform
 made (an intent before, the outcome after).
 
-  verify   walk the hash chain; on any edit, insertion or deletion name the
-           first bad event and exit 1. plan and apply refuse a ledger that
-           fails verification.
-  log      print the audit trail, oldest first; --json prints the events as
-           JSON lines, exactly as stored.
+  verify      walk the hash chain; on any edit, insertion or deletion name the
+              first bad event and exit 1. plan and apply refuse a ledger that
+              fails verification. With --checkpoint, also prove that the ledger
+              still contains that event at that seq with that hash: a cut end,
+              a rewritten chain or a deleted .jitform/ fail.
+  checkpoint  print the current head as SEQ:HASH (one line; --json for an
+              object), to record somewhere the writers of .jitform/ cannot
+              change (a CI log, a ticket) and check later with
+              verify --checkpoint.
+  log         print the audit trail, oldest first; outcome lines name the
+              member, group and plan of their intent. --json prints one event
+              per line exactly as stored (JSON lines, for a SIEM). --since and
+              --type select events for both forms.
 
 Examples:
   jitform ledger verify
-  jitform ledger log
-  jitform ledger log --json | jq -c 'select(.type == "change_applied")'
+  jitform ledger checkpoint >> anchors.txt
+  jitform ledger verify --checkpoint "$(tail -1 anchors.txt)"
+  tail -1 anchors.txt | jitform ledger verify --checkpoint -
+  jitform ledger log --since -24h --type change_failed
+  jitform ledger log --json --since 2026-11-23T00:00:00Z --type request --type approve
 `
+
+// knownEventTypes are the types `ledger log --type` accepts without seeing
+// them in the ledger (a type present in the ledger is accepted too).
+var knownEventTypes = []string{
+	state.EventRequest, state.EventApprove, state.EventDeny, state.EventRevoke, state.EventReview,
+	state.EventChangeIntent, state.EventChangeApplied, state.EventChangeFailed,
+}
 
 func cmdLedger(ctx context.Context, a *app, args []string) int {
 	fs := a.flagSet("ledger", ledgerUsage)
-	asJSON := fs.Bool("json", false, "log: print events as JSON lines")
+	asJSON := fs.Bool("json", false, "log: print events as JSON lines; checkpoint: print a JSON object")
+	checkpoint := fs.String("checkpoint", "", "verify: also prove the ledger still contains this `SEQ:HASH` (from ledger checkpoint; - reads it from stdin)")
+	since := fs.String("since", "", "log: only events at or after `TIME` (RFC 3339, or -24h relative to now)")
+	types := fs.StringSlice("type", nil, "log: only events of this `TYPE` (repeat, or separate with commas)")
 	if code, done := a.parse(fs, args); done {
 		return code
 	}
 	if fs.NArg() != 1 {
-		return a.errorf("ledger needs one command: `jitform ledger verify` or `jitform ledger log [--json]` (see jitform ledger --help)")
+		return a.errorf("ledger needs one command: `jitform ledger verify`, `jitform ledger checkpoint` or `jitform ledger log` (see jitform ledger --help)")
 	}
 	sub := fs.Arg(0)
-	if sub != "verify" && sub != "log" {
-		return a.errorf("unknown ledger command %q: use `jitform ledger verify` or `jitform ledger log`", sub)
+	switch sub {
+	case "verify", "log", "checkpoint":
+	default:
+		return a.errorf("unknown ledger command %q: use `jitform ledger verify`, `jitform ledger checkpoint` or `jitform ledger log`", sub)
+	}
+	for flag, only := range map[string]string{"checkpoint": "verify", "since": "log", "type": "log"} {
+		if fs.Changed(flag) && sub != only {
+			return a.errorf("--%s is a flag of `jitform ledger %s`, not of `ledger %s`", flag, only, sub)
+		}
+	}
+	if fs.Changed("json") && sub == "verify" {
+		return a.errorf("--json is a flag of `jitform ledger log` and `ledger checkpoint`, not of `ledger verify`")
+	}
+	var cp state.Checkpoint
+	if sub == "verify" && fs.Changed("checkpoint") {
+		text := *checkpoint
+		if text == "-" {
+			// From an anchor store: tail -1 anchors.txt | jitform ledger verify --checkpoint -
+			b, err := io.ReadAll(io.LimitReader(a.stdin, 4096))
+			if err != nil {
+				return a.errorf("--checkpoint -: read standard input: %v", err)
+			}
+			text = string(b)
+		}
+		var err error
+		if cp, err = state.ParseCheckpoint(text); err != nil {
+			return a.errorf("--checkpoint: %v", err)
+		}
+	}
+	var sinceT time.Time
+	if *since != "" {
+		var err error
+		if sinceT, err = parseAt(*since, time.Now()); err != nil {
+			return a.errorf("--since: %v", err)
+		}
 	}
 	b, err := a.backend()
 	if err != nil {
@@ -64,16 +124,67 @@ func cmdLedger(ctx context.Context, a *app, args []string) int {
 		if head == "" {
 			head = "(empty)"
 		}
+		if fs.Changed("checkpoint") {
+			if err := state.VerifyCheckpoint(events, cp); err != nil {
+				return a.errorf("%v.%s\nThe chain that is there verifies, but it is not the ledger the checkpoint was taken from: "+
+					"events recorded before the checkpoint are missing or were replaced. Restore .jitform/ from a trusted copy (a backup, git history).",
+					err, a.missingStateNote(b))
+			}
+			fmt.Fprintf(a.stdout, "Ledger OK: %d event(s), hash chain intact, head %s; contains checkpoint %s\n", len(events), head, cp)
+			return exitOK
+		}
 		fmt.Fprintf(a.stdout, "Ledger OK: %d event(s), hash chain intact, head %s\n", len(events), head)
+		if len(events) == 0 {
+			a.progress("Note: an empty ledger always verifies, also when .jitform/ was deleted. " +
+				"To prove nothing was lost, verify against a checkpoint taken earlier: jitform ledger verify --checkpoint SEQ:HASH")
+		}
+		return exitOK
+	case "checkpoint":
+		c, ok := state.CheckpointOf(events)
+		if !ok {
+			return a.errorf("the ledger is empty: there is no head to anchor yet (run it after the first apply or grant event)")
+		}
+		if *asJSON {
+			out, err := json.Marshal(struct {
+				Seq        int64  `json:"seq"`
+				Hash       string `json:"hash"`
+				Checkpoint string `json:"checkpoint"`
+			}{c.Seq, c.Hash, c.String()})
+			if err != nil {
+				return a.errorf("encode checkpoint: %v", err)
+			}
+			fmt.Fprintf(a.stdout, "%s\n", out)
+			return exitOK
+		}
+		fmt.Fprintln(a.stdout, c)
 		return exitOK
 	default:
+		want, err := selectTypes(*types, events)
+		if err != nil {
+			return a.errorf("--type: %v", err)
+		}
+		keep := func(ev state.Event) bool {
+			if !sinceT.IsZero() && ev.Time.Before(sinceT) {
+				return false
+			}
+			return want == nil || want[ev.Type]
+		}
+		w := bufio.NewWriter(a.stdout)
 		if *asJSON {
 			for _, ev := range events {
-				line, err := json.Marshal(ev)
+				if !keep(ev) {
+					continue
+				}
+				// The stored canonical line: a SIEM can recompute its hash.
+				line, err := state.EncodeEvent(ev)
 				if err != nil {
 					return a.errorf("encode event %d: %v", ev.Seq, err)
 				}
-				fmt.Fprintf(a.stdout, "%s\n", line)
+				w.Write(line)
+				w.WriteByte('\n')
+			}
+			if err := w.Flush(); err != nil {
+				return a.errorf("write the events: %v", err)
 			}
 			return exitOK
 		}
@@ -81,23 +192,89 @@ func cmdLedger(ctx context.Context, a *app, args []string) int {
 			fmt.Fprintln(a.stdout, "The ledger is empty.")
 			return exitOK
 		}
+		intents := intentsByID(events)
+		shown := 0
 		for _, ev := range events {
-			fmt.Fprintf(a.stdout, "%5d  %s  %-15s %-12s %s\n", ev.Seq, ev.Time.UTC().Format(time.RFC3339), ev.Type, ev.Actor, describe(ev))
+			if !keep(ev) {
+				continue
+			}
+			shown++
+			fmt.Fprintf(w, "%5d  %s  %-15s %-12s %s\n", ev.Seq, ev.Time.UTC().Format(time.RFC3339), ev.Type, ev.Actor, describe(ev, intents))
+		}
+		if shown == 0 {
+			fmt.Fprintf(w, "No event of the %d in the ledger matches.\n", len(events))
+		}
+		if err := w.Flush(); err != nil {
+			return a.errorf("write the log: %v", err)
 		}
 		return exitOK
 	}
 }
 
-// describe summarises an event's payload in one line for people.
-func describe(ev state.Event) string {
+// selectTypes turns --type values (repeated or comma-separated) into a set;
+// nil means every type. A type neither known nor present in the ledger is a
+// typo, and an export that silently matched nothing would hide it.
+func selectTypes(values []string, events []state.Event) (map[string]bool, error) {
+	if len(values) == 0 {
+		return nil, nil
+	}
+	present := map[string]bool{}
+	for _, ev := range events {
+		present[ev.Type] = true
+	}
+	want := map[string]bool{}
+	for _, v := range values {
+		t := strings.TrimSpace(v)
+		if t == "" {
+			continue
+		}
+		if !present[t] && !slices.Contains(knownEventTypes, t) {
+			return nil, fmt.Errorf("unknown event type %q (known: %s)", t, strings.Join(knownEventTypes, ", "))
+		}
+		want[t] = true
+	}
+	if len(want) == 0 {
+		return nil, errors.New("no event type given")
+	}
+	return want, nil
+}
+
+// missingStateNote adds, for local state, that .jitform/ is gone: the
+// likeliest reason a checkpoint is missing from an empty ledger.
+func (a *app) missingStateNote(b state.Backend) string {
+	l, ok := b.(*state.Local)
+	if !ok {
+		return ""
+	}
+	if _, err := os.Stat(l.Dir()); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Sprintf("\nThe state directory %s does not exist: it was deleted (or this is not the repository the checkpoint came from).", l.Dir())
+	}
+	return ""
+}
+
+// intentsByID indexes the change intents, so an outcome line can say what
+// it is the outcome of.
+func intentsByID(events []state.Event) map[string]state.Change {
+	m := map[string]state.Change{}
+	for _, ev := range events {
+		if ev.Type != state.EventChangeIntent {
+			continue
+		}
+		var c state.Change
+		if json.Unmarshal(ev.Payload, &c) == nil && c.ID != "" {
+			m[c.ID] = c
+		}
+	}
+	return m
+}
+
+// describe summarises an event's payload in one line for people. intents
+// (by ID) lets an outcome name its member, group and plan.
+func describe(ev state.Event, intents map[string]state.Change) string {
 	switch ev.Type {
 	case state.EventChangeIntent:
 		var c state.Change
 		if json.Unmarshal(ev.Payload, &c) == nil {
-			dir := "to"
-			if c.Action == "remove" {
-				dir = "from"
-			}
 			why := c.Reason
 			if c.Grant != "" {
 				why += " " + c.Grant
@@ -105,12 +282,17 @@ func describe(ev state.Event) string {
 			if c.Ticket != "" {
 				why += " " + c.Ticket
 			}
-			return fmt.Sprintf("%s %s %s %s (%s) [%s]", c.Action, c.Member, dir, c.Group, why, c.ID)
+			return fmt.Sprintf("%s (%s) [%s, plan %s]", changeText(c), why, c.ID, dashIfEmpty(c.PlanID))
 		}
 	case state.EventChangeApplied, state.EventChangeFailed:
 		var o state.ChangeOutcome
 		if json.Unmarshal(ev.Payload, &o) == nil {
-			s := fmt.Sprintf("%s [%s]", o.Status, o.ID)
+			var s string
+			if c, ok := intents[o.ID]; ok {
+				s = fmt.Sprintf("%s: %s [%s, plan %s]", o.Status, changeText(c), o.ID, dashIfEmpty(c.PlanID))
+			} else {
+				s = fmt.Sprintf("%s [%s] (no change_intent with this id in the ledger)", o.Status, o.ID)
+			}
 			if o.Error != "" {
 				s += ": " + o.Error
 			}
@@ -121,4 +303,20 @@ func describe(ev state.Event) string {
 		return s
 	}
 	return strings.TrimSpace(string(ev.Payload))
+}
+
+// changeText is "add MEMBER to GROUP" / "remove MEMBER from GROUP".
+func changeText(c state.Change) string {
+	dir := "to"
+	if c.Action == "remove" {
+		dir = "from"
+	}
+	return fmt.Sprintf("%s %s %s %s", c.Action, c.Member, dir, c.Group)
+}
+
+func dashIfEmpty(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

@@ -72,6 +72,7 @@ type app struct {
 	dir             string // -C
 	noColor         bool   // --no-color
 	compactWarnings bool   // -compact-warnings: one line per warning
+	command         string // the command being run (plan, apply, ...)
 }
 
 // command is one subcommand. run gets the arguments after its name.
@@ -172,6 +173,7 @@ func (a *app) main(ctx context.Context, args []string) int {
 	}
 	for _, c := range commands() {
 		if c.name == name {
+			a.command = c.name
 			return c.run(ctx, a, rest[1:])
 		}
 	}
@@ -382,7 +384,35 @@ func (a *app) backend() (state.Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open the state in %s: %w", a.dir, err)
 	}
+	a.warnEphemeralState(b)
 	return b, nil
+}
+
+// warnEphemeralState warns, loudly, when plan, apply or run works in CI on
+// local state that starts empty: the workspace is thrown away after the
+// job, so the next job will not know which members this one added and will
+// never remove them.
+func (a *app) warnEphemeralState(b *state.Local) {
+	switch a.command {
+	case "plan", "apply", "run":
+	default:
+		return
+	}
+	if ci := strings.ToLower(strings.TrimSpace(a.getenv("CI"))); ci != "true" && ci != "1" {
+		return
+	}
+	empty, err := b.Empty()
+	if err != nil || !empty {
+		return // a damaged state is reported by the read that follows
+	}
+	const bar = "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+	a.progress("%s\n%s jitform runs in CI (CI=true) on LOCAL state that is EMPTY (%s).\n"+
+		"The members this %s adds, and the ledger that records them, live in the job's workspace and\n"+
+		"will be FORGOTTEN when the job ends: the next job starts empty again, does not know what jitform\n"+
+		"added, and will never remove it.\n"+
+		"Use the shared backend: a state \"postgres\" block in the policy repository (see docs/state-postgres.md),\n"+
+		"or restore .jitform/ before and save it after every job.\n%s",
+		bar, a.paintErr(red+bold, "WARNING:"), b.Dir(), a.command, bar)
 }
 
 // options are the operation settings common to plan and apply.
