@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 )
 
 // Env names the point: "NAME" (first hit), "NAME:N" (N-th hit), and an
@@ -84,9 +83,9 @@ func Hit(name string) {
 	}
 	if s.Stop {
 		// Returns once the test sends SIGCONT; the apply then goes on.
-		_ = syscall.Kill(os.Getpid(), syscall.SIGSTOP)
+		stop()
 		return
 	}
-	_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	kill()
 	select {} // SIGKILL is not deliverable late; never return
 }
