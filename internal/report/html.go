@@ -169,20 +169,26 @@ func writeTimeline(b *strings.Builder, r *Report) {
 	type line struct {
 		group  bool
 		label  string
+		short  string // a member's name, shown when known
 		member *Member
 		gaddr  string
 	}
 	var lines []line
 	for gi := range r.Groups {
 		g := &r.Groups[gi]
-		lines = append(lines, line{group: true, label: g.Headline(), gaddr: g.Group})
+		unit := "members"
+		if g.Members == 1 {
+			unit = "member"
+		}
+		lines = append(lines, line{group: true, label: fmt.Sprintf("%d %s, %s privilege-hours of %s standing (%s)",
+			g.Members, unit, hours(g.PrivilegeHours), hours(g.StandingHours), percent(g.ReductionPercent)), gaddr: g.Group})
 		for mi := range g.Rows {
 			m := &g.Rows[mi]
-			lines = append(lines, line{label: who(m.Member, m.Name), member: m, gaddr: g.Group})
+			lines = append(lines, line{label: m.Member, short: m.Name, member: m, gaddr: g.Group})
 		}
 	}
 	height := top + rowH*len(lines) + 10
-	width := labelW + plotW + 20
+	width := labelW + plotW + 40
 	span := r.Until.Sub(r.Since)
 	x := func(t time.Time) float64 {
 		if span <= 0 {
@@ -217,11 +223,15 @@ func writeTimeline(b *strings.Builder, r *Report) {
 	for i, ln := range lines {
 		y := top + i*rowH
 		if ln.group {
-			fmt.Fprintf(b, "<text x=\"4\" y=\"%d\" font-weight=\"bold\">%s</text>\n", y+barH, esc(truncate(ln.label, 52)))
-			fmt.Fprintf(b, "<text x=\"%d\" y=\"%d\" font-weight=\"bold\" fill=\"#555\">%s</text>\n", labelW+4, y+barH, esc(ln.gaddr))
+			fmt.Fprintf(b, "<text x=\"4\" y=\"%d\" font-weight=\"bold\">%s</text>\n", y+barH, esc(truncate(ln.gaddr, 46)))
+			fmt.Fprintf(b, "<text x=\"%d\" y=\"%d\" fill=\"#555\">%s</text>\n", labelW+4, y+barH, esc(ln.label))
 			continue
 		}
-		fmt.Fprintf(b, "<text x=\"16\" y=\"%d\"><title>%s</title>%s</text>\n", y+barH, esc(ln.label), esc(truncate(ln.label, 44)))
+		shown := ln.short
+		if shown == "" {
+			shown = ln.label
+		}
+		fmt.Fprintf(b, "<text x=\"16\" y=\"%d\"><title>%s</title>%s</text>\n", y+barH, esc(ln.label), esc(truncate(shown, 44)))
 		for _, iv := range ln.member.Intervals {
 			x1, x2 := x(iv.Start), x(iv.End)
 			if x2-x1 < 2 {

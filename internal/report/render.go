@@ -82,7 +82,11 @@ func RenderText(w io.Writer, r *Report) error {
 	if e.Removed > 0 {
 		fmt.Fprintf(b, " (p50 %s, p99 %s, max %s)", dur(e.P50Seconds), dur(e.P99Seconds), dur(e.MaxSeconds))
 	}
-	fmt.Fprintf(b, ", %d late (over %s), %d not removed\n", e.Late, r.LateAfter, e.NotRemoved)
+	lateAfter := r.LateAfter
+	if d, err := time.ParseDuration(r.LateAfter); err == nil {
+		lateAfter = dur(d.Seconds())
+	}
+	fmt.Fprintf(b, ", %d late (over %s), %d not removed\n", e.Late, lateAfter, e.NotRemoved)
 	for _, we := range e.Entries {
 		switch we.Status {
 		case ExpiryNotRemoved:
