@@ -474,13 +474,20 @@ func applyOutcome(rw *row, pi pendingIntent, status string, at time.Time, byID m
 	certain := status == "done" || status == "already"
 	switch pi.c.Action {
 	case "add":
-		if rw.open < 0 || rw.spans[rw.open].intent != pi.c.ID {
-			return // the member was already active when this add was announced
+		if rw.open < 0 {
+			return
 		}
 		sp := &rw.spans[rw.open]
+		own := sp.intent == pi.c.ID // this add opened the interval
 		switch {
-		case certain:
+		case certain && sp.uncertain:
+			// Confirmed (a retry that found it "already" there confirms too).
 			sp.reason, sp.uncertain, sp.note = addReason(pi.c, byID), false, ""
+			if !own {
+				sp.grant, sp.policy, sp.ticket = pi.c.Grant, pi.c.Policy, pi.c.Ticket
+			}
+		case !own:
+			// The member was already active when this add was announced.
 		case status == "failed" && len(rw.spans)-1 == rw.open:
 			// Certainly not added: the tentative interval never was.
 			rw.spans = rw.spans[:rw.open]
@@ -720,6 +727,13 @@ func buildExpiry(r *Report, cfg *config.Config, grants []grantInfo, grantMembers
 		}
 		return false
 	}
+	memberIdx := map[rowKey]*Member{}
+	for gi := range r.Groups {
+		for mi := range r.Groups[gi].Rows {
+			m := &r.Groups[gi].Rows[mi]
+			memberIdx[rowKey{r.Groups[gi].Group, m.Member}] = m
+		}
+	}
 	var latencies []float64
 	for i := range grants {
 		g := &grants[i]
@@ -727,7 +741,7 @@ func buildExpiry(r *Report, cfg *config.Config, grants []grantInfo, grantMembers
 		if end.Before(since) || end.After(until) {
 			continue
 		}
-		for _, k := range grantMembers[g.ID] {
+		for _, k := range grantRows(g, byPrincipal[g.Principal], grantMembers, covers) {
 			rw := rows[k]
 			if rw == nil {
 				continue
@@ -748,16 +762,16 @@ func buildExpiry(r *Report, cfg *config.Config, grants []grantInfo, grantMembers
 			// The member's interval that the window end falls in (or the
 			// last one before it).
 			var sp *span
-			for j := range rw.spans {
-				if !rw.spans[j].start.After(end) {
-					sp = &rw.spans[j]
-				}
+			if j := sort.Search(len(rw.spans), func(j int) bool { return rw.spans[j].start.After(end) }); j > 0 {
+				sp = &rw.spans[j-1]
 			}
-			if sp == nil {
-				continue // never added before the window ended
+			if sp == nil || !sp.end.IsZero() && !sp.end.After(g.Start) {
+				continue // not active during this window: it never took effect here
 			}
 			// The timeline marks the end on this member's row.
-			markWindowEnd(r, k, end)
+			if m := memberIdx[k]; m != nil {
+				m.WindowEnds = append(m.WindowEnds, end)
+			}
 			if we.Status == ExpiryContinued {
 				r.Expiry.Entries = append(r.Expiry.Entries, we)
 				continue
@@ -818,19 +832,22 @@ func buildExpiry(r *Report, cfg *config.Config, grants []grantInfo, grantMembers
 	}
 }
 
-func markWindowEnd(r *Report, k rowKey, end time.Time) {
-	for gi := range r.Groups {
-		if r.Groups[gi].Group != k.group {
+// grantRows are the rows a grant's window applies to: those its own adds
+// made, and those of the same principal's other grants on groups its policy
+// covers (a member added under one grant and kept by an overlapping one).
+func grantRows(g *grantInfo, samePrincipal []*grantInfo, grantMembers map[string][]rowKey, covers func(*grantInfo, string) bool) []rowKey {
+	out := append([]rowKey(nil), grantMembers[g.ID]...)
+	for _, o := range samePrincipal {
+		if o.ID == g.ID {
 			continue
 		}
-		for mi := range r.Groups[gi].Rows {
-			m := &r.Groups[gi].Rows[mi]
-			if m.Member == k.member {
-				m.WindowEnds = append(m.WindowEnds, end)
-				return
+		for _, k := range grantMembers[o.ID] {
+			if !containsKey(out, k) && covers(g, k.group) {
+				out = append(out, k)
 			}
 		}
 	}
+	return out
 }
 
 // nearestRank is the p-th percentile of sorted xs by the nearest-rank method.
