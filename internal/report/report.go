@@ -15,7 +15,6 @@
 package report
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"sort"
@@ -320,12 +319,12 @@ func Build(in Input) *Report {
 	intents := map[string]pendingIntent{}
 	grantMembers := map[string][]rowKey{} // grant ID -> rows it added
 	var scratchC state.Change
+	strs := interner{}
 	var scratchO state.ChangeOutcome
 	for _, ev := range events {
 		switch ev.Type {
 		case state.EventChangeIntent:
-			scratchC = state.Change{}
-			if err := json.Unmarshal(ev.Payload, &scratchC); err != nil || scratchC.ID == "" || scratchC.Group == "" || scratchC.Member == "" {
+			if err := decodeChange(ev.Payload, &scratchC, strs); err != nil || scratchC.ID == "" || scratchC.Group == "" || scratchC.Member == "" {
 				r.Warnings = append(r.Warnings, fmt.Sprintf("ledger event %d: malformed change_intent ignored", ev.Seq))
 				continue
 			}
@@ -344,8 +343,7 @@ func Build(in Input) *Report {
 				addIntent(getRow(k), intents[c.ID])
 			}
 		case state.EventChangeApplied, state.EventChangeFailed:
-			scratchO = state.ChangeOutcome{}
-			if err := json.Unmarshal(ev.Payload, &scratchO); err != nil {
+			if err := decodeOutcome(ev.Payload, &scratchO); err != nil {
 				r.Warnings = append(r.Warnings, fmt.Sprintf("ledger event %d: malformed %s ignored", ev.Seq, ev.Type))
 				continue
 			}

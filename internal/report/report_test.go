@@ -302,3 +302,36 @@ func TestHTMLIsSelfContainedAndEscaped(t *testing.T) {
 		t.Error("want the escaped member, an SVG and a CSP that forbids fetches")
 	}
 }
+
+// TestDecodeMatchesEncodingJSON: the hand decoder gives exactly what
+// encoding/json gives, including through its fallbacks.
+func TestDecodeMatchesEncodingJSON(t *testing.T) {
+	inputs := []string{
+		`{"action":"add","group":"group.g","id":"x1","member":"uid=a,dc=x","name":"a","plan_id":"p","reason":"grant","target":"t"}`,
+		` { "id" : "x2" , "action":"remove" } `,
+		`{}`,
+		`{"id":"esc\"aped","member":"uid=\u00e9"}`,
+		`{"ID":"case-insensitive key"}`,
+		`{"id":"x","extra":{"nested":1}}`,
+		`{"id":"x","status":"done","error":"a\nb"}`,
+		`{"id":1}`,
+		`{"id":"x",}`,
+		`[]`,
+		`{"id":"x"} trailing`,
+		`{"id":"dup","id":"last"}`,
+	}
+	for _, in := range inputs {
+		var got, want state.Change
+		gerr := decodeChange([]byte(in), &got, interner{})
+		werr := json.Unmarshal([]byte(in), &want)
+		if (gerr == nil) != (werr == nil) || got != want {
+			t.Errorf("decodeChange(%s) = %+v, %v; encoding/json gives %+v, %v", in, got, gerr, want, werr)
+		}
+		var gotO, wantO state.ChangeOutcome
+		gerr = decodeOutcome([]byte(in), &gotO)
+		werr = json.Unmarshal([]byte(in), &wantO)
+		if (gerr == nil) != (werr == nil) || gotO != wantO {
+			t.Errorf("decodeOutcome(%s) = %+v, %v; encoding/json gives %+v, %v", in, gotO, gerr, wantO, werr)
+		}
+	}
+}
