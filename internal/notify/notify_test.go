@@ -30,12 +30,12 @@ const (
 
 // receiver is a local webhook endpoint that records what it got.
 type receiver struct {
-	mu       sync.Mutex
-	bodies   [][]byte
-	headers  []http.Header
-	status   []int // statuses to answer in turn; then 200
-	calls    atomic.Int32
-	srv      *httptest.Server
+	mu        sync.Mutex
+	bodies    [][]byte
+	headers   []http.Header
+	status    []int // statuses to answer in turn; then 200
+	calls     atomic.Int32
+	srv       *httptest.Server
 	hangUntil chan struct{}
 }
 
