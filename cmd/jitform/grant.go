@@ -186,6 +186,7 @@ func (a *app) appendSigned(ctx context.Context, env *grantEnv, typ, as, keyFile 
 		ev = written[0]
 	}
 	env.events = append(env.events, ev)
+	a.notifyLedger(ctx, env.cfg, env.events, ev)
 	return ev, nil
 }
 
