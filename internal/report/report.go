@@ -285,9 +285,9 @@ func Build(in Input) *Report {
 	// Grants, from the repository and the ledger. Only events up to Until
 	// count: the report is as of its end.
 	events := in.Events
-	if n := sort.Search(len(events), func(i int) bool { return events[i].Time.After(until) }); n < len(events) && monotonic(events) {
-		events = events[:n]
-	} else if n < len(events) {
+	if monotonic(events) {
+		events = events[:sort.Search(len(events), func(i int) bool { return events[i].Time.After(until) })]
+	} else {
 		kept := make([]state.Event, 0, len(events))
 		for _, ev := range events {
 			if !ev.Time.After(until) {

@@ -335,3 +335,17 @@ func TestDecodeMatchesEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestEventsAfterUntilIgnoredEvenOutOfOrder: a ledger whose clock stepped
+// back still has its events after the period ignored.
+func TestEventsAfterUntilIgnoredEvenOutOfOrder(t *testing.T) {
+	w := newWorld()
+	w.change(at(week-time.Hour), "add", "db_admins", "alice", "grant.a", "done")
+	w.change(at(week+time.Hour), "remove", "db_admins", "alice", "grant.a", "done")
+	w.change(at(week-2*time.Hour), "add", "db_admins", "bob", "grant.b", "done") // clock stepped back
+	w.change(at(week+2*time.Hour), "remove", "db_admins", "bob", "grant.b", "done")
+	r := w.build(t0, t0.Add(week))
+	if a, b := activeOf(r, "db_admins", "alice"), activeOf(r, "db_admins", "bob"); a != time.Hour || b != 2*time.Hour {
+		t.Errorf("alice %s, bob %s; want 1h and 2h (removals after the period ignored)", a, b)
+	}
+}
