@@ -21,7 +21,8 @@ type Config struct {
 	Groups   []*Group  // one per instance, in source order
 	Actors   []*Actor
 	Policies []*Policy
-	Grants   []*Grant // repository grants (HCL grant blocks)
+	Grants   []*Grant  // repository grants (HCL grant blocks)
+	Notify   []*Notify // notify "webhook" blocks (notify.go)
 
 	// Digest is a hex SHA-256 over the repository's files (names and bytes),
 	// stored in plans so that a saved plan is refused after the config changed.

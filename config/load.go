@@ -136,7 +136,7 @@ func LoadFiles(dir string, files map[string][]byte, opts LoadOptions) (*Config, 
 
 	// Declarations first, then what refers to them, so a reference can be
 	// resolved whatever the file or the order it is written in.
-	for _, kind := range []string{"target", "group", "actor", "policy", "grant"} {
+	for _, kind := range []string{"target", "group", "actor", "policy", "grant", "notify"} {
 		for _, b := range blocks {
 			if b.Type != kind {
 				continue
@@ -152,6 +152,8 @@ func LoadFiles(dir string, files map[string][]byte, opts LoadOptions) (*Config, 
 				l.policy(b)
 			case "grant":
 				l.grant(b)
+			case "notify":
+				l.notify(b)
 			}
 		}
 	}
@@ -227,6 +229,7 @@ var rootSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
 	{Type: "actor", LabelNames: []string{"name"}},
 	{Type: "policy", LabelNames: []string{"name"}},
 	{Type: "grant", LabelNames: []string{"name"}},
+	{Type: "notify", LabelNames: []string{"kind", "name"}},
 }}
 
 // digest is a hex SHA-256 over the sorted (name, bytes) pairs, each length-

@@ -98,6 +98,7 @@ func cmdApply(ctx context.Context, a *app, args []string) int {
 		_ = planner.RenderText(a.stdout, res.Plan, a.color())
 	}
 	code := a.printResult(res)
+	a.notifyApply(ctx, res)
 	if err != nil {
 		return a.fail(err)
 	}

@@ -97,5 +97,6 @@ func (a *app) appendSigned(ctx context.Context, env *grantEnv, ev state.Event, k
 	}
 	env.events = append(env.events, ev)
 	env.replayed = nil
+	a.notifyLedger(ctx, env.cfg, env.events, ev)
 	return ev, nil
 }

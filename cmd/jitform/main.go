@@ -96,6 +96,7 @@ func commands() []command {
 		{"grant", "Request, approve, deny, revoke and list grants in the ledger", cmdGrant},
 		{"ledger", "Verify the ledger's hash chain or print the audit trail", cmdLedger},
 		{"run", "Plan and apply at every window boundary, until stopped", cmdRun},
+		{"report", "Exposure report from the ledger: privilege-hours, expiry latency, break-glass", cmdReport},
 		{"version", "Print the jitform version", cmdVersion},
 		{"completion", "Print a shell completion script (bash, zsh, fish, powershell)", cmdCompletion},
 	}

@@ -1,119 +1,122 @@
 package main
 
 import (
-	"errors"
-	"fmt"
-	"strings"
+	"bufio"
+	"bytes"
+	"context"
+	"time"
 
-	"github.com/hashicorp/hcl/v2"
-	"golang.org/x/term"
-
-	"github.com/jitform/jitform/config"
 	"github.com/jitform/jitform/internal/operation"
+	"github.com/jitform/jitform/internal/report"
 )
 
-// diagWidth is the wrap width for diagnostics: the terminal's, or 100.
-func (a *app) diagWidth() uint {
-	if a.errTTY {
-		if w, _, err := term.GetSize(2); err == nil && w > 20 {
-			return uint(w)
-		}
-	}
-	return 100
-}
+const reportUsage = `
+Usage: jitform [-C DIR] report [--since TIME] [--until TIME] [--json | --csv] [--html FILE]
 
-// printDiags renders diagnostics to stderr with file:line:col and the source
-// snippet, all of them at once so a person fixes every mistake in one pass.
-func (a *app) printDiags(cfg *config.Config, diags hcl.Diagnostics) {
-	if len(diags) == 0 {
-		return
+The exposure report, from the ledger: per group and member, the
+privilege-active time in the period against the standing baseline (the same
+members holding the group permanently) and the reduction; grants by policy,
+approver and ticket; break-glass grants and their review; expiry latency (from
+each window's end to the recorded removal: p50, p99, max, late and missing
+removals named first); and every change that failed or whose outcome is
+unknown. A change with an unknown outcome counts as active until a later
+outcome proves otherwise: the report never under-reports.
+
+It reads the configuration and the ledger only; it opens no target and needs
+no connection secrets. The JSON form (format_version "1.0") and the CSV
+columns are in docs/report.md.
+
+TIME is RFC 3339 (2026-11-23T09:00:00Z), a UTC date and time (2026-11-23T09:00,
+2026-11-23), or a duration relative to now (-168h). --until defaults to now,
+--since to a week before --until.
+
+Examples:
+  jitform report
+  jitform report --since 2026-11-01 --until 2026-12-01 --html exposure.html
+  jitform report --json | jq '.groups[] | {group, reduction_percent}'
+  jitform report --csv > exposure.csv
+`
+
+func cmdReport(ctx context.Context, a *app, args []string) int {
+	fs := a.flagSet("report", reportUsage)
+	sinceArg := fs.String("since", "", "start of the period (`TIME`; default: a week before --until)")
+	untilArg := fs.String("until", "", "end of the period (`TIME`; default: now)")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	asCSV := fs.Bool("csv", false, "print the report as CSV")
+	htmlFile := fs.String("html", "", "also write a self-contained HTML page with a timeline to `FILE`")
+	lateAfter := fs.Duration("late-after", report.DefaultLateAfter, "a removal more than `D` after its window's end is late")
+	if code, done := a.parse(fs, args); done {
+		return code
 	}
-	var files map[string]*hcl.File
-	if cfg != nil {
-		files = cfg.Files
+	if fs.NArg() > 0 {
+		return a.errorf("report takes no arguments (got %q); see jitform report --help", fs.Args())
 	}
-	shown, similar := groupWarnings(diags)
-	if a.compactWarnings {
-		// -compact-warnings: errors in full, warnings one line each.
-		var errs hcl.Diagnostics
-		for _, d := range diags {
-			if d.Severity == hcl.DiagError {
-				errs = append(errs, d)
-				continue
-			}
-			fmt.Fprintf(a.stderr, "%s %s%s\n", a.paintErr(yellow+bold, "Warning:"), d.Summary, at(d.Subject))
+	if *asJSON && *asCSV {
+		return a.errorf("--json and --csv are alternatives: choose one")
+	}
+	if *lateAfter <= 0 {
+		return a.errorf("--late-after %s: must be positive", *lateAfter)
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	until := now
+	if *untilArg != "" {
+		t, err := parseAt(*untilArg, now)
+		if err != nil {
+			return a.errorf("--until: %v", err)
 		}
-		shown, similar = errs, nil
+		until = t
 	}
-	wr := hcl.NewDiagnosticTextWriter(a.stderr, files, a.diagWidth(), a.errColor())
-	for _, d := range shown {
-		_ = wr.WriteDiagnostic(d)
-		if more := similar[d]; len(more) > 0 {
-			fmt.Fprintf(a.stderr, "(and %d more similar warning(s): %s)\n\n", len(more), strings.Join(more, ", "))
+	since := until.Add(-7 * 24 * time.Hour)
+	if *sinceArg != "" {
+		t, err := parseAt(*sinceArg, now)
+		if err != nil {
+			return a.errorf("--since: %v", err)
 		}
+		since = t
+	}
+	if !since.Before(until) {
+		return a.errorf("--since %s is not before --until %s", since.Format(time.RFC3339), until.Format(time.RFC3339))
 	}
 
-	// Then one grep-able line per error, file:line:col first (editors and CI
-	// annotations jump to it).
-	var lines []string
-	for _, d := range diags {
-		if d.Severity != hcl.DiagError {
-			continue
-		}
-		where := "(no location)"
-		if d.Subject != nil {
-			where = fmt.Sprintf("%s:%d:%d", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column)
-		}
-		msg := d.Summary
-		if d.Detail != "" {
-			msg += ": " + strings.Join(strings.Fields(d.Detail), " ")
-		}
-		lines = append(lines, where+": "+msg)
+	cfg, warns, err := operation.LoadConfig(a.dir, now)
+	if err != nil {
+		return a.fail(err)
 	}
-	if len(lines) > 0 {
-		fmt.Fprintf(a.stderr, "%d error(s):\n", len(lines))
-		for _, l := range lines {
-			fmt.Fprintf(a.stderr, "  %s\n", l)
-		}
+	a.printDiags(cfg, warns)
+	b, err := a.backend()
+	if err != nil {
+		return a.errorf("%v", err)
 	}
-}
+	events, err := operation.ReadLedger(ctx, b)
+	if err != nil {
+		return a.fail(err)
+	}
+	r := report.Build(report.Input{Config: cfg, Events: events, Since: since, Until: until, Now: now, LateAfter: *lateAfter})
 
-// groupWarnings keeps errors and the first warning of each summary, as
-// Terraform does: the quickstart's three plantimestamp() grants say it once.
-// similar maps a shown warning to where the others of its kind are.
-func groupWarnings(diags hcl.Diagnostics) (shown hcl.Diagnostics, similar map[*hcl.Diagnostic][]string) {
-	similar = map[*hcl.Diagnostic][]string{}
-	first := map[string]*hcl.Diagnostic{}
-	for _, d := range diags {
-		if d.Severity != hcl.DiagWarning {
-			shown = append(shown, d)
-			continue
+	if *htmlFile != "" {
+		var page bytes.Buffer
+		if err := report.RenderHTML(&page, r); err != nil {
+			return a.errorf("render the HTML report: %v", err)
 		}
-		if f, ok := first[d.Summary]; ok {
-			similar[f] = append(similar[f], strings.TrimPrefix(at(d.Subject), " at "))
-			continue
+		if err := writeFileAtomic(a.path(*htmlFile), page.Bytes()); err != nil {
+			return a.errorf("write the HTML report: %v", err)
 		}
-		first[d.Summary] = d
-		shown = append(shown, d)
+		a.progress("Wrote the HTML report to %s", a.path(*htmlFile))
 	}
-	return shown, similar
-}
-
-// at is " at file:line" for a diagnostic's subject, or "".
-func at(r *hcl.Range) string {
-	if r == nil {
-		return ""
+	out := bufio.NewWriter(a.stdout)
+	switch {
+	case *asJSON:
+		err = report.RenderJSON(out, r)
+	case *asCSV:
+		err = report.RenderCSV(out, r)
+	default:
+		err = report.RenderText(out, r)
 	}
-	return fmt.Sprintf(" at %s:%d", r.Filename, r.Start.Line)
-}
-
-// fail reports an error from an operation and returns exitError. A config
-// error is rendered as diagnostics; others as one "Error:" line.
-func (a *app) fail(err error) int {
-	var ce *operation.ConfigError
-	if errors.As(err, &ce) {
-		a.printDiags(ce.Config, ce.Diags)
-		return a.errorf("the configuration is invalid; nothing was read or changed. Run `jitform validate` after fixing it")
+	if err == nil {
+		err = out.Flush()
 	}
-	return a.errorf("%v", err)
+	if err != nil {
+		return a.errorf("%v", err)
+	}
+	return exitOK
 }

@@ -1,0 +1,159 @@
+package report
+
+import (
+	"encoding/json"
+
+	"github.com/jitform/jitform/state"
+)
+
+// Change payloads are most of a ledger and encoding/json is most of a
+// report's time, so the two flat payload shapes are decoded by hand: an
+// object of string values with known keys and no escapes. Anything else
+// (an escape, another type, an unknown key) falls back to encoding/json,
+// so the result is always what json.Unmarshal gives.
+
+// scanFlat calls set for each "key":"value" pair of a flat JSON object of
+// plain strings. It returns false, having maybe called set, when raw is not
+// such an object or set refuses a key.
+func scanFlat(raw []byte, set func(key, val []byte) bool) bool {
+	i, n := 0, len(raw)
+	ws := func() {
+		for i < n && (raw[i] == ' ' || raw[i] == '\n' || raw[i] == '\t' || raw[i] == '\r') {
+			i++
+		}
+	}
+	str := func() ([]byte, bool) {
+		if i >= n || raw[i] != '"' {
+			return nil, false
+		}
+		i++
+		start := i
+		for i < n {
+			switch c := raw[i]; {
+			case c == '"':
+				s := raw[start:i]
+				i++
+				return s, true
+			case c == '\\' || c < 0x20:
+				return nil, false
+			}
+			i++
+		}
+		return nil, false
+	}
+	ws()
+	if i >= n || raw[i] != '{' {
+		return false
+	}
+	i++
+	ws()
+	if i < n && raw[i] == '}' {
+		i++
+		ws()
+		return i == n
+	}
+	for {
+		ws()
+		k, ok := str()
+		if !ok {
+			return false
+		}
+		ws()
+		if i >= n || raw[i] != ':' {
+			return false
+		}
+		i++
+		ws()
+		v, ok := str()
+		if !ok || !set(k, v) {
+			return false
+		}
+		ws()
+		if i >= n {
+			return false
+		}
+		if raw[i] == '}' {
+			i++
+			ws()
+			return i == n
+		}
+		if raw[i] != ',' {
+			return false
+		}
+		i++
+	}
+}
+
+// interner shares the strings that repeat across a ledger (groups,
+// members, reasons, policies), so a million changes do not make millions of
+// copies of a few hundred values.
+type interner map[string]string
+
+func (in interner) get(b []byte) string {
+	if s, ok := in[string(b)]; ok { // no allocation for the lookup
+		return s
+	}
+	s := string(b)
+	in[s] = s
+	return s
+}
+
+func decodeChange(raw []byte, c *state.Change, in interner) error {
+	*c = state.Change{}
+	ok := scanFlat(raw, func(k, v []byte) bool {
+		switch string(k) {
+		case "id":
+			c.ID = string(v)
+		case "plan_id":
+			c.PlanID = string(v)
+		case "action":
+			c.Action = in.get(v)
+		case "group":
+			c.Group = in.get(v)
+		case "target":
+			c.Target = in.get(v)
+		case "member":
+			c.Member = in.get(v)
+		case "name":
+			c.Name = in.get(v)
+		case "reason":
+			c.Reason = in.get(v)
+		case "grant":
+			c.Grant = string(v)
+		case "policy":
+			c.Policy = in.get(v)
+		case "ticket":
+			c.Ticket = string(v)
+		default:
+			return false
+		}
+		return true
+	})
+	if ok {
+		return nil
+	}
+	*c = state.Change{}
+	return json.Unmarshal(raw, c)
+}
+
+func decodeOutcome(raw []byte, o *state.ChangeOutcome) error {
+	*o = state.ChangeOutcome{}
+	ok := scanFlat(raw, func(k, v []byte) bool {
+		switch string(k) {
+		case "id":
+			o.ID = string(v)
+		case "status":
+			o.Status = string(v)
+		case "error":
+			o.Error = string(v)
+		default:
+			return false
+		}
+		return true
+	})
+	if ok {
+		return nil
+	}
+	*o = state.ChangeOutcome{}
+	return json.Unmarshal(raw, o)
+}
