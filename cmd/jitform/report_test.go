@@ -171,7 +171,9 @@ func writeReportFixture(t *testing.T, dir string) {
 			t.Fatal(err)
 		}
 	}
-	signed := func(at, typ, actor string, payload any) {
+	// signed appends a signed grant event and returns its ledger hash, which
+	// every decision on a request signs (state.GrantDecision.Request).
+	signed := func(at, typ, actor string, payload any) string {
 		ev, err := state.NewSignedEvent(typ, actor, fixtureTime(at), payload)
 		if err != nil {
 			t.Fatal(err)
@@ -179,9 +181,11 @@ func writeReportFixture(t *testing.T, dir string) {
 		if err := state.SignEvent(&ev, fixtureSigner(t, actor)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := b.Append(ctx, ev); err != nil {
+		written, err := b.Append(ctx, ev)
+		if err != nil {
 			t.Fatal(err)
 		}
+		return written[0].Hash
 	}
 	const db, web = "group.db_admins", "group.web_admins"
 	// The first apply strips mallory, who was in db_admins before jitform.
@@ -194,21 +198,21 @@ func writeReportFixture(t *testing.T, dir string) {
 	outcome("2026-11-17T11:00:21Z", id, "done", "")
 	// bob's ledger grant, approved by dave: removed 47 minutes late.
 	start := fixtureTime("2026-11-18T20:00:00Z")
-	signed("2026-11-18T19:30:00Z", state.EventRequest, "bob", state.GrantRequest{ID: "g-bobdbonca2", Policy: "policy.db_oncall",
+	bobReq := signed("2026-11-18T19:30:00Z", state.EventRequest, "bob", state.GrantRequest{ID: "g-bobdbonca2", Policy: "policy.db_oncall",
 		Principal: "bob", Start: &start, Duration: "4h0m0s", Ticket: "CHG1100", Reason: "replica failover"})
-	signed("2026-11-18T19:45:00Z", state.EventApprove, "dave", state.GrantDecision{Grant: "g-bobdbonca2"})
+	signed("2026-11-18T19:45:00Z", state.EventApprove, "dave", state.GrantDecision{Grant: "g-bobdbonca2", Request: bobReq})
 	id = change("2026-11-18T20:00:05Z", "add", db, "bob", "grant", "g-bobdbonca2", "policy.db_oncall", "CHG1100")
 	outcome("2026-11-18T20:00:06Z", id, "done", "")
 	id = change("2026-11-19T00:47:00Z", "remove", db, "bob", "window_ended", "g-bobdbonca2", "policy.db_oncall", "CHG1100")
 	outcome("2026-11-19T00:47:02Z", id, "done", "")
 	// erin breaks glass; carol reviews it the same morning.
-	signed("2026-11-20T03:10:00Z", state.EventRequest, "erin", state.GrantRequest{ID: "g-erinbreak2", Policy: "policy.web_oncall",
+	erinReq := signed("2026-11-20T03:10:00Z", state.EventRequest, "erin", state.GrantRequest{ID: "g-erinbreak2", Policy: "policy.web_oncall",
 		Principal: "erin", Duration: "1h0m0s", Reason: "web outage INC-77", BreakGlass: true})
 	id = change("2026-11-20T03:10:30Z", "add", web, "erin", "grant", "g-erinbreak2", "policy.web_oncall", "")
 	outcome("2026-11-20T03:10:31Z", id, "done", "")
 	id = change("2026-11-20T04:10:40Z", "remove", web, "erin", "window_ended", "g-erinbreak2", "policy.web_oncall", "")
 	outcome("2026-11-20T04:10:41Z", id, "done", "")
-	signed("2026-11-20T09:30:00Z", state.EventReview, "carol", state.GrantDecision{Grant: "g-erinbreak2", Reason: "outage confirmed"})
+	signed("2026-11-20T09:30:00Z", state.EventReview, "carol", state.GrantDecision{Grant: "g-erinbreak2", Request: erinReq, Reason: "outage confirmed"})
 	// dave breaks glass, never reviewed; his removal fails, then times out.
 	signed("2026-11-21T22:00:00Z", state.EventRequest, "dave", state.GrantRequest{ID: "g-davebreak3", Policy: "policy.web_oncall",
 		Principal: "dave", Duration: "1h0m0s", Reason: "certificate expired", BreakGlass: true})
