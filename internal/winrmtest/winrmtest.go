@@ -13,7 +13,6 @@ import (
 	"bytes"
 	"crypto/tls"
 	"encoding/base64"
-	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -63,6 +62,14 @@ type Host struct {
 	Fail    bool          // answer every request with HTTP 500
 	Drop    bool          // close the connection without an answer
 
+	// Windows behaviours. The defaults are Windows' own; a knob set to
+	// its non-default value makes the host more lenient or odd in one way.
+	UTF8Console         bool   // stdin and stdout are UTF-8 (default: OEM code page 437, as on an en-US host)
+	AutoRun             string // printed on stdout before the command's own output (cmd.exe AutoRun)
+	DomainController    bool   // the host is a domain controller (DomainRole 5)
+	ConstrainedLanguage bool   // PowerShell runs in constrained language mode (AppLocker, WDAC)
+	IneffectiveWrites   bool   // ADSI Add and Remove report success but change nothing
+
 	// Counters and records.
 	Requests int
 	Shells   int
@@ -97,6 +104,7 @@ type command struct {
 	closed bool
 	done   bool
 	out    []byte
+	errOut []byte
 	code   int
 }
 
@@ -366,17 +374,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		s.mu.Lock()
 		if !c.done {
-			c.out, c.code = host.execute(c.line, c.stdin.String())
+			c.out, c.errOut, c.code = host.Execute(c.line, c.stdin.String())
 			c.done = true
 		}
-		out, code := c.out, c.code
+		out, errOut, code := c.out, c.errOut, c.code
 		s.mu.Unlock()
-		stream := "stdout"
-		if code != 0 {
-			stream = "stderr"
-		}
-		reply(w, shellNS+"ReceiveResponse", fmt.Sprintf(`<rsp:ReceiveResponse><rsp:Stream Name="%s" CommandId="%s">%s</rsp:Stream><rsp:Stream Name="stdout" CommandId="%s" End="true"></rsp:Stream><rsp:CommandState CommandId="%s" State="%sCommandState/Done"><rsp:ExitCode>%d</rsp:ExitCode></rsp:CommandState></rsp:ReceiveResponse>`,
-			stream, cid, base64.StdEncoding.EncodeToString(out), cid, cid, shellNS, code))
+		reply(w, shellNS+"ReceiveResponse", fmt.Sprintf(`<rsp:ReceiveResponse><rsp:Stream Name="stdout" CommandId="%s">%s</rsp:Stream><rsp:Stream Name="stderr" CommandId="%s">%s</rsp:Stream><rsp:Stream Name="stdout" CommandId="%s" End="true"></rsp:Stream><rsp:CommandState CommandId="%s" State="%sCommandState/Done"><rsp:ExitCode>%d</rsp:ExitCode></rsp:CommandState></rsp:ReceiveResponse>`,
+			cid, base64.StdEncoding.EncodeToString(out), cid, base64.StdEncoding.EncodeToString(errOut), cid, cid, shellNS, code))
 	case shellNS + "Signal":
 		reply(w, shellNS+"SignalResponse", `<rsp:SignalResponse/>`)
 	case "http://schemas.xmlsoap.org/ws/2004/09/transfer/Delete":
@@ -415,168 +419,4 @@ func DecodeCommandLine(line string) (string, error) {
 		return "", err
 	}
 	return unicode.UTF16(unicode.LittleEndian, unicode.IgnoreBOM).NewDecoder().String(string(raw))
-}
-
-// execute runs one command against the host model.
-func (h *Host) execute(line, stdin string) ([]byte, int) {
-	run := Run{CommandLine: line}
-	dec, err := DecodeCommandLine(line)
-	if err != nil {
-		return []byte("not a PowerShell -EncodedCommand: " + err.Error()), 1
-	}
-	run.Decoded = dec
-	head, rest, ok := strings.Cut(stdin, "\n")
-	if !ok {
-		return []byte("stdin has no script line"), 1
-	}
-	sc, err := base64.StdEncoding.DecodeString(strings.TrimSpace(head))
-	if err != nil {
-		return []byte("script line is not base64"), 1
-	}
-	run.Script, run.Data = string(sc), rest
-	h.mu.Lock()
-	h.Runs = append(h.Runs, run)
-	h.mu.Unlock()
-	var op struct {
-		Op string `json:"op"`
-	}
-	if err := json.Unmarshal([]byte(rest), &op); err != nil {
-		return []byte("ConvertFrom-Json: " + err.Error()), 1
-	}
-	var out any
-	switch op.Op {
-	case "read":
-		out, err = h.read([]byte(rest))
-	case "apply":
-		out, err = h.apply([]byte(rest))
-	default:
-		return []byte("unknown op"), 1
-	}
-	if err != nil {
-		return []byte(err.Error()), 1
-	}
-	b, _ := json.Marshal(out)
-	return b, 0
-}
-
-type groupRef struct {
-	Key  string `json:"key"`
-	SID  string `json:"sid"`
-	Name string `json:"name"`
-}
-
-func (h *Host) find(g groupRef) *Group {
-	for _, x := range h.Groups {
-		if (g.SID != "" && strings.EqualFold(x.SID, g.SID)) || (g.SID == "" && strings.EqualFold(x.Name, g.Name)) {
-			return x
-		}
-	}
-	return nil
-}
-
-func (h *Host) name(sid string) string {
-	if n, ok := h.Accounts[sid]; ok {
-		return n
-	}
-	return sid // orphaned: no name, still a member
-}
-
-func (h *Host) translate(p string) (string, error) {
-	if strings.HasPrefix(strings.ToUpper(p), "S-1-") {
-		return strings.ToUpper(p), nil
-	}
-	want := strings.ToLower(p)
-	if user, dom, ok := strings.Cut(p, "@"); ok { // UPN
-		want = strings.ToLower(strings.Split(dom, ".")[0] + `\` + user)
-	}
-	for sid, n := range h.Accounts {
-		if strings.ToLower(n) == want || (!strings.Contains(p, `\`) && strings.HasSuffix(strings.ToLower(n), `\`+want)) {
-			return sid, nil
-		}
-	}
-	return "", fmt.Errorf("Some or all identity references could not be translated.")
-}
-
-func (h *Host) read(data []byte) (any, error) {
-	var req struct {
-		Groups     []groupRef `json:"groups"`
-		Principals []string   `json:"principals"`
-	}
-	if err := json.Unmarshal(data, &req); err != nil {
-		return nil, err
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	groups := map[string]any{}
-	for _, g := range req.Groups {
-		x := h.find(g)
-		if x == nil {
-			groups[g.Key] = map[string]string{"error": "The group name could not be found."}
-			continue
-		}
-		var ms []map[string]string
-		for _, m := range x.Members {
-			ms = append(ms, map[string]string{"sid": m, "name": h.name(m)})
-		}
-		// PowerShell unwraps one-element arrays: so does the fake.
-		var members any = ms
-		if len(ms) == 1 {
-			members = ms[0]
-		}
-		groups[g.Key] = map[string]any{"sid": x.SID, "name": x.Name, "members": members}
-	}
-	principals := map[string]any{}
-	for _, p := range req.Principals {
-		sid, err := h.translate(p)
-		if err != nil {
-			principals[p] = map[string]string{"error": err.Error()}
-			continue
-		}
-		principals[p] = map[string]string{"sid": sid, "name": h.name(sid)}
-	}
-	return map[string]any{"groups": groups, "principals": principals}, nil
-}
-
-func (h *Host) apply(data []byte) (any, error) {
-	var req struct {
-		Changes []struct {
-			Group  groupRef `json:"group"`
-			Action string   `json:"action"`
-			SID    string   `json:"sid"`
-		} `json:"changes"`
-	}
-	if err := json.Unmarshal(data, &req); err != nil {
-		return nil, err
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var results []map[string]string
-	for _, c := range req.Changes {
-		g := h.find(c.Group)
-		switch {
-		case g == nil:
-			results = append(results, map[string]string{"status": "failed", "error": "The group name could not be found."})
-			continue
-		case !strings.HasPrefix(strings.ToUpper(c.SID), "S-1-"):
-			results = append(results, map[string]string{"status": "failed", "error": "not a SID"})
-			continue
-		}
-		i := -1
-		for k, m := range g.Members {
-			if strings.EqualFold(m, c.SID) {
-				i = k
-			}
-		}
-		switch {
-		case c.Action == "add" && i >= 0, c.Action == "remove" && i < 0:
-			results = append(results, map[string]string{"status": "already"})
-		case c.Action == "add":
-			g.Members = append(g.Members, strings.ToUpper(c.SID))
-			results = append(results, map[string]string{"status": "done"})
-		default:
-			g.Members = append(g.Members[:i], g.Members[i+1:]...)
-			results = append(results, map[string]string{"status": "done"})
-		}
-	}
-	return map[string]any{"results": results}, nil
 }

@@ -39,6 +39,7 @@ type target struct {
 	client     *winrm.Client
 	timeout    time.Duration
 	secret     string
+	allowDC    bool
 	report     func(string, ...any)
 }
 
@@ -93,7 +94,7 @@ func open(_ context.Context, t *config.Target, opts providers.Options, dial func
 	if err != nil {
 		return nil, fmt.Errorf("%s: set up client for %s: %w", t.Addr, c.Address, err)
 	}
-	return &target{addr: t.Addr, host: c.Address, client: cl, timeout: timeout, secret: c.Password.Reveal(), report: opts.Progress}, nil
+	return &target{addr: t.Addr, host: c.Address, client: cl, timeout: timeout, secret: c.Password.Reveal(), allowDC: c.AllowDomainController, report: opts.Progress}, nil
 }
 
 func (t *target) Close() error { return nil }
@@ -118,10 +119,38 @@ func (t *target) run(ctx context.Context, step, script string, data, out any) er
 	if code != 0 {
 		return fmt.Errorf("%s: %s on %s: %w: PowerShell exited %d: %s", t.addr, step, t.host, errStarted, code, clip(stderr.String()))
 	}
-	if err := json.Unmarshal(stdout.Bytes(), out); err != nil {
-		return fmt.Errorf("%s: %s on %s: %w: unreadable script output (%v): %s", t.addr, step, t.host, errStarted, err, clip(stdout.String()))
+	result, ok := extractResult(stdout.String())
+	if !ok {
+		return fmt.Errorf("%s: %s on %s: %w: the script's output has no result between its markers (did the command run through cmd.exe AutoRun or another wrapper that ended it early?): %s", t.addr, step, t.host, errStarted, clip(stdout.String()))
+	}
+	if err := json.Unmarshal([]byte(result), out); err != nil {
+		return fmt.Errorf("%s: %s on %s: %w: unreadable script output (%v): %s", t.addr, step, t.host, errStarted, err, clip(result))
 	}
 	return nil
+}
+
+// The bootstrap writes the script's JSON result between these markers, so
+// whatever else reaches stdout (a cmd.exe AutoRun that prints, a profile
+// banner) cannot corrupt it. The JSON itself never contains '<' or '>': the
+// bootstrap escapes them with everything above 0x7E.
+const (
+	resultBegin = "<<<JITFORM-RESULT>>>"
+	resultEnd   = "<<<JITFORM-END>>>"
+)
+
+// extractResult returns the text between the last begin marker and the end
+// marker after it.
+func extractResult(out string) (string, bool) {
+	i := strings.LastIndex(out, resultBegin)
+	if i < 0 {
+		return "", false
+	}
+	rest := out[i+len(resultBegin):]
+	j := strings.Index(rest, resultEnd)
+	if j < 0 {
+		return "", false
+	}
+	return rest[:j], true
 }
 
 func (t *target) exec(ctx context.Context, stdin string, stdout, stderr io.Writer) (int, error) {
@@ -201,14 +230,25 @@ func (t *target) Observe(ctx context.Context, groups []*config.Group, principals
 	if err := t.run(ctx, "read groups", ReadScript, req, &resp); err != nil {
 		return nil, nil, err
 	}
+	if len(resp.Groups) != len(req.Groups) || len(resp.Principals) != len(req.Principals) {
+		return nil, nil, fmt.Errorf("%s: read groups on %s: the host answered %d group(s) and %d principal(s) for %d and %d asked", t.addr, t.host, len(resp.Groups), len(resp.Principals), len(req.Groups), len(req.Principals))
+	}
+	dcErr := t.domainControllerError(resp.DomainRole)
 	obs := make(map[string]providers.Observation, len(groups))
-	for _, g := range groups {
-		st, ok := resp.Groups[g.Addr]
+	for i, g := range groups {
+		st, ref := resp.Groups[i], req.Groups[i]
 		switch {
-		case !ok:
-			obs[g.Addr] = providers.Observation{Err: fmt.Errorf("%s: the host did not report group %s", t.addr, g.Addr)}
+		case st.Key != ref.Key:
+			obs[g.Addr] = providers.Observation{Err: fmt.Errorf("%s: the host answered for %q where %q was asked", t.addr, st.Key, ref.Key)}
+		case dcErr != nil:
+			obs[g.Addr] = providers.Observation{Err: dcErr}
 		case st.Error != "":
 			obs[g.Addr] = providers.Observation{Err: fmt.Errorf("%s: read group %q on %s: %s", t.addr, g.GroupName, t.host, st.Error)}
+		case ref.SID != "" && !strings.EqualFold(st.SID, ref.SID):
+			// The script binds a group by name after translating its SID;
+			// a local group with the name of the one asked for is another
+			// group.
+			obs[g.Addr] = providers.Observation{Err: fmt.Errorf("%s: read group %q on %s: the group bound has SID %q, not %s", t.addr, g.GroupName, t.host, st.SID, ref.SID)}
 		default:
 			o := providers.Observation{Members: make([]providers.Member, 0, len(st.Members))}
 			for _, m := range st.Members {
@@ -218,11 +258,11 @@ func (t *target) Observe(ctx context.Context, groups []*config.Group, principals
 		}
 	}
 	res := make(map[string]providers.Resolution, len(principals))
-	for _, p := range principals {
-		r, ok := resp.Principals[p]
+	for i, p := range principals {
+		r := resp.Principals[i]
 		switch {
-		case !ok:
-			res[p] = providers.Resolution{Err: fmt.Errorf("%s did not resolve %q", t.addr, p)}
+		case r.Principal != p:
+			res[p] = providers.Resolution{Err: fmt.Errorf("%s: the host answered for %q where %q was asked", t.addr, r.Principal, p)}
 		case r.Error != "" || !IsSID(r.SID):
 			res[p] = providers.Resolution{Err: fmt.Errorf("%s: cannot resolve %q on %s: %s", t.addr, p, t.host, r.Error)}
 		default:
@@ -230,6 +270,23 @@ func (t *target) Observe(ctx context.Context, groups []*config.Group, principals
 		}
 	}
 	return obs, res, nil
+}
+
+// domainControllerError refuses a domain controller's groups unless the
+// target allows it: on a DC there are no local groups, Administrators
+// (S-1-5-32-544) and every other group being the domain's. A host that
+// cannot tell its role is refused too.
+func (t *target) domainControllerError(role *int) error {
+	if t.allowDC {
+		return nil
+	}
+	switch {
+	case role == nil || *role < 0:
+		return fmt.Errorf("%s: %s did not say whether it is a domain controller (Win32_ComputerSystem.DomainRole); its groups are refused unless allow_domain_controller = true", t.addr, t.host)
+	case *role >= 4:
+		return fmt.Errorf("%s: %s is a domain controller: its Administrators and every other group are the domain's, not the host's; refused unless the target sets allow_domain_controller = true", t.addr, t.host)
+	}
+	return nil
 }
 
 func (t *target) Resolve(ctx context.Context, principals []string) (map[string]providers.Resolution, error) {
@@ -253,8 +310,7 @@ func (t *target) Read(ctx context.Context, groups []*config.Group) (map[string]p
 
 // Apply makes all of the host's changes in one run.
 func (t *target) Apply(ctx context.Context, changes []providers.GroupChange) ([]providers.Outcome, error) {
-	var req ApplyRequest
-	req.Op = "apply"
+	req := ApplyRequest{Op: "apply", AllowDomainController: t.allowDC}
 	var outs []providers.Outcome
 	for _, gc := range changes {
 		for _, c := range gc.Changes {
@@ -288,6 +344,8 @@ func (t *target) Apply(ctx context.Context, changes []providers.GroupChange) ([]
 			outs[i].Status = providers.Done
 		case "already":
 			outs[i].Status = providers.Already
+		case "unknown":
+			outs[i].Status, outs[i].Err = providers.Unknown, fmt.Errorf("%s: %s %s in %s on %s: %s", t.addr, outs[i].Change.Action, outs[i].Change.Member.Name, outs[i].Group, t.host, r.Error)
 		default:
 			outs[i].Status, outs[i].Err = providers.Failed, fmt.Errorf("%s: %s %s in %s on %s: %s", t.addr, outs[i].Change.Action, outs[i].Change.Member.Name, outs[i].Group, t.host, r.Error)
 		}
