@@ -11,6 +11,7 @@ package winrmtest
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/xml"
@@ -23,6 +24,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,9 +44,16 @@ type Server struct {
 
 	srv *httptest.Server
 
+	// CloseAfterChallenge: close the connection after an NTLM challenge,
+	// as a proxy or a host under load may; the client must not finish the
+	// handshake on another connection.
+	CloseAfterChallenge bool
+
 	mu         sync.Mutex
-	challenges map[string][8]byte // NTLM server challenge per connection
+	challenges map[uint64][8]byte // NTLM server challenge per TCP connection
+	authed     map[uint64]bool    // connections an NTLM login authenticated
 	ntlmOK     int
+	connSeq    atomic.Uint64
 	hosts      map[string]*Host
 	shells     map[string]*shell
 	seq        int
@@ -111,12 +120,15 @@ type command struct {
 // New starts a server with the given user and password for Basic auth.
 func New(t testing.TB, user, pass string, hostNames ...string) *Server {
 	t.Helper()
-	s := &Server{User: user, Pass: pass, hosts: map[string]*Host{}, shells: map[string]*shell{}, challenges: map[string][8]byte{}}
+	s := &Server{User: user, Pass: pass, hosts: map[string]*Host{}, shells: map[string]*shell{}, challenges: map[uint64][8]byte{}, authed: map[uint64]bool{}}
 	for _, h := range hostNames {
 		s.AddHost(h)
 	}
 	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
 	s.srv.EnableHTTP2 = false
+	s.srv.Config.ConnContext = func(ctx context.Context, _ net.Conn) context.Context {
+		return context.WithValue(ctx, connKey{}, s.connSeq.Add(1))
+	}
 	bundle := testca.Issue(t, "*."+Domain, "127.0.0.1")
 	s.srv.TLS = &tls.Config{Certificates: []tls.Certificate{bundle.TLS(t)}}
 	s.srv.StartTLS()
@@ -129,6 +141,14 @@ func New(t testing.TB, user, pass string, hostNames ...string) *Server {
 	}
 	s.CAFile = p
 	return s
+}
+
+type connKey struct{}
+
+// connID is the TCP connection a request arrived on.
+func connID(r *http.Request) uint64 {
+	id, _ := r.Context().Value(connKey{}).(uint64)
+	return id
 }
 
 // Domain is the DNS suffix simulated hosts are named under: the server's
@@ -279,10 +299,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	// Basic, or NTLM (Negotiate) as Windows offers both.
 	authz := r.Header.Get("Authorization")
+	s.mu.Lock()
+	authed := s.authed[connID(r)]
+	s.mu.Unlock()
 	if schema, token, ok := strings.Cut(authz, " "); ok && (schema == "NTLM" || schema == "Negotiate") {
 		if !s.ntlm(w, r, schema, token) {
 			return
 		}
+	} else if authz == "" && authed {
+		// This connection was authenticated by an NTLM login.
 	} else if u, p, ok := r.BasicAuth(); !ok || u != s.User || p != s.Pass {
 		w.Header().Add("WWW-Authenticate", "Negotiate")
 		w.Header().Add("WWW-Authenticate", "NTLM")

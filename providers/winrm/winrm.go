@@ -82,14 +82,30 @@ func open(_ context.Context, t *config.Target, opts providers.Options, dial func
 		}
 		ca = b
 	}
-	ep := winrm.NewEndpoint(c.Address, port, c.HTTPS, c.Insecure, ca, nil, nil, timeout)
-	params := winrm.NewParameters(fmt.Sprintf("PT%dS", int(timeout.Seconds())), "en-US", 153600)
-	params.Dial = dial
-	if c.Auth == config.WinRMAuthNTLM {
-		// The NTLM transport takes the dialer itself; Parameters.Dial only
-		// reaches the default transport.
-		params.TransportDecorator = func() winrm.Transporter { return winrm.NewClientNTLMWithDial(dial) }
+	if !c.HTTPS && c.Auth == config.WinRMAuthNTLM {
+		// Windows refuses unencrypted WinRM traffic over HTTP by default
+		// (Service/AllowUnencrypted = false); with NTLM it expects the
+		// messages themselves to be sealed, which jitform does not do.
+		return nil, fmt.Errorf("%s: auth = \"ntlm\" over plain HTTP is refused: Windows requires WinRM message encryption on HTTP, which jitform does not implement; use https = true (port 5986), or for a lab host that allows unencrypted traffic, auth = \"basic\" with a local account", t.Addr)
 	}
+	ep := winrm.NewEndpoint(c.Address, port, c.HTTPS, c.Insecure, ca, nil, nil, timeout)
+	// The output poll blocks on the host for OperationTimeout; the HTTP
+	// reply must be awaited longer than that (as pywinrm requires).
+	op := timeout / 2
+	if op > 20*time.Second {
+		op = 20 * time.Second
+	}
+	if op < time.Second {
+		op = time.Second
+	}
+	params := winrm.NewParameters(fmt.Sprintf("PT%dS", int(op.Seconds())), "en-US", envelopeSize)
+	scheme := "http"
+	if c.HTTPS {
+		scheme = "https"
+	}
+	tr := &transporter{url: fmt.Sprintf("%s://%s/wsman", scheme, net.JoinHostPort(c.Address, fmt.Sprint(port))),
+		user: c.User, password: c.Password.Reveal(), ntlm: c.Auth == config.WinRMAuthNTLM, https: c.HTTPS, dial: dial}
+	params.TransportDecorator = func() winrm.Transporter { return tr }
 	cl, err := winrm.NewClientWithParameters(ep, c.User, c.Password.Reveal(), params)
 	if err != nil {
 		return nil, fmt.Errorf("%s: set up client for %s: %w", t.Addr, c.Address, err)
@@ -188,8 +204,6 @@ func (t *target) explain(err error) error {
 		msg = strings.ReplaceAll(msg, t.secret, "(sensitive)")
 	}
 	switch {
-	case strings.Contains(msg, "401"):
-		msg += " (authentication failed: check user, password and auth)"
 	case strings.Contains(msg, "x509:") || strings.Contains(msg, "tls:"):
 		msg += " (TLS verification failed: check the host's certificate, or set ca_file)"
 	case strings.Contains(msg, "connection refused") || strings.Contains(msg, "no such host") || strings.Contains(msg, "timeout") || strings.Contains(msg, "deadline"):

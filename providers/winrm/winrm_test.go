@@ -374,3 +374,23 @@ func TestNTLM(t *testing.T) {
 		t.Errorf("wrong NTLM password: error %v, want an authentication failure without the password", e)
 	}
 }
+
+// When the host (or a proxy) closes the connection after its NTLM
+// challenge, the last leg cannot succeed on another connection: the error
+// says so, and does not blame the password.
+func TestNTLMSplitHandshakeIsNotBlamedOnThePassword(t *testing.T) {
+	s := winrmtest.New(t, user, pass, host("web01"))
+	s.CloseAfterChallenge = true
+	p := openHost(t, s, "web01", func(c *config.WinRMTarget) { c.Auth = config.WinRMAuthNTLM })
+	obs, err := p.Read(context.Background(), []*config.Group{grp("admins", "S-1-5-32-544")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := obs["group.admins"].Err
+	if e == nil || !strings.Contains(e.Error(), "split across TCP connections") || strings.Contains(e.Error(), "check user") {
+		t.Errorf("error = %v; want the split handshake named, not the password blamed", e)
+	}
+	if s.NTLMLogins() != 0 {
+		t.Error("a login finished on another connection was accepted")
+	}
+}
