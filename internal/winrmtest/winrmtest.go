@@ -44,6 +44,12 @@ type Server struct {
 
 	srv *httptest.Server
 
+	// Windows settings.
+	MaxEnvelopeSizeKB int           // MaxEnvelopeSizekb: larger requests get a fault; replies are split to fit (default 150)
+	OperationTimeout  time.Duration // how long a Receive waits for output before a w:TimedOut fault (default 1s)
+	AllowUnencrypted  bool          // plain HTTP only: Service/AllowUnencrypted (default false: refused)
+	plain             bool
+
 	// CloseAfterChallenge: close the connection after an NTLM challenge,
 	// as a proxy or a host under load may; the client must not finish the
 	// handshake on another connection.
@@ -79,7 +85,13 @@ type Host struct {
 	ConstrainedLanguage bool   // PowerShell runs in constrained language mode (AppLocker, WDAC)
 	IneffectiveWrites   bool   // ADSI Add and Remove report success but change nothing
 
+	// WinRM behaviours.
+	RunTime     time.Duration // how long the command runs after its stdin ends; Receives meanwhile time out
+	OutputChunk int           // bytes of output per Receive (default: as much as an envelope holds)
+	DropReceive int           // the Nth Receive of this host (1-based) closes the connection without an answer
+
 	// Counters and records.
+	receives int
 	Requests int
 	Shells   int
 	Runs     []Run
@@ -107,20 +119,34 @@ type shell struct {
 }
 
 type command struct {
-	line   string
-	stdin  bytes.Buffer
-	eof    chan struct{}
-	closed bool
-	done   bool
-	out    []byte
-	errOut []byte
-	code   int
+	line    string
+	stdin   bytes.Buffer
+	eof     chan struct{}
+	closed  bool
+	started bool
+	readyAt time.Time
+	out     []byte // output not yet received
+	errOut  []byte
+	code    int
 }
 
-// New starts a server with the given user and password for Basic auth.
+// New starts a server over HTTPS with the given user and password (Basic
+// and NTLM).
 func New(t testing.TB, user, pass string, hostNames ...string) *Server {
+	return start(t, true, user, pass, hostNames...)
+}
+
+// NewHTTP starts a server over plain HTTP. Like Windows, it refuses
+// unencrypted traffic (every request gets 401) unless AllowUnencrypted is
+// set (Service/AllowUnencrypted = true).
+func NewHTTP(t testing.TB, user, pass string, hostNames ...string) *Server {
+	return start(t, false, user, pass, hostNames...)
+}
+
+func start(t testing.TB, https bool, user, pass string, hostNames ...string) *Server {
 	t.Helper()
-	s := &Server{User: user, Pass: pass, hosts: map[string]*Host{}, shells: map[string]*shell{}, challenges: map[uint64][8]byte{}, authed: map[uint64]bool{}}
+	s := &Server{User: user, Pass: pass, hosts: map[string]*Host{}, shells: map[string]*shell{}, challenges: map[uint64][8]byte{}, authed: map[uint64]bool{},
+		MaxEnvelopeSizeKB: 150, OperationTimeout: time.Second, plain: !https}
 	for _, h := range hostNames {
 		s.AddHost(h)
 	}
@@ -129,10 +155,16 @@ func New(t testing.TB, user, pass string, hostNames ...string) *Server {
 	s.srv.Config.ConnContext = func(ctx context.Context, _ net.Conn) context.Context {
 		return context.WithValue(ctx, connKey{}, s.connSeq.Add(1))
 	}
+	t.Cleanup(s.srv.Close)
+	if !https {
+		s.srv.Start()
+		s.URL = s.srv.URL
+		s.Addr = strings.TrimPrefix(s.srv.URL, "http://")
+		return s
+	}
 	bundle := testca.Issue(t, "*."+Domain, "127.0.0.1")
 	s.srv.TLS = &tls.Config{Certificates: []tls.Certificate{bundle.TLS(t)}}
 	s.srv.StartTLS()
-	t.Cleanup(s.srv.Close)
 	s.URL = s.srv.URL
 	s.Addr = strings.TrimPrefix(s.srv.URL, "https://")
 	p := filepath.Join(t.TempDir(), "winrm-ca.pem")
@@ -294,7 +326,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if fail {
-		http.Error(w, "simulated failure", http.StatusInternalServerError)
+		writeFault(w, host, "w:AccessDenied", "5", "Access is denied. ")
+		return
+	}
+	if s.plain && !s.AllowUnencrypted {
+		// Windows accepts no unencrypted message on HTTP unless allowed;
+		// NTLM or Kerberos message encryption is not modelled.
+		w.Header().Add("WWW-Authenticate", "Negotiate")
+		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
 	// Basic, or NTLM (Negotiate) as Windows offers both.
@@ -317,6 +356,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	raw, err := io.ReadAll(r.Body)
 	if err != nil {
+		return
+	}
+	if max := s.MaxEnvelopeSizeKB * 1024; max > 0 && len(raw) > max {
+		// MS-WSMV 3.1.4.1.20: MaxEnvelopeSizekb also limits requests. The
+		// exact fault Windows sends is not modelled (no code).
+		writeFault(w, host, "w:EncodingLimit", "",
+			fmt.Sprintf("The WS-Management service cannot process the request because the request of %d bytes exceeds the maximum envelope size (MaxEnvelopeSizekb = %d). ", len(raw), s.MaxEnvelopeSizeKB))
 		return
 	}
 	var env envelope
@@ -390,22 +436,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "unknown command", http.StatusBadRequest)
 			return
 		}
-		// Like WinRM's OperationTimeout: wait a while for the command.
-		select {
-		case <-c.eof:
-		case <-time.After(2 * time.Second):
-			reply(w, shellNS+"ReceiveResponse", `<rsp:ReceiveResponse><rsp:CommandState CommandId="`+cid+`" State="`+shellNS+`CommandState/Running"/></rsp:ReceiveResponse>`)
-			return
-		}
-		s.mu.Lock()
-		if !c.done {
-			c.out, c.errOut, c.code = host.Execute(c.line, c.stdin.String())
-			c.done = true
-		}
-		out, errOut, code := c.out, c.errOut, c.code
-		s.mu.Unlock()
-		reply(w, shellNS+"ReceiveResponse", fmt.Sprintf(`<rsp:ReceiveResponse><rsp:Stream Name="stdout" CommandId="%s">%s</rsp:Stream><rsp:Stream Name="stderr" CommandId="%s">%s</rsp:Stream><rsp:Stream Name="stdout" CommandId="%s" End="true"></rsp:Stream><rsp:CommandState CommandId="%s" State="%sCommandState/Done"><rsp:ExitCode>%d</rsp:ExitCode></rsp:CommandState></rsp:ReceiveResponse>`,
-			cid, base64.StdEncoding.EncodeToString(out), cid, base64.StdEncoding.EncodeToString(errOut), cid, cid, shellNS, code))
+		s.receive(w, host, c, cid)
 	case shellNS + "Signal":
 		reply(w, shellNS+"SignalResponse", `<rsp:SignalResponse/>`)
 	case "http://schemas.xmlsoap.org/ws/2004/09/transfer/Delete":
@@ -416,6 +447,94 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.Error(w, "unsupported action "+env.Header.Action, http.StatusBadRequest)
 	}
+}
+
+// receive answers a Receive as WinRM does: it waits up to OperationTimeout
+// for output and then faults with w:TimedOut; output is returned in pieces
+// that fit an envelope (or OutputChunk), the last with CommandState Done.
+func (s *Server) receive(w http.ResponseWriter, host *Host, c *command, cid string) {
+	deadline := time.Now().Add(s.OperationTimeout)
+	select {
+	case <-c.eof:
+	case <-time.After(s.OperationTimeout):
+		writeFault(w, host, "w:TimedOut", "2150858793", timedOutMsg)
+		return
+	}
+	s.mu.Lock()
+	if !c.started {
+		c.started = true
+		c.out, c.errOut, c.code = host.Execute(c.line, c.stdin.String())
+		host.mu.Lock()
+		c.readyAt = time.Now().Add(host.RunTime)
+		host.mu.Unlock()
+	}
+	readyAt := c.readyAt
+	s.mu.Unlock()
+	if readyAt.After(deadline) {
+		time.Sleep(time.Until(deadline))
+		writeFault(w, host, "w:TimedOut", "2150858793", timedOutMsg)
+		return
+	}
+	time.Sleep(time.Until(readyAt))
+	host.mu.Lock()
+	host.receives++
+	drop := host.DropReceive > 0 && host.receives == host.DropReceive
+	chunk := host.OutputChunk
+	host.mu.Unlock()
+	if drop {
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				conn.Close()
+				return
+			}
+		}
+	}
+	// Base64 makes output a third larger; leave room for the envelope.
+	room := (s.MaxEnvelopeSizeKB*1024 - 2048) * 3 / 4
+	if chunk <= 0 || chunk > room {
+		chunk = room
+	}
+	s.mu.Lock()
+	n := min(chunk, len(c.out))
+	out := c.out[:n]
+	c.out = c.out[n:]
+	m := min(chunk-n, len(c.errOut))
+	errOut := c.errOut[:m]
+	c.errOut = c.errOut[m:]
+	done := len(c.out) == 0 && len(c.errOut) == 0
+	code := c.code
+	s.mu.Unlock()
+	var b strings.Builder
+	b.WriteString(`<rsp:ReceiveResponse>`)
+	if len(out) > 0 || done {
+		fmt.Fprintf(&b, `<rsp:Stream Name="stdout" CommandId="%s">%s</rsp:Stream>`, cid, base64.StdEncoding.EncodeToString(out))
+	}
+	if len(errOut) > 0 {
+		fmt.Fprintf(&b, `<rsp:Stream Name="stderr" CommandId="%s">%s</rsp:Stream>`, cid, base64.StdEncoding.EncodeToString(errOut))
+	}
+	if done {
+		fmt.Fprintf(&b, `<rsp:Stream Name="stdout" CommandId="%s" End="true"></rsp:Stream><rsp:Stream Name="stderr" CommandId="%s" End="true"></rsp:Stream><rsp:CommandState CommandId="%s" State="%sCommandState/Done"><rsp:ExitCode>%d</rsp:ExitCode></rsp:CommandState>`, cid, cid, cid, shellNS, code)
+	} else {
+		fmt.Fprintf(&b, `<rsp:CommandState CommandId="%s" State="%sCommandState/Running"/>`, cid, shellNS)
+	}
+	b.WriteString(`</rsp:ReceiveResponse>`)
+	reply(w, shellNS+"ReceiveResponse", b.String())
+}
+
+const timedOutMsg = "The WS-Management service cannot complete the operation within the time specified in OperationTimeout.  "
+
+// writeFault answers with a WS-Management fault, as Windows does: HTTP 500
+// and a SOAP fault carrying a WSManFault.
+func writeFault(w http.ResponseWriter, host *Host, subcode, code, msg string) {
+	var m strings.Builder
+	_ = xml.EscapeText(&m, []byte(msg))
+	if code != "" {
+		code = ` Code="` + code + `"`
+	}
+	w.Header().Set("Content-Type", "application/soap+xml;charset=UTF-8")
+	w.WriteHeader(http.StatusInternalServerError)
+	fmt.Fprintf(w, `%shttp://schemas.dmtf.org/wbem/wsman/1/wsman/fault</a:Action></s:Header><s:Body><s:Fault><s:Code><s:Value>s:Receiver</s:Value><s:Subcode><s:Value>%s</s:Value></s:Subcode></s:Code><s:Reason><s:Text xml:lang="en-US">%s</s:Text></s:Reason><s:Detail><f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault"%s Machine="%s"><f:Message>%s</f:Message></f:WSManFault></s:Detail></s:Fault></s:Body></s:Envelope>`,
+		nsHead, subcode, m.String(), code, host.Name, m.String())
 }
 
 func hostLabelOf(hostport string) string {

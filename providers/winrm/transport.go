@@ -47,6 +47,9 @@ type transporter struct {
 	tls                 *tls.Config
 	timeout             time.Duration
 	shared              *http.Transport
+	// lastSendErr is the last failed stdin Send: masterzen reports a
+	// failed Send only as io.ErrShortWrite.
+	lastSendErr atomic.Pointer[error]
 }
 
 func (t *transporter) Transport(ep *winrm.Endpoint) error {
@@ -95,7 +98,9 @@ func (t *transporter) Post(_ *winrm.Client, m *soap.SoapMessage) (string, error)
 		defer tr.CloseIdleConnections()
 		rt = ntlmssp.Negotiator{RoundTripper: tr}
 	}
-	req, err := http.NewRequest(http.MethodPost, t.url, strings.NewReader(m.String())) //nolint:noctx // the winrm.Transporter interface carries no context; ResponseHeaderTimeout bounds it
+	msg := m.String()
+	isSend := strings.Contains(msg, "windows/shell/Send<")
+	req, err := http.NewRequest(http.MethodPost, t.url, strings.NewReader(msg)) //nolint:noctx // the winrm.Transporter interface carries no context; ResponseHeaderTimeout bounds it
 	if err != nil {
 		return "", fmt.Errorf("build request: %w", err)
 	}
@@ -104,6 +109,9 @@ func (t *transporter) Post(_ *winrm.Client, m *soap.SoapMessage) (string, error)
 	client := &http.Client{Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := client.Do(req)
 	if err != nil {
+		if isSend {
+			t.lastSendErr.Store(&err)
+		}
 		return "", err // *url.Error: masterzen tells timeouts and EOF from it
 	}
 	defer resp.Body.Close()
@@ -114,8 +122,12 @@ func (t *transporter) Post(_ *winrm.Client, m *soap.SoapMessage) (string, error)
 	if resp.StatusCode == http.StatusOK {
 		return string(body), nil
 	}
-	return "", &httpError{Status: resp.StatusCode, NTLM: t.ntlm, HTTPS: t.https, SplitHandshake: t.ntlm && dials.Load() > 1,
+	err = &httpError{Status: resp.StatusCode, NTLM: t.ntlm, HTTPS: t.https, SplitHandshake: t.ntlm && dials.Load() > 1,
 		Fault: parseFault(body), Body: string(body)}
+	if isSend {
+		t.lastSendErr.Store(&err)
+	}
+	return "", err
 }
 
 // httpError is a reply other than 200 OK.

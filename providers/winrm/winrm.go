@@ -21,6 +21,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/masterzen/winrm"
@@ -37,6 +38,7 @@ func IsSID(s string) bool { return sidRE.MatchString(s) }
 type target struct {
 	addr, host string
 	client     *winrm.Client
+	transport  *transporter
 	timeout    time.Duration
 	secret     string
 	allowDC    bool
@@ -110,7 +112,7 @@ func open(_ context.Context, t *config.Target, opts providers.Options, dial func
 	if err != nil {
 		return nil, fmt.Errorf("%s: set up client for %s: %w", t.Addr, c.Address, err)
 	}
-	return &target{addr: t.Addr, host: c.Address, client: cl, timeout: timeout, secret: c.Password.Reveal(), allowDC: c.AllowDomainController, report: opts.Progress}, nil
+	return &target{addr: t.Addr, host: c.Address, client: cl, transport: tr, timeout: timeout, secret: c.Password.Reveal(), allowDC: c.AllowDomainController, report: opts.Progress}, nil
 }
 
 func (t *target) Close() error { return nil }
@@ -133,7 +135,7 @@ func (t *target) run(ctx context.Context, step, script string, data, out any) er
 		return fmt.Errorf("%s: %s on %s: %w", t.addr, step, t.host, t.explain(err))
 	}
 	if code != 0 {
-		return fmt.Errorf("%s: %s on %s: %w: PowerShell exited %d: %s", t.addr, step, t.host, errStarted, code, clip(stderr.String()))
+		return fmt.Errorf("%s: %s on %s: %w: PowerShell exited %d: %s", t.addr, step, t.host, errStarted, code, clip(DecodeCLIXML(stderr.String())))
 	}
 	result, ok := extractResult(stdout.String())
 	if !ok {
@@ -169,6 +171,11 @@ func extractResult(out string) (string, bool) {
 	return rest[:j], true
 }
 
+// exec runs the command line with stdin in one shell. Once the last
+// stdin slice (with its end-of-file) has been sent, the script may run: any
+// failure after that is wrapped in errStarted, whose effect is unknown.
+// Before it, the script cannot have started its work, since it reads stdin
+// to the end first.
 func (t *target) exec(ctx context.Context, stdin string, stdout, stderr io.Writer) (int, error) {
 	shell, err := t.client.CreateShell()
 	if err != nil {
@@ -179,22 +186,60 @@ func (t *target) exec(ctx context.Context, stdin string, stdout, stderr io.Write
 	if err != nil {
 		return 1, fmt.Errorf("start command: %w", err)
 	}
-	var wg sync.WaitGroup
+	t.transport.lastSendErr.Store(nil)
+	var (
+		wg                    sync.WaitGroup
+		inErr, outErr, errErr error
+		eofSent               atomic.Bool
+	)
 	wg.Add(3)
 	go func() {
 		defer wg.Done()
-		_, _ = io.Copy(cmd.Stdin, strings.NewReader(stdin))
-		cmd.Stdin.Close()
+		if inErr = sendStdin(cmd.Stdin, stdin, &eofSent); inErr != nil {
+			_ = cmd.Close() // stop polling a command that cannot finish
+		}
 	}()
-	go func() { defer wg.Done(); _, _ = io.Copy(stdout, cmd.Stdout) }()
-	go func() { defer wg.Done(); _, _ = io.Copy(stderr, cmd.Stderr) }()
+	go func() { defer wg.Done(); _, outErr = io.Copy(stdout, cmd.Stdout) }()
+	go func() { defer wg.Done(); _, errErr = io.Copy(stderr, cmd.Stderr) }()
 	cmd.Wait()
 	wg.Wait()
-	cmd.Close()
-	if err := ctx.Err(); err != nil {
-		return 1, fmt.Errorf("%w: %w", errStarted, err)
+	_ = cmd.Close()
+	wrap := func(what string, err error) error {
+		if eofSent.Load() {
+			return fmt.Errorf("%w: %s: %w", errStarted, what, err)
+		}
+		return fmt.Errorf("%s (the script had not received all of its input, so it made no change): %w", what, err)
+	}
+	switch {
+	case inErr != nil:
+		if p := t.transport.lastSendErr.Load(); p != nil {
+			inErr = fmt.Errorf("%w: %w", inErr, *p)
+		}
+		return 1, wrap("send stdin", inErr)
+	case ctx.Err() != nil:
+		return 1, wrap("wait for the command", ctx.Err())
+	case outErr != nil:
+		// The output poll failed before the host said Done: whatever
+		// stdout holds is not the whole result.
+		return 1, wrap("poll the command's output (no Done from the host)", outErr)
+	case errErr != nil:
+		return 1, wrap("poll the command's output (no Done from the host)", errErr)
 	}
 	return cmd.ExitCode(), nil
+}
+
+// sendStdin writes stdin in slices of stdinSlice bytes, one Send envelope
+// each, then the end-of-file.
+func sendStdin(w io.WriteCloser, data string, eofSent *atomic.Bool) error {
+	for len(data) > 0 {
+		n := min(stdinSlice, len(data))
+		if _, err := io.WriteString(w, data[:n]); err != nil {
+			return fmt.Errorf("a slice of %d bytes was not accepted (%w)", n, err)
+		}
+		data = data[n:]
+	}
+	eofSent.Store(true)
+	return w.Close()
 }
 
 // explain adds what to check, and makes sure the password never shows.
