@@ -48,6 +48,7 @@ type Server struct {
 	MaxEnvelopeSizeKB int           // MaxEnvelopeSizekb: larger requests get a fault; replies are split to fit (default 150)
 	OperationTimeout  time.Duration // how long a Receive waits for output before a w:TimedOut fault (default 1s)
 	AllowUnencrypted  bool          // plain HTTP only: Service/AllowUnencrypted (default false: refused)
+	AllowBasic        bool          // Service/Auth/Basic (default false); Basic logs in local accounts only
 	plain             bool
 
 	// CloseAfterChallenge: close the connection after an NTLM challenge,
@@ -173,6 +174,13 @@ func start(t testing.TB, https bool, user, pass string, hostNames ...string) *Se
 	}
 	s.CAFile = p
 	return s
+}
+
+// localAccount reports whether user names an account of the host itself:
+// no domain, ".", or the host's name.
+func localAccount(user, hostName string) bool {
+	dom, _, ok := strings.Cut(user, `\`)
+	return !ok || dom == "." || strings.EqualFold(dom, hostLabel(hostName))
 }
 
 type connKey struct{}
@@ -347,10 +355,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	} else if authz == "" && authed {
 		// This connection was authenticated by an NTLM login.
-	} else if u, p, ok := r.BasicAuth(); !ok || u != s.User || p != s.Pass {
+	} else if u, p, ok := r.BasicAuth(); !ok || !s.AllowBasic || !localAccount(u, host.Name) || u != s.User || p != s.Pass {
+		// Windows offers Basic only when Service/Auth/Basic is on, and
+		// Basic logs in local accounts only.
 		w.Header().Add("WWW-Authenticate", "Negotiate")
 		w.Header().Add("WWW-Authenticate", "NTLM")
-		w.Header().Add("WWW-Authenticate", `Basic realm="WSMAN"`)
+		if s.AllowBasic {
+			w.Header().Add("WWW-Authenticate", `Basic realm="WSMAN"`)
+		}
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}

@@ -16,7 +16,7 @@ import (
 func openHTTP(t *testing.T, s *winrmtest.Server, name, auth string) (*target, error) {
 	t.Helper()
 	c := &config.WinRMTarget{Address: host(name), HTTPS: false, InsecurePlaintext: true, Auth: auth,
-		User: user, Password: config.NewSecret(pass), Timeout: 10 * time.Second}
+		User: s.User, Password: config.NewSecret(pass), Timeout: 10 * time.Second}
 	tg := &config.Target{Kind: "winrm", Name: "web", Key: host(name), Addr: `target.winrm.web["` + host(name) + `"]`, WinRM: c}
 	return open(context.Background(), tg, providers.Options{}, s.Dial)
 }
@@ -37,7 +37,8 @@ func TestPlainHTTP(t *testing.T) {
 		}
 	})
 	t.Run("basic over http against a host that refuses unencrypted traffic", func(t *testing.T) {
-		s := winrmtest.NewHTTP(t, user, pass, host("web01"))
+		s := winrmtest.NewHTTP(t, localUser, pass, host("web01"))
+		s.AllowBasic = true
 		p, err := openHTTP(t, s, "web01", config.WinRMAuthBasic)
 		if err != nil {
 			t.Fatal(err)
@@ -48,8 +49,9 @@ func TestPlainHTTP(t *testing.T) {
 		}
 	})
 	t.Run("basic over http against a host that allows it", func(t *testing.T) {
-		s := winrmtest.NewHTTP(t, user, pass, host("web01"))
+		s := winrmtest.NewHTTP(t, localUser, pass, host("web01"))
 		s.AllowUnencrypted = true
+		s.AllowBasic = true
 		p, err := openHTTP(t, s, "web01", config.WinRMAuthBasic)
 		if err != nil {
 			t.Fatal(err)
@@ -59,6 +61,37 @@ func TestPlainHTTP(t *testing.T) {
 			t.Errorf("read: %v", e)
 		}
 	})
+}
+
+const localUser = `.\jitform`
+
+// Basic logs in local accounts only, and only where Service/Auth/Basic is
+// on (off by default).
+func TestBasicIsForLocalAccountsOnly(t *testing.T) {
+	for _, tc := range []struct {
+		name, user string
+		allowBasic bool
+		ok         bool
+	}{
+		{"a domain account", `CORP\svc-jitform`, true, false},
+		{"a local account, Basic off (the default)", localUser, false, false},
+		{"a local account, Basic on", localUser, true, true},
+		{"a local account named by host, Basic on", `WEB01\jitform`, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := winrmtest.New(t, tc.user, pass, host("web01"))
+			s.AllowBasic = tc.allowBasic
+			p := openHost(t, s, "web01", func(c *config.WinRMTarget) { c.Auth = config.WinRMAuthBasic; c.User = tc.user })
+			obs, _ := p.Read(context.Background(), []*config.Group{grp("admins", "S-1-5-32-544")})
+			e := obs["group.admins"].Err
+			if (e == nil) != tc.ok {
+				t.Fatalf("read: %v", e)
+			}
+			if e != nil && !strings.Contains(e.Error(), "local accounts") {
+				t.Errorf("error = %v; want Basic's limits named", e)
+			}
+		})
+	}
 }
 
 // An HTTP 500 fault is explained, not dumped.

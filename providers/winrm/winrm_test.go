@@ -25,7 +25,7 @@ func host(name string) string { return name + "." + winrmtest.Domain }
 
 func openHost(t testing.TB, s *winrmtest.Server, name string, mod func(*config.WinRMTarget)) *target {
 	t.Helper()
-	c := &config.WinRMTarget{Address: host(name), HTTPS: true, CAFile: s.CAFile, Auth: config.WinRMAuthBasic,
+	c := &config.WinRMTarget{Address: host(name), HTTPS: true, CAFile: s.CAFile, Auth: config.WinRMAuthNTLM,
 		User: user, Password: config.NewSecret(pass), Timeout: 10 * time.Second}
 	if mod != nil {
 		mod(c)
