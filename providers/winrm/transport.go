@@ -36,8 +36,11 @@ const (
 // stdin and polls output at the same time: the last leg can leave on another
 // connection and get 401 (go-ntlmssp#43). Here every SOAP request gets a
 // transport of its own that holds at most one connection: the whole
-// handshake and the request it authenticates travel on that one connection,
-// which is closed afterwards.
+// handshake and the request it authenticates travel on that one connection.
+// A connection whose request succeeded goes back to a small pool and serves
+// one request at a time after that: Windows keeps it authenticated, so the
+// next request needs no new handshake (go-ntlmssp tries without one first,
+// and runs it again on the same connection when the host asks).
 //
 // Basic: one pooled transport; Basic carries credentials on every request.
 type transporter struct {
@@ -50,6 +53,53 @@ type transporter struct {
 	// lastSendErr is the last failed stdin Send: masterzen reports a
 	// failed Send only as io.ErrShortWrite.
 	lastSendErr atomic.Pointer[error]
+	idle        chan *ntlmConn // NTLM: authenticated connections not in use
+}
+
+// ntlmConn is a transport that holds at most one TCP connection.
+type ntlmConn struct {
+	tr    *http.Transport
+	dials atomic.Int32
+}
+
+func (t *transporter) getConn() *ntlmConn {
+	select {
+	case c := <-t.idle:
+		c.dials.Store(0)
+		return c
+	default:
+	}
+	c := &ntlmConn{}
+	base := t.dialer()
+	c.tr = t.newTransport(func(network, addr string) (net.Conn, error) {
+		c.dials.Add(1)
+		return base(network, addr)
+	})
+	c.tr.MaxConnsPerHost = 1
+	return c
+}
+
+func (t *transporter) putConn(c *ntlmConn) {
+	select {
+	case t.idle <- c:
+	default:
+		c.tr.CloseIdleConnections()
+	}
+}
+
+// Close closes the idle connections.
+func (t *transporter) Close() {
+	if t.shared != nil {
+		t.shared.CloseIdleConnections()
+	}
+	for {
+		select {
+		case c := <-t.idle:
+			c.tr.CloseIdleConnections()
+		default:
+			return
+		}
+	}
 }
 
 func (t *transporter) Transport(ep *winrm.Endpoint) error {
@@ -62,6 +112,7 @@ func (t *transporter) Transport(ep *winrm.Endpoint) error {
 		t.tls.RootCAs = pool
 	}
 	t.timeout = ep.Timeout
+	t.idle = make(chan *ntlmConn, 4)
 	if !t.ntlm {
 		t.shared = t.newTransport(t.dialer())
 	}
@@ -87,16 +138,10 @@ func (t *transporter) newTransport(dial func(network, addr string) (net.Conn, er
 
 func (t *transporter) Post(_ *winrm.Client, m *soap.SoapMessage) (string, error) {
 	var rt http.RoundTripper = t.shared
-	var dials atomic.Int32
+	var conn *ntlmConn
 	if t.ntlm {
-		base := t.dialer()
-		tr := t.newTransport(func(network, addr string) (net.Conn, error) {
-			dials.Add(1)
-			return base(network, addr)
-		})
-		tr.MaxConnsPerHost = 1
-		defer tr.CloseIdleConnections()
-		rt = ntlmssp.Negotiator{RoundTripper: tr}
+		conn = t.getConn()
+		rt = ntlmssp.Negotiator{RoundTripper: conn.tr}
 	}
 	msg := m.String()
 	isSend := strings.Contains(msg, "windows/shell/Send<")
@@ -109,20 +154,30 @@ func (t *transporter) Post(_ *winrm.Client, m *soap.SoapMessage) (string, error)
 	client := &http.Client{Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := client.Do(req)
 	if err != nil {
+		if conn != nil {
+			conn.tr.CloseIdleConnections()
+		}
 		if isSend {
 			t.lastSendErr.Store(&err)
 		}
 		return "", err // *url.Error: masterzen tells timeouts and EOF from it
 	}
-	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	resp.Body.Close()
+	if conn != nil {
+		if err == nil && resp.StatusCode != http.StatusUnauthorized {
+			t.putConn(conn) // still logged in, a fault or not
+		} else {
+			conn.tr.CloseIdleConnections()
+		}
+	}
 	if err != nil {
 		return "", fmt.Errorf("read the reply: %w", err)
 	}
 	if resp.StatusCode == http.StatusOK {
 		return string(body), nil
 	}
-	err = &httpError{Status: resp.StatusCode, NTLM: t.ntlm, HTTPS: t.https, SplitHandshake: t.ntlm && dials.Load() > 1,
+	err = &httpError{Status: resp.StatusCode, NTLM: t.ntlm, HTTPS: t.https, SplitHandshake: conn != nil && conn.dials.Load() > 1,
 		Fault: parseFault(body), Body: string(body)}
 	if isSend {
 		t.lastSendErr.Store(&err)

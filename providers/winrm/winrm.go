@@ -115,7 +115,10 @@ func open(_ context.Context, t *config.Target, opts providers.Options, dial func
 	return &target{addr: t.Addr, host: c.Address, client: cl, transport: tr, timeout: timeout, secret: c.Password.Reveal(), allowDC: c.AllowDomainController, report: opts.Progress}, nil
 }
 
-func (t *target) Close() error { return nil }
+func (t *target) Close() error {
+	t.transport.Close()
+	return nil
+}
 
 // errStarted marks failures after the command started: its effect is unknown.
 var errStarted = errors.New("the command had started")
