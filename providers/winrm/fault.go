@@ -78,7 +78,7 @@ func (f *fault) hint() string {
 	switch {
 	case f.Code == "5" || strings.Contains(m, "access is denied"):
 		return "the account must be an administrator on the host; a local account other than the built-in Administrator also needs LocalAccountTokenFilterPolicy = 1"
-	case strings.Contains(m, "remote shell"):
+	case strings.Contains(m, "not accept any remote shell"):
 		return "the host refuses remote shells: set Service/AllowRemoteShellAccess (Group Policy: Windows Remote Shell) to allow them"
 	case strings.Contains(m, "maxenvelopesize") || strings.Contains(m, "envelope size"):
 		return "the request exceeds the host's MaxEnvelopeSizekb"

@@ -142,7 +142,7 @@ func (t *target) run(ctx context.Context, step, script string, data, out any) er
 	}
 	result, ok := extractResult(stdout.String())
 	if !ok {
-		return fmt.Errorf("%s: %s on %s: %w: the script's output has no result between its markers (did the command run through cmd.exe AutoRun or another wrapper that ended it early?): %s", t.addr, step, t.host, errStarted, clip(stdout.String()))
+		return fmt.Errorf("%s: %s on %s: %w: the script's output has no result between its markers: %s", t.addr, step, t.host, errStarted, clip(stdout.String()))
 	}
 	if err := json.Unmarshal([]byte(result), out); err != nil {
 		return fmt.Errorf("%s: %s on %s: %w: unreadable script output (%v): %s", t.addr, step, t.host, errStarted, err, clip(result))
