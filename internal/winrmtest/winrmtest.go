@@ -1,12 +1,19 @@
 // Package winrmtest is a WS-Management server for tests: real SOAP over
-// HTTPS that the real masterzen/winrm client talks to. It checks Basic
-// credentials, keeps shells and commands, takes stdin across Send requests,
-// decodes the -EncodedCommand command line and the stdin (script line, then
-// JSON data), and answers jitform's read and apply data contract from an
-// in-memory model of each host's local groups.
+// HTTPS (or plain HTTP) that the real masterzen/winrm client talks to, as
+// strict as Windows where jitform's code could go wrong. It checks Basic
+// (local accounts, only when allowed) and NTLMv2 logins bound to their TCP
+// connection, keeps shells and commands, takes stdin across Send requests
+// within MaxEnvelopeSizekb, returns output in pieces across polls with
+// w:TimedOut faults while a command runs, decodes the -EncodedCommand
+// command line and the stdin (script line, then JSON data), and answers
+// jitform's read and apply data contract from an in-memory model of each
+// host's local groups with ADSI's semantics (path comparison in IsMember,
+// COM error codes from Add and Remove, binding by name), PowerShell's
+// (case-insensitive hashtables, CLIXML errors) and the console's (code
+// page 437).
 //
-// It cannot run PowerShell: the model is a Go rendering of what the scripts
-// do. What that leaves unproven is said in docs/winrm.md.
+// It cannot run PowerShell: model.go says how it reads which constructs a
+// script uses. What that leaves unproven is said in docs/winrm.md.
 package winrmtest
 
 import (

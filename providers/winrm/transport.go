@@ -132,6 +132,7 @@ func (t *transporter) newTransport(dial func(network, addr string) (net.Conn, er
 		Dial:                  dial,
 		TLSClientConfig:       t.tls.Clone(),
 		ResponseHeaderTimeout: t.timeout,
+		IdleConnTimeout:       30 * time.Second,
 		ForceAttemptHTTP2:     false,
 	}
 }
