@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jitform/jitform/config"
 	"github.com/jitform/jitform/internal/winrmtest"
@@ -294,6 +295,16 @@ func FuzzEncodeRequest(f *testing.F) {
 		}
 		if len(got.Groups) != 1 || len(got.Principals) != 1 {
 			t.Fatal("the data changed shape")
+		}
+		// The console's code page passes ASCII only: stdin is ASCII, and
+		// every value comes back exactly.
+		for i := 0; i < len(stdin); i++ {
+			if stdin[i] > 0x7E {
+				t.Fatalf("stdin byte %#x at %d is not ASCII", stdin[i], i)
+			}
+		}
+		if utf8.ValidString(group) && utf8.ValidString(principal) && (got.Groups[0].Name != group || got.Principals[0] != principal) {
+			t.Fatalf("values changed: %q %q", got.Groups[0].Name, got.Principals[0])
 		}
 	})
 }
