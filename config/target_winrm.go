@@ -21,6 +21,10 @@ type WinRMTarget struct {
 	User              string
 	Password          Secret
 	Timeout           time.Duration
+	// AllowDomainController: manage groups on a host that is a domain
+	// controller, where every group (Administrators among them) is the
+	// domain's. Off by default: such a target's groups are refused.
+	AllowDomainController bool
 }
 
 // WinRM authentication schemes.
@@ -49,6 +53,7 @@ type winrmHCL struct {
 	User              string   `hcl:"user"`
 	Password          string   `hcl:"password"`
 	Timeout           string   `hcl:"timeout,optional"`
+	AllowDC           bool     `hcl:"allow_domain_controller,optional"`
 }
 
 func decodeWinRMTarget(body hcl.Body, ctx *hcl.EvalContext, at blockAttrs) (decodedTarget, hcl.Diagnostics) {
@@ -75,14 +80,15 @@ func (r *winrmHCL) convert(at blockAttrs) (*WinRMTarget, []string, hcl.Diagnosti
 		}
 	}
 	t := &WinRMTarget{
-		Address:           r.Address,
-		HTTPS:             r.HTTPS == nil || *r.HTTPS,
-		Insecure:          r.Insecure,
-		InsecurePlaintext: r.InsecurePlaintext,
-		CAFile:            r.CAFile,
-		Auth:              r.Auth,
-		User:              r.User,
-		Password:          NewSecret(r.Password),
+		Address:               r.Address,
+		HTTPS:                 r.HTTPS == nil || *r.HTTPS,
+		Insecure:              r.Insecure,
+		InsecurePlaintext:     r.InsecurePlaintext,
+		CAFile:                r.CAFile,
+		Auth:                  r.Auth,
+		User:                  r.User,
+		Password:              NewSecret(r.Password),
+		AllowDomainController: r.AllowDC,
 	}
 
 	var hosts []string

@@ -18,7 +18,9 @@ import (
 // NTLM (MS-NLMP) as a Windows host answers it: a Negotiate message gets a
 // challenge, and the Authenticate message's NTLMv2 proof is checked against
 // the password: HMAC-MD5 keyed by NTOWFv2 over the server challenge and the
-// client's blob. The handshake is per connection.
+// client's blob. The handshake is bound to its TCP connection, as Windows
+// binds it: a challenge issued on one connection cannot be answered on
+// another, and a connection a login authenticated stays authenticated.
 
 const (
 	flagUnicode     = 0x00000001
@@ -125,32 +127,34 @@ func (s *Server) ntlm(w http.ResponseWriter, r *http.Request, schema, token stri
 		w.WriteHeader(http.StatusUnauthorized)
 		return false
 	}
+	conn := connID(r)
 	switch binary.LittleEndian.Uint32(raw[8:]) {
 	case 1:
 		msg, ch := challengeMessage()
-		// Keyed by the challenge itself: the client may finish the
-		// handshake on another connection.
+		// Windows binds the handshake to its TCP connection: the
+		// challenge is valid on this connection only.
 		s.mu.Lock()
-		s.challenges[string(ch[:])] = ch
+		s.challenges[conn] = ch
+		delete(s.authed, conn)
+		closeAfter := s.CloseAfterChallenge
 		s.mu.Unlock()
+		if closeAfter {
+			w.Header().Set("Connection", "close")
+		}
 		w.Header().Set("WWW-Authenticate", schema+" "+base64.StdEncoding.EncodeToString(msg))
 		w.WriteHeader(http.StatusUnauthorized)
 		return false
 	case 3:
 		s.mu.Lock()
-		var matched bool
-		for k, ch := range s.challenges {
-			if verifyAuthenticate(raw, ch, s.User, s.Pass) == nil {
-				delete(s.challenges, k) // each challenge answers once
-				matched = true
-				break
-			}
+		ch, ok := s.challenges[conn]
+		delete(s.challenges, conn) // a challenge answers once
+		matched := ok && verifyAuthenticate(raw, ch, s.User, s.Pass) == nil
+		if matched {
+			s.authed[conn] = true
+			s.ntlmOK++
 		}
 		s.mu.Unlock()
 		if matched {
-			s.mu.Lock()
-			s.ntlmOK++
-			s.mu.Unlock()
 			return true
 		}
 	}

@@ -1,19 +1,26 @@
 // Package winrmtest is a WS-Management server for tests: real SOAP over
-// HTTPS that the real masterzen/winrm client talks to. It checks Basic
-// credentials, keeps shells and commands, takes stdin across Send requests,
-// decodes the -EncodedCommand command line and the stdin (script line, then
-// JSON data), and answers jitform's read and apply data contract from an
-// in-memory model of each host's local groups.
+// HTTPS (or plain HTTP) that the real masterzen/winrm client talks to, as
+// strict as Windows where jitform's code could go wrong. It checks Basic
+// (local accounts, only when allowed) and NTLMv2 logins bound to their TCP
+// connection, keeps shells and commands, takes stdin across Send requests
+// within MaxEnvelopeSizekb, returns output in pieces across polls with
+// w:TimedOut faults while a command runs, decodes the -EncodedCommand
+// command line and the stdin (script line, then JSON data), and answers
+// jitform's read and apply data contract from an in-memory model of each
+// host's local groups with ADSI's semantics (path comparison in IsMember,
+// COM error codes from Add and Remove, binding by name), PowerShell's
+// (case-insensitive hashtables, CLIXML errors) and the console's (code
+// page 437).
 //
-// It cannot run PowerShell: the model is a Go rendering of what the scripts
-// do. What that leaves unproven is said in docs/winrm.md.
+// It cannot run PowerShell: model.go says how it reads which constructs a
+// script uses. What that leaves unproven is said in docs/winrm.md.
 package winrmtest
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"encoding/base64"
-	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -24,6 +31,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,9 +51,23 @@ type Server struct {
 
 	srv *httptest.Server
 
+	// Windows settings.
+	MaxEnvelopeSizeKB int           // MaxEnvelopeSizekb: larger requests get a fault; replies are split to fit (default 150)
+	OperationTimeout  time.Duration // how long a Receive waits for output before a w:TimedOut fault (default 1s)
+	AllowUnencrypted  bool          // plain HTTP only: Service/AllowUnencrypted (default false: refused)
+	AllowBasic        bool          // Service/Auth/Basic (default false); Basic logs in local accounts only
+	plain             bool
+
+	// CloseAfterChallenge: close the connection after an NTLM challenge,
+	// as a proxy or a host under load may; the client must not finish the
+	// handshake on another connection.
+	CloseAfterChallenge bool
+
 	mu         sync.Mutex
-	challenges map[string][8]byte // NTLM server challenge per connection
+	challenges map[uint64][8]byte // NTLM server challenge per TCP connection
+	authed     map[uint64]bool    // connections an NTLM login authenticated
 	ntlmOK     int
+	connSeq    atomic.Uint64
 	hosts      map[string]*Host
 	shells     map[string]*shell
 	seq        int
@@ -63,7 +85,21 @@ type Host struct {
 	Fail    bool          // answer every request with HTTP 500
 	Drop    bool          // close the connection without an answer
 
+	// Windows behaviours. The defaults are Windows' own; a knob set to
+	// its non-default value makes the host more lenient or odd in one way.
+	UTF8Console         bool   // stdin and stdout are UTF-8 (default: OEM code page 437, as on an en-US host)
+	AutoRun             string // printed on stdout before the command's own output (cmd.exe AutoRun)
+	DomainController    bool   // the host is a domain controller (DomainRole 5)
+	ConstrainedLanguage bool   // PowerShell runs in constrained language mode (AppLocker, WDAC)
+	IneffectiveWrites   bool   // ADSI Add and Remove report success but change nothing
+
+	// WinRM behaviours.
+	RunTime     time.Duration // how long the command runs after its stdin ends; Receives meanwhile time out
+	OutputChunk int           // bytes of output per Receive (default: as much as an envelope holds)
+	DropReceive int           // the Nth Receive of this host (1-based) closes the connection without an answer
+
 	// Counters and records.
+	receives int
 	Requests int
 	Shells   int
 	Runs     []Run
@@ -91,28 +127,52 @@ type shell struct {
 }
 
 type command struct {
-	line   string
-	stdin  bytes.Buffer
-	eof    chan struct{}
-	closed bool
-	done   bool
-	out    []byte
-	code   int
+	line    string
+	stdin   bytes.Buffer
+	eof     chan struct{}
+	closed  bool
+	started bool
+	readyAt time.Time
+	out     []byte // output not yet received
+	errOut  []byte
+	code    int
 }
 
-// New starts a server with the given user and password for Basic auth.
+// New starts a server over HTTPS with the given user and password (Basic
+// and NTLM).
 func New(t testing.TB, user, pass string, hostNames ...string) *Server {
+	return start(t, true, user, pass, hostNames...)
+}
+
+// NewHTTP starts a server over plain HTTP. Like Windows, it refuses
+// unencrypted traffic (every request gets 401) unless AllowUnencrypted is
+// set (Service/AllowUnencrypted = true).
+func NewHTTP(t testing.TB, user, pass string, hostNames ...string) *Server {
+	return start(t, false, user, pass, hostNames...)
+}
+
+func start(t testing.TB, https bool, user, pass string, hostNames ...string) *Server {
 	t.Helper()
-	s := &Server{User: user, Pass: pass, hosts: map[string]*Host{}, shells: map[string]*shell{}, challenges: map[string][8]byte{}}
+	s := &Server{User: user, Pass: pass, hosts: map[string]*Host{}, shells: map[string]*shell{}, challenges: map[uint64][8]byte{}, authed: map[uint64]bool{},
+		MaxEnvelopeSizeKB: 150, OperationTimeout: time.Second, plain: !https}
 	for _, h := range hostNames {
 		s.AddHost(h)
 	}
 	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
 	s.srv.EnableHTTP2 = false
+	s.srv.Config.ConnContext = func(ctx context.Context, _ net.Conn) context.Context {
+		return context.WithValue(ctx, connKey{}, s.connSeq.Add(1))
+	}
+	t.Cleanup(s.srv.Close)
+	if !https {
+		s.srv.Start()
+		s.URL = s.srv.URL
+		s.Addr = strings.TrimPrefix(s.srv.URL, "http://")
+		return s
+	}
 	bundle := testca.Issue(t, "*."+Domain, "127.0.0.1")
 	s.srv.TLS = &tls.Config{Certificates: []tls.Certificate{bundle.TLS(t)}}
 	s.srv.StartTLS()
-	t.Cleanup(s.srv.Close)
 	s.URL = s.srv.URL
 	s.Addr = strings.TrimPrefix(s.srv.URL, "https://")
 	p := filepath.Join(t.TempDir(), "winrm-ca.pem")
@@ -121,6 +181,21 @@ func New(t testing.TB, user, pass string, hostNames ...string) *Server {
 	}
 	s.CAFile = p
 	return s
+}
+
+// localAccount reports whether user names an account of the host itself:
+// no domain, ".", or the host's name.
+func localAccount(user, hostName string) bool {
+	dom, _, ok := strings.Cut(user, `\`)
+	return !ok || dom == "." || strings.EqualFold(dom, hostLabel(hostName))
+}
+
+type connKey struct{}
+
+// connID is the TCP connection a request arrived on.
+func connID(r *http.Request) uint64 {
+	id, _ := r.Context().Value(connKey{}).(uint64)
+	return id
 }
 
 // Domain is the DNS suffix simulated hosts are named under: the server's
@@ -266,24 +341,47 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if fail {
-		http.Error(w, "simulated failure", http.StatusInternalServerError)
+		writeFault(w, host, "w:AccessDenied", "5", "Access is denied. ")
+		return
+	}
+	if s.plain && !s.AllowUnencrypted {
+		// Windows accepts no unencrypted message on HTTP unless allowed;
+		// NTLM or Kerberos message encryption is not modelled.
+		w.Header().Add("WWW-Authenticate", "Negotiate")
+		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
 	// Basic, or NTLM (Negotiate) as Windows offers both.
 	authz := r.Header.Get("Authorization")
+	s.mu.Lock()
+	authed := s.authed[connID(r)]
+	s.mu.Unlock()
 	if schema, token, ok := strings.Cut(authz, " "); ok && (schema == "NTLM" || schema == "Negotiate") {
 		if !s.ntlm(w, r, schema, token) {
 			return
 		}
-	} else if u, p, ok := r.BasicAuth(); !ok || u != s.User || p != s.Pass {
+	} else if authz == "" && authed {
+		// This connection was authenticated by an NTLM login.
+	} else if u, p, ok := r.BasicAuth(); !ok || !s.AllowBasic || !localAccount(u, host.Name) || u != s.User || p != s.Pass {
+		// Windows offers Basic only when Service/Auth/Basic is on, and
+		// Basic logs in local accounts only.
 		w.Header().Add("WWW-Authenticate", "Negotiate")
 		w.Header().Add("WWW-Authenticate", "NTLM")
-		w.Header().Add("WWW-Authenticate", `Basic realm="WSMAN"`)
+		if s.AllowBasic {
+			w.Header().Add("WWW-Authenticate", `Basic realm="WSMAN"`)
+		}
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
 	raw, err := io.ReadAll(r.Body)
 	if err != nil {
+		return
+	}
+	if max := s.MaxEnvelopeSizeKB * 1024; max > 0 && len(raw) > max {
+		// MS-WSMV 3.1.4.1.20: MaxEnvelopeSizekb also limits requests. The
+		// exact fault Windows sends is not modelled (no code).
+		writeFault(w, host, "w:EncodingLimit", "",
+			fmt.Sprintf("The WS-Management service cannot process the request because the request of %d bytes exceeds the maximum envelope size (MaxEnvelopeSizekb = %d). ", len(raw), s.MaxEnvelopeSizeKB))
 		return
 	}
 	var env envelope
@@ -357,26 +455,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "unknown command", http.StatusBadRequest)
 			return
 		}
-		// Like WinRM's OperationTimeout: wait a while for the command.
-		select {
-		case <-c.eof:
-		case <-time.After(2 * time.Second):
-			reply(w, shellNS+"ReceiveResponse", `<rsp:ReceiveResponse><rsp:CommandState CommandId="`+cid+`" State="`+shellNS+`CommandState/Running"/></rsp:ReceiveResponse>`)
-			return
-		}
-		s.mu.Lock()
-		if !c.done {
-			c.out, c.code = host.execute(c.line, c.stdin.String())
-			c.done = true
-		}
-		out, code := c.out, c.code
-		s.mu.Unlock()
-		stream := "stdout"
-		if code != 0 {
-			stream = "stderr"
-		}
-		reply(w, shellNS+"ReceiveResponse", fmt.Sprintf(`<rsp:ReceiveResponse><rsp:Stream Name="%s" CommandId="%s">%s</rsp:Stream><rsp:Stream Name="stdout" CommandId="%s" End="true"></rsp:Stream><rsp:CommandState CommandId="%s" State="%sCommandState/Done"><rsp:ExitCode>%d</rsp:ExitCode></rsp:CommandState></rsp:ReceiveResponse>`,
-			stream, cid, base64.StdEncoding.EncodeToString(out), cid, cid, shellNS, code))
+		s.receive(w, host, c, cid)
 	case shellNS + "Signal":
 		reply(w, shellNS+"SignalResponse", `<rsp:SignalResponse/>`)
 	case "http://schemas.xmlsoap.org/ws/2004/09/transfer/Delete":
@@ -387,6 +466,94 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	default:
 		http.Error(w, "unsupported action "+env.Header.Action, http.StatusBadRequest)
 	}
+}
+
+// receive answers a Receive as WinRM does: it waits up to OperationTimeout
+// for output and then faults with w:TimedOut; output is returned in pieces
+// that fit an envelope (or OutputChunk), the last with CommandState Done.
+func (s *Server) receive(w http.ResponseWriter, host *Host, c *command, cid string) {
+	deadline := time.Now().Add(s.OperationTimeout)
+	select {
+	case <-c.eof:
+	case <-time.After(s.OperationTimeout):
+		writeFault(w, host, "w:TimedOut", "2150858793", timedOutMsg)
+		return
+	}
+	s.mu.Lock()
+	if !c.started {
+		c.started = true
+		c.out, c.errOut, c.code = host.Execute(c.line, c.stdin.String())
+		host.mu.Lock()
+		c.readyAt = time.Now().Add(host.RunTime)
+		host.mu.Unlock()
+	}
+	readyAt := c.readyAt
+	s.mu.Unlock()
+	if readyAt.After(deadline) {
+		time.Sleep(time.Until(deadline))
+		writeFault(w, host, "w:TimedOut", "2150858793", timedOutMsg)
+		return
+	}
+	time.Sleep(time.Until(readyAt))
+	host.mu.Lock()
+	host.receives++
+	drop := host.DropReceive > 0 && host.receives == host.DropReceive
+	chunk := host.OutputChunk
+	host.mu.Unlock()
+	if drop {
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				conn.Close()
+				return
+			}
+		}
+	}
+	// Base64 makes output a third larger; leave room for the envelope.
+	room := (s.MaxEnvelopeSizeKB*1024 - 2048) * 3 / 4
+	if chunk <= 0 || chunk > room {
+		chunk = room
+	}
+	s.mu.Lock()
+	n := min(chunk, len(c.out))
+	out := c.out[:n]
+	c.out = c.out[n:]
+	m := min(chunk-n, len(c.errOut))
+	errOut := c.errOut[:m]
+	c.errOut = c.errOut[m:]
+	done := len(c.out) == 0 && len(c.errOut) == 0
+	code := c.code
+	s.mu.Unlock()
+	var b strings.Builder
+	b.WriteString(`<rsp:ReceiveResponse>`)
+	if len(out) > 0 || done {
+		fmt.Fprintf(&b, `<rsp:Stream Name="stdout" CommandId="%s">%s</rsp:Stream>`, cid, base64.StdEncoding.EncodeToString(out))
+	}
+	if len(errOut) > 0 {
+		fmt.Fprintf(&b, `<rsp:Stream Name="stderr" CommandId="%s">%s</rsp:Stream>`, cid, base64.StdEncoding.EncodeToString(errOut))
+	}
+	if done {
+		fmt.Fprintf(&b, `<rsp:Stream Name="stdout" CommandId="%s" End="true"></rsp:Stream><rsp:Stream Name="stderr" CommandId="%s" End="true"></rsp:Stream><rsp:CommandState CommandId="%s" State="%sCommandState/Done"><rsp:ExitCode>%d</rsp:ExitCode></rsp:CommandState>`, cid, cid, cid, shellNS, code)
+	} else {
+		fmt.Fprintf(&b, `<rsp:CommandState CommandId="%s" State="%sCommandState/Running"/>`, cid, shellNS)
+	}
+	b.WriteString(`</rsp:ReceiveResponse>`)
+	reply(w, shellNS+"ReceiveResponse", b.String())
+}
+
+const timedOutMsg = "The WS-Management service cannot complete the operation within the time specified in OperationTimeout.  "
+
+// writeFault answers with a WS-Management fault, as Windows does: HTTP 500
+// and a SOAP fault carrying a WSManFault.
+func writeFault(w http.ResponseWriter, host *Host, subcode, code, msg string) {
+	var m strings.Builder
+	_ = xml.EscapeText(&m, []byte(msg))
+	if code != "" {
+		code = ` Code="` + code + `"`
+	}
+	w.Header().Set("Content-Type", "application/soap+xml;charset=UTF-8")
+	w.WriteHeader(http.StatusInternalServerError)
+	fmt.Fprintf(w, `%shttp://schemas.dmtf.org/wbem/wsman/1/wsman/fault</a:Action></s:Header><s:Body><s:Fault><s:Code><s:Value>s:Receiver</s:Value><s:Subcode><s:Value>%s</s:Value></s:Subcode></s:Code><s:Reason><s:Text xml:lang="en-US">%s</s:Text></s:Reason><s:Detail><f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault"%s Machine="%s"><f:Message>%s</f:Message></f:WSManFault></s:Detail></s:Fault></s:Body></s:Envelope>`,
+		nsHead, subcode, m.String(), code, host.Name, m.String())
 }
 
 func hostLabelOf(hostport string) string {
@@ -415,168 +582,4 @@ func DecodeCommandLine(line string) (string, error) {
 		return "", err
 	}
 	return unicode.UTF16(unicode.LittleEndian, unicode.IgnoreBOM).NewDecoder().String(string(raw))
-}
-
-// execute runs one command against the host model.
-func (h *Host) execute(line, stdin string) ([]byte, int) {
-	run := Run{CommandLine: line}
-	dec, err := DecodeCommandLine(line)
-	if err != nil {
-		return []byte("not a PowerShell -EncodedCommand: " + err.Error()), 1
-	}
-	run.Decoded = dec
-	head, rest, ok := strings.Cut(stdin, "\n")
-	if !ok {
-		return []byte("stdin has no script line"), 1
-	}
-	sc, err := base64.StdEncoding.DecodeString(strings.TrimSpace(head))
-	if err != nil {
-		return []byte("script line is not base64"), 1
-	}
-	run.Script, run.Data = string(sc), rest
-	h.mu.Lock()
-	h.Runs = append(h.Runs, run)
-	h.mu.Unlock()
-	var op struct {
-		Op string `json:"op"`
-	}
-	if err := json.Unmarshal([]byte(rest), &op); err != nil {
-		return []byte("ConvertFrom-Json: " + err.Error()), 1
-	}
-	var out any
-	switch op.Op {
-	case "read":
-		out, err = h.read([]byte(rest))
-	case "apply":
-		out, err = h.apply([]byte(rest))
-	default:
-		return []byte("unknown op"), 1
-	}
-	if err != nil {
-		return []byte(err.Error()), 1
-	}
-	b, _ := json.Marshal(out)
-	return b, 0
-}
-
-type groupRef struct {
-	Key  string `json:"key"`
-	SID  string `json:"sid"`
-	Name string `json:"name"`
-}
-
-func (h *Host) find(g groupRef) *Group {
-	for _, x := range h.Groups {
-		if (g.SID != "" && strings.EqualFold(x.SID, g.SID)) || (g.SID == "" && strings.EqualFold(x.Name, g.Name)) {
-			return x
-		}
-	}
-	return nil
-}
-
-func (h *Host) name(sid string) string {
-	if n, ok := h.Accounts[sid]; ok {
-		return n
-	}
-	return sid // orphaned: no name, still a member
-}
-
-func (h *Host) translate(p string) (string, error) {
-	if strings.HasPrefix(strings.ToUpper(p), "S-1-") {
-		return strings.ToUpper(p), nil
-	}
-	want := strings.ToLower(p)
-	if user, dom, ok := strings.Cut(p, "@"); ok { // UPN
-		want = strings.ToLower(strings.Split(dom, ".")[0] + `\` + user)
-	}
-	for sid, n := range h.Accounts {
-		if strings.ToLower(n) == want || (!strings.Contains(p, `\`) && strings.HasSuffix(strings.ToLower(n), `\`+want)) {
-			return sid, nil
-		}
-	}
-	return "", fmt.Errorf("Some or all identity references could not be translated.")
-}
-
-func (h *Host) read(data []byte) (any, error) {
-	var req struct {
-		Groups     []groupRef `json:"groups"`
-		Principals []string   `json:"principals"`
-	}
-	if err := json.Unmarshal(data, &req); err != nil {
-		return nil, err
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	groups := map[string]any{}
-	for _, g := range req.Groups {
-		x := h.find(g)
-		if x == nil {
-			groups[g.Key] = map[string]string{"error": "The group name could not be found."}
-			continue
-		}
-		var ms []map[string]string
-		for _, m := range x.Members {
-			ms = append(ms, map[string]string{"sid": m, "name": h.name(m)})
-		}
-		// PowerShell unwraps one-element arrays: so does the fake.
-		var members any = ms
-		if len(ms) == 1 {
-			members = ms[0]
-		}
-		groups[g.Key] = map[string]any{"sid": x.SID, "name": x.Name, "members": members}
-	}
-	principals := map[string]any{}
-	for _, p := range req.Principals {
-		sid, err := h.translate(p)
-		if err != nil {
-			principals[p] = map[string]string{"error": err.Error()}
-			continue
-		}
-		principals[p] = map[string]string{"sid": sid, "name": h.name(sid)}
-	}
-	return map[string]any{"groups": groups, "principals": principals}, nil
-}
-
-func (h *Host) apply(data []byte) (any, error) {
-	var req struct {
-		Changes []struct {
-			Group  groupRef `json:"group"`
-			Action string   `json:"action"`
-			SID    string   `json:"sid"`
-		} `json:"changes"`
-	}
-	if err := json.Unmarshal(data, &req); err != nil {
-		return nil, err
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var results []map[string]string
-	for _, c := range req.Changes {
-		g := h.find(c.Group)
-		switch {
-		case g == nil:
-			results = append(results, map[string]string{"status": "failed", "error": "The group name could not be found."})
-			continue
-		case !strings.HasPrefix(strings.ToUpper(c.SID), "S-1-"):
-			results = append(results, map[string]string{"status": "failed", "error": "not a SID"})
-			continue
-		}
-		i := -1
-		for k, m := range g.Members {
-			if strings.EqualFold(m, c.SID) {
-				i = k
-			}
-		}
-		switch {
-		case c.Action == "add" && i >= 0, c.Action == "remove" && i < 0:
-			results = append(results, map[string]string{"status": "already"})
-		case c.Action == "add":
-			g.Members = append(g.Members, strings.ToUpper(c.SID))
-			results = append(results, map[string]string{"status": "done"})
-		default:
-			g.Members = append(g.Members[:i], g.Members[i+1:]...)
-			results = append(results, map[string]string{"status": "done"})
-		}
-	}
-	return map[string]any{"results": results}, nil
 }

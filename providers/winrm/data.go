@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"unicode/utf16"
 
 	"golang.org/x/text/encoding/unicode"
 )
@@ -58,25 +59,33 @@ type Account struct {
 	Name string `json:"name"`
 }
 
-// GroupState is what the read script reports for one group.
+// GroupState is what the read script reports for one group, in request
+// order; Key echoes the request's.
 type GroupState struct {
+	Key     string        `json:"key"`
 	SID     string        `json:"sid,omitempty"`
 	Name    string        `json:"name,omitempty"`
 	Members list[Account] `json:"members,omitempty"`
 	Error   string        `json:"error,omitempty"`
 }
 
-// Resolved is what the read script reports for one principal.
+// Resolved is what the read script reports for one principal, in request
+// order; Principal echoes the request's, exactly (principals that differ
+// only in case are two answers).
 type Resolved struct {
-	SID   string `json:"sid,omitempty"`
-	Name  string `json:"name,omitempty"`
-	Error string `json:"error,omitempty"`
+	Principal string `json:"principal"`
+	SID       string `json:"sid,omitempty"`
+	Name      string `json:"name,omitempty"`
+	Error     string `json:"error,omitempty"`
 }
 
 // ReadResponse is the read script's output.
 type ReadResponse struct {
-	Groups     map[string]GroupState `json:"groups"`
-	Principals map[string]Resolved   `json:"principals"`
+	// DomainRole is Win32_ComputerSystem.DomainRole: 4 and 5 are domain
+	// controllers; -1 means the host could not tell.
+	DomainRole *int             `json:"domain_role"`
+	Groups     list[GroupState] `json:"groups"`
+	Principals list[Resolved]   `json:"principals"`
 }
 
 // Change is one membership change for the apply script.
@@ -88,13 +97,16 @@ type Change struct {
 
 // ApplyRequest is the apply script's input.
 type ApplyRequest struct {
-	Op      string   `json:"op"` // "apply"
-	Changes []Change `json:"changes"`
+	Op string `json:"op"` // "apply"
+	// AllowDomainController lets the script change groups on a domain
+	// controller, where they are the domain's (allow_domain_controller).
+	AllowDomainController bool     `json:"allow_domain_controller"`
+	Changes               []Change `json:"changes"`
 }
 
 // Result is one change's outcome, in request order.
 type Result struct {
-	Status string `json:"status"` // done, already, failed
+	Status string `json:"status"` // done, already, failed, unknown
 	Error  string `json:"error,omitempty"`
 }
 
@@ -109,7 +121,28 @@ func EncodeStdin(script string, data any) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("encode request: %w", err)
 	}
-	return base64.StdEncoding.EncodeToString([]byte(script)) + "\n" + string(b), nil
+	return base64.StdEncoding.EncodeToString([]byte(script)) + "\n" + asciiJSON(b), nil
+}
+
+// asciiJSON writes every character above 0x7E of a JSON document as a
+// \uXXXX escape (UTF-16, surrogate pairs for the rest). The console that
+// reads stdin on Windows decodes it with its code page (OEM 437, 850, …),
+// which turns UTF-8 bytes into other characters; ASCII passes unchanged.
+// Outside strings JSON is ASCII, so escaping everywhere is escaping in
+// strings.
+func asciiJSON(b []byte) string {
+	var sb strings.Builder
+	sb.Grow(len(b))
+	for _, r := range string(b) {
+		if r < 0x7F {
+			sb.WriteRune(r)
+			continue
+		}
+		for _, u := range utf16.Encode([]rune{r}) {
+			fmt.Fprintf(&sb, `\u%04x`, u)
+		}
+	}
+	return sb.String()
 }
 
 // DecodeStdin splits a run's stdin into script and data (the test server's

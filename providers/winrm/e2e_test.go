@@ -33,7 +33,7 @@ func TestFleetPlanAndApply(t *testing.T) {
 target "winrm" "web" {
   hosts    = [%q, %q, %q]
   ca_file  = "ca.pem"
-  auth     = "basic"
+  auth     = "ntlm"
   user     = "CORP\\svc-jitform"
   password = env("TEST_WINRM_PASSWORD")
 }

@@ -21,6 +21,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/masterzen/winrm"
@@ -37,8 +38,10 @@ func IsSID(s string) bool { return sidRE.MatchString(s) }
 type target struct {
 	addr, host string
 	client     *winrm.Client
+	transport  *transporter
 	timeout    time.Duration
 	secret     string
+	allowDC    bool
 	report     func(string, ...any)
 }
 
@@ -81,22 +84,41 @@ func open(_ context.Context, t *config.Target, opts providers.Options, dial func
 		}
 		ca = b
 	}
-	ep := winrm.NewEndpoint(c.Address, port, c.HTTPS, c.Insecure, ca, nil, nil, timeout)
-	params := winrm.NewParameters(fmt.Sprintf("PT%dS", int(timeout.Seconds())), "en-US", 153600)
-	params.Dial = dial
-	if c.Auth == config.WinRMAuthNTLM {
-		// The NTLM transport takes the dialer itself; Parameters.Dial only
-		// reaches the default transport.
-		params.TransportDecorator = func() winrm.Transporter { return winrm.NewClientNTLMWithDial(dial) }
+	if !c.HTTPS && c.Auth == config.WinRMAuthNTLM {
+		// Windows refuses unencrypted WinRM traffic over HTTP by default
+		// (Service/AllowUnencrypted = false); with NTLM it expects the
+		// messages themselves to be sealed, which jitform does not do.
+		return nil, fmt.Errorf("%s: auth = \"ntlm\" over plain HTTP is refused: Windows requires WinRM message encryption on HTTP, which jitform does not implement; use https = true (port 5986), or for a lab host that allows unencrypted traffic, auth = \"basic\" with a local account", t.Addr)
 	}
+	ep := winrm.NewEndpoint(c.Address, port, c.HTTPS, c.Insecure, ca, nil, nil, timeout)
+	// The output poll blocks on the host for OperationTimeout; the HTTP
+	// reply must be awaited longer than that (as pywinrm requires).
+	op := timeout / 2
+	if op > 20*time.Second {
+		op = 20 * time.Second
+	}
+	if op < time.Second {
+		op = time.Second
+	}
+	params := winrm.NewParameters(fmt.Sprintf("PT%dS", int(op.Seconds())), "en-US", envelopeSize)
+	scheme := "http"
+	if c.HTTPS {
+		scheme = "https"
+	}
+	tr := &transporter{url: fmt.Sprintf("%s://%s/wsman", scheme, net.JoinHostPort(c.Address, fmt.Sprint(port))),
+		user: c.User, password: c.Password.Reveal(), ntlm: c.Auth == config.WinRMAuthNTLM, https: c.HTTPS, dial: dial}
+	params.TransportDecorator = func() winrm.Transporter { return tr }
 	cl, err := winrm.NewClientWithParameters(ep, c.User, c.Password.Reveal(), params)
 	if err != nil {
 		return nil, fmt.Errorf("%s: set up client for %s: %w", t.Addr, c.Address, err)
 	}
-	return &target{addr: t.Addr, host: c.Address, client: cl, timeout: timeout, secret: c.Password.Reveal(), report: opts.Progress}, nil
+	return &target{addr: t.Addr, host: c.Address, client: cl, transport: tr, timeout: timeout, secret: c.Password.Reveal(), allowDC: c.AllowDomainController, report: opts.Progress}, nil
 }
 
-func (t *target) Close() error { return nil }
+func (t *target) Close() error {
+	t.transport.Close()
+	return nil
+}
 
 // errStarted marks failures after the command started: its effect is unknown.
 var errStarted = errors.New("the command had started")
@@ -116,14 +138,47 @@ func (t *target) run(ctx context.Context, step, script string, data, out any) er
 		return fmt.Errorf("%s: %s on %s: %w", t.addr, step, t.host, t.explain(err))
 	}
 	if code != 0 {
-		return fmt.Errorf("%s: %s on %s: %w: PowerShell exited %d: %s", t.addr, step, t.host, errStarted, code, clip(stderr.String()))
+		return fmt.Errorf("%s: %s on %s: %w: PowerShell exited %d: %s", t.addr, step, t.host, errStarted, code, clip(DecodeCLIXML(stderr.String())))
 	}
-	if err := json.Unmarshal(stdout.Bytes(), out); err != nil {
-		return fmt.Errorf("%s: %s on %s: %w: unreadable script output (%v): %s", t.addr, step, t.host, errStarted, err, clip(stdout.String()))
+	result, ok := extractResult(stdout.String())
+	if !ok {
+		return fmt.Errorf("%s: %s on %s: %w: the script's output has no result between its markers: %s", t.addr, step, t.host, errStarted, clip(stdout.String()))
+	}
+	if err := json.Unmarshal([]byte(result), out); err != nil {
+		return fmt.Errorf("%s: %s on %s: %w: unreadable script output (%v): %s", t.addr, step, t.host, errStarted, err, clip(result))
 	}
 	return nil
 }
 
+// The bootstrap writes the script's JSON result between these markers, so
+// whatever else reaches stdout (a cmd.exe AutoRun that prints, a profile
+// banner) cannot corrupt it. The JSON itself never contains '<' or '>': the
+// bootstrap escapes them with everything above 0x7E.
+const (
+	resultBegin = "<<<JITFORM-RESULT>>>"
+	resultEnd   = "<<<JITFORM-END>>>"
+)
+
+// extractResult returns the text between the last begin marker and the end
+// marker after it.
+func extractResult(out string) (string, bool) {
+	i := strings.LastIndex(out, resultBegin)
+	if i < 0 {
+		return "", false
+	}
+	rest := out[i+len(resultBegin):]
+	j := strings.Index(rest, resultEnd)
+	if j < 0 {
+		return "", false
+	}
+	return rest[:j], true
+}
+
+// exec runs the command line with stdin in one shell. Once the last
+// stdin slice (with its end-of-file) has been sent, the script may run: any
+// failure after that is wrapped in errStarted, whose effect is unknown.
+// Before it, the script cannot have started its work, since it reads stdin
+// to the end first.
 func (t *target) exec(ctx context.Context, stdin string, stdout, stderr io.Writer) (int, error) {
 	shell, err := t.client.CreateShell()
 	if err != nil {
@@ -134,22 +189,60 @@ func (t *target) exec(ctx context.Context, stdin string, stdout, stderr io.Write
 	if err != nil {
 		return 1, fmt.Errorf("start command: %w", err)
 	}
-	var wg sync.WaitGroup
+	t.transport.lastSendErr.Store(nil)
+	var (
+		wg                    sync.WaitGroup
+		inErr, outErr, errErr error
+		eofSent               atomic.Bool
+	)
 	wg.Add(3)
 	go func() {
 		defer wg.Done()
-		_, _ = io.Copy(cmd.Stdin, strings.NewReader(stdin))
-		cmd.Stdin.Close()
+		if inErr = sendStdin(cmd.Stdin, stdin, &eofSent); inErr != nil {
+			_ = cmd.Close() // stop polling a command that cannot finish
+		}
 	}()
-	go func() { defer wg.Done(); _, _ = io.Copy(stdout, cmd.Stdout) }()
-	go func() { defer wg.Done(); _, _ = io.Copy(stderr, cmd.Stderr) }()
+	go func() { defer wg.Done(); _, outErr = io.Copy(stdout, cmd.Stdout) }()
+	go func() { defer wg.Done(); _, errErr = io.Copy(stderr, cmd.Stderr) }()
 	cmd.Wait()
 	wg.Wait()
-	cmd.Close()
-	if err := ctx.Err(); err != nil {
-		return 1, fmt.Errorf("%w: %w", errStarted, err)
+	_ = cmd.Close()
+	wrap := func(what string, err error) error {
+		if eofSent.Load() {
+			return fmt.Errorf("%w: %s: %w", errStarted, what, err)
+		}
+		return fmt.Errorf("%s (the script had not received all of its input, so it made no change): %w", what, err)
+	}
+	switch {
+	case inErr != nil:
+		if p := t.transport.lastSendErr.Load(); p != nil {
+			inErr = fmt.Errorf("%w: %w", inErr, *p)
+		}
+		return 1, wrap("send stdin", inErr)
+	case ctx.Err() != nil:
+		return 1, wrap("wait for the command", ctx.Err())
+	case outErr != nil:
+		// The output poll failed before the host said Done: whatever
+		// stdout holds is not the whole result.
+		return 1, wrap("poll the command's output (no Done from the host)", outErr)
+	case errErr != nil:
+		return 1, wrap("poll the command's output (no Done from the host)", errErr)
 	}
 	return cmd.ExitCode(), nil
+}
+
+// sendStdin writes stdin in slices of stdinSlice bytes, one Send envelope
+// each, then the end-of-file.
+func sendStdin(w io.WriteCloser, data string, eofSent *atomic.Bool) error {
+	for len(data) > 0 {
+		n := min(stdinSlice, len(data))
+		if _, err := io.WriteString(w, data[:n]); err != nil {
+			return fmt.Errorf("a slice of %d bytes was not accepted (%w)", n, err)
+		}
+		data = data[n:]
+	}
+	eofSent.Store(true)
+	return w.Close()
 }
 
 // explain adds what to check, and makes sure the password never shows.
@@ -159,8 +252,6 @@ func (t *target) explain(err error) error {
 		msg = strings.ReplaceAll(msg, t.secret, "(sensitive)")
 	}
 	switch {
-	case strings.Contains(msg, "401"):
-		msg += " (authentication failed: check user, password and auth)"
 	case strings.Contains(msg, "x509:") || strings.Contains(msg, "tls:"):
 		msg += " (TLS verification failed: check the host's certificate, or set ca_file)"
 	case strings.Contains(msg, "connection refused") || strings.Contains(msg, "no such host") || strings.Contains(msg, "timeout") || strings.Contains(msg, "deadline"):
@@ -201,14 +292,25 @@ func (t *target) Observe(ctx context.Context, groups []*config.Group, principals
 	if err := t.run(ctx, "read groups", ReadScript, req, &resp); err != nil {
 		return nil, nil, err
 	}
+	if len(resp.Groups) != len(req.Groups) || len(resp.Principals) != len(req.Principals) {
+		return nil, nil, fmt.Errorf("%s: read groups on %s: the host answered %d group(s) and %d principal(s) for %d and %d asked", t.addr, t.host, len(resp.Groups), len(resp.Principals), len(req.Groups), len(req.Principals))
+	}
+	dcErr := t.domainControllerError(resp.DomainRole)
 	obs := make(map[string]providers.Observation, len(groups))
-	for _, g := range groups {
-		st, ok := resp.Groups[g.Addr]
+	for i, g := range groups {
+		st, ref := resp.Groups[i], req.Groups[i]
 		switch {
-		case !ok:
-			obs[g.Addr] = providers.Observation{Err: fmt.Errorf("%s: the host did not report group %s", t.addr, g.Addr)}
+		case st.Key != ref.Key:
+			obs[g.Addr] = providers.Observation{Err: fmt.Errorf("%s: the host answered for %q where %q was asked", t.addr, st.Key, ref.Key)}
+		case dcErr != nil:
+			obs[g.Addr] = providers.Observation{Err: dcErr}
 		case st.Error != "":
 			obs[g.Addr] = providers.Observation{Err: fmt.Errorf("%s: read group %q on %s: %s", t.addr, g.GroupName, t.host, st.Error)}
+		case ref.SID != "" && !strings.EqualFold(st.SID, ref.SID):
+			// The script binds a group by name after translating its SID;
+			// a local group with the name of the one asked for is another
+			// group.
+			obs[g.Addr] = providers.Observation{Err: fmt.Errorf("%s: read group %q on %s: the group bound has SID %q, not %s", t.addr, g.GroupName, t.host, st.SID, ref.SID)}
 		default:
 			o := providers.Observation{Members: make([]providers.Member, 0, len(st.Members))}
 			for _, m := range st.Members {
@@ -218,11 +320,11 @@ func (t *target) Observe(ctx context.Context, groups []*config.Group, principals
 		}
 	}
 	res := make(map[string]providers.Resolution, len(principals))
-	for _, p := range principals {
-		r, ok := resp.Principals[p]
+	for i, p := range principals {
+		r := resp.Principals[i]
 		switch {
-		case !ok:
-			res[p] = providers.Resolution{Err: fmt.Errorf("%s did not resolve %q", t.addr, p)}
+		case r.Principal != p:
+			res[p] = providers.Resolution{Err: fmt.Errorf("%s: the host answered for %q where %q was asked", t.addr, r.Principal, p)}
 		case r.Error != "" || !IsSID(r.SID):
 			res[p] = providers.Resolution{Err: fmt.Errorf("%s: cannot resolve %q on %s: %s", t.addr, p, t.host, r.Error)}
 		default:
@@ -230,6 +332,23 @@ func (t *target) Observe(ctx context.Context, groups []*config.Group, principals
 		}
 	}
 	return obs, res, nil
+}
+
+// domainControllerError refuses a domain controller's groups unless the
+// target allows it: on a DC there are no local groups, Administrators
+// (S-1-5-32-544) and every other group being the domain's. A host that
+// cannot tell its role is refused too.
+func (t *target) domainControllerError(role *int) error {
+	if t.allowDC {
+		return nil
+	}
+	switch {
+	case role == nil || *role < 0:
+		return fmt.Errorf("%s: %s did not say whether it is a domain controller (Win32_ComputerSystem.DomainRole); its groups are refused unless allow_domain_controller = true", t.addr, t.host)
+	case *role >= 4:
+		return fmt.Errorf("%s: %s is a domain controller: its Administrators and every other group are the domain's, not the host's; refused unless the target sets allow_domain_controller = true", t.addr, t.host)
+	}
+	return nil
 }
 
 func (t *target) Resolve(ctx context.Context, principals []string) (map[string]providers.Resolution, error) {
@@ -253,8 +372,7 @@ func (t *target) Read(ctx context.Context, groups []*config.Group) (map[string]p
 
 // Apply makes all of the host's changes in one run.
 func (t *target) Apply(ctx context.Context, changes []providers.GroupChange) ([]providers.Outcome, error) {
-	var req ApplyRequest
-	req.Op = "apply"
+	req := ApplyRequest{Op: "apply", AllowDomainController: t.allowDC}
 	var outs []providers.Outcome
 	for _, gc := range changes {
 		for _, c := range gc.Changes {
@@ -288,6 +406,8 @@ func (t *target) Apply(ctx context.Context, changes []providers.GroupChange) ([]
 			outs[i].Status = providers.Done
 		case "already":
 			outs[i].Status = providers.Already
+		case "unknown":
+			outs[i].Status, outs[i].Err = providers.Unknown, fmt.Errorf("%s: %s %s in %s on %s: %s", t.addr, outs[i].Change.Action, outs[i].Change.Member.Name, outs[i].Group, t.host, r.Error)
 		default:
 			outs[i].Status, outs[i].Err = providers.Failed, fmt.Errorf("%s: %s %s in %s on %s: %s", t.addr, outs[i].Change.Action, outs[i].Change.Member.Name, outs[i].Group, t.host, r.Error)
 		}

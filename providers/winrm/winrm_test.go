@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jitform/jitform/config"
 	"github.com/jitform/jitform/internal/winrmtest"
@@ -25,7 +26,7 @@ func host(name string) string { return name + "." + winrmtest.Domain }
 
 func openHost(t testing.TB, s *winrmtest.Server, name string, mod func(*config.WinRMTarget)) *target {
 	t.Helper()
-	c := &config.WinRMTarget{Address: host(name), HTTPS: true, CAFile: s.CAFile, Auth: config.WinRMAuthBasic,
+	c := &config.WinRMTarget{Address: host(name), HTTPS: true, CAFile: s.CAFile, Auth: config.WinRMAuthNTLM,
 		User: user, Password: config.NewSecret(pass), Timeout: 10 * time.Second}
 	if mod != nil {
 		mod(c)
@@ -295,6 +296,16 @@ func FuzzEncodeRequest(f *testing.F) {
 		if len(got.Groups) != 1 || len(got.Principals) != 1 {
 			t.Fatal("the data changed shape")
 		}
+		// The console's code page passes ASCII only: stdin is ASCII, and
+		// every value comes back exactly.
+		for i := 0; i < len(stdin); i++ {
+			if stdin[i] > 0x7E {
+				t.Fatalf("stdin byte %#x at %d is not ASCII", stdin[i], i)
+			}
+		}
+		if utf8.ValidString(group) && utf8.ValidString(principal) && (got.Groups[0].Name != group || got.Principals[0] != principal) {
+			t.Fatalf("values changed: %q %q", got.Groups[0].Name, got.Principals[0])
+		}
 	})
 }
 
@@ -372,5 +383,25 @@ func TestNTLM(t *testing.T) {
 	}
 	if e := o["group.admins"].Err; e == nil || !strings.Contains(e.Error(), "authentication failed") || strings.Contains(e.Error(), "wrong-Ntlm-5521") {
 		t.Errorf("wrong NTLM password: error %v, want an authentication failure without the password", e)
+	}
+}
+
+// When the host (or a proxy) closes the connection after its NTLM
+// challenge, the last leg cannot succeed on another connection: the error
+// says so, and does not blame the password.
+func TestNTLMSplitHandshakeIsNotBlamedOnThePassword(t *testing.T) {
+	s := winrmtest.New(t, user, pass, host("web01"))
+	s.CloseAfterChallenge = true
+	p := openHost(t, s, "web01", func(c *config.WinRMTarget) { c.Auth = config.WinRMAuthNTLM })
+	obs, err := p.Read(context.Background(), []*config.Group{grp("admins", "S-1-5-32-544")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := obs["group.admins"].Err
+	if e == nil || !strings.Contains(e.Error(), "split across TCP connections") || strings.Contains(e.Error(), "check user") {
+		t.Errorf("error = %v; want the split handshake named, not the password blamed", e)
+	}
+	if s.NTLMLogins() != 0 {
+		t.Error("a login finished on another connection was accepted")
 	}
 }

@@ -1,5 +1,8 @@
 # jitform read: resolves principals and reads local groups. Input: one JSON
-# document (the only parameter), never spliced into code. Output: JSON.
+# document (the only parameter), never spliced into code. Output: JSON, one
+# answer per group and per principal in request order (never keyed by name:
+# PowerShell hashtables fold keys that differ only in case), each echoing
+# what it answers.
 param([string]$Data)
 $ErrorActionPreference = 'Stop'
 $req = ConvertFrom-Json -InputObject $Data
@@ -17,11 +20,16 @@ function Open-Group($g) {
   if ($g.sid) { $name = (Get-Name $g.sid).Split('\')[-1] }
   if ($name -match '[,/\\]') { throw "group name has characters ADSI paths cannot carry" }
   $grp = [ADSI]('WinNT://./' + $name + ',group')
-  $null = $grp.Name  # binds now, so a missing group fails here
+  $sid = Get-Sid $grp.psbase.NativeObject  # binds now, so a missing group fails here
+  if ($g.sid -and $sid -ne $g.sid) { throw "the group bound by name '$name' has SID $sid, not $($g.sid)" }
   $grp
 }
 
-$groups = @{}
+# 4 and 5: a domain controller, whose groups are the domain's.
+$role = -1
+try { $role = [int](Get-CimInstance -ClassName Win32_ComputerSystem).DomainRole } catch { }
+
+$groups = @()
 foreach ($g in @($req.groups)) {
   try {
     $grp = Open-Group $g
@@ -30,19 +38,19 @@ foreach ($g in @($req.groups)) {
       $sid = Get-Sid $m
       $members += @{ sid = $sid; name = (Get-Name $sid) }
     }
-    $groups[$g.key] = @{ sid = (Get-Sid $grp.psbase.NativeObject); name = [string]$grp.Name[0]; members = $members }
+    $groups += ,@{ key = $g.key; sid = (Get-Sid $grp.psbase.NativeObject); name = [string]$grp.Name[0]; members = $members }
   } catch {
-    $groups[$g.key] = @{ error = $_.Exception.Message }
+    $groups += ,@{ key = $g.key; error = $_.Exception.Message }
   }
 }
-$principals = @{}
+$principals = @()
 foreach ($p in @($req.principals)) {
   try {
     if ($p -match '^S-1-[0-9-]+$') { $sid = (New-Object System.Security.Principal.SecurityIdentifier($p)).Value }
     else { $sid = (New-Object System.Security.Principal.NTAccount($p)).Translate([System.Security.Principal.SecurityIdentifier]).Value }
-    $principals[$p] = @{ sid = $sid; name = (Get-Name $sid) }
+    $principals += ,@{ principal = $p; sid = $sid; name = (Get-Name $sid) }
   } catch {
-    $principals[$p] = @{ error = $_.Exception.Message }
+    $principals += ,@{ principal = $p; error = $_.Exception.Message }
   }
 }
-[Console]::Out.Write((ConvertTo-Json -InputObject @{ groups = $groups; principals = $principals } -Depth 6 -Compress))
+ConvertTo-Json -InputObject @{ domain_role = $role; groups = $groups; principals = $principals } -Depth 6 -Compress

@@ -1,0 +1,1 @@
+$ErrorActionPreference='Stop';$i=[Console]::In.ReadToEnd();$n=$i.IndexOf("`n");$s=[ScriptBlock]::Create([Text.Encoding]::UTF8.GetString([Convert]::FromBase64String($i.Substring(0,$n).Trim())));& $s $i.Substring($n+1)
