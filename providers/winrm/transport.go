@@ -1,11 +1,13 @@
 package winrm
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -15,6 +17,8 @@ import (
 	"github.com/Azure/go-ntlmssp"
 	"github.com/masterzen/winrm"
 	"github.com/masterzen/winrm/soap"
+
+	"github.com/jitform/jitform/internal/debuglog"
 )
 
 // Sizes on the wire. Windows' MaxEnvelopeSizekb is 500 by default since
@@ -54,6 +58,24 @@ type transporter struct {
 	// failed Send only as io.ErrShortWrite.
 	lastSendErr atomic.Pointer[error]
 	idle        chan *ntlmConn // NTLM: authenticated connections not in use
+	// log (JITFORM_LOG) gets one record per SOAP request; target names it.
+	log    *slog.Logger
+	target string
+}
+
+// soapAction is the last word of a SOAP message's WS-Addressing action
+// (Create, Command, Send, Receive, Signal, Delete).
+func soapAction(msg string) string {
+	_, rest, ok := strings.Cut(msg, "Action")
+	if !ok {
+		return "?"
+	}
+	_, rest, _ = strings.Cut(rest, ">")
+	uri, _, _ := strings.Cut(rest, "<")
+	if i := strings.LastIndexAny(uri, "/"); i >= 0 {
+		return uri[i+1:]
+	}
+	return uri
 }
 
 // ntlmConn is a transport that holds at most one TCP connection.
@@ -146,6 +168,22 @@ func (t *transporter) Post(_ *winrm.Client, m *soap.SoapMessage) (string, error)
 	}
 	msg := m.String()
 	isSend := strings.Contains(msg, "windows/shell/Send<")
+	status := 0 // the reply's HTTP status, for the log
+	if t.log != nil {
+		began := time.Now()
+		defer func() {
+			var err error
+			if status != http.StatusOK {
+				err = fmt.Errorf("HTTP %d", status)
+			}
+			attrs := []slog.Attr{slog.String("target", t.target), slog.String("action", soapAction(msg)),
+				slog.Int("status", status), slog.Int("bytes_sent", len(msg))}
+			if conn != nil {
+				attrs = append(attrs, slog.Int("ntlm_dials", int(conn.dials.Load())))
+			}
+			debuglog.Op(context.Background(), t.log, "winrm request", began, err, attrs...)
+		}()
+	}
 	req, err := http.NewRequest(http.MethodPost, t.url, strings.NewReader(msg)) //nolint:noctx // the winrm.Transporter interface carries no context; ResponseHeaderTimeout bounds it
 	if err != nil {
 		return "", fmt.Errorf("build request: %w", err)
@@ -154,6 +192,9 @@ func (t *transporter) Post(_ *winrm.Client, m *soap.SoapMessage) (string, error)
 	req.SetBasicAuth(t.user, t.password)
 	client := &http.Client{Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := client.Do(req)
+	if resp != nil {
+		status = resp.StatusCode
+	}
 	if err != nil {
 		if conn != nil {
 			conn.tr.CloseIdleConnections()

@@ -106,7 +106,8 @@ func open(_ context.Context, t *config.Target, opts providers.Options, dial func
 		scheme = "https"
 	}
 	tr := &transporter{url: fmt.Sprintf("%s://%s/wsman", scheme, net.JoinHostPort(c.Address, fmt.Sprint(port))),
-		user: c.User, password: c.Password.Reveal(), ntlm: c.Auth == config.WinRMAuthNTLM, https: c.HTTPS, dial: dial}
+		user: c.User, password: c.Password.Reveal(), ntlm: c.Auth == config.WinRMAuthNTLM, https: c.HTTPS, dial: dial,
+		log: opts.Log, target: t.Addr}
 	params.TransportDecorator = func() winrm.Transporter { return tr }
 	cl, err := winrm.NewClientWithParameters(ep, c.User, c.Password.Reveal(), params)
 	if err != nil {
