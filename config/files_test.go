@@ -190,7 +190,7 @@ grant "g" {
 	text := renderDiags(diags)
 	for _, want := range []string{
 		"environment variable JITFORM_NOT_SET_ANYWHERE is not set",
-		"outside: no such file or directory",
+		`"../outside" leaves the policy repository`,
 		`"yesterday" is not an RFC 3339 timestamp`,
 		`duration "soon"`,
 	} {

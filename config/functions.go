@@ -1,7 +1,9 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,27 +59,111 @@ func envFunc(lookup func(string) (string, bool), seen func(string)) function.Fun
 	})
 }
 
-// fileFunc reads a file relative to the config directory.
+// MaxFileSize is the largest file file() reads (1 MiB): it is meant for
+// keys and small lists, and a bound keeps a hostile pull request from
+// exhausting memory.
+const MaxFileSize = 1 << 20
+
+// fileFunc reads a regular file inside the policy repository dir.
 func fileFunc(dir string) function.Function {
 	return function.New(&function.Spec{
-		Description: "The contents of a file, relative to the config directory.",
+		Description: "The contents of a regular file inside the policy repository, by a relative path.",
 		Params:      []function.Parameter{{Name: "path", Type: cty.String}},
 		Type:        function.StaticReturnType(cty.String),
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-			p := args[0].AsString()
-			if !filepath.IsAbs(p) {
-				p = filepath.Join(dir, p)
-			}
-			b, err := os.ReadFile(p)
+			s, err := readRepoFile(dir, args[0].AsString())
 			if err != nil {
-				return cty.NilVal, fmt.Errorf("read %s: %w", p, unwrapPathErr(err))
+				return cty.NilVal, err
 			}
-			if !utf8.Valid(b) {
-				return cty.NilVal, fmt.Errorf("%s is not valid UTF-8 text", p)
-			}
-			return cty.StringVal(string(b)), nil
+			return cty.StringVal(s), nil
 		},
 	})
+}
+
+// readRepoFile reads p, a path relative to dir, when it names a regular file
+// of at most MaxFileSize bytes that is inside dir after resolving every
+// symlink. What a pull request writes into a file() call is untrusted: an
+// absolute path, "..", a symlink out, a device, a fifo or a proc file could
+// put the CI's secrets or an endless stream into plans and logs. Errors
+// name the path as written, never the content.
+func readRepoFile(dir, p string) (string, error) {
+	if dir == "" {
+		dir = "."
+	}
+	switch {
+	case p == "":
+		return "", errors.New("the path is empty; give a file relative to the policy repository")
+	case filepath.IsAbs(p) || strings.HasPrefix(p, "/") || strings.HasPrefix(p, `\`):
+		return "", fmt.Errorf("%q is an absolute path; file() reads only files inside the policy repository, by a relative path", p)
+	case !filepath.IsLocal(p):
+		return "", fmt.Errorf("%q leaves the policy repository; file() reads only files inside it", p)
+	}
+	root, err := filepath.EvalSymlinks(dir)
+	if err == nil {
+		root, err = filepath.Abs(root)
+	}
+	if err != nil {
+		return "", fmt.Errorf("resolve the policy repository: %w", unwrapPathErr(err))
+	}
+	real, err := filepath.EvalSymlinks(filepath.Join(dir, p))
+	if err == nil {
+		real, err = filepath.Abs(real)
+	}
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", p, unwrapPathErr(err))
+	}
+	if rel, err := filepath.Rel(root, real); err != nil || !filepath.IsLocal(rel) {
+		return "", fmt.Errorf("%q resolves (through a symlink) to a file outside the policy repository; file() reads only files inside it", p)
+	}
+	fi, err := os.Lstat(real)
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", p, unwrapPathErr(err))
+	}
+	if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("%s is not a regular file (%s); file() reads only regular files", p, fileKind(fi.Mode()))
+	}
+	if fi.Size() > MaxFileSize {
+		return "", fmt.Errorf("%s is %d bytes; file() reads at most %d bytes (1 MiB)", p, fi.Size(), MaxFileSize)
+	}
+	f, err := openNoFollow(real)
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", p, unwrapPathErr(err))
+	}
+	defer f.Close()
+	// The file may have been swapped between the checks and the open.
+	if ofi, err := f.Stat(); err != nil || !ofi.Mode().IsRegular() || !os.SameFile(fi, ofi) {
+		return "", fmt.Errorf("%s changed while it was being read; try again", p)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", p, unwrapPathErr(err))
+	}
+	if len(b) > MaxFileSize {
+		return "", fmt.Errorf("%s is larger than %d bytes (1 MiB), the most file() reads", p, MaxFileSize)
+	}
+	if !utf8.Valid(b) {
+		return "", fmt.Errorf("%s is not valid UTF-8 text", p)
+	}
+	return string(b), nil
+}
+
+// fileKind names a non-regular file's type for an error.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeNamedPipe != 0:
+		return "a fifo"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeCharDevice != 0:
+		return "a character device"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	case m&os.ModeSymlink != 0:
+		return "a symlink"
+	}
+	return "not a plain file"
 }
 
 // unwrapPathErr drops the *PathError wrapper whose path we print already.
