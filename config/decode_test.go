@@ -181,8 +181,16 @@ group "g" {
 }
 `)
 	cfg, diags := LoadFiles("testdata", map[string][]byte{"secrets.hcl": src}, testOptions())
-	if len(diags) < 8 {
+	// A block whose values do not decode stops there (flavor is not
+	// checked after timeout failed), so seven, not more.
+	if len(diags) < 7 {
 		t.Fatalf("expected many diagnostics, got %d:\n%s", len(diags), renderDiags(diags))
+	}
+	// env() outside a password is refused at the attribute, whatever the type.
+	for _, attr := range []string{"timeout", "user_base", "hosts"} {
+		if !strings.Contains(renderDiags(diags), "env() value outside a password: "+attr+" gets its value from env()") {
+			t.Errorf("env() in %s is not refused:\n%s", attr, renderDiags(diags))
+		}
 	}
 	for _, d := range diags {
 		for _, s := range []string{d.Summary, d.Detail} {

@@ -54,7 +54,7 @@ func envFunc(lookup func(string) (string, bool), seen func(string)) function.Fun
 				return cty.NilVal, fmt.Errorf("environment variable %s is not valid UTF-8", name)
 			}
 			seen(v)
-			return cty.StringVal(v), nil
+			return cty.StringVal(v).Mark(sensitive), nil
 		},
 	})
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
 )
 
 // LoadOptions are the inputs of Load besides the files.
@@ -352,7 +353,9 @@ func (l *loader) target(b *hcl.Block) {
 	e := &targetEntry{declared: declared{decl: b.DefRange}, kind: kind}
 	l.targets[kind+"."+name] = e
 
-	dt, diags, _ := decodeTargetBody(kind, b.Body, l.ctx, attrsOf(b))
+	at := attrsOf(b)
+	at.secret = l.secret
+	dt, diags, _ := decodeTargetBody(kind, guardBody(b.Body, ""), l.ctx, at)
 	l.diags = append(l.diags, diags...)
 	for _, pw := range []*Secret{secretOf(dt.LDAP), secretOf(dt.WinRM)} {
 		if pw != nil && pw.IsSet() {
@@ -380,6 +383,29 @@ func (l *loader) target(b *hcl.Block) {
 		e.instances = append(e.instances, t)
 		l.cfg.Targets = append(l.cfg.Targets, t)
 	}
+}
+
+// secret decodes a secret attribute (password): the one place a value
+// from env() may go. It becomes a Secret, which never prints.
+func (l *loader) secret(name string, expr hcl.Expression) (Secret, hcl.Diagnostics) {
+	v, diags := expr.Value(l.ctx)
+	if diags.HasErrors() {
+		return Secret{}, diags
+	}
+	v, _ = v.UnmarkDeep()
+	sv, err := convert.Convert(v, cty.String)
+	if err != nil || sv.IsNull() {
+		// The message must not show the value: say only what is expected.
+		return Secret{}, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid " + name,
+			Detail:   fmt.Sprintf("%s must be a string, such as env(\"JITFORM_CORP_PASSWORD\").", name),
+			Subject:  expr.Range().Ptr(),
+		}}
+	}
+	s := NewSecret(sv.AsString())
+	l.secrets = append(l.secrets, s.Reveal())
+	return s, nil
 }
 
 // secretOf returns the password of a kind's settings, or nil.
