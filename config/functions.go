@@ -17,29 +17,49 @@ import (
 
 // evalContext carries only the functions: references (target.*, group.*,
 // policy.*) are read as traversals and resolved by the loader, so no value
-// of one block, and no secret, is ever reachable from another.
-// Every value env() returns is passed to seen, so the loader can scrub it
-// from diagnostics: an environment variable may hold a secret.
-func evalContext(dir string, opts LoadOptions, seen func(string)) *hcl.EvalContext {
-	lookup := opts.LookupEnv
-	if lookup == nil {
-		lookup = os.LookupEnv
-	}
+// of one block, and no secret, is ever reachable from another. env is the
+// env() of the occasion: at load time it reads nothing (deferredEnvFunc),
+// when a target is opened it reads the environment (envFunc).
+func evalContext(dir string, opts LoadOptions, env function.Function) *hcl.EvalContext {
 	planTime := opts.PlanTime
 	if planTime.IsZero() {
 		planTime = time.Now()
 	}
 	return &hcl.EvalContext{Functions: map[string]function.Function{
-		"env":           envFunc(lookup, seen),
+		"env":           env,
 		"file":          fileFunc(dir),
 		"plantimestamp": planTimestampFunc(planTime.UTC().Truncate(time.Second)),
 		"timeadd":       timeAddFunc(),
 	}}
 }
 
-// envFunc reads an environment variable. An unset variable is an error
-// naming the variable; the value is never part of any message.
-func envFunc(lookup func(string) (string, bool), seen func(string)) function.Function {
+// deferredEnvFunc is env() while loading: it reads no variable and returns
+// an unknown value marked sensitive. Connection secrets are read only when
+// a target is opened (Secret.Value), so commands that open no target need
+// none, and no environment value can reach a diagnostic of the load: a
+// function given one gets an unknown and returns an unknown.
+func deferredEnvFunc() function.Function {
+	return function.New(&function.Spec{
+		Description: "The value of an environment variable, read when a target is opened.",
+		Params:      []function.Parameter{{Name: "name", Type: cty.String}},
+		Type:        function.StaticReturnType(cty.String),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			if args[0].AsString() == "" {
+				return cty.NilVal, function.NewArgErrorf(0, "the variable name is empty")
+			}
+			return cty.UnknownVal(cty.String).Mark(sensitive), nil
+		},
+	})
+}
+
+// envFunc reads an environment variable when a secret is revealed; read
+// gets each variable's name and value (or the error), so that the caller
+// can name the variable and scrub the value. The value is never part of
+// any message.
+func envFunc(lookup func(string) (string, bool), read func(name, value string, err error)) function.Function {
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
 	return function.New(&function.Spec{
 		Description: "The value of an environment variable; an error when it is not set.",
 		Params:      []function.Parameter{{Name: "name", Type: cty.String}},
@@ -47,13 +67,17 @@ func envFunc(lookup func(string) (string, bool), seen func(string)) function.Fun
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
 			name := args[0].AsString()
 			v, ok := lookup(name)
-			if !ok {
-				return cty.NilVal, fmt.Errorf("environment variable %s is not set", name)
+			var err error
+			switch {
+			case !ok:
+				err = fmt.Errorf("environment variable %s is not set", name)
+			case !utf8.ValidString(v):
+				err = fmt.Errorf("environment variable %s is not valid UTF-8", name)
 			}
-			if !utf8.ValidString(v) {
-				return cty.NilVal, fmt.Errorf("environment variable %s is not valid UTF-8", name)
+			read(name, v, err)
+			if err != nil {
+				return cty.NilVal, err
 			}
-			seen(v)
 			return cty.StringVal(v).Mark(sensitive), nil
 		},
 	})

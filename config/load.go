@@ -83,7 +83,8 @@ func LoadFiles(dir string, files map[string][]byte, opts LoadOptions) (*Config, 
 		grants:   map[string]*declared{},
 		managed:  map[string]string{},
 	}
-	l.ctx = evalContext(dir, opts, func(v string) { l.secrets = append(l.secrets, v) })
+	l.dir, l.opts = dir, opts
+	l.ctx = evalContext(dir, opts, deferredEnvFunc())
 	names := make([]string, 0, len(files))
 	for name := range files {
 		names = append(names, name)
@@ -171,7 +172,8 @@ func dropEchoes(diags hcl.Diagnostics) hcl.Diagnostics {
 		if d.Summary == "Unsuitable value type" && strings.Contains(d.Detail, "value must be known") && d.Subject != nil {
 			echo := false
 			for _, o := range diags {
-				if o != d && o.Severity == hcl.DiagError && o.Subject != nil && o.Subject.Filename == d.Subject.Filename && o.Subject.Start == d.Subject.Start {
+				if o != d && o.Severity == hcl.DiagError && o.Subject != nil && o.Subject.Filename == d.Subject.Filename &&
+					(o.Subject.Start == d.Subject.Start || d.Context != nil && d.Context.Overlaps(*o.Subject)) {
 					echo = true
 					break
 				}
@@ -273,7 +275,9 @@ type loader struct {
 	policies map[string]*declared
 	grants   map[string]*declared
 	managed  map[string]string // target address + group identity -> group address
-	secrets  []string          // env() values and passwords, never to appear in a diagnostic
+	secrets  []string          // literal passwords, never to appear in a diagnostic
+	dir      string
+	opts     LoadOptions
 }
 
 func (l *loader) errorf(rng *hcl.Range, summary, format string, args ...any) {
@@ -357,11 +361,6 @@ func (l *loader) target(b *hcl.Block) {
 	at.secret = l.secret
 	dt, diags, _ := decodeTargetBody(kind, guardBody(b.Body, ""), l.ctx, at)
 	l.diags = append(l.diags, diags...)
-	for _, pw := range []*Secret{secretOf(dt.LDAP), secretOf(dt.WinRM)} {
-		if pw != nil && pw.IsSet() {
-			l.secrets = append(l.secrets, pw.Reveal())
-		}
-	}
 	if diags.HasErrors() {
 		e.broken = true
 		return
@@ -386,7 +385,9 @@ func (l *loader) target(b *hcl.Block) {
 }
 
 // secret decodes a secret attribute (password): the one place a value
-// from env() may go. It becomes a Secret, which never prints.
+// from env() may go. A literal becomes a Secret at once; an expression that
+// uses env() is kept unevaluated in the Secret and evaluated when a target
+// is opened (Secret.Value), so loading reads no environment variable.
 func (l *loader) secret(name string, expr hcl.Expression) (Secret, hcl.Diagnostics) {
 	v, diags := expr.Value(l.ctx)
 	if diags.HasErrors() {
@@ -402,6 +403,9 @@ func (l *loader) secret(name string, expr hcl.Expression) (Secret, hcl.Diagnosti
 			Detail:   fmt.Sprintf("%s must be a string, such as env(\"JITFORM_CORP_PASSWORD\").", name),
 			Subject:  expr.Range().Ptr(),
 		}}
+	}
+	if !sv.IsKnown() {
+		return Secret{d: &deferredSecret{expr: hcl.UnwrapExpression(expr), dir: l.dir, opts: l.opts}}, nil
 	}
 	s := NewSecret(sv.AsString())
 	l.secrets = append(l.secrets, s.Reveal())

@@ -222,6 +222,7 @@ func TestEnvMarkFollowsExpressions(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct{ attr, expr string }{
 		{"dn", `"cn=${env("JITFORM_CANARY")},dc=example"`},
+		{"dn", `"cn=${timeadd(env("JITFORM_CANARY"), "1h")}"`},
 		{"dn", `env("JITFORM_CANARY") == "x" ? "cn=a,dc=example" : "cn=b,dc=example"`},
 		{"members", `[for m in [env("JITFORM_CANARY")] : m]`},
 		{"members", `[for m in ["a"] : "${m}${env("JITFORM_CANARY")}"]`},
@@ -241,6 +242,62 @@ EOT`},
 		}
 		if strings.Contains(text, canaryValue) || len(cfg.Groups) != 1 {
 			t.Errorf("%s = %s: leaked or loaded:\n%s", tc.attr, tc.expr, text)
+		}
+	}
+}
+
+// TestLoadReadsNoEnvironment: loading never reads an environment variable
+// (so commands that open no target need no password), and the password is
+// read when revealed, with errors that name the variable and never a value.
+func TestLoadReadsNoEnvironment(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"PW": "pw-Value-1", "EMPTY": "", "PART": "half-Two", "WHEN": "not-a-time-Secret"}
+	var reads []string
+	opts := testOptions()
+	opts.LookupEnv = func(name string) (string, bool) {
+		reads = append(reads, name)
+		v, ok := env[name]
+		return v, ok
+	}
+	target := func(name, pw string) string {
+		return "target \"ldap\" \"" + name + "\" {\n  url = \"ldaps://dc01\"\n  bind_dn = \"cn=svc\"\n  base_dn = \"dc=x\"\n  password = " + pw + "\n}\n"
+	}
+	src := target("plain", `env("PW")`) + target("unset", `env("JITFORM_CORP_PASSWORD")`) + target("empty", `env("EMPTY")`) +
+		target("joined", `"${env("PART")}-${env("PW")}"`) + target("literal", `"literal-Pw"`) +
+		target("fn", `timeadd(env("WHEN"), "1h")`) + target("nofile", `file(env("PW"))`)
+	cfg, diags := LoadFiles(t.TempDir(), map[string][]byte{"main.hcl": []byte(src)}, opts)
+	if diags.HasErrors() {
+		t.Fatal(renderDiags(diags))
+	}
+	if len(reads) != 0 {
+		t.Fatalf("loading read %v", reads)
+	}
+	for _, tc := range []struct{ target, want, wantErr string }{
+		{"plain", "pw-Value-1", ""},
+		{"unset", "", "environment variable JITFORM_CORP_PASSWORD is not set"},
+		{"empty", "", "environment variable EMPTY is empty"},
+		{"joined", "half-Two-pw-Value-1", ""},
+		{"literal", "literal-Pw", ""},
+		{"fn", "", `"(sensitive)" is not an RFC 3339 timestamp`},
+		{"nofile", "", "read (sensitive): no such file or directory"},
+	} {
+		s := cfg.TargetByAddr("target.ldap." + tc.target).LDAP.Password
+		got, err := s.Value()
+		if tc.wantErr == "" && (err != nil || got != tc.want) {
+			t.Errorf("%s: Value() = %q, %v; want %q", tc.target, got, err, tc.want)
+		}
+		if tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+			t.Errorf("%s: Value() error %v, want %q", tc.target, err, tc.wantErr)
+		}
+		if err != nil {
+			for _, v := range env {
+				if v != "" && strings.Contains(err.Error(), v) {
+					t.Errorf("%s: the error shows a value: %v", tc.target, err)
+				}
+			}
+		}
+		if !s.IsSet() || fmt.Sprint(s) != "(sensitive)" {
+			t.Errorf("%s: IsSet %v, prints %q", tc.target, s.IsSet(), fmt.Sprint(s))
 		}
 	}
 }

@@ -18,6 +18,10 @@ durations and times, unknown references, and every grant against its policy
 principal approving its own grant). Every problem is reported in one pass with
 file:line:col. Exit code 1 when there are errors.
 
+validate needs no password: env() in a password is read only when a target
+is opened (plan, apply, run); env() anywhere else is an error, since only
+passwords are never printed.
+
 Examples:
   jitform validate
   jitform -C policies validate

@@ -68,6 +68,11 @@ func Open(ctx context.Context, t *config.Target, opts providers.Options) (provid
 	if c == nil {
 		return nil, fmt.Errorf("%s: not an ldap target", t.Addr)
 	}
+	// The password's env() is read now, when the target opens.
+	password, err := c.Password.Value()
+	if err != nil {
+		return nil, fmt.Errorf("%s: password: %w", t.Addr, err)
+	}
 	timeout := c.Timeout
 	if timeout <= 0 {
 		timeout = config.DefaultLDAPTimeout
@@ -106,9 +111,9 @@ func Open(ctx context.Context, t *config.Target, opts providers.Options) (provid
 	tg.sem = make(chan struct{}, n)
 	if c.BindDN != "" {
 		tg.ops.Add(1)
-		if err := conn.Bind(c.BindDN, c.Password.Reveal()); err != nil {
+		if err := conn.Bind(c.BindDN, password); err != nil {
 			conn.Close()
-			return nil, fmt.Errorf("%s: bind to %s as %q: %w%s", t.Addr, c.URL, c.BindDN, scrub(err, c.Password.Reveal()), bindAdvice(err))
+			return nil, fmt.Errorf("%s: bind to %s as %q: %w%s", t.Addr, c.URL, c.BindDN, scrub(err, password), bindAdvice(err))
 		}
 	}
 	return tg, nil

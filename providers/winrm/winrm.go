@@ -55,6 +55,11 @@ func open(_ context.Context, t *config.Target, opts providers.Options, dial func
 	if c == nil {
 		return nil, fmt.Errorf("%s: not a winrm target", t.Addr)
 	}
+	// The password's env() is read now, when the target opens.
+	password, err := c.Password.Value()
+	if err != nil {
+		return nil, fmt.Errorf("%s: password: %w", t.Addr, err)
+	}
 	if !c.HTTPS && !c.InsecurePlaintext {
 		return nil, fmt.Errorf("%s: plain HTTP requires insecure_plaintext = true", t.Addr)
 	}
@@ -89,11 +94,11 @@ func open(_ context.Context, t *config.Target, opts providers.Options, dial func
 		// reaches the default transport.
 		params.TransportDecorator = func() winrm.Transporter { return winrm.NewClientNTLMWithDial(dial) }
 	}
-	cl, err := winrm.NewClientWithParameters(ep, c.User, c.Password.Reveal(), params)
+	cl, err := winrm.NewClientWithParameters(ep, c.User, password, params)
 	if err != nil {
 		return nil, fmt.Errorf("%s: set up client for %s: %w", t.Addr, c.Address, err)
 	}
-	return &target{addr: t.Addr, host: c.Address, client: cl, timeout: timeout, secret: c.Password.Reveal(), report: opts.Progress}, nil
+	return &target{addr: t.Addr, host: c.Address, client: cl, timeout: timeout, secret: password, report: opts.Progress}, nil
 }
 
 func (t *target) Close() error { return nil }
