@@ -258,6 +258,7 @@ func (l *loader) policy(b *hcl.Block) {
 	}
 
 	if at.has("groups") && raw.Groups != nil {
+		listed := map[string]bool{}
 		elems, ediags := hcl.ExprList(raw.Groups)
 		if ediags.HasErrors() {
 			fail("groups", "Invalid groups", "groups must be a list of group references, like [group.web01_admins].")
@@ -274,10 +275,11 @@ func (l *loader) policy(b *hcl.Block) {
 			case gd == nil:
 				l.undeclared(r, gaddr, names("group.", l.groups))
 				errs = true
-			case slices.Contains(p.Groups, gaddr):
+			case listed[gaddr]:
 				l.errorf(r.rng.Ptr(), "Duplicate group", "%s is listed twice in groups.", gaddr)
 				errs = true
 			default:
+				listed[gaddr] = true
 				p.Groups = append(p.Groups, gaddr)
 			}
 		}

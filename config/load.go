@@ -1,10 +1,12 @@
 package config
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -23,9 +25,26 @@ import (
 type LoadOptions struct {
 	// PlanTime is the value of plantimestamp(); zero means the current time.
 	PlanTime time.Time
-	// LookupEnv reads variables for env(); nil means os.LookupEnv. Tests
-	// set it so that they need not touch the process environment.
+	// LookupEnv reads variables for env() when a target is opened
+	// (Secret.Value); nil means os.LookupEnv. Tests set it so that they
+	// need not touch the process environment.
 	LookupEnv func(name string) (string, bool)
+	// Context, when set, stops the load early once it is done (a signal):
+	// checked between files and between blocks. The result is then an
+	// error diagnostic saying the load was interrupted.
+	Context context.Context
+}
+
+// interrupted returns the diagnostic for a cancelled load, or nil.
+func (o LoadOptions) interrupted() *hcl.Diagnostic {
+	if o.Context == nil || o.Context.Err() == nil {
+		return nil
+	}
+	return &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  "Loading was interrupted",
+		Detail:   fmt.Sprintf("The configuration was not fully read: %v.", context.Cause(o.Context)),
+	}
 }
 
 // Load reads every *.hcl file in dir (not subdirectories; names starting
@@ -48,13 +67,12 @@ func Load(dir string, opts LoadOptions) (*Config, hcl.Diagnostics) {
 		if e.IsDir() || !strings.HasSuffix(name, ".hcl") || strings.HasPrefix(name, ".") {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  "Cannot read a configuration file",
-				Detail:   fmt.Sprintf("read %s: %v", filepath.Join(dir, name), unwrapPathErr(err)),
-			})
+		if d := opts.interrupted(); d != nil {
+			return &Config{Dir: dir, Files: map[string]*hcl.File{}}, append(diags, d)
+		}
+		b, d := readConfigFile(filepath.Join(dir, name))
+		if d != nil {
+			diags = append(diags, d)
 			continue
 		}
 		files[name] = b
@@ -68,6 +86,42 @@ func Load(dir string, opts LoadOptions) (*Config, hcl.Diagnostics) {
 	}
 	cfg, more := LoadFiles(dir, files, opts)
 	return cfg, append(diags, more...)
+}
+
+// readConfigFile reads one *.hcl file: a regular file (a symlink to one is
+// followed) of at most MaxConfigFileSize bytes. A fifo or device named
+// *.hcl is refused rather than read forever.
+func readConfigFile(p string) ([]byte, *hcl.Diagnostic) {
+	fail := func(err error) ([]byte, *hcl.Diagnostic) {
+		return nil, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Cannot read a configuration file",
+			Detail:   fmt.Sprintf("read %s: %v", p, unwrapPathErr(err)),
+		}
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		return fail(err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fail(fmt.Errorf("not a regular file (%s)", fileKind(fi.Mode())))
+	}
+	if fi.Size() > MaxConfigFileSize {
+		return nil, tooLarge(p, fi.Size())
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return fail(err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxConfigFileSize+1))
+	if err != nil {
+		return fail(err)
+	}
+	if len(b) > MaxConfigFileSize {
+		return nil, tooLarge(p, int64(len(b)))
+	}
+	return b, nil
 }
 
 // LoadFiles decodes the given files (name -> source; names relative to dir,
@@ -108,11 +162,28 @@ func LoadFiles(dir string, files map[string][]byte, opts LoadOptions) (*Config, 
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			f, diags := hclsyntax.ParseConfig(files[name], filename, hcl.InitialPos)
+			src := files[name]
+			// Hostile input is refused before the parser, which would
+			// take seconds or overflow the stack on it.
+			if len(src) > MaxConfigFileSize {
+				results[i] = parsed{diags: hcl.Diagnostics{tooLarge(filename, int64(len(src)))}}
+				return
+			}
+			if d := checkNesting(src, filename); d != nil {
+				results[i] = parsed{diags: hcl.Diagnostics{d}}
+				return
+			}
+			if opts.interrupted() != nil {
+				return
+			}
+			f, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
 			results[i] = parsed{f, diags}
 		})
 	}
 	wg.Wait()
+	if d := opts.interrupted(); d != nil {
+		return l.cfg, hcl.Diagnostics{d}
+	}
 
 	var blocks []*hcl.Block
 	for i, name := range names {
@@ -138,10 +209,16 @@ func LoadFiles(dir string, files map[string][]byte, opts LoadOptions) (*Config, 
 
 	// Declarations first, then what refers to them, so a reference can be
 	// resolved whatever the file or the order it is written in.
+	n := 0
 	for _, kind := range []string{"target", "group", "actor", "policy", "grant"} {
 		for _, b := range blocks {
 			if b.Type != kind {
 				continue
+			}
+			if n++; n%256 == 0 {
+				if d := opts.interrupted(); d != nil {
+					return l.cfg, append(l.diags, d)
+				}
 			}
 			switch kind {
 			case "target":
@@ -164,21 +241,32 @@ func LoadFiles(dir string, files map[string][]byte, opts LoadOptions) (*Config, 
 }
 
 // dropEchoes removes gohcl's "value must be known" errors, which only repeat
-// a failed function call or a forbidden reference reported at the same
-// place, and says where references are allowed.
+// a failed function call or a forbidden reference reported within the same
+// expression, and says where references are allowed. Linear in the number
+// of diagnostics (plus a sort), however many there are.
 func dropEchoes(diags hcl.Diagnostics) hcl.Diagnostics {
+	starts := map[string][]int{} // file -> start bytes of error subjects, sorted
+	for _, d := range diags {
+		if d.Severity == hcl.DiagError && d.Subject != nil {
+			starts[d.Subject.Filename] = append(starts[d.Subject.Filename], d.Subject.Start.Byte)
+		}
+	}
+	for _, s := range starts {
+		sort.Ints(s)
+	}
+	// errorsIn counts error subjects starting in [from, to].
+	errorsIn := func(file string, from, to int) int {
+		s := starts[file]
+		return sort.SearchInts(s, to+1) - sort.SearchInts(s, from)
+	}
 	out := diags[:0]
 	for _, d := range diags {
 		if d.Summary == "Unsuitable value type" && strings.Contains(d.Detail, "value must be known") && d.Subject != nil {
-			echo := false
-			for _, o := range diags {
-				if o != d && o.Severity == hcl.DiagError && o.Subject != nil && o.Subject.Filename == d.Subject.Filename &&
-					(o.Subject.Start == d.Subject.Start || d.Context != nil && d.Context.Overlaps(*o.Subject)) {
-					echo = true
-					break
-				}
+			from, to := d.Subject.Start.Byte, d.Subject.Start.Byte
+			if d.Context != nil && d.Context.Filename == d.Subject.Filename {
+				from, to = min(from, d.Context.Start.Byte), max(to, d.Context.End.Byte-1)
 			}
-			if echo {
+			if errorsIn(d.Subject.Filename, from, to) > 1 { // another besides this one
 				continue
 			}
 		}
@@ -194,17 +282,22 @@ func dropEchoes(diags hcl.Diagnostics) hcl.Diagnostics {
 // every "a" would garble messages, and no real secret is that short.
 const minScrubLen = 4
 
-// scrub replaces every secret (passwords, and env() values, which may be
-// secrets used in the wrong attribute) in the diagnostics' text.
+// scrub replaces every literal password in the diagnostics' text, in one
+// pass per text however many there are.
 func scrub(diags hcl.Diagnostics, secrets []string) {
+	var pairs []string
 	for _, s := range secrets {
-		if len(s) < minScrubLen {
-			continue
+		if len(s) >= minScrubLen {
+			pairs = append(pairs, s, redacted)
 		}
-		for _, d := range diags {
-			d.Summary = strings.ReplaceAll(d.Summary, s, redacted)
-			d.Detail = strings.ReplaceAll(d.Detail, s, redacted)
-		}
+	}
+	if len(pairs) == 0 {
+		return
+	}
+	r := strings.NewReplacer(pairs...)
+	for _, d := range diags {
+		d.Summary = r.Replace(d.Summary)
+		d.Detail = r.Replace(d.Detail)
 	}
 }
 

@@ -35,7 +35,7 @@ func cmdValidate(ctx context.Context, a *app, args []string) int {
 	if fs.NArg() > 0 {
 		return a.errorf("validate takes no arguments (got %q); use -C DIR to choose the repository", fs.Args())
 	}
-	cfg, diags := config.Load(a.dir, config.LoadOptions{PlanTime: time.Now().UTC()})
+	cfg, diags := config.Load(a.dir, config.LoadOptions{PlanTime: time.Now().UTC(), Context: ctx})
 	if cfg != nil {
 		// Grant conformance is checked even when loading found errors, so
 		// one run reports everything it can.
