@@ -56,6 +56,9 @@ func TestNestingIsBoundedBeforeParsing(t *testing.T) {
 			took := time.Since(start)
 			text := renderDiags(diags)
 			refused := strings.Contains(text, "Expression nested too deeply")
+			if strings.Contains(text, "Expression too long") {
+				t.Fatalf("refused as too long:\n%.1000s", text)
+			}
 			if refused != tc.refused {
 				t.Fatalf("refused = %v, want %v:\n%.2000s", refused, tc.refused, text)
 			}
@@ -181,8 +184,8 @@ func TestValidateIsLinearInMembers(t *testing.T) {
 		t.Errorf("nested list: %s", renderDiags(diags))
 	}
 	// Numbers and bools become strings, as before.
-	cfg, diags = LoadFiles("bench", map[string][]byte{"main.hcl": []byte(groupWith("members", `["a", 1, true]`))}, testOptions())
-	if diags.HasErrors() || strings.Join(cfg.Groups[1].Members, ",") != "a,1,true" {
+	cfg, diags = LoadFiles("bench", map[string][]byte{"main.hcl": []byte(groupWith("members", `["a", 1, true, -5, 1.5, 12345678901234, 1e30]`))}, testOptions())
+	if diags.HasErrors() || strings.Join(cfg.Groups[1].Members, ",") != "a,1,true,-5,1.5,12345678901234,1000000000000000000000000000000" {
 		t.Errorf("mixed list: %v %s", cfg.Groups, renderDiags(diags))
 	}
 }
@@ -250,5 +253,47 @@ func TestIndexedPolicyCheckAgrees(t *testing.T) {
 				t.Errorf("%s approved by %v: Check %s, indexed %s", principal, approvers, a, b)
 			}
 		}
+	}
+}
+
+// TestOperatorChainsAreBoundedBeforeParsing: the parser and evaluator
+// also recurse once per unary operator, conditional, splat and index; a
+// chain of 200,000 overflowed the stack (splat) or took seconds each, so
+// more than MaxChain at one level is refused before parsing. Lists of
+// any length, and many attributes, are not chains.
+func TestOperatorChainsAreBoundedBeforeParsing(t *testing.T) {
+	t.Parallel()
+	const n = 200000
+	cases := []struct {
+		name, src string
+		refused   bool
+	}{
+		{"not", groupWith("exclusive", strings.Repeat("!", n)+"true"), true},
+		{"negation", groupWith("dn", strings.Repeat("-", n)+"1"), true},
+		{"conditionals", groupWith("dn", strings.Repeat("true ? \"a\" : ", n)+`"b"`), true},
+		{"sums", groupWith("dn", strings.Repeat("1 + ", n)+"1"), true},
+		{"splats", groupWith("members", "[\"a\"]"+strings.Repeat("[*]", n)), true},
+		{"indexes", groupWith("members", "[[\"a\"]]"+strings.Repeat("[0]", n)), true},
+		{"in an interpolation", groupWith("dn", `"${`+strings.Repeat("!", n)+`true}"`), true},
+		{"a long list of negative numbers", groupWith("members", "["+strings.Repeat("-1, ", 20000)+"-1]"), false},
+		{"many attributes of one operator each", minimalRepo + strings.Repeat("grant \"g\" {\n  duration = \"1h\"\n}\n", 2000), false},
+		{"MaxChain at one level", groupWith("dn", strings.Repeat("!", MaxChain-1)+"true"), false},
+		{"operators in strings and comments", groupWith("dn", `"`+strings.Repeat("-!?", n)+`"`) + "# " + strings.Repeat("!", n) + "\n", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			start := time.Now()
+			_, diags := LoadFiles("repo", map[string][]byte{"main.hcl": []byte(tc.src)}, testOptions())
+			took := time.Since(start)
+			text := renderDiags(diags)
+			refused := strings.Contains(text, "Expression too long")
+			if refused != tc.refused {
+				t.Fatalf("refused = %v, want %v:\n%.1000s", refused, tc.refused, text)
+			}
+			if refused && (!strings.Contains(text, "repo/main.hcl:14:") || took > 2*time.Second) {
+				t.Errorf("took %s; the diagnostic should point at line 14:\n%s", took, text)
+			}
+		})
 	}
 }

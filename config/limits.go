@@ -20,54 +20,76 @@ const (
 	// interpolations may nest. The HCL parser recurses once per level and
 	// overflows the stack near 100,000; real policies nest a handful.
 	MaxNesting = 100
+	// MaxChain is how many operators, conditionals, splats and brackets
+	// one expression may chain at one level (between commas, or lines of
+	// a block). The parser and evaluator also recurse once per unary
+	// operator, conditional, splat and index ("!!!!x", "a ? b : c ? ...",
+	// "a[*][*]..."): 200,000 of them overflow the stack.
+	MaxChain = 256
 )
 
-// checkNesting scans src for brackets nesting deeper than MaxNesting before
-// the HCL parser (which recurses per level) sees it, in one linear pass. It
-// follows HCL's lexical structure enough to skip comments and the literal
-// text of quoted strings and heredocs, while counting the ${ } and %{ }
-// inside them. A closing bracket closes only its own kind, so mismatched
-// input counts as deeper, never shallower, than the parser would see.
+// checkNesting scans src before the HCL parser (which recurses per level)
+// sees it, in one linear pass, for brackets nesting deeper than MaxNesting
+// and for expressions chaining more than MaxChain operators at one level.
+// It follows HCL's lexical structure enough to skip comments and the
+// literal text of quoted strings and heredocs, while counting the ${ } and
+// %{ } inside them. A closing bracket closes only its own kind, so
+// mismatched input counts as deeper, never shallower, than the parser
+// would see.
 func checkNesting(src []byte, filename string) *hcl.Diagnostic {
 	const (
 		quoted  = '"'
 		heredoc = 'h'
 		interp  = 'i'
 	)
-	var stack []byte     // '(' '[' '{', interp, quoted, heredoc
-	var markers []string // the end markers of the open heredocs
-	depth := 0           // brackets and interpolations on the stack
-	line, lineStart := 1, 0
-	top := func() byte {
-		if len(stack) == 0 {
-			return 0
-		}
-		return stack[len(stack)-1]
+	type level struct {
+		kind byte // '(' '[' '{', interp, quoted, heredoc
+		ops  int  // operators and brackets chained at this level so far
 	}
-	push := func(c byte) {
-		stack = append(stack, c)
-		if c != quoted && c != heredoc {
+	stack := []level{{kind: '{'}} // the file body
+	var markers []string          // the end markers of the open heredocs
+	depth := 0                    // brackets and interpolations on the stack
+	line, lineStart := 1, 0
+	top := func() *level { return &stack[len(stack)-1] }
+	push := func(k byte) {
+		stack = append(stack, level{kind: k})
+		if k != quoted && k != heredoc {
 			depth++
 		}
 	}
 	pop := func() {
-		if c := top(); c != quoted && c != heredoc {
-			depth--
+		if len(stack) == 1 {
+			return
 		}
-		if top() == heredoc {
+		switch top().kind {
+		case quoted:
+		case heredoc:
 			markers = markers[:len(markers)-1]
+		default:
+			depth--
 		}
 		stack = stack[:len(stack)-1]
 	}
 	at := func(i int, s string) bool { return len(src)-i >= len(s) && string(src[i:i+len(s)]) == s }
+	fail := func(i int, summary, detail string) *hcl.Diagnostic {
+		col := utf8.RuneCount(src[lineStart:i]) + 1
+		pos := hcl.Pos{Line: line, Column: col, Byte: i}
+		return &hcl.Diagnostic{
+			Severity: hcl.DiagError, Summary: summary, Detail: detail,
+			Subject: &hcl.Range{Filename: filename, Start: pos, End: hcl.Pos{Line: line, Column: col + 1, Byte: i + 1}},
+		}
+	}
 	for i := 0; i < len(src); i++ {
 		c := src[i]
 		if c == '\n' {
 			line, lineStart = line+1, i+1
-			if top() == quoted {
+			switch top().kind {
+			case quoted:
 				pop() // a newline ends an unterminated string, as in HCL's lexer
+			case '{':
+				top().ops = 0 // a new attribute or block
 			}
-			if top() == heredoc {
+			if top().kind == heredoc {
 				end := bytes.IndexByte(src[i+1:], '\n')
 				if end < 0 {
 					end = len(src) - i - 1
@@ -78,14 +100,15 @@ func checkNesting(src []byte, filename string) *hcl.Diagnostic {
 			}
 			continue
 		}
-		switch top() {
+		chained := false
+		switch top().kind {
 		case quoted, heredoc:
 			switch {
-			case c == '\\' && top() == quoted:
+			case c == '\\' && top().kind == quoted:
 				if i+1 < len(src) && src[i+1] != '\n' {
 					i++
 				}
-			case c == '"' && top() == quoted:
+			case c == '"' && top().kind == quoted:
 				pop()
 			case at(i, "$${") || at(i, "%%{"):
 				i += 2 // literal
@@ -121,26 +144,36 @@ func checkNesting(src []byte, filename string) *hcl.Diagnostic {
 					push(heredoc)
 					markers = append(markers, string(src[j:k]))
 					i = k - 1 // the newline comes next
+				} else {
+					chained = true
 				}
 			case c == '(' || c == '[' || c == '{':
+				top().ops++
+				if top().ops > MaxChain {
+					chained = true
+					break
+				}
 				push(c)
 			case c == ')' || c == ']' || c == '}':
-				t := top()
+				t := top().kind
 				if t == '(' && c == ')' || t == '[' && c == ']' || (t == '{' || t == interp) && c == '}' {
 					pop()
 				}
+			case c == ',':
+				top().ops = 0
+			case strings.IndexByte("!-+*/%?&|=<>", c) >= 0:
+				chained = true
+			}
+		}
+		if chained {
+			if top().ops++; top().ops > MaxChain {
+				return fail(i, "Expression too long",
+					fmt.Sprintf("One expression chains more than %d operators, conditionals, splats or brackets here; jitform reads at most %d (split it, or use a list). The file was not parsed.", MaxChain, MaxChain))
 			}
 		}
 		if depth > MaxNesting {
-			col := utf8.RuneCount(src[lineStart:i]) + 1
-			pos := hcl.Pos{Line: line, Column: col, Byte: i}
-			return &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  "Expression nested too deeply",
-				Detail: fmt.Sprintf("Brackets, braces, parentheses and ${...} nest more than %d levels deep here; jitform reads at most %d (a policy needs a handful). The file was not parsed.",
-					MaxNesting, MaxNesting),
-				Subject: &hcl.Range{Filename: filename, Start: pos, End: hcl.Pos{Line: line, Column: col + 1, Byte: i + 1}},
-			}
+			return fail(i, "Expression nested too deeply",
+				fmt.Sprintf("Brackets, braces, parentheses and ${...} nest more than %d levels deep here; jitform reads at most %d (a policy needs a handful). The file was not parsed.", MaxNesting, MaxNesting))
 		}
 	}
 	return nil

@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"math/big"
+	"strconv"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
@@ -140,7 +142,16 @@ func (e *guardedExpr) stringList(v cty.Value, diags hcl.Diagnostics) (cty.Value,
 				Subject:  e.Expression.Range().Ptr(),
 			})
 		}
-		if ty != cty.String {
+		switch {
+		case ty == cty.Number && el.AsBigFloat().IsInt():
+			// What cty's conversion gives, without its slow exact
+			// formatting of every integer.
+			if i, acc := el.AsBigFloat().Int64(); acc == big.Exact {
+				el = cty.StringVal(strconv.FormatInt(i, 10))
+				break
+			}
+			el, _ = convert.Convert(el, cty.String)
+		case ty != cty.String:
 			el, _ = convert.Convert(el, cty.String)
 		}
 		out = append(out, el)
