@@ -58,7 +58,7 @@ func (l *loader) group(b *hcl.Block) {
 		return
 	}
 	var raw groupHCL
-	diags := gohcl.DecodeBody(guardBody(b.Body, ""), l.ctx, &raw)
+	diags := decodeBody(b.Body, l.ctx, &raw, "")
 	l.diags = append(l.diags, diags...)
 	at := attrsOf(b)
 	if !l.require(b, at, "target", "the directory or host the group is on, e.g. target = target.ldap.corp") {
@@ -190,7 +190,7 @@ func (l *loader) actor(b *hcl.Block) {
 		return
 	}
 	var raw actorHCL
-	diags := gohcl.DecodeBody(guardBody(b.Body, ""), l.ctx, &raw)
+	diags := decodeBody(b.Body, l.ctx, &raw, "")
 	l.diags = append(l.diags, diags...)
 	if diags.HasErrors() {
 		d.broken = true
@@ -237,7 +237,7 @@ func (l *loader) policy(b *hcl.Block) {
 		return
 	}
 	var raw policyHCL
-	diags := gohcl.DecodeBody(guardBody(b.Body, ""), l.ctx, &raw)
+	diags := decodeBody(b.Body, l.ctx, &raw, "")
 	l.diags = append(l.diags, diags...)
 	at := attrsOf(b)
 	errs := diags.HasErrors()
@@ -448,7 +448,7 @@ func (l *loader) grant(b *hcl.Block) {
 		return
 	}
 	var raw grantHCL
-	diags := gohcl.DecodeBody(guardBody(b.Body, ""), l.ctx, &raw)
+	diags := decodeBody(b.Body, l.ctx, &raw, "")
 	l.diags = append(l.diags, diags...)
 	at := attrsOf(b)
 	errs := diags.HasErrors()

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 )
 
 // groupWith is a repository whose group "g" has attr = expr.
@@ -295,5 +297,15 @@ func TestOperatorChainsAreBoundedBeforeParsing(t *testing.T) {
 				t.Errorf("took %s; the diagnostic should point at line 14:\n%s", took, text)
 			}
 		})
+	}
+}
+
+// TestValidIdentifierAgreesWithHCL: the fast path gives HCL's answer.
+func TestValidIdentifierAgreesWithHCL(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{"", "a", "A9", "_x", "a-b", "a_b-c9", "-a", "9a", "a b", "a.b", "a\"", "é", "aé", "a\x00", "ab-", "a--b", "__", "-", "Ωmega", "a\u200d"} {
+		if got, want := validIdentifier(s), hclsyntax.ValidIdentifier(s); got != want {
+			t.Errorf("validIdentifier(%q) = %v, HCL says %v", s, got, want)
+		}
 	}
 }
