@@ -58,7 +58,7 @@ func (l *loader) group(b *hcl.Block) {
 		return
 	}
 	var raw groupHCL
-	diags := gohcl.DecodeBody(b.Body, l.ctx, &raw)
+	diags := decodeBody(b.Body, l.ctx, &raw, "")
 	l.diags = append(l.diags, diags...)
 	at := attrsOf(b)
 	if !l.require(b, at, "target", "the directory or host the group is on, e.g. target = target.ldap.corp") {
@@ -190,7 +190,7 @@ func (l *loader) actor(b *hcl.Block) {
 		return
 	}
 	var raw actorHCL
-	diags := gohcl.DecodeBody(b.Body, l.ctx, &raw)
+	diags := decodeBody(b.Body, l.ctx, &raw, "")
 	l.diags = append(l.diags, diags...)
 	if diags.HasErrors() {
 		d.broken = true
@@ -238,7 +238,7 @@ func (l *loader) policy(b *hcl.Block) {
 		return
 	}
 	var raw policyHCL
-	diags := gohcl.DecodeBody(b.Body, l.ctx, &raw)
+	diags := decodeBody(b.Body, l.ctx, &raw, "")
 	l.diags = append(l.diags, diags...)
 	at := attrsOf(b)
 	errs := diags.HasErrors()
@@ -259,6 +259,7 @@ func (l *loader) policy(b *hcl.Block) {
 	}
 
 	if at.has("groups") && raw.Groups != nil {
+		listed := map[string]bool{}
 		elems, ediags := hcl.ExprList(raw.Groups)
 		if ediags.HasErrors() {
 			fail("groups", "Invalid groups", "groups must be a list of group references, like [group.web01_admins].")
@@ -275,10 +276,11 @@ func (l *loader) policy(b *hcl.Block) {
 			case gd == nil:
 				l.undeclared(r, gaddr, names("group.", l.groups))
 				errs = true
-			case slices.Contains(p.Groups, gaddr):
+			case listed[gaddr]:
 				l.errorf(r.rng.Ptr(), "Duplicate group", "%s is listed twice in groups.", gaddr)
 				errs = true
 			default:
+				listed[gaddr] = true
 				p.Groups = append(p.Groups, gaddr)
 			}
 		}
@@ -404,7 +406,7 @@ func (l *loader) windows(expr hcl.Expression, errs bool) ([]Window, bool) {
 	if diags.HasErrors() {
 		// Not a literal list (a function call, say): evaluate it whole.
 		var specs []string
-		if d := gohcl.DecodeExpression(expr, l.ctx, &specs); d.HasErrors() {
+		if d := gohcl.DecodeExpression(guardExpr(expr, "windows"), l.ctx, &specs); d.HasErrors() {
 			l.diags = append(l.diags, d...)
 			return nil, true
 		}
@@ -419,7 +421,7 @@ func (l *loader) windows(expr hcl.Expression, errs bool) ([]Window, bool) {
 	var out []Window
 	for _, e := range elems {
 		var s string
-		if d := gohcl.DecodeExpression(e, l.ctx, &s); d.HasErrors() {
+		if d := gohcl.DecodeExpression(guardExpr(e, "windows"), l.ctx, &s); d.HasErrors() {
 			l.diags = append(l.diags, d...)
 			errs = true
 			continue
@@ -459,7 +461,7 @@ func (l *loader) grant(b *hcl.Block) {
 		return
 	}
 	var raw grantHCL
-	diags := gohcl.DecodeBody(b.Body, l.ctx, &raw)
+	diags := decodeBody(b.Body, l.ctx, &raw, "")
 	l.diags = append(l.diags, diags...)
 	at := attrsOf(b)
 	errs := diags.HasErrors()
