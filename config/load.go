@@ -155,6 +155,8 @@ func LoadFiles(dir string, files map[string][]byte, opts LoadOptions) (*Config, 
 			}
 		}
 	}
+	_, stateDiags := decodeStateBlocks(dir, blocks, l.ctx)
+	l.diags = append(l.diags, stateDiags...)
 	l.diags = dropEchoes(l.diags)
 	scrub(l.diags, l.secrets)
 	sortDiags(l.diags)
@@ -227,6 +229,7 @@ var rootSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
 	{Type: "actor", LabelNames: []string{"name"}},
 	{Type: "policy", LabelNames: []string{"name"}},
 	{Type: "grant", LabelNames: []string{"name"}},
+	{Type: "state", LabelNames: []string{"kind"}}, // config/state.go
 }}
 
 // digest is a hex SHA-256 over the sorted (name, bytes) pairs, each length-

@@ -92,6 +92,7 @@ func commands() []command {
 		{"grant", "Request, approve, deny, revoke and list grants in the ledger", cmdGrant},
 		{"ledger", "Verify the ledger's hash chain or print the audit trail", cmdLedger},
 		{"run", "Plan and apply at every window boundary, until stopped", cmdRun},
+		{"state", "Copy the ledger between local files and PostgreSQL (push, pull)", cmdState},
 		{"version", "Print the jitform version", cmdVersion},
 	}
 }
@@ -363,13 +364,10 @@ func registry() providers.Registry {
 	}
 }
 
-// backend opens the local state in .jitform/ beside the config.
+// backend opens the state the repository declares: PostgreSQL for a
+// state "postgres" block, else the local files in .jitform/ (state.go).
 func (a *app) backend() (state.Backend, error) {
-	b, err := state.NewLocal(a.dir)
-	if err != nil {
-		return nil, fmt.Errorf("open the state in %s: %w", a.dir, err)
-	}
-	return b, nil
+	return a.openBackend()
 }
 
 // options are the operation settings common to plan and apply.

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jitform/jitform/internal/pgtest"
+	"github.com/jitform/jitform/state"
+)
+
+// jitform runs the command in-process and returns exit code, stdout, stderr.
+func jitform(t *testing.T, ctx context.Context, dir string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	a := &app{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: os.Getenv}
+	code := a.main(ctx, append([]string{"-C", dir}, args...))
+	return code, out.String(), errb.String()
+}
+
+// quickstartWithState copies the quickstart and adds a state "postgres" block.
+func quickstartWithState(t *testing.T, schema string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := copyDir(filepath.Join("..", "..", "examples", "quickstart"), dir); err != nil {
+		t.Fatal(err)
+	}
+	if schema != "" {
+		block := fmt.Sprintf("state \"postgres\" {\n  url    = env(\"JITFORM_STATE_URL\")\n  schema = %q\n}\n", schema)
+		if err := os.WriteFile(filepath.Join(dir, "state.hcl"), []byte(block), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func noLocalState(t *testing.T, dir string) {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(dir, state.StateDirName)); err == nil {
+		t.Fatalf("%s was created: a repository with a state \"postgres\" block fell back to local files", state.StateDirName)
+	}
+}
+
+// TestPostgresStateCommands drives the CLI against a real cluster: plan
+// before init says to run init and touches no local file; init creates the
+// schema; apply writes the ledger to PostgreSQL only; ledger verify reads
+// it; state pull exports it and the local verifier accepts it; a newer
+// schema is refused by plan and init; an unreachable database is a loud
+// error without the password, never a fallback to local files.
+func TestPostgresStateCommands(t *testing.T) {
+	c := pgtest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	db := c.NewDatabase(t)
+	t.Setenv("JITFORM_STATE_URL", c.SuperURL(db))
+	dir := quickstartWithState(t, "jitform")
+
+	code, _, stderr := jitform(t, ctx, dir, "plan")
+	if code != exitError || !strings.Contains(stderr, "jitform init") {
+		t.Fatalf("plan before init: exit %d, stderr %q; want a refusal saying to run jitform init", code, stderr)
+	}
+	noLocalState(t, dir)
+
+	code, stdout, stderr := jitform(t, ctx, dir, "init")
+	if code != exitOK || !strings.Contains(stdout, "Created the PostgreSQL state") || !strings.Contains(stdout, fmt.Sprintf("schema version %d", state.PostgresSchemaVersion())) {
+		t.Fatalf("init: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if code, stdout, _ = jitform(t, ctx, dir, "init"); code != exitOK || !strings.Contains(stdout, "up to date") {
+		t.Fatalf("second init: exit %d, %s", code, stdout)
+	}
+	code, stdout, stderr = jitform(t, ctx, dir, "apply", "--auto-approve")
+	if code != exitOK || !strings.Contains(stdout, "Apply complete") {
+		t.Fatalf("apply: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	noLocalState(t, dir)
+	code, stdout, _ = jitform(t, ctx, dir, "ledger", "verify")
+	if code != exitOK || !strings.Contains(stdout, "Ledger OK") {
+		t.Fatalf("ledger verify: exit %d, %s", code, stdout)
+	}
+	pgHead := strings.Fields(stdout)[len(strings.Fields(stdout))-1]
+
+	code, stdout, stderr = jitform(t, ctx, dir, "state", "pull")
+	if code != exitOK || !strings.Contains(stdout, "Pulled") {
+		t.Fatalf("state pull: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	local, err := state.NewLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := local.Events(ctx)
+	if err != nil || len(events) == 0 || state.Head(events) != pgHead {
+		t.Fatalf("pulled ledger: %d events, head %s, %v; want PostgreSQL's head %s", len(events), state.Head(events), err, pgHead)
+	}
+	// A second apply converges (nothing to do) and reads PostgreSQL, not the pulled copy.
+	if code, stdout, stderr = jitform(t, ctx, dir, "plan", "--detailed-exitcode"); code != exitOK {
+		t.Fatalf("plan after apply: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+
+	c.Exec(t, db, "INSERT INTO jitform.schema_version (version, name) VALUES (999, '0999_future.sql')")
+	for _, cmd := range [][]string{{"plan"}, {"init"}, {"ledger", "verify"}} {
+		code, _, stderr = jitform(t, ctx, dir, cmd...)
+		if code != exitError || !strings.Contains(stderr, "newer than this jitform") || !strings.Contains(stderr, "upgrade jitform") {
+			t.Errorf("%v on a newer schema: exit %d, stderr %q", cmd, code, stderr)
+		}
+	}
+
+	const secret = "Zq-unreachable-pw-5519"
+	other := quickstartWithState(t, "jitform")
+	t.Setenv("JITFORM_STATE_URL", fmt.Sprintf("postgres://jitform:%s@127.0.0.1:1/jitform", secret))
+	for _, cmd := range [][]string{{"plan"}, {"apply", "--auto-approve"}, {"init"}, {"ledger", "log"}, {"state", "pull"}} {
+		code, stdout, stderr = jitform(t, ctx, other, cmd...)
+		if code != exitError {
+			t.Errorf("%v against an unreachable database: exit %d", cmd, code)
+		}
+		if strings.Contains(stdout+stderr, secret) {
+			t.Errorf("%v: the password is in the output: %s %s", cmd, stdout, stderr)
+		}
+		if !strings.Contains(stderr, "127.0.0.1") {
+			t.Errorf("%v: the error does not say which database: %s", cmd, stderr)
+		}
+	}
+	noLocalState(t, other)
+}
+
+// TestStatePushKeepsEveryHash: a repository with local state is moved to
+// PostgreSQL with `state push`: same events, same head; a second push into
+// the non-empty ledger is refused and changes nothing.
+func TestStatePushKeepsEveryHash(t *testing.T) {
+	c := pgtest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	db := c.NewDatabase(t)
+	t.Setenv("JITFORM_STATE_URL", c.SuperURL(db))
+	dir := quickstartWithState(t, "")
+	if code, stdout, stderr := jitform(t, ctx, dir, "apply", "--auto-approve"); code != exitOK {
+		t.Fatalf("local apply: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	_, localOut, _ := jitform(t, ctx, dir, "ledger", "verify")
+	if code, _, stderr := jitform(t, ctx, dir, "state", "push"); code != exitError || !strings.Contains(stderr, "state \"postgres\" block") {
+		t.Fatalf("push without a state block: exit %d, %s", code, stderr)
+	}
+	block := "state \"postgres\" {\n  url    = env(\"JITFORM_STATE_URL\")\n  schema = \"team_a\"\n}\n"
+	if err := os.WriteFile(filepath.Join(dir, "state.hcl"), []byte(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, stdout, stderr := jitform(t, ctx, dir, "init"); code != exitOK {
+		t.Fatalf("init: %d %s %s", code, stdout, stderr)
+	}
+	code, stdout, stderr := jitform(t, ctx, dir, "state", "push")
+	if code != exitOK || !strings.Contains(stdout, "Pushed") || !strings.Contains(stdout, "schema team_a") {
+		t.Fatalf("push: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	_, pgOut, _ := jitform(t, ctx, dir, "ledger", "verify")
+	if pgOut != localOut || !strings.Contains(pgOut, "Ledger OK") {
+		t.Fatalf("after push, ledger verify says %q; with local files it said %q", pgOut, localOut)
+	}
+	code, _, stderr = jitform(t, ctx, dir, "state", "push")
+	if code != exitError || !strings.Contains(stderr, "already holds") {
+		t.Fatalf("second push: exit %d, %s", code, stderr)
+	}
+	if _, again, _ := jitform(t, ctx, dir, "ledger", "verify"); again != pgOut {
+		t.Fatalf("a refused push changed the ledger: %q then %q", pgOut, again)
+	}
+}
