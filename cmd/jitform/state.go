@@ -156,4 +156,3 @@ func (a *app) initPostgres(ctx context.Context, pg *state.Postgres) error {
 	}
 	return nil
 }
-
