@@ -65,6 +65,10 @@ type Postgres struct {
 	pool   *pgxpool.Pool
 	ready  bool // schema version checked
 	closed bool
+	// While Watch runs, the seqs this value appended: their notifications
+	// are not changes made by someone else.
+	watching bool
+	ownSeqs  map[int64]bool
 
 	// beforeCommit, set only by tests, runs inside an append transaction
 	// after its rows are inserted and before COMMIT, with that session's pid.
@@ -566,9 +570,12 @@ func (p *Postgres) appendOnce(ctx context.Context, pool *pgxpool.Pool, batch str
 			p.beforeCommit(attempt, tx.Conn().PgConn().PID())
 		}
 		out = stored
+		// Before COMMIT, so Watch knows the notification is ours when it comes.
+		p.recordOwn(stored, true)
 		return nil
 	})
 	if err != nil {
+		p.recordOwn(out, false)
 		var ce *ChainError
 		if errors.As(err, &ce) {
 			return nil, err

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jitform/jitform/internal/operation"
+	"github.com/jitform/jitform/state"
 )
 
 const runUsage = `
@@ -26,7 +27,9 @@ apply: nothing is changed until it is fixed.
 
 SIGINT or SIGTERM: the change in flight finishes (up to --grace), then jitform
 exits 0. SIGHUP: plan again now instead of at the next wake (after editing
-the config or approving a grant). Logs go to stderr, as text or JSON
+the config or approving a grant). With a state "postgres" block, any ledger
+append by another process (grant approve, revoke) wakes run within a second
+(LISTEN/NOTIFY). Logs go to stderr, as text or JSON
 (--log-format json).
 
 Examples:
@@ -88,6 +91,18 @@ func cmdRun(ctx context.Context, a *app, args []string) int {
 			}
 		}
 	}()
+	// On PostgreSQL, another writer's append (an approval, a revocation)
+	// wakes the loop too: LISTEN/NOTIFY, within a second.
+	if pg, ok := b.(*state.Postgres); ok {
+		go func() {
+			_ = pg.Watch(wctx, func() {
+				select {
+				case wake <- struct{}{}:
+				default:
+				}
+			}, func(err error) { log.Warn("ledger watch", "error", err.Error()) })
+		}()
+	}
 	log.Info("jitform run", "dir", a.dir, "drift_interval", drift.String(), "parallelism", *parallelism)
 	if err := operation.Run(ctx, operation.RunOptions{
 		Options: opts, DriftInterval: *drift, Grace: *grace, Logger: log, Wake: wake,

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -165,5 +167,77 @@ func TestStatePushKeepsEveryHash(t *testing.T) {
 	}
 	if _, again, _ := jitform(t, ctx, dir, "ledger", "verify"); again != pgOut {
 		t.Fatalf("a refused push changed the ledger: %q then %q", pgOut, again)
+	}
+}
+
+// syncBuf is a stderr that tests read while the command writes.
+type syncBuf struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuf) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuf) count(s string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Count(b.buf.String(), s)
+}
+
+// TestPostgresRunWakesOnLedgerAppend: `jitform run` with a drift interval
+// of a month sleeps after its first cycle; an append by another process
+// (here another state handle, as `grant approve` would) wakes it within
+// two seconds, and its own appends do not keep it awake.
+func TestPostgresRunWakesOnLedgerAppend(t *testing.T) {
+	c := pgtest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	db := c.NewDatabase(t)
+	t.Setenv("JITFORM_STATE_URL", c.SuperURL(db))
+	dir := quickstartWithState(t, "jitform")
+	if code, stdout, stderr := jitform(t, ctx, dir, "init"); code != exitOK {
+		t.Fatalf("init: %d %s %s", code, stdout, stderr)
+	}
+	rctx, stop := context.WithCancel(ctx)
+	stderr := &syncBuf{}
+	a := &app{stdin: strings.NewReader(""), stdout: io.Discard, stderr: stderr, getenv: os.Getenv}
+	done := make(chan int, 1)
+	go func() { done <- a.main(rctx, []string{"-C", dir, "run", "--log-format", "json", "--drift-interval", "720h"}) }()
+	waitFor := func(what string, n int, within time.Duration) time.Duration {
+		t.Helper()
+		start := time.Now()
+		for stderr.count(what) < n {
+			if time.Since(start) > within {
+				t.Fatalf("no %d× %s within %s:\n%s", n, what, within, stderr.buf.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		return time.Since(start)
+	}
+	waitFor(`"msg":"sleeping"`, 1, 30*time.Second)
+	// Its own apply (the quickstart's 4 changes) must not wake it.
+	time.Sleep(time.Second)
+	if n := stderr.count(`"msg":"woken early"`); n != 0 {
+		t.Fatalf("run woke itself with its own appends:\n%s", stderr.buf.String())
+	}
+	other, err := state.NewPostgres(state.PostgresConfig{URL: c.SuperURL(db)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	start := time.Now()
+	if _, err := other.Append(ctx, state.Event{Type: state.EventReview, Actor: "carol", Payload: []byte(`{"note":"wake up"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(`"msg":"woken early"`, 1, 2*time.Second)
+	waitFor(`"msg":"cycle start"`, 2, 2*time.Second)
+	t.Logf("run started its next cycle %s after another process appended", time.Since(start).Round(time.Millisecond))
+	stop()
+	if code := <-done; code != exitOK {
+		t.Fatalf("run exit %d", code)
 	}
 }
