@@ -112,4 +112,3 @@ func (p *Postgres) recordOwn(events []Event, own bool) {
 		p.ownSeqs = map[int64]bool{}
 	}
 }
-
