@@ -747,21 +747,6 @@ func (e *PostgresLockError) Error() string {
 
 func (e *PostgresLockError) Unwrap() error { return &e.LockError }
 
-// TryLockNamed takes the advisory lock name if it is free, without
-// waiting: ok=false when another session holds it. For run replicas that
-// split targets between them.
-func (p *Postgres) TryLockNamed(ctx context.Context, name string, info LockInfo) (unlock func() error, ok bool, err error) {
-	unlock, err = p.LockNamed(ctx, name, info, 0)
-	var le *LockError
-	if errors.As(err, &le) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	return unlock, true, nil
-}
-
 // lockHolder names the session that holds the advisory lock: the locks
 // row written by that very session (a row left by a dead holder is ignored).
 func (p *Postgres) lockHolder(ctx context.Context, conn *pgx.Conn, name string, key int64) (LockInfo, error) {
