@@ -504,6 +504,10 @@ func connectionLost(ctx context.Context, err error) bool {
 	if errors.As(err, &ce) {
 		return false
 	}
+	var sv *SchemaVersionError
+	if errors.As(err, &sv) {
+		return false
+	}
 	var prep *prepareError
 	return !errors.As(err, &prep)
 }
@@ -518,6 +522,13 @@ func (p *Postgres) appendOnce(ctx context.Context, pool *pgxpool.Pool, batch str
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", p.lockKey("append")); err != nil {
 			return fmt.Errorf("take the append lock: %w", err)
+		}
+		// A long-running process (run) checks again on every write: the
+		// schema may have been upgraded by a newer jitform meanwhile.
+		if v, err := p.schemaVersion(ctx, tx); err != nil {
+			return fmt.Errorf("read the schema version: %w", err)
+		} else if want := PostgresSchemaVersion(); v != want {
+			return &SchemaVersionError{Schema: p.schema, Found: v, Supported: want}
 		}
 		if attempt > 1 {
 			// An earlier attempt's transaction has ended (it held the

@@ -622,7 +622,14 @@ func TestPostgresSchemaVersions(t *testing.T) {
 	if from, to, err := p.Migrate(ctx); err != nil || from != to {
 		t.Fatalf("second Migrate = %d, %d, %v; want nothing to do", from, to, err)
 	}
+	// A process that checked the version before the upgrade refuses to write after it.
+	if _, err := p.Append(ctx, testEvent("before-upgrade", 1)); err != nil {
+		t.Fatal(err)
+	}
 	c.Exec(t, db, "INSERT INTO jitform.schema_version (version, name) VALUES (999, '0999_future.sql')")
+	if _, err := p.Append(ctx, testEvent("after-upgrade", 1)); !errors.As(err, &sv) || sv.Found != 999 {
+		t.Errorf("Append by a running old jitform after the upgrade = %v, want a refusal", err)
+	}
 	newer, err := NewPostgres(PostgresConfig{URL: c.SuperURL(db)})
 	if err != nil {
 		t.Fatal(err)
@@ -693,6 +700,15 @@ func TestPostgresTLSVerifiedByDefault(t *testing.T) {
 	defer p.Close()
 	if _, _, err := p.Migrate(ctx); err != nil {
 		t.Errorf("connect with ca_file: %v", err)
+	}
+	// A unix socket needs no TLS: the verify-full default must not break it.
+	sock, err := NewPostgres(PostgresConfig{URL: c.SocketURL(pgtest.SuperUser, "postgres")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Close()
+	if _, err := sock.Events(ctx); err != nil {
+		t.Errorf("read over the unix socket: %v", err)
 	}
 }
 
