@@ -27,9 +27,9 @@ apply: nothing is changed until it is fixed.
 
 SIGINT or SIGTERM: the change in flight finishes (up to --grace), then jitform
 exits 0. SIGHUP: plan again now instead of at the next wake (after editing
-the config or approving a grant). With a state "postgres" block, any ledger
-append by another process (grant approve, revoke) wakes run within a second
-(LISTEN/NOTIFY). Logs go to stderr, as text or JSON
+the config or approving a grant). Any ledger append by another process
+(grant approve, revoke) wakes run within a second: LISTEN/NOTIFY with a
+state "postgres" block, a file watch on .jitform/ otherwise. Logs go to stderr, as text or JSON
 (--log-format json).
 
 Examples:
@@ -93,14 +93,22 @@ func cmdRun(ctx context.Context, a *app, args []string) int {
 	}()
 	// On PostgreSQL, another writer's append (an approval, a revocation)
 	// wakes the loop too: LISTEN/NOTIFY, within a second.
+	// On local files, a file watch on .jitform/ does the same.
+	notify := func() {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}
 	if pg, ok := b.(*state.Postgres); ok {
 		go func() {
-			_ = pg.Watch(wctx, func() {
-				select {
-				case wake <- struct{}{}:
-				default:
-				}
-			}, func(err error) { log.Warn("ledger watch", "error", err.Error()) })
+			_ = pg.Watch(wctx, notify, func(err error) { log.Warn("ledger watch", "error", err.Error()) })
+		}()
+	} else {
+		go func() {
+			if err := watchLocalLedger(wctx, a.dir, notify); err != nil && wctx.Err() == nil {
+				log.Warn("ledger watch stopped; approvals wait for the next wake or SIGHUP", "error", err.Error())
+			}
 		}()
 	}
 	log.Info("jitform run", "dir", a.dir, "drift_interval", drift.String(), "parallelism", *parallelism)

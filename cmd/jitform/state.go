@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/fsnotify/fsnotify"
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/jitform/jitform/config"
@@ -155,4 +157,69 @@ func (a *app) initPostgres(ctx context.Context, pg *state.Postgres) error {
 		fmt.Fprintf(a.stdout, "The PostgreSQL state at %s is at schema version %d (up to date).\n", pg.Where(), to)
 	}
 	return nil
+}
+
+// watchLocalLedger calls notify when a grant event (request, approve,
+// deny, revoke, review) is appended to the local ledger, until ctx is
+// done: every append ends by renaming a new ledger.head into .jitform/,
+// which the watch sees; the new events are then read. Change events (what
+// an apply, including this run's own, records) do not wake it.
+func watchLocalLedger(ctx context.Context, dir string, notify func()) error {
+	local, err := state.NewLocal(dir)
+	if err != nil {
+		return err
+	}
+	if err := local.Init(ctx); err != nil {
+		return err
+	}
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("watch the ledger: %w", err)
+	}
+	defer w.Close()
+	if err := w.Add(local.Dir()); err != nil {
+		return fmt.Errorf("watch the ledger in %s: %w", local.Dir(), err)
+	}
+	seen := -1 // events already looked at; -1: not read yet
+	if events, err := local.Events(ctx); err == nil {
+		seen = len(events)
+	}
+	check := func() {
+		events, err := local.Events(ctx)
+		if err != nil || seen < 0 || len(events) < seen {
+			notify() // the cycle reports what is wrong
+			seen = len(events)
+			return
+		}
+		grant := false
+		for _, e := range events[seen:] {
+			switch e.Type {
+			case state.EventChangeIntent, state.EventChangeApplied, state.EventChangeFailed:
+			default:
+				grant = true
+			}
+		}
+		seen = len(events)
+		if grant {
+			notify()
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case ev, ok := <-w.Events:
+			if !ok {
+				return nil
+			}
+			if filepath.Base(ev.Name) == state.HeadFileName && ev.Op&(fsnotify.Create|fsnotify.Write|fsnotify.Rename) != 0 {
+				check()
+			}
+		case err, ok := <-w.Errors:
+			if !ok {
+				return nil
+			}
+			return fmt.Errorf("watch the ledger in %s: %w", local.Dir(), err)
+		}
+	}
 }

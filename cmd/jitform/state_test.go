@@ -303,3 +303,47 @@ func TestPostgresEightConcurrentApplies(t *testing.T) {
 		t.Fatalf("plan after the applies: exit %d\n%s", code, stdout)
 	}
 }
+
+// TestStateLocalRunWakesOnGrantEvent: on local files, `jitform run` wakes
+// within two seconds when another process appends a grant event to
+// .jitform/ledger.jsonl, and its own change events do not wake it.
+func TestStateLocalRunWakesOnGrantEvent(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := quickstartWithState(t, "")
+	rctx, stop := context.WithCancel(ctx)
+	stderr := &syncBuf{}
+	a := &app{stdin: strings.NewReader(""), stdout: io.Discard, stderr: stderr, getenv: os.Getenv}
+	done := make(chan int, 1)
+	go func() { done <- a.main(rctx, []string{"-C", dir, "run", "--log-format", "json", "--drift-interval", "720h"}) }()
+	waitFor := func(what string, n int, within time.Duration) {
+		t.Helper()
+		start := time.Now()
+		for stderr.count(what) < n {
+			if time.Since(start) > within {
+				stop()
+				<-done
+				t.Fatalf("no %d× %s within %s:\n%s", n, what, within, stderr.buf.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitFor(`"msg":"sleeping"`, 1, 30*time.Second)
+	time.Sleep(time.Second)
+	if n := stderr.count(`"msg":"woken early"`); n != 0 {
+		t.Fatalf("run woke itself with its own change events:\n%s", stderr.buf.String())
+	}
+	other, err := state.NewLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Append(ctx, state.Event{Type: state.EventReview, Actor: "carol", Payload: []byte(`{"note":"wake up"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(`"msg":"woken early"`, 1, 2*time.Second)
+	waitFor(`"msg":"cycle start"`, 2, 2*time.Second)
+	stop()
+	if code := <-done; code != exitOK {
+		t.Fatalf("run exit %d", code)
+	}
+}
