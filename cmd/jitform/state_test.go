@@ -315,7 +315,9 @@ func TestStateLocalRunWakesOnGrantEvent(t *testing.T) {
 	stderr := &syncBuf{}
 	a := &app{stdin: strings.NewReader(""), stdout: io.Discard, stderr: stderr, getenv: os.Getenv}
 	done := make(chan int, 1)
-	go func() { done <- a.main(rctx, []string{"-C", dir, "run", "--log-format", "json", "--drift-interval", "720h"}) }()
+	go func() {
+		done <- a.main(rctx, []string{"-C", dir, "run", "--log-format", "json", "--drift-interval", "720h"})
+	}()
 	waitFor := func(what string, n int, within time.Duration) {
 		t.Helper()
 		start := time.Now()
