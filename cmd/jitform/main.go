@@ -70,6 +70,8 @@ type app struct {
 
 	dir     string // -C
 	noColor bool   // --no-color
+
+	opened []interface{ Close() } // state backends to close when the command ends (state.go)
 }
 
 // command is one subcommand. run gets the arguments after its name.
@@ -169,6 +171,7 @@ func (a *app) main(ctx context.Context, args []string) int {
 	}
 	for _, c := range commands() {
 		if c.name == name {
+			defer a.closeState()
 			return c.run(ctx, a, rest[1:])
 		}
 	}

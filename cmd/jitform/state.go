@@ -131,6 +131,7 @@ func (a *app) openBackend() (state.Backend, error) {
 		return nil, err
 	}
 	if pg != nil {
+		a.opened = append(a.opened, pg)
 		return pg, nil
 	}
 	b, err := state.NewLocal(a.dir)
@@ -138,6 +139,14 @@ func (a *app) openBackend() (state.Backend, error) {
 		return nil, fmt.Errorf("open the state in %s: %w", a.dir, err)
 	}
 	return b, nil
+}
+
+// closeState closes the backends the command opened (their connections).
+func (a *app) closeState() {
+	for _, c := range a.opened {
+		c.Close()
+	}
+	a.opened = nil
 }
 
 // initPostgres creates or upgrades the PostgreSQL schema for `jitform init`.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -254,10 +255,7 @@ func TestPostgresEightConcurrentApplies(t *testing.T) {
 	c := pgtest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	bin := filepath.Join(t.TempDir(), "jitform")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build jitform: %v\n%s", err, out)
-	}
+	bin := buildJitform(t)
 	db := c.NewDatabase(t)
 	t.Setenv("JITFORM_STATE_URL", c.SuperURL(db))
 	dir := quickstartWithState(t, "jitform")
@@ -348,4 +346,120 @@ func TestStateLocalRunWakesOnGrantEvent(t *testing.T) {
 	if code := <-done; code != exitOK {
 		t.Fatalf("run exit %d", code)
 	}
+}
+
+var built struct {
+	once sync.Once
+	dir  string
+	bin  string
+	err  error
+	out  []byte
+}
+
+// buildJitform builds the jitform binary once per test run (the tests
+// need real, separate processes to kill).
+func buildJitform(t *testing.T) string {
+	t.Helper()
+	built.once.Do(func() {
+		built.dir, built.err = os.MkdirTemp("", "jitform-bin-")
+		if built.err != nil {
+			return
+		}
+		built.bin = filepath.Join(built.dir, "jitform")
+		built.out, built.err = exec.Command("go", "build", "-o", built.bin, ".").CombinedOutput()
+	})
+	if built.err != nil {
+		t.Fatalf("build jitform: %v\n%s", built.err, built.out)
+	}
+	return built.bin
+}
+
+// TestPostgresKillAtEveryApplyStep kills `jitform apply` (SIGKILL) at each
+// step of its second change — before the intent, after the intent, after
+// the directory call — with the PostgreSQL state. The killed process's
+// lock dies with its session: the next apply, started at once, takes it,
+// converges, and the chain verifies with no change applied twice. A frozen
+// apply (SIGSTOP) holding the lock is named by a waiter that times out.
+func TestPostgresKillAtEveryApplyStep(t *testing.T) {
+	c := pgtest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	bin := buildJitform(t)
+	for _, point := range []string{"apply.before-intent", "apply.after-intent", "apply.after-call"} {
+		t.Run(point, func(t *testing.T) {
+			db := c.NewDatabase(t)
+			t.Setenv("JITFORM_STATE_URL", c.SuperURL(db))
+			dir := quickstartWithState(t, "jitform")
+			if code, stdout, stderr := jitform(t, ctx, dir, "init"); code != exitOK {
+				t.Fatalf("init: %d %s %s", code, stdout, stderr)
+			}
+			cmd := exec.CommandContext(ctx, bin, "-C", dir, "apply", "--auto-approve")
+			cmd.Env = append(os.Environ(), "JITFORM_CRASHPOINT="+point+":2:stop")
+			var out bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			// Frozen at the point (SIGSTOP), holding the lock: a waiter names it.
+			deadline := time.Now().Add(30 * time.Second)
+			for !stopped(cmd.Process.Pid) {
+				if time.Now().After(deadline) {
+					t.Fatalf("apply never reached %s:\n%s", point, out.String())
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			code, _, stderr := jitform(t, ctx, dir, "apply", "--auto-approve", "--lock-timeout", "200ms")
+			if code != exitError || !strings.Contains(stderr, fmt.Sprintf("pid %d", cmd.Process.Pid)) {
+				t.Fatalf("a waiter did not name the frozen apply (pid %d): exit %d: %s", cmd.Process.Pid, code, stderr)
+			}
+			if !strings.Contains(stderr, "apply") || !strings.Contains(stderr, "database session") {
+				t.Errorf("lock error does not name the operation or say how the lock is freed: %s", stderr)
+			}
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+
+			killed := time.Now()
+			code, stdout, stderr := jitform(t, ctx, dir, "apply", "--auto-approve", "--lock-timeout", "30s")
+			t.Logf("the next apply finished %s after the kill", time.Since(killed).Round(time.Millisecond))
+			if code != exitOK {
+				t.Fatalf("apply after the kill: exit %d\n%s\n%s", code, stdout, stderr)
+			}
+			if code, stdout, _ := jitform(t, ctx, dir, "plan", "--detailed-exitcode"); code != exitOK {
+				t.Fatalf("not converged after the kill at %s: exit %d\n%s", point, code, stdout)
+			}
+			p, err := state.NewPostgres(state.PostgresConfig{URL: c.SuperURL(db)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			events, err := p.Events(ctx)
+			if err != nil {
+				t.Fatalf("chain after the kill at %s: %v", point, err)
+			}
+			outcomes := map[string]int{}
+			for _, e := range events {
+				if e.Type == state.EventChangeApplied {
+					var o state.ChangeOutcome
+					if err := json.Unmarshal(e.Payload, &o); err != nil {
+						t.Fatal(err)
+					}
+					outcomes[o.ID]++
+					if outcomes[o.ID] > 1 {
+						t.Errorf("change %s has two outcomes", o.ID)
+					}
+				}
+			}
+		})
+	}
+}
+
+// stopped reports whether process pid is stopped (SIGSTOP): state T in /proc.
+func stopped(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// pid (comm) STATE ...: the state follows the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	return i > 0 && i+2 < len(b) && (b[i+2] == 'T' || b[i+2] == 't')
 }
