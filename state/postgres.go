@@ -356,8 +356,16 @@ func (p *Postgres) Migrate(ctx context.Context) (from, to int, err error) {
 			return &SchemaVersionError{Schema: p.schema, Found: from, Supported: to}
 		}
 		if from == 0 {
-			if _, err := tx.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{p.schema}.Sanitize()); err != nil {
-				return fmt.Errorf("create schema %s: %w", p.schema, err)
+			// A schema the DBA made beforehand (granting CREATE on it) is
+			// used as it is: creating one needs CREATE on the database.
+			var exists bool
+			if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1)", p.schema).Scan(&exists); err != nil {
+				return err
+			}
+			if !exists {
+				if _, err := tx.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{p.schema}.Sanitize()); err != nil {
+					return fmt.Errorf("create schema %s: %w", p.schema, err)
+				}
 			}
 			if _, err := tx.Exec(ctx, "CREATE TABLE "+p.ident("schema_version")+
 				" (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"); err != nil {

@@ -804,3 +804,48 @@ func TestPostgresClaimsSplitTargets(t *testing.T) {
 		}
 	}
 }
+
+// TestPostgresSetupAsDocumented follows docs/state-postgres.md: an owner
+// role that owns the database runs init, grants the runner role, and the
+// runner works; and an owner that may not create schemas uses one the DBA
+// made for it.
+func TestPostgresSetupAsDocumented(t *testing.T) {
+	c := pgtest.Start(t)
+	ctx := pgCtx(t)
+	c.Exec(t, "postgres", `CREATE ROLE jitform_owner LOGIN PASSWORD 'owner-Pw-1'`)
+	c.Exec(t, "postgres", `CREATE ROLE jitform_runner LOGIN PASSWORD 'runner-Pw-7731'`)
+	c.Exec(t, "postgres", `CREATE DATABASE jitform OWNER jitform_owner`)
+	c.Exec(t, "postgres", `CREATE DATABASE premade`)
+	c.Exec(t, "premade", `CREATE SCHEMA jitform AUTHORIZATION jitform_owner`)
+	for _, db := range []string{"jitform", "premade"} {
+		owner, err := NewPostgres(PostgresConfig{URL: c.URL("jitform_owner", "owner-Pw-1", db)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer owner.Close()
+		if _, _, err := owner.Migrate(ctx); err != nil {
+			t.Fatalf("%s: init as the owner: %v", db, err)
+		}
+		pool, err := owner.getPool(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pool.Exec(ctx, strings.Replace(runnerGrants, "CREATE ROLE jitform_runner LOGIN PASSWORD 'runner-Pw-7731';", "", 1)); err != nil {
+			t.Fatalf("%s: the owner grants the runner: %v", db, err)
+		}
+		runner, err := NewPostgres(PostgresConfig{URL: c.URL("jitform_runner", "runner-Pw-7731", db)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer runner.Close()
+		if _, err := runner.Append(ctx, testEvent("runner", 1)); err != nil {
+			t.Fatalf("%s: runner append: %v", db, err)
+		}
+		if _, _, err := runner.Migrate(ctx); err != nil {
+			t.Fatalf("%s: init by the runner on an up-to-date schema should be a no-op: %v", db, err)
+		}
+		if events, err := runner.Events(ctx); err != nil || len(events) != 1 {
+			t.Fatalf("%s: runner read: %d, %v", db, len(events), err)
+		}
+	}
+}
