@@ -480,7 +480,7 @@ func (p *Postgres) Append(ctx context.Context, events ...Event) ([]Event, error)
 		if attempt > 1 {
 			select {
 			case <-ctx.Done():
-				return nil, p.redact(fmt.Errorf("append to the PostgreSQL ledger: %w (after: %v)", ctx.Err(), lastErr))
+				return nil, p.redact(fmt.Errorf("append to the PostgreSQL ledger (batch %s, outcome of the last attempt unknown): %w (after: %v)", batch, ctx.Err(), lastErr))
 			case <-time.After(time.Duration(attempt*attempt) * 50 * time.Millisecond):
 			}
 		}
@@ -493,7 +493,8 @@ func (p *Postgres) Append(ctx context.Context, events ...Event) ([]Event, error)
 		}
 		lastErr = err
 	}
-	return nil, p.redact(fmt.Errorf("append to the PostgreSQL ledger: the connection failed %d times; batch %s was not committed: %w", appendAttempts, batch, lastErr))
+	return nil, p.redact(fmt.Errorf("append to the PostgreSQL ledger: the connection failed %d times, so whether the last attempt committed could not be found out; "+
+		"its rows carry batch id %s (see table %s.ledger, column batch) and the next command that reads the ledger sees them if it did: %w", appendAttempts, batch, p.schema, lastErr))
 }
 
 // connectionLost reports whether err is a failure of the connection (the
