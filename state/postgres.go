@@ -476,6 +476,7 @@ func (p *Postgres) Append(ctx context.Context, events ...Event) ([]Event, error)
 	}
 	batch := newBatchID()
 	var lastErr error
+	unknown := false
 	for attempt := 1; attempt <= appendAttempts; attempt++ {
 		if attempt > 1 {
 			select {
@@ -484,14 +485,23 @@ func (p *Postgres) Append(ctx context.Context, events ...Event) ([]Event, error)
 			case <-time.After(time.Duration(attempt*attempt) * 50 * time.Millisecond):
 			}
 		}
-		out, err := p.appendOnce(ctx, pool, batch, attempt, events)
+		out, checked, err := p.appendOnce(ctx, pool, batch, attempt, events)
 		if err == nil {
 			return out, nil
 		}
+		// Unknown: some attempt may have committed. A batch check clears
+		// what came before; a failure after sending anything sets it.
+		unknown = (unknown && !checked) || !notSent(err)
 		if !connectionLost(ctx, err) {
+			if unknown {
+				return nil, p.redact(fmt.Errorf("%w (an earlier attempt of batch %s may have committed: the next read of the ledger shows it)", err, batch))
+			}
 			return nil, p.redact(err)
 		}
 		lastErr = err
+	}
+	if !unknown {
+		return nil, p.redact(fmt.Errorf("append to the PostgreSQL ledger: the database could not be reached (%d attempts); nothing was written: %w", appendAttempts, lastErr))
 	}
 	return nil, p.redact(fmt.Errorf("append to the PostgreSQL ledger: the connection failed %d times, so whether the last attempt committed could not be found out; "+
 		"its rows carry batch id %s (see table %s.ledger, column batch) and the next command that reads the ledger sees them if it did: %w", appendAttempts, batch, p.schema, lastErr))
@@ -526,9 +536,17 @@ type prepareError struct{ err error }
 func (e *prepareError) Error() string { return e.err.Error() }
 func (e *prepareError) Unwrap() error { return e.err }
 
-func (p *Postgres) appendOnce(ctx context.Context, pool *pgxpool.Pool, batch string, attempt int, events []Event) ([]Event, error) {
-	var out []Event
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+// notSent reports whether err happened before anything of the transaction
+// reached the server (it cannot have committed).
+func notSent(err error) bool {
+	var ce *pgconn.ConnectError
+	return errors.As(err, &ce) || pgconn.SafeToRetry(err)
+}
+
+// appendOnce is one attempt. checked is true once it has looked for the
+// batch (so earlier attempts are known not to have committed).
+func (p *Postgres) appendOnce(ctx context.Context, pool *pgxpool.Pool, batch string, attempt int, events []Event) (out []Event, checked bool, err error) {
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", p.lockKey("append")); err != nil {
 			return fmt.Errorf("take the append lock: %w", err)
 		}
@@ -546,6 +564,7 @@ func (p *Postgres) appendOnce(ctx context.Context, pool *pgxpool.Pool, batch str
 			if err != nil {
 				return err
 			}
+			checked = true
 			if len(found) > 0 {
 				out = found
 				return nil
@@ -598,11 +617,11 @@ func (p *Postgres) appendOnce(ctx context.Context, pool *pgxpool.Pool, batch str
 		p.recordOwn(out, false)
 		var ce *ChainError
 		if errors.As(err, &ce) {
-			return nil, err
+			return nil, checked, err
 		}
-		return nil, fmt.Errorf("append to the PostgreSQL ledger (batch %s): %w", batch, err)
+		return nil, checked, fmt.Errorf("append to the PostgreSQL ledger (batch %s): %w", batch, err)
 	}
-	return out, nil
+	return out, checked, nil
 }
 
 // batchEvents returns the events an append with this batch id stored.

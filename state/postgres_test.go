@@ -849,3 +849,26 @@ func TestPostgresSetupAsDocumented(t *testing.T) {
 		}
 	}
 }
+
+// TestPostgresAppendToAStoppedServer fails after its retries without
+// claiming to know more than it does, and without the password.
+func TestPostgresAppendToAStoppedServer(t *testing.T) {
+	c := pgtest.Start(t)
+	ctx := pgCtx(t)
+	p, _ := pgState(t, c)
+	if _, err := p.Append(ctx, testEvent("before", 1)); err != nil {
+		t.Fatal(err)
+	}
+	c.Stop()
+	_, err := p.Append(ctx, testEvent("during", 1))
+	if err == nil {
+		t.Fatal("Append to a stopped server succeeded")
+	}
+	if !strings.Contains(err.Error(), "nothing was written") && !strings.Contains(err.Error(), "could not be found out") {
+		t.Errorf("error %q says neither that nothing was written nor that the outcome is unknown", err)
+	}
+	if strings.Contains(err.Error(), pgtest.SuperPassword) {
+		t.Errorf("the password is in the error: %v", err)
+	}
+	t.Log(err)
+}
