@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -694,65 +695,77 @@ func (p *Postgres) Import(ctx context.Context, events []Event) error {
 	return nil
 }
 
-// Lock takes the state lock. See LockNamed.
+// Lock takes the state lock. See LockNames.
 func (p *Postgres) Lock(ctx context.Context, info LockInfo, timeout time.Duration) (func() error, error) {
-	return p.LockNamed(ctx, "state", info, timeout)
+	return p.LockNames(ctx, []string{"state"}, info, timeout)
 }
 
-// LockNamed takes the advisory lock name on a session of its own, polling
-// until it is free, timeout passes or ctx is done, and records info in
-// SCHEMA.locks so a waiter can name the holder. PostgreSQL frees the lock
-// when the session ends, so a holder killed with -9 or cut off the network
-// never wedges it. The returned function releases it.
+// LockNamed takes one named lock. See LockNames.
 func (p *Postgres) LockNamed(ctx context.Context, name string, info LockInfo, timeout time.Duration) (func() error, error) {
+	return p.LockNames(ctx, []string{name}, info, timeout)
+}
+
+// LockNames takes the advisory locks for names (one per target, so that
+// applies to different targets run side by side) on a session of its own,
+// in sorted order so two callers never deadlock, polling each until it is
+// free, timeout passes or ctx is done. info is recorded in SCHEMA.locks
+// first, so a waiter can name the holder. PostgreSQL frees the locks when
+// the session ends, so a holder killed with -9 or cut off the network never
+// wedges them. The returned function releases them all.
+func (p *Postgres) LockNames(ctx context.Context, names []string, info LockInfo, timeout time.Duration) (func() error, error) {
 	if _, err := p.ensureReady(ctx); err != nil {
 		return nil, err
 	}
-	what := fmt.Sprintf("postgres lock %q in schema %s", name, p.schema)
+	names = slices.Compact(slices.Sorted(slices.Values(names)))
+	if len(names) == 0 {
+		return func() error { return nil }, nil
+	}
+	what := func(name string) string { return fmt.Sprintf("postgres lock %q in schema %s", name, p.schema) }
 	conn, err := pgx.ConnectConfig(ctx, p.poolCfg.ConnConfig.Copy())
 	if err != nil {
-		return nil, p.redact(fmt.Errorf("take the %s: connect: %w", what, err))
+		return nil, p.redact(fmt.Errorf("take the %s: connect: %w", what(names[0]), err))
 	}
 	fail := func(err error) (func() error, error) {
 		conn.Close(context.Background())
 		return nil, p.redact(err)
 	}
-	key := p.lockKey(name)
-	start := time.Now()
-	delay := 10 * time.Millisecond
-	for {
-		var ok bool
-		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&ok); err != nil {
-			return fail(fmt.Errorf("take the %s: %w", what, err))
-		}
-		if ok {
-			break
-		}
-		if ctx.Err() != nil {
-			return fail(fmt.Errorf("take the %s: %w", what, ctx.Err()))
-		}
-		if time.Since(start) >= timeout {
-			holder, _ := p.lockHolder(ctx, conn, name, key)
-			conn.Close(context.Background())
-			return nil, &PostgresLockError{LockError{Path: what, Holder: holder, Waited: time.Since(start)}}
-		}
-		wait := min(delay, timeout-time.Since(start))
-		select {
-		case <-ctx.Done():
-		case <-time.After(max(wait, 0)):
-		}
-		delay = min(delay*2, 250*time.Millisecond)
-	}
 	if info.Since.IsZero() {
 		info.Since = time.Now().UTC()
 	}
-	_, err = conn.Exec(ctx, "INSERT INTO "+p.ident("locks")+` (name, operation, who, pid, since, backend_pid)
-		VALUES ($1, $2, $3, $4, $5, pg_backend_pid())
-		ON CONFLICT (name) DO UPDATE SET operation = EXCLUDED.operation, who = EXCLUDED.who, pid = EXCLUDED.pid,
-			since = EXCLUDED.since, backend_pid = EXCLUDED.backend_pid`,
-		name, info.Operation, info.Who, info.PID, info.Since)
+	_, err = conn.Exec(ctx, "INSERT INTO "+p.ident("locks")+` (backend_pid, names, operation, who, pid, since)
+		VALUES (pg_backend_pid(), $1, $2, $3, $4, $5)
+		ON CONFLICT (backend_pid) DO UPDATE SET names = EXCLUDED.names, operation = EXCLUDED.operation,
+			who = EXCLUDED.who, pid = EXCLUDED.pid, since = EXCLUDED.since`,
+		strings.Join(names, " "), info.Operation, info.Who, info.PID, info.Since)
 	if err != nil {
-		return fail(fmt.Errorf("record the holder of the %s: %w", what, err))
+		return fail(fmt.Errorf("record the holder of the %s: %w", what(names[0]), err))
+	}
+	start := time.Now()
+	for _, name := range names {
+		key := p.lockKey(name)
+		delay := 10 * time.Millisecond
+		for {
+			var ok bool
+			if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&ok); err != nil {
+				return fail(fmt.Errorf("take the %s: %w", what(name), err))
+			}
+			if ok {
+				break
+			}
+			if ctx.Err() != nil {
+				return fail(fmt.Errorf("take the %s: %w", what(name), ctx.Err()))
+			}
+			if time.Since(start) >= timeout {
+				holder, _ := p.lockHolder(ctx, conn, key)
+				conn.Close(context.Background())
+				return nil, &PostgresLockError{LockError{Path: what(name), Holder: holder, Waited: time.Since(start)}}
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(max(min(delay, timeout-time.Since(start)), 0)):
+			}
+			delay = min(delay*2, 250*time.Millisecond)
+		}
 	}
 	var once sync.Once
 	var rerr error
@@ -760,12 +773,12 @@ func (p *Postgres) LockNamed(ctx context.Context, name string, info LockInfo, ti
 		once.Do(func() {
 			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			_, derr := conn.Exec(cctx, "DELETE FROM "+p.ident("locks")+" WHERE name = $1 AND backend_pid = pg_backend_pid()", name)
-			_, uerr := conn.Exec(cctx, "SELECT pg_advisory_unlock($1)", key)
+			_, derr := conn.Exec(cctx, "DELETE FROM "+p.ident("locks")+" WHERE backend_pid = pg_backend_pid()")
+			_, uerr := conn.Exec(cctx, "SELECT pg_advisory_unlock_all()")
 			cerr := conn.Close(cctx)
 			if err := errors.Join(derr, uerr, cerr); err != nil {
-				// Closing the session frees the lock in any case.
-				rerr = p.redact(fmt.Errorf("release the %s: %w", what, err))
+				// Closing the session frees the locks in any case.
+				rerr = p.redact(fmt.Errorf("release the %s: %w", what(names[0]), err))
 			}
 		})
 		return rerr
@@ -786,19 +799,19 @@ func (e *PostgresLockError) Error() string {
 
 func (e *PostgresLockError) Unwrap() error { return &e.LockError }
 
-// lockHolder names the session that holds the advisory lock: the locks
-// row written by that very session (a row left by a dead holder is ignored).
-func (p *Postgres) lockHolder(ctx context.Context, conn *pgx.Conn, name string, key int64) (LockInfo, error) {
+// lockHolder names the session that holds the advisory lock key: the
+// locks row of that very session (a row left by a dead one is ignored).
+func (p *Postgres) lockHolder(ctx context.Context, conn *pgx.Conn, key int64) (LockInfo, error) {
 	var info LockInfo
 	var pid int32
 	err := conn.QueryRow(ctx, `SELECT l.operation, l.who, l.pid, l.since
 		FROM `+p.ident("locks")+` l
-		WHERE l.name = $1 AND l.backend_pid IN (
+		WHERE l.backend_pid IN (
 			SELECT k.pid FROM pg_catalog.pg_locks k
 			WHERE k.locktype = 'advisory' AND k.granted AND k.objsubid = 1
 			  AND k.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = current_database())
-			  AND k.classid = $2::bigint::oid AND k.objid = $3::bigint::oid)`,
-		name, int64(uint32(uint64(key)>>32)), int64(uint32(uint64(key)))).Scan(&info.Operation, &info.Who, &pid, &info.Since)
+			  AND k.classid = $1::bigint::oid AND k.objid = $2::bigint::oid)`,
+		int64(uint32(uint64(key)>>32)), int64(uint32(uint64(key)))).Scan(&info.Operation, &info.Who, &pid, &info.Since)
 	info.PID = int(pid)
 	return info, err
 }

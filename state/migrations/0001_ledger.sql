@@ -60,15 +60,16 @@ $$;
 CREATE TRIGGER ledger_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {{schema}}.ledger
     FOR EACH STATEMENT EXECUTE FUNCTION {{schema}}.ledger_append_only();
 
--- Who holds a lock. The lock itself is a session-level advisory lock, freed
--- by PostgreSQL when the holder's session ends (exit, kill -9, lost
--- network); this row only lets a waiter name the holder. backend_pid ties
--- the row to the session that holds the advisory lock.
+-- Who holds locks. The locks themselves are session-level advisory locks
+-- (one per name: the state, a target), freed by PostgreSQL when the
+-- holder's session ends (exit, kill -9, lost network); this row, one per
+-- holding session, only lets a waiter name the holder. backend_pid ties it
+-- to that session; a row left by a dead session is ignored and replaced.
 CREATE TABLE {{schema}}.locks (
-    name        text        PRIMARY KEY,
+    backend_pid integer     PRIMARY KEY,
+    names       text        NOT NULL,
     operation   text        NOT NULL,
     who         text        NOT NULL,
     pid         integer     NOT NULL,
-    since       timestamptz NOT NULL,
-    backend_pid integer     NOT NULL
+    since       timestamptz NOT NULL
 );
