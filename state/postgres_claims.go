@@ -3,7 +3,9 @@ package state
 import (
 	"context"
 	"fmt"
+	"sort"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -70,4 +72,100 @@ func (c *Claims) Close() error {
 	defer c.mu.Unlock()
 	c.held = map[string]bool{}
 	return c.conn.Close(context.Background())
+}
+
+// replicaNames marks a claims session's row in SCHEMA.locks: the live
+// replicas are the sessions with such a row.
+const replicaNames = "jitform run replica"
+
+// Register records this session as a run replica (who, pid), so the
+// replicas can count each other and split the targets evenly.
+func (c *Claims) Register(ctx context.Context, info LockInfo) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if info.Since.IsZero() {
+		info.Since = time.Now().UTC()
+	}
+	_, err := c.conn.Exec(ctx, "INSERT INTO "+c.p.ident("locks")+` (backend_pid, names, operation, who, pid, since)
+		VALUES (pg_backend_pid(), $1, $2, $3, $4, $5)
+		ON CONFLICT (backend_pid) DO UPDATE SET names = EXCLUDED.names, operation = EXCLUDED.operation,
+			who = EXCLUDED.who, pid = EXCLUDED.pid, since = EXCLUDED.since`,
+		replicaNames, info.Operation, info.Who, info.PID, info.Since)
+	if err != nil {
+		return c.p.redact(fmt.Errorf("register as a run replica: %w", err))
+	}
+	return nil
+}
+
+// Replicas counts the live registered replicas (sessions still open).
+func (c *Claims) Replicas(ctx context.Context) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var n int
+	err := c.conn.QueryRow(ctx, "SELECT count(*) FROM "+c.p.ident("locks")+` l
+		WHERE l.names = $1 AND l.backend_pid IN (SELECT a.pid FROM pg_catalog.pg_stat_activity a)`, replicaNames).Scan(&n)
+	if err != nil {
+		return 0, c.p.redact(fmt.Errorf("count run replicas: %w", err))
+	}
+	return n, nil
+}
+
+// Held lists the names this session holds, sorted.
+func (c *Claims) Held() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]string, 0, len(c.held))
+	for n := range c.held {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Share claims this replica's share of targets: ceil(len(targets) /
+// replicas). It gives back claims beyond the share (so a replica that
+// joins gets work on its next cycle) and claims free targets up to it
+// (so the targets of a replica that died are taken over). It returns
+// the targets held, sorted.
+func (c *Claims) Share(ctx context.Context, targets []string) ([]string, error) {
+	n, err := c.Replicas(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n = max(n, 1)
+	share := (len(targets) + n - 1) / n
+	want := map[string]bool{}
+	for _, t := range targets {
+		want[t] = true
+	}
+	held := c.Held()
+	kept := 0
+	for _, h := range held {
+		if !want[h] || kept >= share {
+			if err := c.Release(ctx, h); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		kept++
+	}
+	for _, t := range targets {
+		if kept >= share {
+			break
+		}
+		c.mu.Lock()
+		mine := c.held[t]
+		c.mu.Unlock()
+		if mine {
+			continue
+		}
+		ok, err := c.TryClaim(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			kept++
+		}
+	}
+	return c.Held(), nil
 }

@@ -100,10 +100,18 @@ func cmdRun(ctx context.Context, a *app, args []string) int {
 		default:
 		}
 	}
+	var claim func(context.Context) ([]string, error)
 	if pg, ok := b.(*state.Postgres); ok {
 		go func() {
 			_ = pg.Watch(wctx, notify, func(err error) { log.Warn("ledger watch", "error", err.Error()) })
 		}()
+		// Replicas on one database split the targets (state.go).
+		c, closeClaims, err := a.replicaClaims(ctx, pg)
+		if err != nil {
+			return a.errorf("%v", err)
+		}
+		defer closeClaims()
+		claim = c
 	} else {
 		go func() {
 			if err := watchLocalLedger(wctx, a.dir, notify); err != nil && wctx.Err() == nil {
@@ -113,7 +121,7 @@ func cmdRun(ctx context.Context, a *app, args []string) int {
 	}
 	log.Info("jitform run", "dir", a.dir, "drift_interval", drift.String(), "parallelism", *parallelism)
 	if err := operation.Run(ctx, operation.RunOptions{
-		Options: opts, DriftInterval: *drift, Grace: *grace, Logger: log, Wake: wake,
+		Options: opts, DriftInterval: *drift, Grace: *grace, Logger: log, Wake: wake, Claim: claim,
 	}); err != nil {
 		return a.errorf("%v", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/jitform/jitform/config"
+	"github.com/jitform/jitform/internal/operation"
 	"github.com/jitform/jitform/state"
 )
 
@@ -231,4 +233,34 @@ func watchLocalLedger(ctx context.Context, dir string, notify func()) error {
 			return fmt.Errorf("watch the ledger in %s: %w", local.Dir(), err)
 		}
 	}
+}
+
+// replicaClaims makes `jitform run` on a PostgreSQL state one of possibly
+// several replicas: each cycle it acts only on its share of the targets
+// (ceil(targets / live replicas)), claimed with one advisory lock per
+// target on a session of its own. A replica that dies loses its claims
+// with its session; the others take its targets on their next cycle.
+func (a *app) replicaClaims(ctx context.Context, pg *state.Postgres) (claim func(context.Context) ([]string, error), closeFn func(), err error) {
+	claims, err := pg.NewClaims(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	host, _ := os.Hostname()
+	who := os.Getenv("USER") + "@" + host
+	if err := claims.Register(ctx, state.LockInfo{Operation: "run", Who: who, PID: os.Getpid()}); err != nil {
+		claims.Close()
+		return nil, nil, err
+	}
+	claim = func(ctx context.Context) ([]string, error) {
+		cfg, _, err := operation.LoadConfig(a.dir, time.Now().UTC())
+		if err != nil {
+			return nil, err
+		}
+		var targets []string
+		for _, t := range cfg.Targets {
+			targets = append(targets, t.Addr)
+		}
+		return claims.Share(ctx, targets)
+	}
+	return claim, func() { claims.Close() }, nil
 }

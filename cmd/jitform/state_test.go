@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -558,5 +559,147 @@ group "other_db_admins" {
 	}
 	if code, stdout, _ := jitform(t, ctx, dir, "ledger", "verify"); code != exitOK {
 		t.Fatalf("ledger verify: %d %s", code, stdout)
+	}
+}
+
+// TestPostgresRunReplicasSplitAndTakeOver runs two `jitform run` processes
+// on one PostgreSQL state and four LDIF targets: they split the targets two
+// and two (disjoint claims), and after one is killed with SIGKILL the other
+// takes its targets over and corrects them on its next cycles.
+func TestPostgresRunReplicasSplitAndTakeOver(t *testing.T) {
+	c := pgtest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	bin := buildJitform(t)
+	db := c.NewDatabase(t)
+	t.Setenv("JITFORM_STATE_URL", c.SuperURL(db))
+	dir := quickstartWithState(t, "jitform")
+	seed, err := os.ReadFile(filepath.Join(dir, "directory.ldif"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := []string{"directory.ldif"}
+	for i := 1; i <= 3; i++ {
+		name := fmt.Sprintf("other%d", i)
+		files = append(files, name+".ldif")
+		hcl := fmt.Sprintf(`target "ldif" %q {
+  path   = "%s.ldif"
+  flavor = "openldap"
+}
+
+group "%s_admins" {
+  target    = target.ldif.%s
+  dn        = "cn=db-admins,ou=groups,dc=example,dc=org"
+  members   = ["svc-backup"]
+  exclusive = true
+}
+`, name, name, name, name)
+		if err := os.WriteFile(filepath.Join(dir, name+".hcl"), []byte(hcl), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seedAll := func() {
+		for _, f := range files {
+			if err := os.WriteFile(filepath.Join(dir, f), seed, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	seedAll()
+	if code, stdout, stderr := jitform(t, ctx, dir, "init"); code != exitOK {
+		t.Fatalf("init: %d %s %s", code, stdout, stderr)
+	}
+	type replica struct {
+		cmd *exec.Cmd
+		log *syncBuf
+	}
+	var reps []replica
+	for range 2 {
+		r := replica{log: &syncBuf{}}
+		r.cmd = exec.CommandContext(ctx, bin, "-C", dir, "run", "--log-format", "json", "--drift-interval", "1s")
+		r.cmd.Stderr = r.log
+		if err := r.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer r.cmd.Process.Kill()
+		reps = append(reps, r)
+	}
+	clean := func(within time.Duration) time.Duration {
+		t.Helper()
+		start := time.Now()
+		for {
+			dirty := 0
+			for _, f := range files {
+				b, _ := os.ReadFile(filepath.Join(dir, f))
+				if bytes.Contains(b, []byte("member: uid=mallory")) {
+					dirty++
+				}
+			}
+			if dirty == 0 {
+				return time.Since(start)
+			}
+			if time.Since(start) > within {
+				t.Fatalf("%d target(s) still have mallory after %s\nreplica 0:\n%s\nreplica 1:\n%s", dirty, within, reps[0].log.buf.String(), reps[1].log.buf.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	clean(30 * time.Second)
+
+	// Let both see each other, then read their latest claims.
+	lastClaims := func(r replica) []string {
+		r.log.mu.Lock()
+		defer r.log.mu.Unlock()
+		var last []string
+		for _, line := range strings.Split(r.log.buf.String(), "\n") {
+			var rec struct {
+				Msg     string `json:"msg"`
+				Targets string `json:"targets"`
+			}
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "targets claimed" {
+				last = strings.Fields(rec.Targets)
+			}
+		}
+		return last
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		a, b := lastClaims(reps[0]), lastClaims(reps[1])
+		all := map[string]bool{}
+		for _, x := range append(append([]string{}, a...), b...) {
+			all[x] = true
+		}
+		if len(a) == 2 && len(b) == 2 && len(all) == 4 {
+			t.Logf("split: %v | %v", a, b)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replicas did not split the 4 targets 2 and 2: %v | %v", a, b)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	killed := time.Now()
+	if err := reps[0].cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = reps[0].cmd.Wait()
+	seedAll()
+	took := clean(30 * time.Second)
+	t.Logf("after kill -9 of one replica, the other corrected all 4 targets %s after the re-seed (%s after the kill)", took.Round(time.Millisecond), time.Since(killed).Round(time.Millisecond))
+	if got := lastClaims(reps[1]); len(got) != 4 {
+		t.Errorf("the surviving replica claims %v, want all 4 targets", got)
+	}
+	_ = reps[1].cmd.Process.Signal(syscall.SIGTERM)
+	if err := reps[1].cmd.Wait(); err != nil {
+		t.Errorf("surviving replica after SIGTERM: %v", err)
+	}
+	p, err := state.NewPostgres(state.PostgresConfig{URL: c.SuperURL(db)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if _, err := p.Events(ctx); err != nil {
+		t.Fatalf("chain after the replicas: %v", err)
 	}
 }
