@@ -20,6 +20,9 @@ type Claims struct {
 	mu   sync.Mutex
 	conn *pgx.Conn
 	held map[string]bool
+	// What the last Share worked from: the live replicas and the targets.
+	sharedFor int
+	targets   []string
 }
 
 // NewClaims opens a session for claims.
@@ -133,7 +136,10 @@ func (c *Claims) Share(ctx context.Context, targets []string) ([]string, error) 
 		return nil, err
 	}
 	n = max(n, 1)
-	share := (len(targets) + n - 1) / n
+	share := ShareOf(len(targets), n)
+	c.mu.Lock()
+	c.sharedFor, c.targets = n, append([]string(nil), targets...)
+	c.mu.Unlock()
 	want := map[string]bool{}
 	for _, t := range targets {
 		want[t] = true
@@ -168,4 +174,45 @@ func (c *Claims) Share(ctx context.Context, targets []string) ([]string, error) 
 		}
 	}
 	return c.Held(), nil
+}
+
+// ShareOf is how many of n targets one of r replicas takes: ceil(n/r).
+func ShareOf(n, r int) int { return (n + max(r, 1) - 1) / max(r, 1) }
+
+// NeedsReshare reports whether the split should be redone now: the number
+// of live replicas (counted on counter, another session) differs from the
+// one the last Share used, or this replica holds less than its share while
+// some target is claimed by no one (its replica died).
+func (c *Claims) NeedsReshare(ctx context.Context, counter *Claims) (bool, error) {
+	n, err := counter.Replicas(ctx)
+	if err != nil {
+		return false, err
+	}
+	c.mu.Lock()
+	sharedFor, targets, held := c.sharedFor, c.targets, len(c.held)
+	c.mu.Unlock()
+	if sharedFor == 0 {
+		return false, nil // no Share yet: the first cycle does it
+	}
+	if n != sharedFor {
+		return true, nil
+	}
+	if held >= ShareOf(len(targets), n) {
+		return false, nil
+	}
+	keys := make([]int64, len(targets))
+	for i, t := range targets {
+		keys[i] = c.p.lockKey("claim\x00" + t)
+	}
+	var claimed int
+	counter.mu.Lock()
+	defer counter.mu.Unlock()
+	err = counter.conn.QueryRow(ctx, `SELECT count(*) FROM pg_catalog.pg_locks k
+		WHERE k.locktype = 'advisory' AND k.granted AND k.objsubid = 1
+		  AND k.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = current_database())
+		  AND ((k.classid::bigint << 32) | k.objid::bigint) = ANY ($1::bigint[])`, keys).Scan(&claimed)
+	if err != nil {
+		return false, c.p.redact(fmt.Errorf("count claimed targets: %w", err))
+	}
+	return claimed < len(targets), nil
 }

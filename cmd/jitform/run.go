@@ -106,7 +106,7 @@ func cmdRun(ctx context.Context, a *app, args []string) int {
 			_ = pg.Watch(wctx, notify, func(err error) { log.Warn("ledger watch", "error", err.Error()) })
 		}()
 		// Replicas on one database split the targets (state.go).
-		c, closeClaims, err := a.replicaClaims(ctx, pg)
+		c, closeClaims, err := a.replicaClaims(ctx, pg, 2*time.Second, notify)
 		if err != nil {
 			return a.errorf("%v", err)
 		}

@@ -240,7 +240,12 @@ func watchLocalLedger(ctx context.Context, dir string, notify func()) error {
 // (ceil(targets / live replicas)), claimed with one advisory lock per
 // target on a session of its own. A replica that dies loses its claims
 // with its session; the others take its targets on their next cycle.
-func (a *app) replicaClaims(ctx context.Context, pg *state.Postgres) (claim func(context.Context) ([]string, error), closeFn func(), err error) {
+//
+// Every watchEvery it checks whether the split must be redone (a replica
+// died or joined, or a target is claimed by no one while this replica is
+// below its share) and then calls wake, so targets are taken over in
+// seconds rather than at the next window boundary or drift interval.
+func (a *app) replicaClaims(ctx context.Context, pg *state.Postgres, watchEvery time.Duration, wake func()) (claim func(context.Context) ([]string, error), closeFn func(), err error) {
 	claims, err := pg.NewClaims(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -262,5 +267,26 @@ func (a *app) replicaClaims(ctx context.Context, pg *state.Postgres) (claim func
 		}
 		return claims.Share(ctx, targets)
 	}
-	return claim, func() { claims.Close() }, nil
+	// A separate session counts, so the count never waits behind a claim.
+	counter, err := pg.NewClaims(ctx)
+	if err != nil {
+		claims.Close()
+		return nil, nil, err
+	}
+	wctx, stop := context.WithCancel(ctx)
+	go func() {
+		t := time.NewTicker(watchEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-wctx.Done():
+				return
+			case <-t.C:
+			}
+			if redo, err := claims.NeedsReshare(wctx, counter); err == nil && redo {
+				wake()
+			}
+		}
+	}()
+	return claim, func() { stop(); counter.Close(); claims.Close() }, nil
 }

@@ -616,7 +616,7 @@ group "%s_admins" {
 	var reps []replica
 	for range 2 {
 		r := replica{log: &syncBuf{}}
-		r.cmd = exec.CommandContext(ctx, bin, "-C", dir, "run", "--log-format", "json", "--drift-interval", "1s")
+		r.cmd = exec.CommandContext(ctx, bin, "-C", dir, "run", "--log-format", "json", "--drift-interval", "1h")
 		r.cmd.Stderr = r.log
 		if err := r.cmd.Start(); err != nil {
 			t.Fatal(err)
