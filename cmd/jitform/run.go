@@ -29,7 +29,11 @@ SIGINT or SIGTERM: the change in flight finishes (up to --grace), then jitform
 exits 0. SIGHUP: plan again now instead of at the next wake (after editing
 the config or approving a grant). Any ledger append by another process
 (grant approve, revoke) wakes run within a second: LISTEN/NOTIFY with a
-state "postgres" block, a file watch on .jitform/ otherwise. Logs go to stderr, as text or JSON
+state "postgres" block, a file watch on .jitform/ otherwise.
+
+With a state "postgres" block, several run processes (replicas) on one
+database split the targets between them: each acts only on the targets it
+claims, and the targets of a replica that dies are taken over within seconds. Logs go to stderr, as text or JSON
 (--log-format json).
 
 Examples:
