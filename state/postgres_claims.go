@@ -23,6 +23,8 @@ type Claims struct {
 	// What the last Share worked from: the live replicas and the targets.
 	sharedFor int
 	targets   []string
+	// registered is the replica record, written again on a new session.
+	registered *LockInfo
 }
 
 // NewClaims opens a session for claims.
@@ -89,6 +91,15 @@ func (c *Claims) Register(ctx context.Context, info LockInfo) error {
 	if info.Since.IsZero() {
 		info.Since = time.Now().UTC()
 	}
+	c.registered = &info
+	return c.register(ctx)
+}
+
+func (c *Claims) register(ctx context.Context) error {
+	info := c.registered
+	if info == nil {
+		return nil
+	}
 	_, err := c.conn.Exec(ctx, "INSERT INTO "+c.p.ident("locks")+` (backend_pid, names, operation, who, pid, since)
 		VALUES (pg_backend_pid(), $1, $2, $3, $4, $5)
 		ON CONFLICT (backend_pid) DO UPDATE SET names = EXCLUDED.names, operation = EXCLUDED.operation,
@@ -98,6 +109,24 @@ func (c *Claims) Register(ctx context.Context, info LockInfo) error {
 		return c.p.redact(fmt.Errorf("register as a run replica: %w", err))
 	}
 	return nil
+}
+
+// revive checks the session (c.mu held). A session that died took every
+// claim with it: forget them, open a new one and register again.
+func (c *Claims) revive(ctx context.Context) error {
+	if !c.conn.IsClosed() {
+		if err := c.conn.Ping(ctx); err == nil {
+			return nil
+		}
+	}
+	c.conn.Close(context.Background())
+	c.held = map[string]bool{}
+	conn, err := pgx.ConnectConfig(ctx, c.p.poolCfg.ConnConfig.Copy())
+	if err != nil {
+		return c.p.redact(fmt.Errorf("reopen the claims session on the PostgreSQL state: %w", err))
+	}
+	c.conn = conn
+	return c.register(ctx)
 }
 
 // Replicas counts the live registered replicas (sessions still open).
@@ -131,6 +160,12 @@ func (c *Claims) Held() []string {
 // (so the targets of a replica that died are taken over). It returns
 // the targets held, sorted.
 func (c *Claims) Share(ctx context.Context, targets []string) ([]string, error) {
+	c.mu.Lock()
+	err := c.revive(ctx)
+	c.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
 	n, err := c.Replicas(ctx)
 	if err != nil {
 		return nil, err
@@ -184,6 +219,18 @@ func ShareOf(n, r int) int { return (n + max(r, 1) - 1) / max(r, 1) }
 // one the last Share used, or this replica holds less than its share while
 // some target is claimed by no one (its replica died).
 func (c *Claims) NeedsReshare(ctx context.Context, counter *Claims) (bool, error) {
+	counter.mu.Lock()
+	err := counter.revive(ctx)
+	counter.mu.Unlock()
+	if err != nil {
+		return false, err
+	}
+	c.mu.Lock()
+	dead := c.conn.IsClosed() || c.conn.Ping(ctx) != nil
+	c.mu.Unlock()
+	if dead {
+		return true, nil // its claims are gone: claim again now
+	}
 	n, err := counter.Replicas(ctx)
 	if err != nil {
 		return false, err

@@ -872,3 +872,49 @@ func TestPostgresAppendToAStoppedServer(t *testing.T) {
 	}
 	t.Log(err)
 }
+
+// TestPostgresClaimsSurviveARestart: a server restart cuts the claims
+// session (and frees its claims); the next Share notices, reconnects,
+// registers again and claims anew instead of trusting claims it lost.
+func TestPostgresClaimsSurviveARestart(t *testing.T) {
+	c := pgtest.Start(t)
+	ctx := pgCtx(t)
+	p, _ := pgState(t, c)
+	cl, err := p.NewClaims(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	counter, err := p.NewClaims(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer counter.Close()
+	if err := cl.Register(ctx, LockInfo{Operation: "run", Who: "r@h", PID: 1}); err != nil {
+		t.Fatal(err)
+	}
+	targets := []string{"t1", "t2", "t3"}
+	if got, err := cl.Share(ctx, targets); err != nil || len(got) != 3 {
+		t.Fatalf("Share = %v, %v", got, err)
+	}
+	c.Restart(t)
+	if redo, err := cl.NeedsReshare(ctx, counter); err != nil || !redo {
+		t.Fatalf("NeedsReshare after the restart = %v, %v; want true (the claims died with the session)", redo, err)
+	}
+	got, err := cl.Share(ctx, targets)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("Share after the restart = %v, %v", got, err)
+	}
+	// The claims are real again: another session cannot take them.
+	other, err := p.NewClaims(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if ok, err := other.TryClaim(ctx, "t1"); err != nil || ok {
+		t.Fatalf("another session claimed t1 after the re-share: %v %v", ok, err)
+	}
+	if n, err := counter.Replicas(ctx); err != nil || n != 1 {
+		t.Fatalf("replicas after the restart = %d, %v; want 1 (registered again)", n, err)
+	}
+}
