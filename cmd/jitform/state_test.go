@@ -349,30 +349,16 @@ func TestStateLocalRunWakesOnGrantEvent(t *testing.T) {
 	}
 }
 
-var built struct {
-	once sync.Once
-	dir  string
-	bin  string
-	err  error
-	out  []byte
-}
-
-// buildJitform builds the jitform binary once per test run (the tests
-// need real, separate processes to kill).
+// buildJitform builds the jitform binary into the test's temp dir (the
+// tests need real, separate processes to freeze and kill; the build cache
+// makes every build after the first a link).
 func buildJitform(t *testing.T) string {
 	t.Helper()
-	built.once.Do(func() {
-		built.dir, built.err = os.MkdirTemp("", "jitform-bin-")
-		if built.err != nil {
-			return
-		}
-		built.bin = filepath.Join(built.dir, "jitform")
-		built.out, built.err = exec.Command("go", "build", "-o", built.bin, ".").CombinedOutput()
-	})
-	if built.err != nil {
-		t.Fatalf("build jitform: %v\n%s", built.err, built.out)
+	bin := filepath.Join(t.TempDir(), "jitform")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build jitform: %v\n%s", err, out)
 	}
-	return built.bin
+	return bin
 }
 
 // TestPostgresKillAtEveryApplyStep kills `jitform apply` (SIGKILL) at each
