@@ -115,7 +115,7 @@ func Apply(ctx context.Context, opts Options, saved *planner.Plan, confirm Confi
 		opts.Targets = savedScope(cfg, saved)
 	}
 	opts.progress("Acquiring the state lock...")
-	unlock, err := opts.Backend.Lock(ctx, opts.lockInfo("apply"), opts.LockTimeout)
+	unlock, err := lockState(ctx, opts, cfg, "apply") // targetlock.go
 	if err != nil {
 		return nil, fmt.Errorf("acquire the state lock: %w", err)
 	}
