@@ -69,7 +69,8 @@ var (
 	reRegister     = regexp.MustCompile(`Register-ScheduledTask -TaskPath '\\jitform\\'`)
 	reBeforeAdd    = regexp.MustCompile(`(?s)Register-Switch \$gsid \$c\.sid \$c.*\$grp\.Add\(\$path\)`)
 	reAfterAdd     = regexp.MustCompile(`(?s)\$grp\.Add\(\$path\).*Register-Switch \$gsid \$c\.sid \$c`)
-	reUnregister   = regexp.MustCompile(`Unregister-ScheduledTask -TaskPath '\\jitform\\'`)
+	reUnregister   = regexp.MustCompile(`\$r\.switch = Unregister-Switch \$gsid \$c\.sid`)
+	reUnregisterFn = regexp.MustCompile(`Unregister-ScheduledTask -TaskPath '\\jitform\\' -TaskName \$name -Confirm:\$false`)
 	reAction       = regexp.MustCompile(`New-ScheduledTaskAction -Execute '([^']+)' -Argument ([^\n]+)`)
 	reSwitchAction = regexp.MustCompile(`\$SwitchAction = '([^']*)' \+ \[Convert\]::ToBase64String\(\[Text\.Encoding\]::Unicode\.GetBytes\(\$SwitchScript\)\)`)
 	reHereString   = regexp.MustCompile(`(?s)\$SwitchScript = @'\n(.*?)\n'@`)
@@ -89,7 +90,7 @@ func readSwitchTraits(script string) switchTraits {
 	t := switchTraits{
 		registers:   reRegister.MatchString(script),
 		beforeAdd:   reBeforeAdd.MatchString(script) && !reAfterAdd.MatchString(script),
-		unregisters: reUnregister.MatchString(script),
+		unregisters: reUnregister.MatchString(script) && reUnregisterFn.MatchString(script),
 		lists:       reList.MatchString(script),
 		endSessions: reEndSessions.MatchString(script),
 	}
