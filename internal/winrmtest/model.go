@@ -650,7 +650,7 @@ func (h *Host) apply(t traits, data []byte) (any, error) {
 		wantSwitch := add && t.sw.registers && len(c.SwitchAt) > 0 && string(c.SwitchAt) != "null" && string(c.SwitchAt) != "0" && string(c.SwitchAt) != `""`
 		registered := false
 		register := func() error {
-			if err := h.registerSwitch(t.sw, g.SID, strings.ToUpper(c.SID), c.SwitchAt, c.Grant); err != nil {
+			if err := h.registerSwitch(t.sw, g.SID, strings.ToUpper(c.SID), c.SwitchAt, c.Grant, c.EndSessions); err != nil {
 				return fmt.Errorf("the dead-man's switch could not be registered, so the member was not added: %v", err)
 			}
 			registered = true

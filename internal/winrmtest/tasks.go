@@ -42,7 +42,9 @@ type Firing struct {
 	Task    string // path and name
 	At      time.Time
 	Removed []string // "GROUPSID|MEMBERSID" removed by the run
-	Error   string
+	// SessionsEnded: sessions the run logged off (end_sessions).
+	SessionsEnded int
+	Error         string
 }
 
 // Session is a logon session on the host: console or RDP, of one user.
@@ -63,6 +65,8 @@ type switchTraits struct {
 	userID      string // New-ScheduledTaskPrincipal -UserId '<this>'
 	lists       bool   // the read script lists \jitform\ tasks
 	endSessions bool   // sessions are found by owner SID and logged off
+	// storesEndSessions: the switch's description carries end_sessions.
+	storesEndSessions bool
 }
 
 var (
@@ -76,23 +80,26 @@ var (
 	reHereString   = regexp.MustCompile(`(?s)\$SwitchScript = @'\n(.*?)\n'@`)
 	rePrincipal    = regexp.MustCompile(`New-ScheduledTaskPrincipal -UserId '([^']+)'`)
 	reList         = regexp.MustCompile(`Get-ScheduledTask -TaskPath '\\jitform\\'`)
-	reEndSessions  = regexp.MustCompile(`(?s)GetOwnerSid.*logoff\.exe`)
+	reEndSessions  = regexp.MustCompile(`(?s)function End-Sessions.*GetOwnerSid.*logoff\.exe.*\$r\.sessions = End-Sessions \$c\.sid`)
+	reStoresEnd    = regexp.MustCompile(`@\{ grant = [^\n]*end_sessions = \(\$c\.end_sessions -eq \$true\) \}`)
 
 	// The switch's own code (what a fired task runs).
 	reSwSweeps    = regexp.MustCompile(`Get-ScheduledTask -TaskPath '\\jitform\\'`)
 	reSwDue       = regexp.MustCompile(`if \(\[int64\]\$d\.at -gt \$now\) \{ continue \}`)
 	reSwGroupSID  = regexp.MustCompile(`-ne \$d\.group\) \{ continue \}`)
 	reSwRemove    = regexp.MustCompile(`\$g\.Remove\('WinNT://' \+ \$d\.member\)`)
+	reSwSessions  = regexp.MustCompile(`(?s)if \(\$d\.end_sessions -eq \$true\).*GetOwnerSid.*\$o\.Sid -eq \$d\.member.*logoff\.exe`)
 	reSwUnregistr = regexp.MustCompile(`Unregister-ScheduledTask -TaskPath '\\jitform\\' -TaskName \$t\.TaskName`)
 )
 
 func readSwitchTraits(script string) switchTraits {
 	t := switchTraits{
-		registers:   reRegister.MatchString(script),
-		beforeAdd:   reBeforeAdd.MatchString(script) && !reAfterAdd.MatchString(script),
-		unregisters: reUnregister.MatchString(script) && reUnregisterFn.MatchString(script),
-		lists:       reList.MatchString(script),
-		endSessions: reEndSessions.MatchString(script),
+		registers:         reRegister.MatchString(script),
+		beforeAdd:         reBeforeAdd.MatchString(script) && !reAfterAdd.MatchString(script),
+		unregisters:       reUnregister.MatchString(script) && reUnregisterFn.MatchString(script),
+		lists:             reList.MatchString(script),
+		endSessions:       reEndSessions.MatchString(script),
+		storesEndSessions: reStoresEnd.MatchString(script),
 	}
 	if m := reAction.FindStringSubmatch(script); m != nil {
 		t.execute, t.argument = m[1], strings.TrimSpace(m[2])
@@ -136,16 +143,17 @@ func switchName(groupSID, memberSID string) string {
 
 // taskData is a switch task's description.
 type taskData struct {
-	Grant  string `json:"grant"`
-	Group  string `json:"group"`
-	Member string `json:"member"`
-	At     int64  `json:"at"`
+	Grant       string `json:"grant"`
+	Group       string `json:"group"`
+	Member      string `json:"member"`
+	At          int64  `json:"at"`
+	EndSessions bool   `json:"end_sessions"`
 }
 
 // registerSwitch is Register-Switch: Register-ScheduledTask -Force of the
 // membership's task. Windows refuses what the cmdlets refuse: a due time
 // that is not a number ([int64] cast), a missing action or principal.
-func (h *Host) registerSwitch(st switchTraits, groupSID, memberSID string, at json.RawMessage, grant string) error {
+func (h *Host) registerSwitch(st switchTraits, groupSID, memberSID string, at json.RawMessage, grant string, endSessions bool) error {
 	if h.NoTaskScheduler {
 		return fmt.Errorf("Register-ScheduledTask: The service is not available. (0x80070426)")
 	}
@@ -156,7 +164,7 @@ func (h *Host) registerSwitch(st switchTraits, groupSID, memberSID string, at js
 	if st.execute == "" || st.userID == "" {
 		return fmt.Errorf("Register-ScheduledTask: the task has no action or no principal")
 	}
-	desc, err := json.Marshal(taskData{Grant: grant, Group: groupSID, Member: memberSID, At: secs})
+	desc, err := json.Marshal(taskData{Grant: grant, Group: groupSID, Member: memberSID, At: secs, EndSessions: endSessions && st.storesEndSessions})
 	if err != nil {
 		return err
 	}
@@ -309,6 +317,7 @@ func (h *Host) runSwitch(t *Task, now time.Time) Firing {
 		return f
 	}
 	checksDue, checksGroup, unregisters := reSwDue.MatchString(sc), reSwGroupSID.MatchString(sc), reSwUnregistr.MatchString(sc)
+	endsSessions := reSwSessions.MatchString(sc)
 	var keep []*Task
 	for _, x := range append([]*Task(nil), h.Tasks...) {
 		var d taskData
@@ -331,6 +340,9 @@ func (h *Host) runSwitch(t *Task, now time.Time) Firing {
 		}
 		if hr := h.adsiRemove(g, d.Member); hr == 0 {
 			f.Removed = append(f.Removed, strings.ToUpper(d.Group)+"|"+strings.ToUpper(d.Member))
+		}
+		if d.EndSessions && endsSessions {
+			f.SessionsEnded += h.endSessions(d.Member)
 		}
 		if !unregisters {
 			keep = append(keep, x)

@@ -172,7 +172,8 @@ type Change struct {
 	// membership is deleted. Grant is recorded in the switch.
 	SwitchAt int64  `json:"switch_at,omitempty"`
 	Grant    string `json:"grant,omitempty"`
-	// EndSessions (remove): log off the member's sessions on the host.
+	// EndSessions: on a remove, log off the member's sessions on the
+	// host; on an add with a switch, the switch does so when it fires.
 	EndSessions bool `json:"end_sessions,omitempty"`
 }
 

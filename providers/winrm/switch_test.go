@@ -390,3 +390,28 @@ func TestEndSessionsLogsOffTheRemovedMember(t *testing.T) {
 		t.Errorf("already-removed = %s, sessions %+v", outs[0].Status, outs[0].Sessions)
 	}
 }
+
+// With end_sessions the switch also logs the member's sessions off when it
+// fires (jitform is not there to); without it, it leaves them.
+func TestSwitchEndsSessionsWhenTheGroupSaysSo(t *testing.T) {
+	for _, end := range []bool{true, false} {
+		s := winrmtest.New(t, user, pass, host("web01"))
+		h := s.Host(host("web01"))
+		p := openHost(t, s, "web01", nil)
+		g := grp("admins", adminSID)
+		g.Attributes.EndSessions = end
+		applyOne(t, p, g, grantAdd(alice, winEnd, "g1"))
+		h.AddSession(alice.ID, "rdp")
+		h.AddSession(bob.ID, "rdp")
+		h.SetNow(winEnd.Add(SwitchGrace))
+		if slices.Contains(h.Members(adminSID), alice.ID) {
+			t.Fatal("the switch did not remove alice")
+		}
+		if ended := len(h.SessionsOf(alice.ID)) == 0; ended != end {
+			t.Errorf("end_sessions = %v: alice's session ended = %v", end, ended)
+		}
+		if len(h.SessionsOf(bob.ID)) != 1 {
+			t.Error("bob's session was ended")
+		}
+	}
+}

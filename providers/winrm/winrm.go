@@ -388,14 +388,13 @@ func (t *target) Apply(ctx context.Context, changes []providers.GroupChange) ([]
 		for _, c := range gc.Changes {
 			outs = append(outs, providers.Outcome{Group: gc.Group.Addr, Change: c})
 			ch := Change{Group: groupRef(gc.Group), Action: string(c.Action), SID: c.Member.ID}
-			switch {
-			case c.Action == providers.Add && !c.Member.Expires.IsZero():
+			if c.Action == providers.Add && !c.Member.Expires.IsZero() {
 				// The dead-man's switch: the host removes the member at
-				// window end + grace if jitform has not by then.
+				// window end + grace if jitform has not by then (and with
+				// end_sessions logs its sessions off).
 				ch.SwitchAt, ch.Grant = c.Member.Expires.Add(SwitchGrace).Unix(), c.Member.Grant
-			case c.Action == providers.Remove && gc.Group.Attributes.EndSessions:
-				ch.EndSessions = true
 			}
+			ch.EndSessions = gc.Group.Attributes.EndSessions && (c.Action == providers.Remove || ch.SwitchAt != 0)
 			req.Changes = append(req.Changes, ch)
 		}
 	}
@@ -420,7 +419,7 @@ func (t *target) Apply(ctx context.Context, changes []providers.GroupChange) ([]
 			continue
 		}
 		r := resp.Results[i]
-		if req.Changes[i].EndSessions && (r.Sessions != nil || r.SessionsError != "") {
+		if req.Changes[i].EndSessions && req.Changes[i].Action == string(providers.Remove) && (r.Sessions != nil || r.SessionsError != "") {
 			se := &providers.SessionsEnded{Host: t.host}
 			if r.Sessions != nil {
 				se.Count = *r.Sessions

@@ -67,7 +67,7 @@ function Get-SwitchName([string]$group, [string]$member) {
 }
 function Register-Switch([string]$group, [string]$member, $c) {
   $at = [int64]$c.switch_at
-  $desc = ConvertTo-Json -Compress -InputObject @{ grant = [string]$c.grant; group = $group; member = $member; at = $at }
+  $desc = ConvertTo-Json -Compress -InputObject @{ grant = [string]$c.grant; group = $group; member = $member; at = $at; end_sessions = ($c.end_sessions -eq $true) }
   $action = New-ScheduledTaskAction -Execute 'powershell.exe' -Argument $SwitchAction
   $when = (New-Object DateTime(1970, 1, 1, 0, 0, 0, 'Utc')).AddSeconds($at).ToLocalTime()
   $trigger = New-ScheduledTaskTrigger -Once -At $when
