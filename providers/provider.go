@@ -19,7 +19,8 @@ type Member struct {
 	ID   string `json:"id"`
 	Name string `json:"name,omitempty"`
 	// Expires: when the server itself removes this membership (an Active
-	// Directory TTL link), zero for a permanent one. In a change to add,
+	// Directory TTL link, a Windows host's dead-man's switch), zero for a
+	// permanent one. In a change to add,
 	// the end of the window the member is granted for (zero: permanent).
 	Expires time.Time `json:"expires,omitzero"`
 	// Grant: in a change to add, the grant the member is added for (empty
