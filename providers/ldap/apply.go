@@ -11,6 +11,7 @@ import (
 	goldap "github.com/go-ldap/ldap/v3"
 
 	"github.com/jitform/jitform/config"
+	"github.com/jitform/jitform/internal/crashpoint"
 	"github.com/jitform/jitform/internal/dn"
 	"github.com/jitform/jitform/providers"
 )
@@ -224,6 +225,7 @@ func (t *target) modify(ctx context.Context, req *goldap.ModifyRequest) error {
 	go func() { done <- t.conn.Modify(req) }()
 	select {
 	case err := <-done:
+		crashpoint.Hit(crashpoint.AfterWrite)
 		return err
 	case <-ctx.Done():
 		return fmt.Errorf("no answer before the context ended (the write may or may not have happened): %w", ctx.Err())
