@@ -132,6 +132,7 @@ func Apply(ctx context.Context, opts Options, saved *planner.Plan, confirm Confi
 	if err != nil {
 		return nil, err
 	}
+	opts.progress("planned %d change(s)", len(fresh.Changes))
 	p := fresh
 	if saved != nil {
 		if err := planner.CheckFresh(saved, fresh, opts.now()); err != nil {
@@ -484,6 +485,7 @@ func (s *Session) applyTarget(ctx context.Context, gc *groupCommit, p *planner.P
 		}
 		return fmt.Errorf("change intents for %d change(s) on %s: %w", len(announced), taddr, err)
 	}
+	s.opts.progress("%s: %d intent(s) recorded in the ledger", taddr, len(announced))
 	for range announced {
 		crashpoint.Hit(crashpoint.AfterIntent)
 	}
@@ -528,8 +530,11 @@ func (s *Session) applyTarget(ctx context.Context, gc *groupCommit, p *planner.P
 		}
 		results = append(results, ev)
 	}
+	s.opts.progress("%s: provider call returned %d outcome(s)", taddr, len(outs))
 	if err := gc.append(ctx, results); err != nil {
 		errs = append(errs, fmt.Errorf("outcomes of %d change(s) on %s: %w", len(results), taddr, err))
+	} else {
+		s.opts.progress("%s: %d outcome(s) recorded in the ledger", taddr, len(results))
 	}
 	return errors.Join(errs...)
 }
