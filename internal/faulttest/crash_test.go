@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	goldap "github.com/go-ldap/ldap/v3"
+
 	"github.com/jitform/jitform/internal/crashpoint"
 	"github.com/jitform/jitform/internal/slapdtest"
 	"github.com/jitform/jitform/state"
@@ -80,6 +82,7 @@ member: uid=svc,ou=people,dc=example,dc=org
 type directory struct {
 	target  string                                    // the HCL target block
 	members func(t *testing.T, group string) []string // canonical lowercase DNs
+	add     func(t *testing.T, group, member string)  // a change made by hand, outside jitform
 }
 
 func ldifDirectory(t *testing.T, dir string) directory {
@@ -115,6 +118,23 @@ func ldifDirectory(t *testing.T, dir string) directory {
 			slices.Sort(out)
 			return out
 		},
+		add: func(t *testing.T, group, member string) {
+			path := filepath.Join(dir, "directory.ldif")
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			head := "dn: " + group + "\n"
+			i := strings.Index(string(b), head)
+			if i < 0 {
+				t.Fatalf("%s not in the LDIF", group)
+			}
+			i += len(head)
+			b = []byte(string(b[:i]) + "member: " + member + "\n" + string(b[i:]))
+			if err := os.WriteFile(path, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		},
 	}
 }
 
@@ -137,6 +157,13 @@ func slapdDirectory(t *testing.T) directory {
 			}
 			slices.Sort(out)
 			return out
+		},
+		add: func(t *testing.T, group, member string) {
+			req := goldap.NewModifyRequest(group, nil)
+			req.Add("member", []string{member})
+			if err := s.Conn(t).Modify(req); err != nil {
+				t.Fatalf("add %s to %s by hand: %v", member, group, err)
+			}
 		},
 	}
 }

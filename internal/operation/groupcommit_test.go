@@ -2,13 +2,17 @@ package operation
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jitform/jitform/planner"
 	"github.com/jitform/jitform/state"
 )
 
@@ -161,4 +165,114 @@ type slowBackend struct {
 func (s *slowBackend) Append(ctx context.Context, evs ...state.Event) ([]state.Event, error) {
 	time.Sleep(s.delay)
 	return s.Backend.Append(ctx, evs...)
+}
+
+// The next apply settles, under the lock and before its own changes, every
+// change an earlier run left uncertain whose group it read: one outcome each,
+// all in one append, saying what was found. A group it could not read, or no
+// longer configured, stays uncertain for a later run.
+func TestApplyClosesUncertainChangesByReading(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, repo+`
+group "gc" {
+  target    = target.ldif.b
+  dn        = "cn=gc,dc=example,dc=org"
+}
+`)
+	f.d.groups["group.gc"] = []string{dn("svc")}
+	f.d.readErr["group.gc"] = errors.New("no such object")
+	ctx := context.Background()
+	gc := &groupCommit{b: f.opts.Backend, now: time.Now}
+	var seed []state.Event
+	add := func(typ string, payload any) {
+		ev, err := gc.event(typ, payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seed = append(seed, ev)
+	}
+	intent := func(id, action, group, target, member string) {
+		add(state.EventChangeIntent, state.Change{ID: id, PlanID: "old", Action: action, Group: group, Target: target, Member: member})
+	}
+	intent("open-add-absent", "add", "group.ga", "target.ldif.a", dn("alice")) // crash before the call
+	intent("unknown-add-present", "add", "group.ga", "target.ldif.a", dn("mallory"))
+	add(state.EventChangeFailed, state.ChangeOutcome{ID: "unknown-add-present", Status: "unknown", Error: "i/o timeout"})
+	intent("open-remove-present", "remove", "group.ga", "target.ldif.a", dn("svc"))
+	intent("unreadable", "add", "group.gc", "target.ldif.b", dn("alice"))
+	intent("gone", "add", "group.old", "target.ldif.a", dn("alice"))
+	if err := gc.append(ctx, seed); err != nil {
+		t.Fatal(err)
+	}
+	cb := &countingBackend{Backend: f.opts.Backend}
+	f.opts.Backend = cb
+
+	res, err := Apply(ctx, f.opts, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Closed) != 3 {
+		t.Errorf("%d changes closed, want 3: %+v", len(res.Closed), res.Closed)
+	}
+	evs := events(t, f.opts.Backend)
+	got := map[string]string{}
+	firstNewIntent, lastClosing := int64(0), int64(0)
+	for _, ev := range evs[len(seed):] {
+		switch ev.Type {
+		case state.EventChangeIntent:
+			if firstNewIntent == 0 {
+				firstNewIntent = ev.Seq
+			}
+		case state.EventChangeApplied, state.EventChangeFailed:
+			var o state.ChangeOutcome
+			if err := json.Unmarshal(ev.Payload, &o); err != nil {
+				t.Fatal(err)
+			}
+			if strings.HasPrefix(o.Status, "observed_") {
+				got[o.ID] = ev.Type + " " + o.Status
+				lastClosing = ev.Seq
+				if ev.Type == state.EventChangeFailed && !strings.Contains(o.Error, "a later read found") {
+					t.Errorf("closing of %s does not say what was found: %q", o.ID, o.Error)
+				}
+			}
+		}
+	}
+	want := map[string]string{
+		"open-add-absent":     "change_failed observed_absent",
+		"unknown-add-present": "change_applied observed_present",
+		"open-remove-present": "change_failed observed_present",
+	}
+	for id, w := range want {
+		if got[id] != w {
+			t.Errorf("%s closed with %q, want %q", id, got[id], w)
+		}
+	}
+	for _, id := range []string{"unreadable", "gone"} {
+		if g, ok := got[id]; ok {
+			t.Errorf("%s closed with %q, though its group was not read", id, g)
+		}
+	}
+	if firstNewIntent == 0 || lastClosing > firstNewIntent {
+		t.Errorf("closings (last at seq %d) must come before the apply's own intents (first at seq %d)", lastClosing, firstNewIntent)
+	}
+	// closings: 1 append; then intents and outcomes, at most 2 each.
+	if n := cb.appends.Load(); n > 5 {
+		t.Errorf("%d appends, want at most 5", n)
+	}
+
+	// The next apply has nothing left to close but the two it cannot read.
+	cfg, _, err := LoadConfig(f.dir, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	view, warns := planner.Replay(cfg, events(t, f.opts.Backend), time.Now())
+	if len(warns) != 0 {
+		t.Errorf("replay warnings: %v", warns)
+	}
+	var left []string
+	for _, u := range view.Uncertain {
+		left = append(left, u.Change.ID)
+	}
+	if !slices.Equal(left, []string{"unreadable", "gone"}) {
+		t.Errorf("still uncertain: %v, want [unreadable gone]", left)
+	}
 }
