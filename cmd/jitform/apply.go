@@ -136,6 +136,19 @@ func (a *app) printResult(res *operation.Result) int {
 		}
 		return code + s + "\x1b[0m"
 	}
+	if len(res.Closed) > 0 {
+		// Earlier runs left these uncertain (a crash, a lost answer); this
+		// apply read the groups and recorded what it found.
+		fmt.Fprintf(a.stdout, "\nClosed %d uncertain change(s) left by earlier runs:\n", len(res.Closed))
+		for _, c := range res.Closed {
+			ch := c.Change.Change
+			found := "absent"
+			if c.Status == planner.StatusObservedPresent {
+				found = "present"
+			}
+			fmt.Fprintf(a.stdout, "  ~ %s %s in %s (%s [%s]): member found %s\n", ch.Action, ch.Member, ch.Group, c.Change.Status, ch.ID, found)
+		}
+	}
 	if len(res.Outcomes) > 0 {
 		fmt.Fprintln(a.stdout)
 	}
