@@ -60,6 +60,10 @@ type LedgerView struct {
 	// Managed: group address -> member ID -> record of jitform adding it.
 	// An add intent without an outcome counts: the member may be there.
 	Managed map[string]map[string]Managed
+	// Uncertain: changes whose fate the ledger does not know (an intent
+	// without outcome, an outcome "unknown"), in ledger order. apply closes
+	// each once it can read the group.
+	Uncertain []Uncertain
 	// Revoked repository grants (grant.NAME -> when).
 	RevokedRepo map[string]time.Time
 	// Warnings found while replaying (malformed events, outcomes without an
