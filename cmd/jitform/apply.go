@@ -8,6 +8,9 @@ import (
 	"io"
 	"strings"
 
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/jitform/jitform/config"
 	"github.com/jitform/jitform/internal/operation"
 	"github.com/jitform/jitform/planner"
 	"github.com/jitform/jitform/providers"
@@ -68,6 +71,12 @@ func cmdApply(ctx context.Context, a *app, args []string) int {
 		return a.errorf("%v", err)
 	}
 	opts := a.options(b, *parallelism, *lockTimeout)
+	// Warnings before the prompt, not after the changes are made.
+	warned := false
+	opts.ConfigLoaded = func(cfg *config.Config, warns hcl.Diagnostics) {
+		a.printDiags(cfg, warns)
+		warned = true
+	}
 
 	var confirm operation.ConfirmFunc
 	shown := false
@@ -92,7 +101,9 @@ func cmdApply(ctx context.Context, a *app, args []string) int {
 	if res == nil {
 		return a.fail(err)
 	}
-	a.printDiags(res.Config, res.ConfigWarnings)
+	if !warned {
+		a.printDiags(res.Config, res.ConfigWarnings)
+	}
 	if !shown && saved == nil {
 		// No changes: confirm was not needed; still say what was found.
 		_ = planner.RenderText(a.stdout, res.Plan, a.color())

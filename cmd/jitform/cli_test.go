@@ -233,3 +233,33 @@ func TestInputFalseNeverAsks(t *testing.T) {
 		t.Fatalf("apply with yes on the terminal exited %d:\n%s", code, out)
 	}
 }
+
+// On a terminal, the configuration's warnings come before the prompt, so a
+// person reads them before saying yes, and only once.
+func TestApplyWarnsBeforeThePrompt(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, f := range []string{"main.hcl", "directory.ldif"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "examples", "quickstart", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var both strings.Builder // stdout and stderr in the order written
+	a := &app{stdin: strings.NewReader("yes\n"), stdout: &both, stderr: &both,
+		getenv: func(string) string { return "" }, stdinTTY: true}
+	if code := a.main(context.Background(), []string{"-C", dir, "apply"}); code != exitOK {
+		t.Fatalf("apply exited %d:\n%s", code, both.String())
+	}
+	out := both.String()
+	warn, prompt := strings.Index(out, "Warning: Grant start uses plantimestamp()"), strings.Index(out, "Do you want to make these changes?")
+	if warn < 0 || prompt < 0 || warn > prompt {
+		t.Fatalf("the warning (at %d) must come before the prompt (at %d):\n%s", warn, prompt, out)
+	}
+	if n := strings.Count(out, "Warning: Grant start uses plantimestamp()"); n != 1 {
+		t.Errorf("the warning is shown %d times, want once:\n%s", n, out)
+	}
+}

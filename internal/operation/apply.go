@@ -111,6 +111,9 @@ func Apply(ctx context.Context, opts Options, saved *planner.Plan, confirm Confi
 	if err != nil {
 		return nil, err
 	}
+	if opts.ConfigLoaded != nil {
+		opts.ConfigLoaded(cfg, warns)
+	}
 	if saved != nil {
 		// A saved plan made with --target covers only its groups: compare
 		// it with a fresh plan of the same scope.

@@ -49,6 +49,9 @@ type Options struct {
 	Who string
 	// Log receives the providers' protocol debug records (JITFORM_LOG).
 	Log *slog.Logger
+	// ConfigLoaded, if set, gets the configuration's warnings as soon as
+	// apply has loaded it, so a person reads them before the prompt.
+	ConfigLoaded func(cfg *config.Config, warnings hcl.Diagnostics)
 }
 
 func (o *Options) now() time.Time {
