@@ -15,6 +15,9 @@ type Input struct {
 
 	// Observed membership by group address.
 	Observed map[string]providers.Observation
+	// Accounts: observed state by account address. A missing entry, or
+	// one with Err, is an unreadable account: nothing is planned for it.
+	Accounts map[string]providers.AccountState
 	// Resolved principals by target address, then principal as written.
 	Resolved map[string]map[string]providers.Resolution
 	// InGroup answers eligibility by directory group: target address ->
@@ -60,6 +63,12 @@ type LedgerView struct {
 	// Managed: group address -> member ID -> record of jitform adding it.
 	// An add intent without an outcome counts: the member may be there.
 	Managed map[string]map[string]Managed
+	// Accounts: account address -> the grant jitform last enabled it for.
+	// An enable intent without an outcome counts (it may be enabled).
+	Accounts map[string]Managed
+	// Credentials: account address -> grant ID -> a password delivered
+	// for that grant and not yet deleted (an enable that was applied).
+	Credentials map[string]map[string]bool
 	// Revoked repository grants (grant.NAME -> when).
 	RevokedRepo map[string]time.Time
 	// Warnings found while replaying (malformed events, outcomes without an

@@ -22,6 +22,8 @@ import (
 func Replay(cfg *config.Config, events []state.Event, now time.Time) (*LedgerView, []Warning) {
 	v := &LedgerView{
 		Managed:     map[string]map[string]Managed{},
+		Accounts:    map[string]Managed{},
+		Credentials: map[string]map[string]bool{},
 		RevokedRepo: map[string]time.Time{},
 	}
 	var warns []Warning
@@ -40,6 +42,12 @@ func Replay(cfg *config.Config, events []state.Event, now time.Time) (*LedgerVie
 				continue
 			}
 			intents[c.ID] = c
+			if c.Kind == KindAccount {
+				if c.Action == ActionEnable {
+					v.Accounts[c.Group] = Managed{Grant: c.Grant, Since: ev.Time.UTC()}
+				}
+				continue
+			}
 			if c.Action == "add" {
 				m := v.Managed[c.Group]
 				if m == nil {
@@ -60,6 +68,10 @@ func Replay(cfg *config.Config, events []state.Event, now time.Time) (*LedgerVie
 				continue
 			}
 			delete(intents, o.ID)
+			if c.Kind == KindAccount {
+				replayAccountOutcome(v, c, o, ev.Type == state.EventChangeApplied)
+				continue
+			}
 			switch {
 			case c.Action == "remove" && ev.Type == state.EventChangeApplied && (o.Status == "done" || o.Status == "already"):
 				// The member is gone: jitform no longer has anything to undo.
@@ -93,6 +105,28 @@ func Replay(cfg *config.Config, events []state.Event, now time.Time) (*LedgerVie
 	}
 	v.Warnings = warns
 	return v, warns
+}
+
+// replayAccountOutcome: an applied enable records the delivered passwords;
+// an applied disable clears the account's record and its credentials (they
+// were deleted with it). A failed enable leaves the account as it was.
+func replayAccountOutcome(v *LedgerView, c state.Change, o state.ChangeOutcome, applied bool) {
+	ok := applied && (o.Status == "done" || o.Status == "already")
+	switch {
+	case c.Action == ActionEnable && ok:
+		if len(o.Credentials) > 0 {
+			m := map[string]bool{}
+			for g := range o.Credentials {
+				m[g] = true
+			}
+			v.Credentials[c.Group] = m // a new password replaces every earlier one
+		}
+	case c.Action == ActionEnable && o.Status == "failed":
+		delete(v.Accounts, c.Group)
+	case c.Action == ActionDisable && ok:
+		delete(v.Accounts, c.Group)
+		delete(v.Credentials, c.Group)
+	}
 }
 
 func ledgerWarning(ev state.Event, summary, detail string) Warning {
