@@ -58,6 +58,14 @@ func (c *computer) planAccount(a *config.Account) {
 		taddr = a.Target.Addr
 	}
 	sum := AccountSummary{Account: a.Addr, Target: taddr, Name: a.Display(), RotatePassword: a.RotatePassword}
+	if why, ok := c.in.Unsupported[a.Addr]; ok {
+		c.plan.Warnings = append(c.plan.Warnings, Warning{
+			Summary: fmt.Sprintf("%s is not managed: %s", a.Addr, why),
+			Detail:  "nothing is planned for it; it is neither read nor enabled or disabled",
+			Subject: subject(a.DeclRange),
+		})
+		return
+	}
 	st, ok := c.in.Accounts[a.Addr]
 	if !ok || st.Err != nil {
 		msg := "account state was not read"
@@ -96,10 +104,10 @@ func (c *computer) planAccount(a *config.Account) {
 	}
 	if a.RotatePassword {
 		for _, eg := range counting {
-			if c.cfg.ActorByName(eg.g.Principal) == nil {
+			if c.cfg.ActorForPrincipal(eg.g.Principal) == nil {
 				errs = append(errs, Warning{
 					Summary: fmt.Sprintf("%s: %s grants a rotated password to %q, who is not a declared actor; no changes planned for this account", a.Addr, eg.g.ID, eg.g.Principal),
-					Detail:  fmt.Sprintf("the password is delivered only encrypted to the principal's ssh_key: declare actor %q { ssh_key = \"...\" }", eg.g.Principal),
+					Detail:  fmt.Sprintf("the password is delivered only encrypted to the principal's ssh_key: declare actor %q { ssh_key = \"...\" }", config.ActorNameOf(eg.g.Principal)),
 					Subject: eg.subject(),
 				})
 			}

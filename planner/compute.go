@@ -327,6 +327,14 @@ func (c *computer) planGroup(g *config.Group) {
 		object = g.DN
 	}
 	sum := GroupSummary{Kind: kind, Group: g.Addr, Target: targetAddr, Exclusive: g.Exclusive}
+	if why, ok := c.in.Unsupported[g.Addr]; ok {
+		c.plan.Warnings = append(c.plan.Warnings, Warning{
+			Summary: fmt.Sprintf("%s is not managed: %s", g.Addr, why),
+			Detail:  "nothing is planned for it; its holders are neither read nor changed",
+			Subject: subject(g.DeclRange),
+		})
+		return
+	}
 	obs, ok := c.in.Observed[g.Addr]
 	if !ok || obs.Err != nil {
 		msg := "membership was not read"

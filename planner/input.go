@@ -18,6 +18,11 @@ type Input struct {
 	// Accounts: observed state by account address. A missing entry, or
 	// one with Err, is an unreadable account: nothing is planned for it.
 	Accounts map[string]providers.AccountState
+	// Unsupported: managed sets and accounts (by address) whose target's
+	// provider does not handle their kind yet (a sudo_role on a provider
+	// without it), with the reason. The plan warns about each, at its
+	// block, and plans nothing for it.
+	Unsupported map[string]string
 	// Resolved principals by target address, then principal as written.
 	Resolved map[string]map[string]providers.Resolution
 	// InGroup answers eligibility by directory group: target address ->

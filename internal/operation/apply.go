@@ -91,6 +91,20 @@ func (r *Result) Counts() (added, removed, failed int) {
 	return
 }
 
+// AccountCounts counts account changes that took effect.
+func (r *Result) AccountCounts() (enabled, disabled int) {
+	for _, o := range r.Outcomes {
+		switch {
+		case !o.Status.OK() || o.Change.Kind != planner.KindAccount:
+		case o.Change.Action == planner.ActionEnable:
+			enabled++
+		case o.Change.Action == planner.ActionDisable:
+			disabled++
+		}
+	}
+	return
+}
+
 // Failed reports whether any change failed.
 func (r *Result) Failed() bool {
 	_, _, f := r.Counts()
@@ -164,9 +178,18 @@ func savedScope(cfg *config.Config, saved *planner.Plan) []string {
 	for _, g := range saved.Groups {
 		in[g.Group] = true
 	}
+	for _, a := range saved.Accounts {
+		in[a.Account] = true
+	}
 	all := true
 	for _, g := range cfg.Groups {
 		if !in[g.Addr] {
+			all = false
+			break
+		}
+	}
+	for _, a := range cfg.Accounts {
+		if !in[a.Addr] {
 			all = false
 			break
 		}
@@ -178,6 +201,11 @@ func savedScope(cfg *config.Config, saved *planner.Plan) []string {
 	for _, g := range cfg.Groups {
 		if in[g.Addr] {
 			scope = append(scope, g.Addr)
+		}
+	}
+	for _, a := range cfg.Accounts {
+		if in[a.Addr] {
+			scope = append(scope, a.Addr)
 		}
 	}
 	return scope
@@ -224,6 +252,9 @@ func (s *Session) execute(ctx context.Context, p *planner.Plan, res *Result) err
 	type targetBatches struct {
 		addr    string
 		batches []*batch
+		// accounts: indexes of account changes, made after the target's
+		// membership changes in one SetAccounts call.
+		accounts []int
 	}
 	var order []*targetBatches
 	byTarget := map[string]*targetBatches{}
@@ -231,6 +262,16 @@ func (s *Session) execute(ctx context.Context, p *planner.Plan, res *Result) err
 	outcomes := make([]Outcome, len(p.Changes))
 	for i, c := range p.Changes {
 		outcomes[i] = Outcome{Change: c, Status: providers.Failed}
+		if c.Kind == planner.KindAccount {
+			tb := byTarget[c.Target]
+			if tb == nil {
+				tb = &targetBatches{addr: c.Target}
+				byTarget[c.Target] = tb
+				order = append(order, tb)
+			}
+			tb.accounts = append(tb.accounts, i)
+			continue
+		}
 		b := byGroup[c.Group]
 		if b == nil {
 			g := s.Config.GroupByAddr(c.Group)
@@ -264,6 +305,13 @@ func (s *Session) execute(ctx context.Context, p *planner.Plan, res *Result) err
 			for _, b := range tb.batches {
 				err := s.applyBatch(ctx, lw, p, runID, t, tb.addr, b.group, b.changes, outcomes)
 				if err != nil {
+					errMu.Lock()
+					ledgerErrs = append(ledgerErrs, err)
+					errMu.Unlock()
+				}
+			}
+			if len(tb.accounts) > 0 {
+				if err := s.applyAccounts(ctx, lw, p, runID, t, tb.addr, tb.accounts, outcomes); err != nil {
 					errMu.Lock()
 					ledgerErrs = append(ledgerErrs, err)
 					errMu.Unlock()
