@@ -151,6 +151,10 @@ func (a *app) printResult(res *operation.Result) int {
 		if c.Reason.Grant != "" {
 			why += ", " + c.Reason.Grant
 		}
+		if c.Kind == planner.KindAccount {
+			a.printAccountOutcome(o, why, paint)
+			continue
+		}
 		switch {
 		case !o.Status.OK() && c.Action == string(providers.Remove):
 			verb := "FAILED to remove"
@@ -183,6 +187,43 @@ func (a *app) printResult(res *operation.Result) int {
 		fmt.Fprintln(a.stdout, paint(red+bold, fmt.Sprintf("\nApply failed: %d added, %d removed, %d failed. Every change is recorded in the ledger.", added, removed, failed)))
 		return exitError
 	}
-	fmt.Fprintln(a.stdout, paint(green+bold, fmt.Sprintf("\nApply complete! %d added, %d removed.", added, removed)))
+	summary := fmt.Sprintf("\nApply complete! %d added, %d removed.", added, removed)
+	if enabled, disabled := res.AccountCounts(); enabled+disabled > 0 {
+		summary = fmt.Sprintf("\nApply complete! %d added, %d removed, %d account(s) enabled, %d disabled.", added, removed, enabled, disabled)
+	}
+	fmt.Fprintln(a.stdout, paint(green+bold, summary))
 	return exitOK
+}
+
+// printAccountOutcome prints one account change's outcome. A disable that
+// failed is as loud as a failed removal: the account may still log in.
+func (a *app) printAccountOutcome(o operation.Outcome, why string, paint func(code, s string) string) {
+	c := o.Change
+	what := fmt.Sprintf("account %s (%s)", c.Object, c.Group)
+	rotated := ""
+	if c.PasswordRotated {
+		rotated = ", password rotated"
+	}
+	switch {
+	case !o.Status.OK() && c.Action == planner.ActionDisable:
+		verb := "FAILED to disable"
+		if o.Status == providers.Unknown {
+			verb = "UNKNOWN whether jitform disabled"
+		}
+		fmt.Fprintln(a.stdout, paint(red+bold, fmt.Sprintf("  ✗ %s %s (%s): %v", verb, what, why, o.Err)))
+		fmt.Fprintln(a.stdout, paint(red, "    this account may still log in; fix the cause and run jitform apply again, or disable it by hand"))
+	case !o.Status.OK():
+		verb := "FAILED to enable"
+		if o.Status == providers.Unknown {
+			verb = "UNKNOWN whether jitform enabled"
+		}
+		fmt.Fprintln(a.stdout, paint(red, fmt.Sprintf("  ✗ %s %s (%s): %v", verb, what, why, o.Err)))
+	case c.Action == planner.ActionEnable:
+		fmt.Fprintln(a.stdout, paint(green, fmt.Sprintf("  ~ enabled %s%s (%s)", what, rotated, why)))
+		for _, cr := range c.Credentials {
+			fmt.Fprintf(a.stdout, "    %s fetches the password with: jitform grant credential %s --key FILE\n", cr.Principal, cr.Grant)
+		}
+	default:
+		fmt.Fprintln(a.stdout, paint(red, fmt.Sprintf("  ~ disabled %s%s (%s)", what, rotated, why)))
+	}
 }
