@@ -740,10 +740,10 @@ func (l *loader) grant(b *hcl.Block) {
 			if !l.rotating[acc] {
 				continue
 			}
-			if ad := l.actors[raw.Principal]; ad == nil {
+			if !l.hasActorFor(raw.Principal) {
 				fail("principal", "Principal has no key for the account password",
 					"%s grants %s, which has rotate_password = true: its new password is delivered only to the grant's principal, encrypted to that actor's ssh_key, and no actor %q is declared. Declare actor %q { ssh_key = \"ssh-ed25519 ...\" }.",
-					addr, acc, raw.Principal, raw.Principal)
+					addr, acc, ActorNameOf(raw.Principal), ActorNameOf(raw.Principal))
 				break
 			}
 		}
@@ -753,6 +753,21 @@ func (l *loader) grant(b *hcl.Block) {
 		return
 	}
 	l.cfg.Grants = append(l.cfg.Grants, g)
+}
+
+// hasActorFor reports whether an actor is declared for the principal
+// (Config.ActorForPrincipal's rule: its name, or its name without domain).
+func (l *loader) hasActorFor(principal string) bool {
+	if l.actors[principal] != nil {
+		return true
+	}
+	name := ActorNameOf(principal)
+	for n := range l.actors {
+		if strings.EqualFold(n, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // usesFunction reports whether expr calls the named function anywhere.

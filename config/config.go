@@ -9,6 +9,7 @@ package config
 
 import (
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -242,6 +243,36 @@ func (c *Config) PolicyByAddr(addr string) *Policy {
 		}
 	}
 	return nil
+}
+
+// ActorForPrincipal is the actor a grant's principal receives account
+// passwords as: the actor named exactly like the principal, or else the one
+// named like the principal's account without its domain (alice for
+// CORP\alice or alice@corp.example), compared case-insensitively. Nil when
+// there is none.
+func (c *Config) ActorForPrincipal(principal string) *Actor {
+	if a := c.ActorByName(principal); a != nil {
+		return a
+	}
+	name := ActorNameOf(principal)
+	for _, a := range c.Actors {
+		if strings.EqualFold(a.Name, name) {
+			return a
+		}
+	}
+	return nil
+}
+
+// ActorNameOf strips a principal's domain: CORP\alice and
+// alice@corp.example are alice. A DN is left as is.
+func ActorNameOf(principal string) string {
+	if i := strings.LastIndex(principal, "\\"); i >= 0 {
+		return principal[i+1:]
+	}
+	if i := strings.Index(principal, "@"); i > 0 && !strings.Contains(principal, "=") {
+		return principal[:i]
+	}
+	return principal
 }
 
 // ActorByName returns the declared actor, or nil.

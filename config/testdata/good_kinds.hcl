@@ -56,7 +56,7 @@ policy "break_fix" {
   rights     = [right.web01_backup, right.web_rdp]
   accounts   = [account.web01_jitadmin, account.dir_admin]
   sudo_roles = [sudo_role.db_root]
-  eligible   = ["alice"]
+  eligible   = ["alice", "CORP\\alice"]
   max_duration = "4h"
   approvals  = 0
 }
@@ -73,4 +73,12 @@ grant "alice_fix" {
   principal = "alice"
   start     = "2026-11-23T09:00:00Z"
   duration  = "2h"
+}
+
+# The actor for CORP\alice is alice: the principal without its domain.
+grant "corp_alice_fix" {
+  policy    = policy.break_fix
+  principal = "CORP\\alice"
+  start     = "2026-11-23T12:00:00Z"
+  duration  = "1h"
 }
