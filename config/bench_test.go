@@ -28,7 +28,7 @@ func benchRepo(targets, grantsPerGroup int) map[string][]byte {
 }
 
 func BenchmarkLoad(b *testing.B) {
-	for _, size := range []struct{ targets, grantsPerGroup int }{{10, 1}, {100, 1}, {100, 10}} {
+	for _, size := range []struct{ targets, grantsPerGroup int }{{10, 1}, {100, 1}, {100, 10}, {500, 2}} {
 		files := benchRepo(size.targets, size.grantsPerGroup)
 		b.Run(fmt.Sprintf("groups=%d/grants=%d", size.targets*10, size.targets*10*size.grantsPerGroup), func(b *testing.B) {
 			b.ReportAllocs()

@@ -145,14 +145,14 @@ func (l *loader) managedSet(b *hcl.Block, kind string) {
 	switch kind {
 	case SetRight:
 		var r rightHCL
-		diags = gohcl.DecodeBody(b.Body, l.ctx, &r)
+		diags = decodeBody(b.Body, l.ctx, &r, "")
 		raw = groupHCL{Target: r.Target, Name: r.Name, Members: r.Members, Exclusive: r.Exclusive}
 	case SetSudoRole:
 		var r sudoRoleHCL
-		diags = gohcl.DecodeBody(b.Body, l.ctx, &r)
+		diags = decodeBody(b.Body, l.ctx, &r, "")
 		raw = groupHCL{Target: r.Target, DN: r.DN, Members: r.Members, Exclusive: r.Exclusive}
 	default:
-		diags = gohcl.DecodeBody(b.Body, l.ctx, &raw)
+		diags = decodeBody(b.Body, l.ctx, &raw, "")
 	}
 	l.diags = append(l.diags, diags...)
 	at := attrsOf(b)
@@ -295,7 +295,7 @@ func (l *loader) account(b *hcl.Block) {
 		return
 	}
 	var raw accountHCL
-	diags := gohcl.DecodeBody(b.Body, l.ctx, &raw)
+	diags := decodeBody(b.Body, l.ctx, &raw, "")
 	l.diags = append(l.diags, diags...)
 	at := attrsOf(b)
 	te, instances, r, ok := l.blockTarget(b, at, raw.Target, "the host or directory the account is on, e.g. target = target.winrm.web01")
@@ -344,8 +344,12 @@ func (l *loader) account(b *hcl.Block) {
 			"ephemeral = true (an account created for each grant from pattern and deleted after) is part of the language but not implemented yet; declare an existing account that jitform enables and disables instead (docs/methods.md).")
 		bad = true
 	} else if at.has("pattern") {
-		l.errorf(at.rangeOf("pattern"), "pattern without ephemeral", "pattern names the accounts an ephemeral account block creates; it applies only with ephemeral = true.")
-		bad = true
+		l.diags = append(l.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagWarning,
+			Summary:  "pattern without ephemeral",
+			Detail:   "pattern names the accounts an ephemeral account block creates; without ephemeral = true it has no effect.",
+			Subject:  at.rangeOf("pattern"),
+		})
 	}
 	if bad || te.broken || diags.HasErrors() {
 		d.broken = true
@@ -385,7 +389,7 @@ func (l *loader) actor(b *hcl.Block) {
 		return
 	}
 	var raw actorHCL
-	diags := gohcl.DecodeBody(b.Body, l.ctx, &raw)
+	diags := decodeBody(b.Body, l.ctx, &raw, "")
 	l.diags = append(l.diags, diags...)
 	if diags.HasErrors() {
 		d.broken = true
@@ -436,7 +440,7 @@ func (l *loader) policy(b *hcl.Block) {
 		return
 	}
 	var raw policyHCL
-	diags := gohcl.DecodeBody(b.Body, l.ctx, &raw)
+	diags := decodeBody(b.Body, l.ctx, &raw, "")
 	l.diags = append(l.diags, diags...)
 	at := attrsOf(b)
 	errs := diags.HasErrors()
@@ -475,6 +479,7 @@ func (l *loader) policy(b *hcl.Block) {
 			fail(list.attr, "Invalid "+list.attr, "%s must be a list of %s references, like [%s].", list.attr, list.root, strings.Replace(refShapes[list.root], "NAME", "x", 1))
 		}
 		decl := l.declaredOf(list.root)
+		listed := map[string]bool{}
 		for _, e := range elems {
 			r, ok := l.parseRef(e, list.attr, list.root, false)
 			if !ok {
@@ -486,10 +491,11 @@ func (l *loader) policy(b *hcl.Block) {
 			case decl[r.names[0]] == nil:
 				l.undeclared(r, a, names(list.root+".", decl))
 				errs = true
-			case slices.Contains(*list.into, a):
+			case listed[a]:
 				l.errorf(r.rng.Ptr(), "Duplicate "+list.root, "%s is listed twice in %s.", a, list.attr)
 				errs = true
 			default:
+				listed[a] = true
 				*list.into = append(*list.into, a)
 			}
 		}
@@ -615,7 +621,7 @@ func (l *loader) windows(expr hcl.Expression, errs bool) ([]Window, bool) {
 	if diags.HasErrors() {
 		// Not a literal list (a function call, say): evaluate it whole.
 		var specs []string
-		if d := gohcl.DecodeExpression(expr, l.ctx, &specs); d.HasErrors() {
+		if d := gohcl.DecodeExpression(guardExpr(expr, "windows"), l.ctx, &specs); d.HasErrors() {
 			l.diags = append(l.diags, d...)
 			return nil, true
 		}
@@ -630,7 +636,7 @@ func (l *loader) windows(expr hcl.Expression, errs bool) ([]Window, bool) {
 	var out []Window
 	for _, e := range elems {
 		var s string
-		if d := gohcl.DecodeExpression(e, l.ctx, &s); d.HasErrors() {
+		if d := gohcl.DecodeExpression(guardExpr(e, "windows"), l.ctx, &s); d.HasErrors() {
 			l.diags = append(l.diags, d...)
 			errs = true
 			continue
@@ -670,7 +676,7 @@ func (l *loader) grant(b *hcl.Block) {
 		return
 	}
 	var raw grantHCL
-	diags := gohcl.DecodeBody(b.Body, l.ctx, &raw)
+	diags := decodeBody(b.Body, l.ctx, &raw, "")
 	l.diags = append(l.diags, diags...)
 	at := attrsOf(b)
 	errs := diags.HasErrors()

@@ -50,6 +50,44 @@ func (p *Policy) NextBoundary(after time.Time) time.Time {
 // Break-glass grants skip the approval checks but need a break_glass block
 // and obey its max_duration.
 func (p *Policy) Check(g GrantSpec, inGroup func(eligibleEntry string) bool) []Violation {
+	return p.check(g, inGroup, nil)
+}
+
+// policySets indexes a policy's lists for checking many grants against it
+// (CheckGrants) in time linear in grants plus list lengths.
+type policySets struct {
+	eligible  map[string]bool // lower-cased ASCII principals
+	groups    []string        // the "group:<DN>" entries
+	approvers map[string]bool // lower-cased ASCII approvers
+	// Non-ASCII entries, compared with strings.EqualFold as Check does
+	// (lower-casing and EqualFold agree only on ASCII).
+	otherEligible, otherApprovers []string
+}
+
+func (p *Policy) sets() *policySets {
+	s := &policySets{eligible: map[string]bool{}, approvers: map[string]bool{}}
+	for _, e := range p.Eligible {
+		switch {
+		case strings.HasPrefix(e, "group:"):
+			s.groups = append(s.groups, e)
+		case isASCII(e):
+			s.eligible[strings.ToLower(e)] = true
+		default:
+			s.otherEligible = append(s.otherEligible, e)
+		}
+	}
+	for _, a := range p.Approvers {
+		if isASCII(a) {
+			s.approvers[strings.ToLower(a)] = true
+		} else {
+			s.otherApprovers = append(s.otherApprovers, a)
+		}
+	}
+	return s
+}
+
+// check is Check, with the policy's lists indexed when sets is not nil.
+func (p *Policy) check(g GrantSpec, inGroup func(eligibleEntry string) bool, sets *policySets) []Violation {
 	var out []Violation
 	add := func(field, format string, args ...any) {
 		out = append(out, Violation{Field: field, Message: fmt.Sprintf(format, args...)})
@@ -88,23 +126,31 @@ func (p *Policy) Check(g GrantSpec, inGroup func(eligibleEntry string) bool) []V
 		}
 	}
 
-	if !p.eligible(g.Principal, inGroup) {
+	if !p.eligible(g.Principal, inGroup, sets) {
 		add("principal", "%s is not eligible for %s", g.Principal, p.Addr)
 	}
 
 	if !g.BreakGlass {
 		approved := 0
-		var seen []string
+		seen := make(map[string]bool, len(g.Approvers))
+		isApprover := func(a string) bool {
+			if sets != nil {
+				return isASCII(a) && sets.approvers[strings.ToLower(a)] ||
+					slices.ContainsFunc(sets.otherApprovers, func(x string) bool { return strings.EqualFold(x, a) }) ||
+					!isASCII(a) && slices.ContainsFunc(p.Approvers, func(x string) bool { return strings.EqualFold(x, a) })
+			}
+			return slices.ContainsFunc(p.Approvers, func(x string) bool { return strings.EqualFold(x, a) })
+		}
 		for _, a := range g.Approvers {
 			key := strings.ToLower(a)
-			if slices.Contains(seen, key) {
+			if seen[key] {
 				continue // the same person twice counts once
 			}
-			seen = append(seen, key)
+			seen[key] = true
 			switch {
 			case strings.EqualFold(a, g.Principal):
 				add("approved_by", "%s cannot approve their own grant", a)
-			case !slices.ContainsFunc(p.Approvers, func(x string) bool { return strings.EqualFold(x, a) }):
+			case !isApprover(a):
 				add("approved_by", "%s is not an approver of %s (approvers: %s)", a, p.Addr, listOrNone(p.Approvers))
 			default:
 				approved++
@@ -119,7 +165,19 @@ func (p *Policy) Check(g GrantSpec, inGroup func(eligibleEntry string) bool) []V
 }
 
 // eligible reports whether principal is listed, or in a listed directory group.
-func (p *Policy) eligible(principal string, inGroup func(string) bool) bool {
+func (p *Policy) eligible(principal string, inGroup func(string) bool, sets *policySets) bool {
+	if sets != nil && isASCII(principal) {
+		if sets.eligible[strings.ToLower(principal)] ||
+			slices.ContainsFunc(sets.otherEligible, func(x string) bool { return strings.EqualFold(x, principal) }) {
+			return true
+		}
+		for _, e := range sets.groups {
+			if inGroup != nil && inGroup(e) {
+				return true
+			}
+		}
+		return false
+	}
 	for _, e := range p.Eligible {
 		if strings.HasPrefix(e, "group:") {
 			if inGroup != nil && inGroup(e) {
@@ -160,8 +218,10 @@ func fmtDuration(d time.Duration) string {
 func CheckGrants(cfg *Config) hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	policies := make(map[string]*Policy, len(cfg.Policies))
+	sets := make(map[*Policy]*policySets, len(cfg.Policies))
 	for _, p := range cfg.Policies {
 		policies[p.Addr] = p
+		sets[p] = p.sets()
 	}
 	at := func(g *Grant, field string) *hcl.Range {
 		if r, ok := g.Ranges[field]; ok {
@@ -170,7 +230,22 @@ func CheckGrants(cfg *Config) hcl.Diagnostics {
 		r := g.DeclRange
 		return &r
 	}
-	active := map[string][]*Grant{} // policy + principal -> grants, for max_active
+	// max_active: policy + principal -> the windows of the grants checked
+	// so far, counted in O(log n) per grant (a principal may have
+	// thousands of grants in a repository).
+	active := map[string]*windowCounter{}
+	for _, g := range cfg.Grants {
+		if p := policies[g.Policy]; p != nil && p.MaxActive > 0 && p.Approval != ApprovalLedger {
+			key := p.Addr + "\x00" + strings.ToLower(g.Principal)
+			if active[key] == nil {
+				active[key] = &windowCounter{}
+			}
+			active[key].prepare(g)
+		}
+	}
+	for _, c := range active {
+		c.index()
+	}
 	for _, g := range cfg.Grants {
 		p := policies[g.Policy]
 		if p == nil {
@@ -187,7 +262,7 @@ func CheckGrants(cfg *Config) hcl.Diagnostics {
 			continue
 		}
 		spec := GrantSpec{Principal: g.Principal, Start: g.Start, End: g.End(), Ticket: g.Ticket, Approvers: g.ApprovedBy}
-		for _, v := range p.Check(spec, func(string) bool { return true }) {
+		for _, v := range p.check(spec, func(string) bool { return true }, sets[p]) {
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Grant does not conform to its policy",
@@ -196,14 +271,8 @@ func CheckGrants(cfg *Config) hcl.Diagnostics {
 			})
 		}
 		if p.MaxActive > 0 {
-			key := p.Addr + "\x00" + strings.ToLower(g.Principal)
-			overlapping := 0
-			for _, o := range active[key] {
-				if o.Start.Before(g.End()) && g.Start.Before(o.End()) {
-					overlapping++
-				}
-			}
-			if overlapping >= p.MaxActive {
+			c := active[p.Addr+"\x00"+strings.ToLower(g.Principal)]
+			if c.overlapping(g) >= p.MaxActive {
 				diags = append(diags, &hcl.Diagnostic{
 					Severity: hcl.DiagError,
 					Summary:  "Grant does not conform to its policy",
@@ -212,9 +281,75 @@ func CheckGrants(cfg *Config) hcl.Diagnostics {
 					Subject: at(g, "principal"),
 				})
 			}
-			active[key] = append(active[key], g)
+			c.add(g)
 		}
 	}
 	sortDiags(diags)
 	return diags
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// windowCounter counts, among the windows added so far, those overlapping
+// a given one: #(start < end of g) - #(end <= start of g), which is exact
+// because every window is longer than zero. prepare every window first,
+// then index, then overlapping and add in any order.
+type windowCounter struct {
+	starts, ends []int64 // sorted coordinates
+	byStart      fenwick
+	byEnd        fenwick
+}
+
+func (c *windowCounter) prepare(g *Grant) {
+	c.starts = append(c.starts, g.Start.UnixNano())
+	c.ends = append(c.ends, g.End().UnixNano())
+}
+
+func (c *windowCounter) index() {
+	slices.Sort(c.starts)
+	slices.Sort(c.ends)
+	c.byStart = make(fenwick, len(c.starts)+1)
+	c.byEnd = make(fenwick, len(c.ends)+1)
+}
+
+func (c *windowCounter) overlapping(g *Grant) int {
+	// starts strictly before g's end; ends at or before g's start.
+	before, _ := slices.BinarySearch(c.starts, g.End().UnixNano())
+	endedIdx, found := slices.BinarySearch(c.ends, g.Start.UnixNano())
+	for found && endedIdx < len(c.ends) && c.ends[endedIdx] == g.Start.UnixNano() {
+		endedIdx++
+	}
+	return c.byStart.sum(before) - c.byEnd.sum(endedIdx)
+}
+
+func (c *windowCounter) add(g *Grant) {
+	i, _ := slices.BinarySearch(c.starts, g.Start.UnixNano())
+	c.byStart.add(i)
+	j, _ := slices.BinarySearch(c.ends, g.End().UnixNano())
+	c.byEnd.add(j)
+}
+
+// fenwick is a binary indexed tree of counts over positions 0..n-1.
+type fenwick []int
+
+func (f fenwick) add(i int) {
+	for i++; i < len(f); i += i & -i {
+		f[i]++
+	}
+}
+
+// sum counts the positions < n.
+func (f fenwick) sum(n int) int {
+	s := 0
+	for i := n; i > 0; i -= i & -i {
+		s += f[i]
+	}
+	return s
 }

@@ -181,8 +181,22 @@ group "g" {
 }
 `)
 	cfg, diags := LoadFiles("testdata", map[string][]byte{"secrets.hcl": src}, testOptions())
-	if len(diags) < 8 {
+	// A block whose values do not decode stops there (flavor is not
+	// checked after timeout failed), and env() is evaluated only when a
+	// target opens (summed fails then), so five, not more.
+	if len(diags) < 5 {
 		t.Fatalf("expected many diagnostics, got %d:\n%s", len(diags), renderDiags(diags))
+	}
+	if summed := cfg.TargetByAddr("target.winrm.summed"); summed == nil {
+		t.Error("target.winrm.summed did not load")
+	} else if _, err := summed.WinRM.Password.Value(); err == nil || strings.Contains(err.Error(), testPassword) {
+		t.Errorf("password = env() + 1 revealed: %v", err)
+	}
+	// env() outside a password is refused at the attribute, whatever the type.
+	for _, attr := range []string{"timeout", "user_base", "hosts"} {
+		if !strings.Contains(renderDiags(diags), "env() value outside a password: "+attr+" gets its value from env()") {
+			t.Errorf("env() in %s is not refused:\n%s", attr, renderDiags(diags))
+		}
 	}
 	for _, d := range diags {
 		for _, s := range []string{d.Summary, d.Detail} {

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // ParseDuration parses a duration as written in the config: Go's units
@@ -48,8 +49,14 @@ func suggest(given string, options []string) string {
 // nearest returns the option within a small edit distance of given, or "".
 func nearest(given string, options []string) string {
 	best, bestD := "", 3
+	given = strings.ToLower(given)
 	for _, o := range options {
-		if d := editDistance(strings.ToLower(given), strings.ToLower(o)); d < bestD {
+		// The length difference bounds the distance from below: most
+		// options are skipped without computing it.
+		if diff := utf8.RuneCountInString(o) - utf8.RuneCountInString(given); diff >= bestD || -diff >= bestD {
+			continue
+		}
+		if d := editDistance(given, strings.ToLower(o)); d < bestD {
 			best, bestD = o, d
 		}
 	}

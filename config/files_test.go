@@ -189,8 +189,8 @@ grant "g" {
 	_, diags = Load(bad, testOptions())
 	text := renderDiags(diags)
 	for _, want := range []string{
-		"environment variable JITFORM_NOT_SET_ANYWHERE is not set",
-		"outside: no such file or directory",
+		"env() value outside a password: eligible gets its value from env()",
+		`"../outside" leaves the policy repository`,
 		`"yesterday" is not an RFC 3339 timestamp`,
 		`duration "soon"`,
 	} {

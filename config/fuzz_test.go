@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 )
 
 // FuzzLoadFiles: no input makes LoadFiles, CheckGrants or Format panic, the
@@ -65,6 +68,33 @@ func FuzzParseWindow(f *testing.F) {
 		}
 		if w.Contains(b) == w.Contains(b.Add(-time.Nanosecond)) {
 			t.Fatalf("%q: no change at the boundary %s", spec, b)
+		}
+	})
+}
+
+// FuzzCheckNesting: the pre-parse scan never panics, and whatever it lets
+// through parses and evaluates without exhausting the stack (a crash the
+// fuzzer reports). Seeds are deep and tricky shapes, cut short.
+func FuzzCheckNesting(f *testing.F) {
+	for _, s := range []string{
+		"x = [[[[[]]]]]\n", `x = "${"${(((1)))}"}"` + "\n", "x = <<EOT\n${[[1]]}\n\\${((1))}\nEOT\n",
+		"x = <<-EOT\n  # ${{a={b=1}}}\n  EOT\n", "x = !!!!true\n", "x = true ? 1 : false ? 2 : 3\n",
+		"x = [1][*][*][0]\n", "/* ((( */ x = 1 # [[[\n", `x = "$${((( %%{ \"(("` + "\n", "x = (]\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, src []byte) {
+		if checkNesting(src, "f.hcl") != nil {
+			return
+		}
+		file, _ := hclsyntax.ParseConfig(src, "f.hcl", hcl.InitialPos)
+		if file == nil {
+			return
+		}
+		if body, ok := file.Body.(*hclsyntax.Body); ok {
+			for _, a := range body.Attributes {
+				a.Expr.Value(&hcl.EvalContext{})
+			}
 		}
 	})
 }

@@ -1,10 +1,12 @@
 package config
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -16,15 +18,33 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
 )
 
 // LoadOptions are the inputs of Load besides the files.
 type LoadOptions struct {
 	// PlanTime is the value of plantimestamp(); zero means the current time.
 	PlanTime time.Time
-	// LookupEnv reads variables for env(); nil means os.LookupEnv. Tests
-	// set it so that they need not touch the process environment.
+	// LookupEnv reads variables for env() when a target is opened
+	// (Secret.Value); nil means os.LookupEnv. Tests set it so that they
+	// need not touch the process environment.
 	LookupEnv func(name string) (string, bool)
+	// Context, when set, stops the load early once it is done (a signal):
+	// checked between files and between blocks. The result is then an
+	// error diagnostic saying the load was interrupted.
+	Context context.Context
+}
+
+// interrupted returns the diagnostic for a cancelled load, or nil.
+func (o LoadOptions) interrupted() *hcl.Diagnostic {
+	if o.Context == nil || o.Context.Err() == nil {
+		return nil
+	}
+	return &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  "Loading was interrupted",
+		Detail:   fmt.Sprintf("The configuration was not fully read: %v.", context.Cause(o.Context)),
+	}
 }
 
 // Load reads every *.hcl file in dir (not subdirectories; names starting
@@ -47,13 +67,12 @@ func Load(dir string, opts LoadOptions) (*Config, hcl.Diagnostics) {
 		if e.IsDir() || !strings.HasSuffix(name, ".hcl") || strings.HasPrefix(name, ".") {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  "Cannot read a configuration file",
-				Detail:   fmt.Sprintf("read %s: %v", filepath.Join(dir, name), unwrapPathErr(err)),
-			})
+		if d := opts.interrupted(); d != nil {
+			return &Config{Dir: dir, Files: map[string]*hcl.File{}}, append(diags, d)
+		}
+		b, d := readConfigFile(filepath.Join(dir, name))
+		if d != nil {
+			diags = append(diags, d)
 			continue
 		}
 		files[name] = b
@@ -67,6 +86,42 @@ func Load(dir string, opts LoadOptions) (*Config, hcl.Diagnostics) {
 	}
 	cfg, more := LoadFiles(dir, files, opts)
 	return cfg, append(diags, more...)
+}
+
+// readConfigFile reads one *.hcl file: a regular file (a symlink to one is
+// followed) of at most MaxConfigFileSize bytes. A fifo or device named
+// *.hcl is refused rather than read forever.
+func readConfigFile(p string) ([]byte, *hcl.Diagnostic) {
+	fail := func(err error) ([]byte, *hcl.Diagnostic) {
+		return nil, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Cannot read a configuration file",
+			Detail:   fmt.Sprintf("read %s: %v", p, unwrapPathErr(err)),
+		}
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		return fail(err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fail(fmt.Errorf("not a regular file (%s)", fileKind(fi.Mode())))
+	}
+	if fi.Size() > MaxConfigFileSize {
+		return nil, tooLarge(p, fi.Size())
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return fail(err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxConfigFileSize+1))
+	if err != nil {
+		return fail(err)
+	}
+	if len(b) > MaxConfigFileSize {
+		return nil, tooLarge(p, int64(len(b)))
+	}
+	return b, nil
 }
 
 // LoadFiles decodes the given files (name -> source; names relative to dir,
@@ -86,7 +141,8 @@ func LoadFiles(dir string, files map[string][]byte, opts LoadOptions) (*Config, 
 		grants:    map[string]*declared{},
 		managed:   map[string]string{},
 	}
-	l.ctx = evalContext(dir, opts, func(v string) { l.secrets = append(l.secrets, v) })
+	l.dir, l.opts = dir, opts
+	l.ctx = evalContext(dir, opts, deferredEnvFunc())
 	names := make([]string, 0, len(files))
 	for name := range files {
 		names = append(names, name)
@@ -110,11 +166,28 @@ func LoadFiles(dir string, files map[string][]byte, opts LoadOptions) (*Config, 
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			f, diags := hclsyntax.ParseConfig(files[name], filename, hcl.InitialPos)
+			src := files[name]
+			// Hostile input is refused before the parser, which would
+			// take seconds or overflow the stack on it.
+			if len(src) > MaxConfigFileSize {
+				results[i] = parsed{diags: hcl.Diagnostics{tooLarge(filename, int64(len(src)))}}
+				return
+			}
+			if d := checkNesting(src, filename); d != nil {
+				results[i] = parsed{diags: hcl.Diagnostics{d}}
+				return
+			}
+			if opts.interrupted() != nil {
+				return
+			}
+			f, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
 			results[i] = parsed{f, diags}
 		})
 	}
 	wg.Wait()
+	if d := opts.interrupted(); d != nil {
+		return l.cfg, hcl.Diagnostics{d}
+	}
 
 	var blocks []*hcl.Block
 	for i, name := range names {
@@ -140,10 +213,16 @@ func LoadFiles(dir string, files map[string][]byte, opts LoadOptions) (*Config, 
 
 	// Declarations first, then what refers to them, so a reference can be
 	// resolved whatever the file or the order it is written in.
+	n := 0
 	for _, kind := range []string{"target", "group", "right", "sudo_role", "account", "actor", "policy", "grant", "notify"} {
 		for _, b := range blocks {
 			if b.Type != kind {
 				continue
+			}
+			if n++; n%256 == 0 {
+				if d := opts.interrupted(); d != nil {
+					return l.cfg, append(l.diags, d)
+				}
 			}
 			switch kind {
 			case "target":
@@ -172,20 +251,32 @@ func LoadFiles(dir string, files map[string][]byte, opts LoadOptions) (*Config, 
 }
 
 // dropEchoes removes gohcl's "value must be known" errors, which only repeat
-// a failed function call or a forbidden reference reported at the same
-// place, and says where references are allowed.
+// a failed function call or a forbidden reference reported within the same
+// expression, and says where references are allowed. Linear in the number
+// of diagnostics (plus a sort), however many there are.
 func dropEchoes(diags hcl.Diagnostics) hcl.Diagnostics {
+	starts := map[string][]int{} // file -> start bytes of error subjects, sorted
+	for _, d := range diags {
+		if d.Severity == hcl.DiagError && d.Subject != nil {
+			starts[d.Subject.Filename] = append(starts[d.Subject.Filename], d.Subject.Start.Byte)
+		}
+	}
+	for _, s := range starts {
+		sort.Ints(s)
+	}
+	// errorsIn counts error subjects starting in [from, to].
+	errorsIn := func(file string, from, to int) int {
+		s := starts[file]
+		return sort.SearchInts(s, to+1) - sort.SearchInts(s, from)
+	}
 	out := diags[:0]
 	for _, d := range diags {
 		if d.Summary == "Unsuitable value type" && strings.Contains(d.Detail, "value must be known") && d.Subject != nil {
-			echo := false
-			for _, o := range diags {
-				if o != d && o.Severity == hcl.DiagError && o.Subject != nil && o.Subject.Filename == d.Subject.Filename && o.Subject.Start == d.Subject.Start {
-					echo = true
-					break
-				}
+			from, to := d.Subject.Start.Byte, d.Subject.Start.Byte
+			if d.Context != nil && d.Context.Filename == d.Subject.Filename {
+				from, to = min(from, d.Context.Start.Byte), max(to, d.Context.End.Byte-1)
 			}
-			if echo {
+			if errorsIn(d.Subject.Filename, from, to) > 1 { // another besides this one
 				continue
 			}
 		}
@@ -201,17 +292,22 @@ func dropEchoes(diags hcl.Diagnostics) hcl.Diagnostics {
 // every "a" would garble messages, and no real secret is that short.
 const minScrubLen = 4
 
-// scrub replaces every secret (passwords, and env() values, which may be
-// secrets used in the wrong attribute) in the diagnostics' text.
+// scrub replaces every literal password in the diagnostics' text, in one
+// pass per text however many there are.
 func scrub(diags hcl.Diagnostics, secrets []string) {
+	var pairs []string
 	for _, s := range secrets {
-		if len(s) < minScrubLen {
-			continue
+		if len(s) >= minScrubLen {
+			pairs = append(pairs, s, redacted)
 		}
-		for _, d := range diags {
-			d.Summary = strings.ReplaceAll(d.Summary, s, redacted)
-			d.Detail = strings.ReplaceAll(d.Detail, s, redacted)
-		}
+	}
+	if len(pairs) == 0 {
+		return
+	}
+	r := strings.NewReplacer(pairs...)
+	for _, d := range diags {
+		d.Summary = r.Replace(d.Summary)
+		d.Detail = r.Replace(d.Detail)
 	}
 }
 
@@ -290,7 +386,9 @@ type loader struct {
 	policies  map[string]*declared
 	grants    map[string]*declared
 	managed   map[string]string // target address + group identity -> group address
-	secrets   []string          // env() values and passwords, never to appear in a diagnostic
+	secrets   []string          // literal passwords, never to appear in a diagnostic
+	dir       string
+	opts      LoadOptions
 }
 
 func (l *loader) errorf(rng *hcl.Range, summary, format string, args ...any) {
@@ -304,7 +402,7 @@ func (l *loader) errorf(rng *hcl.Range, summary, format string, args ...any) {
 // block is not to be decoded (reported).
 func (l *loader) checkName(b *hcl.Block, labelIdx int, prev *declared, addr string) bool {
 	label := b.Labels[labelIdx]
-	if !hclsyntax.ValidIdentifier(label) {
+	if !validIdentifier(label) {
 		l.errorf(b.LabelRanges[labelIdx].Ptr(), "Invalid name",
 			"%q cannot be used as a name: a name starts with a letter and holds letters, digits, underscores and dashes.", label)
 		return false
@@ -313,6 +411,27 @@ func (l *loader) checkName(b *hcl.Block, labelIdx int, prev *declared, addr stri
 		l.errorf(b.DefRange.Ptr(), "Duplicate "+b.Type,
 			"%s is already declared at %s; names must be unique.", addr, prev.decl)
 		return false
+	}
+	return true
+}
+
+// validIdentifier is hclsyntax.ValidIdentifier with a fast path for ASCII
+// names (that function runs the HCL lexer on every call, a measurable part
+// of loading 10,000 grants).
+func validIdentifier(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '_':
+		case i > 0 && (c >= '0' && c <= '9' || c == '-'):
+		case c >= 0x80:
+			return hclsyntax.ValidIdentifier(s)
+		default:
+			return false
+		}
 	}
 	return true
 }
@@ -370,13 +489,10 @@ func (l *loader) target(b *hcl.Block) {
 	e := &targetEntry{declared: declared{decl: b.DefRange}, kind: kind}
 	l.targets[kind+"."+name] = e
 
-	dt, diags, _ := decodeTargetBody(kind, b.Body, l.ctx, attrsOf(b))
+	at := attrsOf(b)
+	at.secret = l.secret
+	dt, diags, _ := decodeTargetBody(kind, guardBody(b.Body, ""), l.ctx, at)
 	l.diags = append(l.diags, diags...)
-	for _, pw := range []*Secret{secretOf(dt.LDAP), secretOf(dt.WinRM)} {
-		if pw != nil && pw.IsSet() {
-			l.secrets = append(l.secrets, pw.Reveal())
-		}
-	}
 	if diags.HasErrors() {
 		e.broken = true
 		return
@@ -398,6 +514,34 @@ func (l *loader) target(b *hcl.Block) {
 		e.instances = append(e.instances, t)
 		l.cfg.Targets = append(l.cfg.Targets, t)
 	}
+}
+
+// secret decodes a secret attribute (password): the one place a value
+// from env() may go. A literal becomes a Secret at once; an expression that
+// uses env() is kept unevaluated in the Secret and evaluated when a target
+// is opened (Secret.Value), so loading reads no environment variable.
+func (l *loader) secret(name string, expr hcl.Expression) (Secret, hcl.Diagnostics) {
+	v, diags := expr.Value(l.ctx)
+	if diags.HasErrors() {
+		return Secret{}, diags
+	}
+	v, _ = v.UnmarkDeep()
+	sv, err := convert.Convert(v, cty.String)
+	if err != nil || sv.IsNull() {
+		// The message must not show the value: say only what is expected.
+		return Secret{}, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid " + name,
+			Detail:   fmt.Sprintf("%s must be a string, such as env(\"JITFORM_CORP_PASSWORD\").", name),
+			Subject:  expr.Range().Ptr(),
+		}}
+	}
+	if !sv.IsKnown() {
+		return Secret{d: &deferredSecret{expr: hcl.UnwrapExpression(expr), dir: l.dir, opts: l.opts}}, nil
+	}
+	s := NewSecret(sv.AsString())
+	l.secrets = append(l.secrets, s.Reveal())
+	return s, nil
 }
 
 // secretOf returns the password of a kind's settings, or nil.

@@ -50,11 +50,13 @@ type Notify struct {
 // Wants reports whether the block subscribes to event.
 func (n *Notify) Wants(event string) bool { return slices.Contains(n.Events, event) }
 
+// url and secret are secret attributes: like a password, they may come
+// from env() and are then read when a notification is sent.
 type notifyHCL struct {
-	URL    string   `hcl:"url"`
-	Events []string `hcl:"events,optional"`
-	Secret *string  `hcl:"secret,optional"`
-	Format string   `hcl:"format,optional"`
+	URL    hcl.Expression `hcl:"url"`
+	Events []string       `hcl:"events,optional"`
+	Secret hcl.Expression `hcl:"secret,optional"`
+	Format string         `hcl:"format,optional"`
 }
 
 func (l *loader) notify(b *hcl.Block) {
@@ -77,31 +79,37 @@ func (l *loader) notify(b *hcl.Block) {
 	var raw notifyHCL
 	diags := gohcl.DecodeBody(b.Body, l.ctx, &raw)
 	l.diags = append(l.diags, diags...)
-	if raw.Secret != nil && *raw.Secret != "" {
-		l.secrets = append(l.secrets, *raw.Secret)
-	}
-	if raw.URL != "" {
-		l.secrets = append(l.secrets, raw.URL)
-	}
 	if diags.HasErrors() {
 		return
 	}
 	at := attrsOf(b)
+	// gohcl never reports a missing hcl.Expression.
+	if !l.require(b, at, "url", "the webhook's address, e.g. url = env(\"JITFORM_WEBHOOK_URL\") or \"https://hooks.example/jitform\"") {
+		return
+	}
 	n := &Notify{Kind: kind, Name: name, Addr: addr, Format: raw.Format, DeclRange: b.DefRange}
 	bad := false
 
-	u, err := url.Parse(raw.URL)
-	switch {
-	case err != nil:
-		// url.Parse quotes the URL in its error; name only the problem.
-		l.diags = append(l.diags, at.errAt("url", "Invalid webhook URL", "url does not parse as a URL."))
-		bad = true
-	case u.Scheme != "https" && u.Scheme != "http" || u.Host == "":
-		l.diags = append(l.diags, at.errAt("url", "Invalid webhook URL",
-			"url must be an absolute http:// or https:// URL, like \"https://hooks.example/jitform\"."))
-		bad = true
-	default:
-		n.URL, n.Host = NewSecret(raw.URL), u.Host
+	urlSecret, udiags := l.secret("url", raw.URL)
+	l.diags = append(l.diags, udiags...)
+	bad = bad || udiags.HasErrors()
+	if !udiags.HasErrors() && urlSecret.d != nil {
+		// From env(): checked when a notification is sent.
+		n.URL, n.Host = urlSecret, "(url from env)"
+	} else if !udiags.HasErrors() {
+		u, err := url.Parse(urlSecret.Reveal())
+		switch {
+		case err != nil:
+			// url.Parse quotes the URL in its error; name only the problem.
+			l.diags = append(l.diags, at.errAt("url", "Invalid webhook URL", "url does not parse as a URL."))
+			bad = true
+		case u.Scheme != "https" && u.Scheme != "http" || u.Host == "":
+			l.diags = append(l.diags, at.errAt("url", "Invalid webhook URL",
+				"url must be an absolute http:// or https:// URL, like \"https://hooks.example/jitform\"."))
+			bad = true
+		default:
+			n.URL, n.Host = urlSecret, u.Host
+		}
 	}
 
 	switch n.Format {
@@ -115,13 +123,19 @@ func (l *loader) notify(b *hcl.Block) {
 		bad = true
 	}
 
-	if raw.Secret != nil {
-		if strings.TrimSpace(*raw.Secret) == "" {
+	if at.has("secret") {
+		sec, sdiags := l.secret("secret", raw.Secret)
+		l.diags = append(l.diags, sdiags...)
+		switch {
+		case sdiags.HasErrors():
+			bad = true
+		case sec.d == nil && strings.TrimSpace(sec.Reveal()) == "":
 			l.diags = append(l.diags, at.errAt("secret", "Empty webhook secret",
 				"secret is empty: set it with env(\"JITFORM_WEBHOOK_SECRET\") and give the variable a value, or leave secret out (format = \"slack\" only)."))
 			bad = true
+		default:
+			n.Secret = sec
 		}
-		n.Secret = NewSecret(*raw.Secret)
 	} else if n.Format == NotifyFormatJSON {
 		l.diags = append(l.diags, at.errAt("url", "Missing webhook secret",
 			"a JSON webhook is signed: add secret = env(\"JITFORM_WEBHOOK_SECRET\"), so the receiver can check that jitform sent it."))

@@ -73,10 +73,12 @@ func TestNotifyBlockErrors(t *testing.T) {
   secret = env("JITFORM_WEBHOOK_SECRET")
 }`, `notify.hcl:2,9-20: Invalid webhook URL`},
 		{"json needs a secret", `notify "webhook" "x" { url = "https://h/x" }`, `Missing webhook secret`},
+		// An env() secret is read when a notification is sent (like a
+		// password when a target opens); a literal empty one is refused now.
 		{"empty secret", `notify "webhook" "x" {
   url = "https://h/x"
-  secret = env("EMPTY")
-}`, `notify.hcl:3,12-24: Empty webhook secret`},
+  secret = ""
+}`, `notify.hcl:3,12-14: Empty webhook secret`},
 		{"unknown event", `notify "webhook" "x" {
   url = "https://h/x"
   secret = env("JITFORM_WEBHOOK_SECRET")

@@ -53,21 +53,21 @@ const (
 
 // ldapHCL is target "ldap" as written.
 type ldapHCL struct {
-	URL                string  `hcl:"url"`
-	BindDN             string  `hcl:"bind_dn,optional"`
-	Password           *string `hcl:"password,optional"`
-	BaseDN             string  `hcl:"base_dn"`
-	Flavor             string  `hcl:"flavor,optional"`
-	CAFile             string  `hcl:"ca_file,optional"`
-	StartTLS           *bool   `hcl:"start_tls,optional"`
-	InsecurePlaintext  bool    `hcl:"insecure_plaintext,optional"`
-	InsecureSkipVerify bool    `hcl:"insecure_skip_verify,optional"`
-	Timeout            string  `hcl:"timeout,optional"`
-	UserBase           string  `hcl:"user_base,optional"`
-	UserFilter         string  `hcl:"user_filter,optional"`
-	PageSize           *int    `hcl:"page_size,optional"`
-	MaxConcurrency     *int    `hcl:"max_concurrency,optional"`
-	TTLLinks           bool    `hcl:"ttl_links,optional"`
+	URL                string         `hcl:"url"`
+	BindDN             string         `hcl:"bind_dn,optional"`
+	Password           hcl.Expression `hcl:"password,optional"`
+	BaseDN             string         `hcl:"base_dn"`
+	Flavor             string         `hcl:"flavor,optional"`
+	CAFile             string         `hcl:"ca_file,optional"`
+	StartTLS           *bool          `hcl:"start_tls,optional"`
+	InsecurePlaintext  bool           `hcl:"insecure_plaintext,optional"`
+	InsecureSkipVerify bool           `hcl:"insecure_skip_verify,optional"`
+	Timeout            string         `hcl:"timeout,optional"`
+	UserBase           string         `hcl:"user_base,optional"`
+	UserFilter         string         `hcl:"user_filter,optional"`
+	PageSize           *int           `hcl:"page_size,optional"`
+	MaxConcurrency     *int           `hcl:"max_concurrency,optional"`
+	TTLLinks           bool           `hcl:"ttl_links,optional"`
 }
 
 func decodeLDAPTarget(body hcl.Body, ctx *hcl.EvalContext, at blockAttrs) (decodedTarget, hcl.Diagnostics) {
@@ -102,14 +102,16 @@ func (r *ldapHCL) convert(at blockAttrs) (*LDAPTarget, hcl.Diagnostics) {
 		MaxConcurrency:     DefaultLDAPMaxConcurrency,
 		TTLLinks:           r.TTLLinks,
 	}
-	if r.Password != nil {
-		t.Password = NewSecret(*r.Password)
+	if pw, more, ok := at.decodeSecret("password", r.Password); ok {
+		t.Password = pw
 		if !t.Password.IsSet() {
 			// Never echo the value: only say that it is empty.
 			add(at.errAt("password", "Empty password", "password is empty; set it, or remove it together with bind_dn for an anonymous bind."))
 		}
+	} else {
+		diags = append(diags, more...)
 	}
-	if t.BindDN != "" && r.Password == nil {
+	if t.BindDN != "" && !at.has("password") {
 		add(at.errAt("bind_dn", "Missing password", "bind_dn is set but password is not; use password = env(\"...\")."))
 	}
 

@@ -42,18 +42,18 @@ const (
 
 // winrmHCL is target "winrm" as written.
 type winrmHCL struct {
-	Address           string   `hcl:"address,optional"`
-	Hosts             []string `hcl:"hosts,optional"`
-	Port              *int     `hcl:"port,optional"`
-	HTTPS             *bool    `hcl:"https,optional"`
-	Insecure          bool     `hcl:"insecure,optional"`
-	InsecurePlaintext bool     `hcl:"insecure_plaintext,optional"`
-	CAFile            string   `hcl:"ca_file,optional"`
-	Auth              string   `hcl:"auth,optional"`
-	User              string   `hcl:"user"`
-	Password          string   `hcl:"password"`
-	Timeout           string   `hcl:"timeout,optional"`
-	AllowDC           bool     `hcl:"allow_domain_controller,optional"`
+	Address           string         `hcl:"address,optional"`
+	Hosts             []string       `hcl:"hosts,optional"`
+	Port              *int           `hcl:"port,optional"`
+	HTTPS             *bool          `hcl:"https,optional"`
+	Insecure          bool           `hcl:"insecure,optional"`
+	InsecurePlaintext bool           `hcl:"insecure_plaintext,optional"`
+	CAFile            string         `hcl:"ca_file,optional"`
+	Auth              string         `hcl:"auth,optional"`
+	User              string         `hcl:"user"`
+	Password          hcl.Expression `hcl:"password,optional"`
+	Timeout           string         `hcl:"timeout,optional"`
+	AllowDC           bool           `hcl:"allow_domain_controller,optional"`
 }
 
 func decodeWinRMTarget(body hcl.Body, ctx *hcl.EvalContext, at blockAttrs) (decodedTarget, hcl.Diagnostics) {
@@ -87,7 +87,6 @@ func (r *winrmHCL) convert(at blockAttrs) (*WinRMTarget, []string, hcl.Diagnosti
 		CAFile:                r.CAFile,
 		Auth:                  r.Auth,
 		User:                  r.User,
-		Password:              NewSecret(r.Password),
 		AllowDomainController: r.AllowDC,
 	}
 
@@ -147,9 +146,16 @@ func (r *winrmHCL) convert(at blockAttrs) (*WinRMTarget, []string, hcl.Diagnosti
 	if strings.TrimSpace(t.User) == "" {
 		add(at.errAt("user", "Empty user", "user must name the account jitform connects as, for example \"CORP\\\\svc-jitform\"."))
 	}
-	if !t.Password.IsSet() {
-		// Never echo the value: only say that it is empty.
-		add(at.errAt("password", "Empty password", "password is empty; set it with password = env(\"...\")."))
+	if pw, more, ok := at.decodeSecret("password", r.Password); ok {
+		t.Password = pw
+		if !t.Password.IsSet() {
+			// Never echo the value: only say that it is empty.
+			add(at.errAt("password", "Empty password", "password is empty; set it with password = env(\"...\")."))
+		}
+	} else if !at.has("password") {
+		add(at.errAt("password", "Missing required argument", "The argument \"password\" is required: the password of user, written password = env(\"...\")."))
+	} else {
+		diags = append(diags, more...)
 	}
 	var d *hcl.Diagnostic
 	t.Timeout, d = parseTimeout(r.Timeout, DefaultWinRMTimeout, at)

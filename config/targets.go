@@ -1,9 +1,11 @@
 package config
 
 import (
+	"sort"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
 )
 
 // Target kinds, as written in the first label of a target block.
@@ -61,6 +63,18 @@ func decodeTargetBody(kind string, body hcl.Body, ctx *hcl.EvalContext, at block
 type blockAttrs struct {
 	decl   hcl.Range
 	ranges map[string]hcl.Range // attribute name -> expression range
+	// secret decodes a secret attribute (see secretAttrs); set by the loader.
+	secret func(name string, expr hcl.Expression) (Secret, hcl.Diagnostics)
+}
+
+// decodeSecret decodes the secret attribute name, written as expr; ok is
+// false when it is absent or reported.
+func (b blockAttrs) decodeSecret(name string, expr hcl.Expression) (s Secret, diags hcl.Diagnostics, ok bool) {
+	if !b.has(name) || expr == nil || b.secret == nil {
+		return Secret{}, nil, false
+	}
+	s, diags = b.secret(name, expr)
+	return s, diags, !diags.HasErrors()
 }
 
 // has reports whether the attribute was written.
@@ -109,3 +123,31 @@ func parseTimeout(s string, def time.Duration, at blockAttrs) (time.Duration, *h
 	}
 	return d, nil
 }
+
+// TargetAttributes lists the attributes a target of the given kind accepts,
+// sorted (nil for an unknown kind): for tools, docs and tests that must
+// cover every attribute.
+func TargetAttributes(kind string) []string {
+	var v any
+	switch kind {
+	case KindLDAP:
+		v = &ldapHCL{}
+	case KindLDIF:
+		v = &ldifHCL{}
+	case KindWinRM:
+		v = &winrmHCL{}
+	default:
+		return nil
+	}
+	schema, _ := gohcl.ImpliedBodySchema(v)
+	out := make([]string, 0, len(schema.Attributes))
+	for _, a := range schema.Attributes {
+		out = append(out, a.Name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// IsSecretAttribute reports whether an attribute may take a value from
+// env(): such values are secret, and only these attributes never print.
+func IsSecretAttribute(name string) bool { return secretAttrs[name] }

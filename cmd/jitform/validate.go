@@ -18,6 +18,10 @@ durations and times, unknown references, and every grant against its policy
 principal approving its own grant). Every problem is reported in one pass with
 file:line:col. Exit code 1 when there are errors.
 
+validate needs no password: env() in a password is read only when a target
+is opened (plan, apply, run); env() anywhere else is an error, since only
+passwords are never printed.
+
 Examples:
   jitform validate
   jitform -C policies validate
@@ -31,7 +35,7 @@ func cmdValidate(ctx context.Context, a *app, args []string) int {
 	if fs.NArg() > 0 {
 		return a.errorf("validate takes no arguments (got %q); use -C DIR to choose the repository", fs.Args())
 	}
-	cfg, diags := config.Load(a.dir, config.LoadOptions{PlanTime: time.Now().UTC()})
+	cfg, diags := config.Load(a.dir, config.LoadOptions{PlanTime: time.Now().UTC(), Context: ctx})
 	if cfg != nil {
 		// Grant conformance is checked even when loading found errors, so
 		// one run reports everything it can.

@@ -1,6 +1,6 @@
 target "ldap" "corp" {
   url      = "ldaps://dc01.corp.example"
-  bind_dn  = "cn=svc,dc=corp,dc=example"
+  bind_dn  = env("JITFORM_BIND_DN")
   password = env("JITFORM_TEST_UNSET")
   base_dn  = "dc=corp,dc=example"
 }

@@ -73,6 +73,11 @@ func Open(ctx context.Context, t *config.Target, opts providers.Options) (provid
 	if c == nil {
 		return nil, fmt.Errorf("%s: not an ldap target", t.Addr)
 	}
+	// The password's env() is read now, when the target opens.
+	password, err := c.Password.Value()
+	if err != nil {
+		return nil, fmt.Errorf("%s: password: %w", t.Addr, err)
+	}
 	timeout := c.Timeout
 	if timeout <= 0 {
 		timeout = config.DefaultLDAPTimeout
@@ -112,17 +117,17 @@ func Open(ctx context.Context, t *config.Target, opts providers.Options) (provid
 	if c.BindDN != "" {
 		tg.ops.Add(1)
 		began := time.Now()
-		err := conn.Bind(c.BindDN, c.Password.Reveal())
+		err := conn.Bind(c.BindDN, password)
 		if opts.Log != nil {
 			logged := err
 			if err != nil {
-				logged = scrub(err, c.Password.Reveal())
+				logged = scrub(err, password)
 			}
 			debuglog.Op(ctx, opts.Log, "ldap bind", began, logged, slog.String("target", t.Addr), slog.String("bind_dn", c.BindDN), ldapCode(err))
 		}
 		if err != nil {
 			conn.Close()
-			return nil, fmt.Errorf("%s: bind to %s as %q: %w%s", t.Addr, c.URL, c.BindDN, scrub(err, c.Password.Reveal()), bindAdvice(err))
+			return nil, fmt.Errorf("%s: bind to %s as %q: %w%s", t.Addr, c.URL, c.BindDN, scrub(err, password), bindAdvice(err))
 		}
 	}
 	if c.TTLLinks {

@@ -58,6 +58,11 @@ func open(_ context.Context, t *config.Target, opts providers.Options, dial func
 	if c == nil {
 		return nil, fmt.Errorf("%s: not a winrm target", t.Addr)
 	}
+	// The password's env() is read now, when the target opens.
+	password, err := c.Password.Value()
+	if err != nil {
+		return nil, fmt.Errorf("%s: password: %w", t.Addr, err)
+	}
 	if !c.HTTPS && !c.InsecurePlaintext {
 		return nil, fmt.Errorf("%s: plain HTTP requires insecure_plaintext = true", t.Addr)
 	}
@@ -106,14 +111,14 @@ func open(_ context.Context, t *config.Target, opts providers.Options, dial func
 		scheme = "https"
 	}
 	tr := &transporter{url: fmt.Sprintf("%s://%s/wsman", scheme, net.JoinHostPort(c.Address, fmt.Sprint(port))),
-		user: c.User, password: c.Password.Reveal(), ntlm: c.Auth == config.WinRMAuthNTLM, https: c.HTTPS, dial: dial,
+		user: c.User, password: password, ntlm: c.Auth == config.WinRMAuthNTLM, https: c.HTTPS, dial: dial,
 		log: opts.Log, target: t.Addr}
 	params.TransportDecorator = func() winrm.Transporter { return tr }
-	cl, err := winrm.NewClientWithParameters(ep, c.User, c.Password.Reveal(), params)
+	cl, err := winrm.NewClientWithParameters(ep, c.User, password, params)
 	if err != nil {
 		return nil, fmt.Errorf("%s: set up client for %s: %w", t.Addr, c.Address, err)
 	}
-	return &target{addr: t.Addr, host: c.Address, client: cl, transport: tr, timeout: timeout, secret: c.Password.Reveal(), allowDC: c.AllowDomainController, report: opts.Progress}, nil
+	return &target{addr: t.Addr, host: c.Address, client: cl, transport: tr, timeout: timeout, secret: password, allowDC: c.AllowDomainController, report: opts.Progress}, nil
 }
 
 func (t *target) Close() error {
