@@ -48,6 +48,7 @@ type groupHCL struct {
 	Members     []string       `hcl:"members,optional"`
 	Exclusive   bool           `hcl:"exclusive,optional"`
 	Placeholder string         `hcl:"placeholder,optional"`
+	EndSessions bool           `hcl:"end_sessions,optional"`
 }
 
 // rightHCL and sudoRoleHCL are the bodies of right and sudo_role blocks:
@@ -210,6 +211,10 @@ func (l *loader) managedSet(b *hcl.Block, kind string) {
 		}
 		identity = strings.ToLower(raw.Name)
 	default:
+		if raw.EndSessions {
+			l.errorf(at.rangeOf("end_sessions"), "Unsupported argument for a directory group", "end_sessions logs off a removed member's sessions on a Windows host; it applies to groups on winrm targets only.")
+			bad = true
+		}
 		dn, err := ldap.ParseDN(raw.DN)
 		what := "group"
 		example := "cn=...,dc=..."
@@ -256,7 +261,7 @@ func (l *loader) managedSet(b *hcl.Block, kind string) {
 			Kind: kind,
 			Name: name, BaseAddr: base, Addr: base, Target: t,
 			DN: raw.DN, GroupName: raw.Name, Members: slices.Clone(raw.Members), Exclusive: raw.Exclusive,
-			Attributes:   GroupAttributes{Placeholder: raw.Placeholder},
+			Attributes:   GroupAttributes{Placeholder: raw.Placeholder, EndSessions: raw.EndSessions},
 			DeclRange:    b.DefRange,
 			MembersRange: *at.rangeOf("members"),
 		}

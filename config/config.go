@@ -127,6 +127,9 @@ type GroupAttributes struct {
 	// Placeholder is a member kept in a groupOfNames that would otherwise
 	// become empty (groupOfNames requires at least one member).
 	Placeholder string
+	// EndSessions (winrm groups, end_sessions = true): removing a member
+	// also logs off its interactive and RDP sessions on the host.
+	EndSessions bool
 }
 
 // Actor is a person who requests or approves, identified by an SSH key.

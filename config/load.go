@@ -244,6 +244,8 @@ func LoadFiles(dir string, files map[string][]byte, opts LoadOptions) (*Config, 
 			}
 		}
 	}
+	_, stateDiags := decodeStateBlocks(dir, opts, blocks, l.ctx)
+	l.diags = append(l.diags, stateDiags...)
 	l.diags = dropEchoes(l.diags)
 	scrub(l.diags, l.secrets)
 	sortDiags(l.diags)
@@ -337,6 +339,7 @@ var rootSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
 	{Type: "policy", LabelNames: []string{"name"}},
 	{Type: "grant", LabelNames: []string{"name"}},
 	{Type: "notify", LabelNames: []string{"kind", "name"}},
+	{Type: "state", LabelNames: []string{"kind"}}, // config/state.go
 }}
 
 // digest is a hex SHA-256 over the sorted (name, bytes) pairs, each length-
@@ -521,7 +524,20 @@ func (l *loader) target(b *hcl.Block) {
 // uses env() is kept unevaluated in the Secret and evaluated when a target
 // is opened (Secret.Value), so loading reads no environment variable.
 func (l *loader) secret(name string, expr hcl.Expression) (Secret, hcl.Diagnostics) {
-	v, diags := expr.Value(l.ctx)
+	s, diags := decodeSecret(name, expr, l.ctx, l.dir, l.opts)
+	if diags.HasErrors() {
+		return s, diags
+	}
+	if s.d == nil {
+		l.secrets = append(l.secrets, s.Reveal())
+	}
+	return s, nil
+}
+
+// decodeSecret is loader.secret for code without a loader (the state block,
+// read alone by LoadState). ctx must evaluate env() as deferred.
+func decodeSecret(name string, expr hcl.Expression, ctx *hcl.EvalContext, dir string, opts LoadOptions) (Secret, hcl.Diagnostics) {
+	v, diags := expr.Value(ctx)
 	if diags.HasErrors() {
 		return Secret{}, diags
 	}
@@ -537,11 +553,9 @@ func (l *loader) secret(name string, expr hcl.Expression) (Secret, hcl.Diagnosti
 		}}
 	}
 	if !sv.IsKnown() {
-		return Secret{d: &deferredSecret{expr: hcl.UnwrapExpression(expr), dir: l.dir, opts: l.opts}}, nil
+		return Secret{d: &deferredSecret{expr: hcl.UnwrapExpression(expr), dir: dir, opts: opts}}, nil
 	}
-	s := NewSecret(sv.AsString())
-	l.secrets = append(l.secrets, s.Reveal())
-	return s, nil
+	return NewSecret(sv.AsString()), nil
 }
 
 // secretOf returns the password of a kind's settings, or nil.

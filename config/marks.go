@@ -28,18 +28,29 @@ const sensitive markKind = "sensitive"
 var secretAttrs = map[string]bool{"password": true}
 
 // secretAttrList is secretAttrs for messages.
-const secretAttrList = `password (in target "ldap" and target "winrm"), url and secret (in notify "webhook")`
+const secretAttrList = `password (in target "ldap" and target "winrm"), url and secret (in notify "webhook"), url (in state "postgres")`
 
 // guardBody wraps a block body for gohcl so that every attribute value is
 // checked for the sensitive mark before it is decoded. prefix names nested
 // blocks in messages ("break_glass.").
 func guardBody(body hcl.Body, prefix string) hcl.Body {
-	return &guardedBody{Body: body, prefix: prefix}
+	return &guardedBody{Body: body, prefix: prefix, allow: secretAttrs}
+}
+
+// guardBodyAllowing is guardBody for a block whose secret attributes are
+// others than a target's password (a notify's url and secret, a state's url).
+func guardBodyAllowing(body hcl.Body, names ...string) hcl.Body {
+	allow := map[string]bool{}
+	for _, n := range names {
+		allow[n] = true
+	}
+	return &guardedBody{Body: body, allow: allow}
 }
 
 type guardedBody struct {
 	hcl.Body
 	prefix string
+	allow  map[string]bool // attributes that may carry env() values
 }
 
 func (b *guardedBody) Content(s *hcl.BodySchema) (*hcl.BodyContent, hcl.Diagnostics) {
@@ -49,7 +60,7 @@ func (b *guardedBody) Content(s *hcl.BodySchema) (*hcl.BodyContent, hcl.Diagnost
 
 func (b *guardedBody) PartialContent(s *hcl.BodySchema) (*hcl.BodyContent, hcl.Body, hcl.Diagnostics) {
 	c, rest, diags := b.Body.PartialContent(s)
-	return b.wrap(c), &guardedBody{Body: rest, prefix: b.prefix}, diags
+	return b.wrap(c), &guardedBody{Body: rest, prefix: b.prefix, allow: b.allow}, diags
 }
 
 func (b *guardedBody) JustAttributes() (hcl.Attributes, hcl.Diagnostics) {
@@ -66,7 +77,7 @@ func (b *guardedBody) wrap(c *hcl.BodyContent) *hcl.BodyContent {
 	out.Blocks = make(hcl.Blocks, len(c.Blocks))
 	for i, blk := range c.Blocks {
 		nb := *blk
-		nb.Body = &guardedBody{Body: blk.Body, prefix: b.prefix + blk.Type + "."}
+		nb.Body = &guardedBody{Body: blk.Body, prefix: b.prefix + blk.Type + ".", allow: b.allow}
 		out.Blocks[i] = &nb
 	}
 	return &out
@@ -76,7 +87,7 @@ func (b *guardedBody) wrapAttrs(attrs hcl.Attributes) hcl.Attributes {
 	out := make(hcl.Attributes, len(attrs))
 	for name, a := range attrs {
 		na := *a
-		if !secretAttrs[name] {
+		if !b.allow[name] {
 			na.Expr = guardExpr(a.Expr, b.prefix+name)
 		}
 		out[name] = &na

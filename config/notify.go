@@ -77,7 +77,7 @@ func (l *loader) notify(b *hcl.Block) {
 		return
 	}
 	var raw notifyHCL
-	diags := gohcl.DecodeBody(b.Body, l.ctx, &raw)
+	diags := gohcl.DecodeBody(guardBodyAllowing(b.Body, "url", "secret"), l.ctx, &raw)
 	l.diags = append(l.diags, diags...)
 	if diags.HasErrors() {
 		return

@@ -19,9 +19,13 @@ type Member struct {
 	ID   string `json:"id"`
 	Name string `json:"name,omitempty"`
 	// Expires: when the server itself removes this membership (an Active
-	// Directory TTL link), zero for a permanent one. In a change to add,
+	// Directory TTL link, a Windows host's dead-man's switch), zero for a
+	// permanent one. In a change to add,
 	// the end of the window the member is granted for (zero: permanent).
 	Expires time.Time `json:"expires,omitzero"`
+	// Grant: in a change to add, the grant the member is added for (empty
+	// for a declared member). A Windows host's dead-man's switch records it.
+	Grant string `json:"grant,omitempty"`
 }
 
 // Resolution is what a principal, as written in the config, resolves to on
@@ -90,6 +94,17 @@ type Outcome struct {
 	Change MemberChange
 	Status Status
 	Err    error
+	// Sessions: for a removal from a group with end_sessions = true, the
+	// principal's logon sessions the provider ended on the host (nil when
+	// not asked).
+	Sessions *SessionsEnded
+}
+
+// SessionsEnded reports the logoff of a removed member's sessions.
+type SessionsEnded struct {
+	Host  string // the host the sessions were on
+	Count int    // sessions logged off
+	Err   error  // why some or all could not be ended
 }
 
 // Target is a connection to one directory or host.
@@ -197,6 +212,24 @@ type AccountOutcome struct {
 type AccountManager interface {
 	ReadAccounts(ctx context.Context, accounts []*config.Account) (map[string]AccountState, error)
 	SetAccounts(ctx context.Context, changes []AccountChange) ([]AccountOutcome, error)
+}
+
+// Switch is a dead-man's switch pending on a host: a scheduled task that
+// removes Member from Group at At, whether or not jitform runs again.
+type Switch struct {
+	Host   string    `json:"host"`
+	Name   string    `json:"name"`   // the task's path and name, \jitform\<hash>
+	Group  string    `json:"group"`  // the group's SID
+	Member string    `json:"member"` // the member's SID
+	Grant  string    `json:"grant,omitempty"`
+	At     time.Time `json:"at"` // when it fires (window end + grace)
+}
+
+// SwitchLister is implemented by targets that leave a lock of their own on
+// the server (a Windows host's scheduled tasks), so `jitform show` can list
+// what is pending there.
+type SwitchLister interface {
+	Switches(ctx context.Context) ([]Switch, error)
 }
 
 // Options are settings the CLI passes to every provider.

@@ -10,6 +10,7 @@ command -v slapd >/dev/null 2>&1 || [ -x /usr/sbin/slapd ] || need+=(slapd ldap-
 command -v samba >/dev/null 2>&1 || [ -x /usr/sbin/samba ] || need+=(samba samba-ad-dc samba-ad-provision python3-samba winbind ldb-tools smbclient)
 command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+{ command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1; } || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   echo "scripts/test.sh: installing ${need[*]}" >&2
   sudo=""
@@ -18,7 +19,7 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 # Distribution packages may start system daemons; tests start their own.
-for svc in slapd samba-ad-dc smbd nmbd winbind; do
+for svc in slapd samba-ad-dc smbd nmbd winbind postgresql; do
   service "$svc" stop >/dev/null 2>&1 || true
 done
 export PATH="$PATH:/usr/sbin:/sbin"

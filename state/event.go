@@ -20,7 +20,21 @@ const (
 	EventChangeIntent  = "change_intent"  // about to change a membership (payload: Change)
 	EventChangeApplied = "change_applied" // the change happened (payload: ChangeOutcome)
 	EventChangeFailed  = "change_failed"  // the change failed (payload: ChangeOutcome)
+	// EventSessionsEnded: after a removal from a group with end_sessions,
+	// the member's logon sessions on the host were logged off (payload:
+	// SessionsEnded).
+	EventSessionsEnded = "sessions_ended"
 )
+
+// SessionsEnded is the payload of a sessions_ended event.
+type SessionsEnded struct {
+	ID       string `json:"id"`     // the change_intent of the removal
+	Group    string `json:"group"`  // group address
+	Member   string `json:"member"` // canonical member ID (a SID)
+	Host     string `json:"host"`
+	Sessions int    `json:"sessions"`        // how many were logged off
+	Error    string `json:"error,omitempty"` // why some or all could not be ended
+}
 
 // SystemActor is the actor of events jitform writes itself.
 const SystemActor = "jitform"

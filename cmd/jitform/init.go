@@ -16,6 +16,10 @@ Checks that the policy repository loads and creates its state directory
 (.jitform/, holding the ledger and the lock) beside the configuration.
 Safe to run again: an existing ledger is verified, never rewritten.
 
+With a state "postgres" block, init creates the schema (table jitform.ledger)
+in PostgreSQL instead, or upgrades it to this jitform's version; a schema
+newer than this jitform is refused. Run it as a role that may create tables.
+
 Examples:
   jitform init
   jitform -C policies init
@@ -34,16 +38,31 @@ func cmdInit(ctx context.Context, a *app, args []string) int {
 		return a.fail(err)
 	}
 	a.printDiags(cfg, warns)
-	// The state directory holds the ledger and the lock: 0700, created by
-	// the state package like every other writer of it.
-	local, err := state.NewLocal(a.dir)
+	// A state "postgres" block: create or upgrade the schema there, and
+	// never touch local files.
+	pg, err := a.postgresState()
 	if err != nil {
-		return a.errorf("open the state in %s: %v", a.dir, err)
+		return a.errorf("%v", err)
 	}
-	if err := local.Init(ctx); err != nil {
-		return a.errorf("create the state directory: %v", err)
+	var b state.Backend
+	if pg != nil {
+		defer pg.Close()
+		if err := a.initPostgres(ctx, pg); err != nil {
+			return a.errorf("%v", err)
+		}
+		b = pg
+	} else {
+		// The state directory holds the ledger and the lock: 0700, created by
+		// the state package like every other writer of it.
+		local, err := state.NewLocal(a.dir)
+		if err != nil {
+			return a.errorf("open the state in %s: %v", a.dir, err)
+		}
+		if err := local.Init(ctx); err != nil {
+			return a.errorf("create the state directory: %v", err)
+		}
+		b = local
 	}
-	var b state.Backend = local
 	events, err := operation.ReadLedger(ctx, b)
 	if err != nil {
 		return a.fail(err)

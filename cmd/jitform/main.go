@@ -73,6 +73,8 @@ type app struct {
 	noColor         bool   // --no-color
 	compactWarnings bool   // -compact-warnings: one line per warning
 	command         string // the command being run (plan, apply, ...)
+
+	opened []interface{ Close() } // state backends to close when the command ends (state.go)
 }
 
 // command is one subcommand. run gets the arguments after its name.
@@ -97,6 +99,7 @@ func commands() []command {
 		{"ledger", "Verify the ledger's hash chain or print the audit trail", cmdLedger},
 		{"run", "Plan and apply at every window boundary, until stopped", cmdRun},
 		{"report", "Exposure report from the ledger: privilege-hours, expiry latency, break-glass", cmdReport},
+		{"state", "Copy the ledger between local files and PostgreSQL (push, pull)", cmdState},
 		{"version", "Print the jitform version", cmdVersion},
 		{"completion", "Print a shell completion script (bash, zsh, fish, powershell)", cmdCompletion},
 	}
@@ -175,6 +178,7 @@ func (a *app) main(ctx context.Context, args []string) int {
 	for _, c := range commands() {
 		if c.name == name {
 			a.command = c.name
+			defer a.closeState()
 			return c.run(ctx, a, rest[1:])
 		}
 	}
@@ -379,14 +383,10 @@ func registry() providers.Registry {
 	}
 }
 
-// backend opens the local state in .jitform/ beside the config.
+// backend opens the state the repository declares: PostgreSQL for a
+// state "postgres" block, else the local files in .jitform/ (state.go).
 func (a *app) backend() (state.Backend, error) {
-	b, err := state.NewLocal(a.dir)
-	if err != nil {
-		return nil, fmt.Errorf("open the state in %s: %w", a.dir, err)
-	}
-	a.warnEphemeralState(b)
-	return b, nil
+	return a.openBackend()
 }
 
 // warnEphemeralState warns, loudly, when plan, apply or run works in CI on

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jitform/jitform/internal/operation"
+	"github.com/jitform/jitform/state"
 )
 
 const runUsage = `
@@ -26,7 +27,13 @@ apply: nothing is changed until it is fixed.
 
 SIGINT or SIGTERM: the change in flight finishes (up to --grace), then jitform
 exits 0. SIGHUP: plan again now instead of at the next wake (after editing
-the config or approving a grant). Logs go to stderr, as text or JSON
+the config or approving a grant). Any ledger append by another process
+(grant approve, revoke) wakes run within a second: LISTEN/NOTIFY with a
+state "postgres" block, a file watch on .jitform/ otherwise.
+
+With a state "postgres" block, several run processes (replicas) on one
+database split the targets between them: each acts only on the targets it
+claims, and the targets of a replica that dies are taken over within seconds. Logs go to stderr, as text or JSON
 (--log-format json).
 
 Examples:
@@ -88,9 +95,37 @@ func cmdRun(ctx context.Context, a *app, args []string) int {
 			}
 		}
 	}()
+	// On PostgreSQL, another writer's append (an approval, a revocation)
+	// wakes the loop too: LISTEN/NOTIFY, within a second.
+	// On local files, a file watch on .jitform/ does the same.
+	notify := func() {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}
+	var claim func(context.Context) ([]string, error)
+	if pg, ok := b.(*state.Postgres); ok {
+		go func() {
+			_ = pg.Watch(wctx, notify, func(err error) { log.Warn("ledger watch", "error", err.Error()) })
+		}()
+		// Replicas on one database split the targets (state.go).
+		c, closeClaims, err := a.replicaClaims(ctx, pg, 2*time.Second, notify)
+		if err != nil {
+			return a.errorf("%v", err)
+		}
+		defer closeClaims()
+		claim = c
+	} else {
+		go func() {
+			if err := watchLocalLedger(wctx, a.dir, notify); err != nil && wctx.Err() == nil {
+				log.Warn("ledger watch stopped; approvals wait for the next wake or SIGHUP", "error", err.Error())
+			}
+		}()
+	}
 	log.Info("jitform run", "dir", a.dir, "drift_interval", drift.String(), "parallelism", *parallelism)
 	if err := operation.Run(ctx, operation.RunOptions{
-		Options: opts, DriftInterval: *drift, Grace: *grace, Logger: log, Wake: wake,
+		Options: opts, DriftInterval: *drift, Grace: *grace, Logger: log, Wake: wake, Claim: claim,
 	}); err != nil {
 		return a.errorf("%v", err)
 	}

@@ -129,7 +129,7 @@ func Apply(ctx context.Context, opts Options, saved *planner.Plan, confirm Confi
 		opts.Targets = savedScope(cfg, saved)
 	}
 	opts.progress("Acquiring the state lock...")
-	unlock, err := opts.Backend.Lock(ctx, opts.lockInfo("apply"), opts.LockTimeout)
+	unlock, err := lockState(ctx, opts, cfg, "apply") // targetlock.go
 	if err != nil {
 		return nil, fmt.Errorf("acquire the state lock: %w", err)
 	}
@@ -387,6 +387,7 @@ func (s *Session) applyBatch(ctx context.Context, lw *ledgerWriter, p *planner.P
 		m := providers.Member{ID: c.Member, Name: c.MemberName}
 		if c.Action == "add" && c.Reason.Kind == planner.ReasonGrant && c.Reason.WindowEnd != nil {
 			m.Expires = *c.Reason.WindowEnd // a target with expiring links (ttl_links) writes it
+			m.Grant = c.Reason.Grant        // a Windows host's dead-man's switch records it
 		}
 		gc.Changes = append(gc.Changes, providers.MemberChange{Action: providers.Action(c.Action), Member: m})
 	}
@@ -425,8 +426,27 @@ func (s *Session) applyBatch(ctx context.Context, lw *ledgerWriter, p *planner.P
 		if err := lw.append(ctx, typ, oc); err != nil {
 			errs = append(errs, fmt.Errorf("outcome of %s %s in %s: %w", c.Action, c.Member, c.Group, err))
 		}
+		if err := recordSessionsEnded(ctx, lw, ids[i], c, o.Sessions); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
+}
+
+// recordSessionsEnded appends a sessions_ended event after the outcome of a
+// removal whose provider logged off the member's sessions (end_sessions).
+func recordSessionsEnded(ctx context.Context, lw *ledgerWriter, id string, c planner.Change, se *providers.SessionsEnded) error {
+	if se == nil {
+		return nil
+	}
+	ev := state.SessionsEnded{ID: id, Group: c.Group, Member: c.Member, Host: se.Host, Sessions: se.Count}
+	if se.Err != nil {
+		ev.Error = se.Err.Error()
+	}
+	if err := lw.append(ctx, state.EventSessionsEnded, ev); err != nil {
+		return fmt.Errorf("sessions ended for %s on %s: %w", c.Member, se.Host, err)
+	}
+	return nil
 }
 
 func sortOutcomes(outs []Outcome) []Outcome {

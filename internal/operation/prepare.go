@@ -665,7 +665,7 @@ func Plan(ctx context.Context, opts Options) (*planner.Plan, *Session, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	unlock, err := opts.Backend.Lock(ctx, opts.lockInfo("plan"), opts.LockTimeout)
+	unlock, err := lockState(ctx, opts, cfg, "plan") // targetlock.go
 	if err != nil {
 		return nil, nil, fmt.Errorf("acquire the state lock: %w", err)
 	}

@@ -3,8 +3,10 @@ package operation
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/jitform/jitform/planner"
@@ -39,6 +41,10 @@ type RunOptions struct {
 	// Wake, when it receives, ends a sleep early (SIGHUP): a grant just
 	// added to the config or the ledger need not wait for the drift interval.
 	Wake <-chan struct{}
+	// Claim, when set (run replicas on a shared state), returns the target
+	// addresses this process acts on in the coming cycle; the others are
+	// another replica's. No target: the cycle does nothing.
+	Claim func(ctx context.Context) ([]string, error)
 }
 
 // Defaults of RunOptions.
@@ -153,6 +159,18 @@ func runCycle(ctx context.Context, ro RunOptions) (*planner.Plan, *Result, error
 	opts := ro.Options
 	opts.At = time.Time{} // always now
 	opts.Now = ro.Clock.Now
+	if ro.Claim != nil {
+		targets, err := ro.Claim(cctx)
+		if err != nil {
+			return nil, nil, fmt.Errorf("claim targets: %w", err)
+		}
+		if len(targets) == 0 {
+			ro.Logger.Info("no target claimed: the other replicas hold them all")
+			return nil, nil, nil
+		}
+		ro.Logger.Info("targets claimed", "count", len(targets), "targets", strings.Join(targets, " "))
+		opts.Targets = targets
+	}
 	return PlanAndApply(cctx, opts)
 }
 

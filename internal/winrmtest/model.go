@@ -36,6 +36,9 @@ type traits struct {
 	alreadyOnAdd    []string // HRESULTs ("0x80070562") the script classifies as already, on add
 	alreadyOnRemove []string // … on remove
 	rereadsMembers  bool     // members are re-read (Invoke('Members')) to verify a change
+
+	// Scheduled tasks and sessions (tasks.go).
+	sw switchTraits
 }
 
 var (
@@ -77,6 +80,7 @@ func readTraits(bootstrap, script string) traits {
 		}
 	}
 	t.rereadsMembers = reReread.MatchString(script)
+	t.sw = readSwitchTraits(script)
 	return t
 }
 
@@ -107,6 +111,9 @@ type scriptError struct{ msg, id string }
 
 func (e scriptError) Error() string { return e.msg }
 
+// errKilled: the PowerShell process died during the run (KillAfterWrites).
+var errKilled = fmt.Errorf("the process was killed")
+
 // Execute runs one command line with its stdin against the host model and
 // returns what powershell.exe would write to stdout and stderr, and its exit
 // code.
@@ -130,6 +137,9 @@ func (h *Host) Execute(line, stdin string) (stdout, stderr []byte, code int) {
 	h.Runs = append(h.Runs, run)
 	h.mu.Unlock()
 	t := readTraits(dec, run.Script)
+	if serr == errKilled {
+		return []byte(autorun), nil, 1
+	}
 	if serr != nil {
 		return []byte(autorun), clixml(serr, t), 1
 	}
@@ -174,6 +184,9 @@ func (h *Host) executeDecoded(run *Run, dec, stdin string) (string, error) {
 		out, err = h.apply(t, []byte(rest))
 	default:
 		return "", scriptError{"The property 'changes' cannot be found on this object.", "PropertyNotFoundStrict"}
+	}
+	if err == errKilled {
+		return "", err
 	}
 	if err != nil {
 		return "", scriptError{err.Error(), "RuntimeException"}
@@ -479,6 +492,13 @@ func (h *Host) read(t traits, data []byte) (any, error) {
 	if t.checksDomainRole {
 		out["domain_role"] = h.domainRole()
 	}
+	if t.sw.lists {
+		sws, serr := h.listSwitches()
+		out["switches"], out["switches_error"] = unwrap(sws), serr
+		if len(sws) == 0 {
+			out["switches"] = []any{}
+		}
+	}
 	return out, nil
 }
 
@@ -563,9 +583,12 @@ func (h *Host) apply(t traits, data []byte) (any, error) {
 	var req struct {
 		AllowDC bool `json:"allow_domain_controller"`
 		Changes []struct {
-			Group  groupRef `json:"group"`
-			Action string   `json:"action"`
-			SID    string   `json:"sid"`
+			Group       groupRef        `json:"group"`
+			Action      string          `json:"action"`
+			SID         string          `json:"sid"`
+			SwitchAt    json.RawMessage `json:"switch_at"`
+			Grant       string          `json:"grant"`
+			EndSessions bool            `json:"end_sessions"`
 		} `json:"changes"`
 	}
 	if err := json.Unmarshal(data, &req); err != nil {
@@ -573,8 +596,13 @@ func (h *Host) apply(t traits, data []byte) (any, error) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	results := []map[string]string{}
-	fail := func(msg string) { results = append(results, map[string]string{"status": "failed", "error": msg}) }
+	results := []map[string]any{}
+	fail := func(msg string) { results = append(results, map[string]any{"status": "failed", "error": msg}) }
+	writes := 0
+	killed := func() bool {
+		writes++
+		return h.KillAfterWrites > 0 && writes == h.KillAfterWrites
+	}
 	for _, c := range req.Changes {
 		if !reSID.MatchString(c.SID) {
 			fail("not a SID")
@@ -604,7 +632,7 @@ func (h *Host) apply(t traits, data []byte) (any, error) {
 			var hr uint32
 			switch {
 			case add && is, !add && !is:
-				results = append(results, map[string]string{"status": "already"})
+				results = append(results, map[string]any{"status": "already"})
 				continue
 			case add:
 				hr = h.adsiAdd(g, c.SID)
@@ -614,9 +642,25 @@ func (h *Host) apply(t traits, data []byte) (any, error) {
 			if hr != 0 {
 				fail(methodError(method, hr))
 			} else {
-				results = append(results, map[string]string{"status": "done"})
+				results = append(results, map[string]any{"status": "done"})
 			}
 			continue
+		}
+		// PowerShell's "if ($c.switch_at)": present and not 0.
+		wantSwitch := add && t.sw.registers && len(c.SwitchAt) > 0 && string(c.SwitchAt) != "null" && string(c.SwitchAt) != "0" && string(c.SwitchAt) != `""`
+		registered := false
+		register := func() error {
+			if err := h.registerSwitch(t.sw, g.SID, strings.ToUpper(c.SID), c.SwitchAt, c.Grant, c.EndSessions); err != nil {
+				return fmt.Errorf("the dead-man's switch could not be registered, so the member was not added: %v", err)
+			}
+			registered = true
+			return nil
+		}
+		if wantSwitch && t.sw.beforeAdd {
+			if err := register(); err != nil {
+				fail(err.Error())
+				continue
+			}
 		}
 		var hr uint32
 		if add {
@@ -624,7 +668,16 @@ func (h *Host) apply(t traits, data []byte) (any, error) {
 		} else {
 			hr = h.adsiRemove(g, c.SID)
 		}
-		st := map[string]string{"status": "done"}
+		if killed() {
+			return nil, errKilled
+		}
+		if wantSwitch && !t.sw.beforeAdd {
+			if err := register(); err != nil {
+				fail(err.Error())
+				continue
+			}
+		}
+		st := map[string]any{"status": "done"}
 		if hr != 0 {
 			code := hr
 			if !t.unwrapsCOM {
@@ -637,13 +690,34 @@ func (h *Host) apply(t traits, data []byte) (any, error) {
 			if contains(known, code) {
 				st["status"] = "already"
 			} else {
-				st = map[string]string{"status": "failed", "error": fmt.Sprintf("%s (0x%08X)", methodError(method, hr), code)}
+				st = map[string]any{"status": "failed", "error": fmt.Sprintf("%s (0x%08X)", methodError(method, hr), code)}
 			}
 		}
 		if t.rereadsMembers && st["status"] != "failed" {
 			if present := member(g, c.SID) >= 0; present != add {
-				st = map[string]string{"status": "failed", "error": fmt.Sprintf("%s reported %s, but the group's members read again say otherwise", method, st["status"])}
+				st = map[string]any{"status": "failed", "error": fmt.Sprintf("%s reported %s, but the group's members read again say otherwise", method, st["status"])}
 			}
+		}
+		switch {
+		case st["status"] == "failed" && registered:
+			// The member is not there: the script deletes the switch.
+			if r, err := h.unregisterSwitch(g.SID, c.SID); err != nil {
+				st["switch_error"] = err.Error()
+			} else {
+				st["switch"] = r
+			}
+		case st["status"] == "failed":
+		case registered:
+			st["switch"] = "registered"
+		case t.sw.unregisters:
+			if r, err := h.unregisterSwitch(g.SID, c.SID); err != nil {
+				st["switch_error"] = err.Error()
+			} else {
+				st["switch"] = r
+			}
+		}
+		if st["status"] != "failed" && !add && c.EndSessions && t.sw.endSessions {
+			st["sessions"] = h.endSessions(c.SID)
 		}
 		results = append(results, st)
 	}

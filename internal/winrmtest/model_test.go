@@ -27,7 +27,12 @@ func loadScripts(t *testing.T, dir string) scriptSet {
 		}
 		return string(b)
 	}
-	return scriptSet{rd("bootstrap.ps1"), rd("read.ps1"), rd("apply.ps1")}
+	apply := rd("apply.ps1")
+	if strings.Contains(apply, "#SWITCH#") {
+		// As providers/winrm builds it: the switch in its here-string.
+		apply = strings.Replace(apply, "#SWITCH#", strings.TrimRight(rd("switch.ps1"), "\n"), 1)
+	}
+	return scriptSet{rd("bootstrap.ps1"), rd("read.ps1"), apply}
 }
 
 func current(t *testing.T) scriptSet {

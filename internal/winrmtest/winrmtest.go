@@ -92,6 +92,17 @@ type Host struct {
 	DomainController    bool   // the host is a domain controller (DomainRole 5)
 	ConstrainedLanguage bool   // PowerShell runs in constrained language mode (AppLocker, WDAC)
 	IneffectiveWrites   bool   // ADSI Add and Remove report success but change nothing
+	NoTaskScheduler     bool   // the Task Scheduler service is stopped: registering, listing and deleting tasks fail
+	// KillAfterWrites: the PowerShell process dies right after the Nth
+	// ADSI Add or Remove of a run (a crash, a reboot, a killed process):
+	// nothing after it happens and no result comes back.
+	KillAfterWrites int
+
+	// Task Scheduler and logon sessions (tasks.go).
+	Tasks    []*Task
+	Sessions []*Session
+	clock    time.Time
+	fired    []Firing
 
 	// WinRM behaviours.
 	RunTime     time.Duration // how long the command runs after its stdin ends; Receives meanwhile time out

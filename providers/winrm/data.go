@@ -1,11 +1,14 @@
 package winrm
 
 import (
+	"crypto/sha256"
 	_ "embed"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf16"
 
 	"golang.org/x/text/encoding/unicode"
@@ -23,18 +26,72 @@ var (
 	//go:embed scripts/read.ps1
 	ReadScript string
 	//go:embed scripts/apply.ps1
-	ApplyScript string
+	applyPS string
+	//go:embed scripts/switch.ps1
+	switchPS string
+
+	// SwitchCode is the dead-man's switch every scheduled task runs
+	// (scripts/switch.ps1 without its comment lines, which only cost
+	// length in the task's arguments).
+	SwitchCode = stripComments(switchPS)
+	// SwitchArguments is the argument string of every switch task's action
+	// (powershell.exe): the same bytes for every task, whatever its data.
+	SwitchArguments = "-NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand " + utf16Base64(SwitchCode)
+	// ApplyScript is scripts/apply.ps1 with SwitchCode in its here-string.
+	ApplyScript = withSwitch(applyPS, SwitchCode)
 )
+
+// SwitchGrace is added to a grant's window end for its switch's trigger:
+// jitform's own removal, due at the window end, goes first when it runs.
+// It must stay within a minute of config.LDAPTTLGrace: the planner
+// rewrites a membership whose server-side expiry is off by more.
+const SwitchGrace = 60 * time.Second
+
+// SwitchTaskPath is the Task Scheduler folder of jitform's switches.
+const SwitchTaskPath = `\jitform\`
+
+// SwitchTaskName is the name of the switch of one membership, as the apply
+// script computes it: the first 8 bytes of SHA-256("GROUPSID|MEMBERSID"),
+// hex. One switch per membership, so a later grant's add replaces it.
+func SwitchTaskName(groupSID, memberSID string) string {
+	h := sha256.Sum256([]byte(strings.ToUpper(groupSID) + "|" + strings.ToUpper(memberSID)))
+	return hex.EncodeToString(h[:8])
+}
+
+func stripComments(ps string) string {
+	var out []string
+	for _, l := range strings.Split(strings.ReplaceAll(ps, "\r\n", "\n"), "\n") {
+		if t := strings.TrimSpace(l); t == "" || strings.HasPrefix(t, "#") {
+			continue
+		}
+		out = append(out, l)
+	}
+	return strings.Join(out, "\n")
+}
+
+func utf16Base64(s string) string {
+	u16, err := unicode.UTF16(unicode.LittleEndian, unicode.IgnoreBOM).NewEncoder().String(s)
+	if err != nil {
+		panic(err) // the scripts are constant ASCII
+	}
+	return base64.StdEncoding.EncodeToString([]byte(u16))
+}
+
+// withSwitch puts the switch's code into the apply script's single-quoted
+// here-string, which PowerShell takes verbatim (nothing in it is expanded).
+func withSwitch(apply, code string) string {
+	const hole = "#SWITCH#"
+	if strings.Count(apply, hole) != 1 || strings.Contains(code, "\n'@") || strings.HasPrefix(code, "'@") {
+		panic("winrm: the switch script cannot go into the apply script's here-string")
+	}
+	return strings.Replace(apply, hole, code, 1)
+}
 
 // CommandLine is the one command line jitform ever sends.
 var CommandLine = encodeCommand(bootstrapPS)
 
 func encodeCommand(ps string) string {
-	u16, err := unicode.UTF16(unicode.LittleEndian, unicode.IgnoreBOM).NewEncoder().String(ps)
-	if err != nil {
-		panic(err) // the bootstrap is a constant ASCII string
-	}
-	return "powershell.exe -NoProfile -NonInteractive -EncodedCommand " + base64.StdEncoding.EncodeToString([]byte(u16))
+	return "powershell.exe -NoProfile -NonInteractive -EncodedCommand " + utf16Base64(ps)
 }
 
 // GroupRef names a local group: by SID (preferred: survives localisation)
@@ -86,6 +143,23 @@ type ReadResponse struct {
 	DomainRole *int             `json:"domain_role"`
 	Groups     list[GroupState] `json:"groups"`
 	Principals list[Resolved]   `json:"principals"`
+	// Switches are jitform's scheduled tasks on the host; SwitchesError
+	// says why they could not be listed.
+	Switches      list[SwitchState] `json:"switches"`
+	SwitchesError string            `json:"switches_error,omitempty"`
+}
+
+// SwitchState is one dead-man's switch as the read script lists it: the
+// task's path and name, its trigger as Task Scheduler holds it, and the
+// data of its Description.
+type SwitchState struct {
+	Name    string `json:"name"`
+	Trigger string `json:"trigger,omitempty"`
+	Group   string `json:"group,omitempty"`
+	Member  string `json:"member,omitempty"`
+	Grant   string `json:"grant,omitempty"`
+	At      int64  `json:"at,omitempty"` // Unix seconds, UTC
+	Error   string `json:"error,omitempty"`
 }
 
 // Change is one membership change for the apply script.
@@ -93,6 +167,14 @@ type Change struct {
 	Group  GroupRef `json:"group"`
 	Action string   `json:"action"` // "add" or "remove"
 	SID    string   `json:"sid"`
+	// SwitchAt (add): when the dead-man's switch removes the member, Unix
+	// seconds; zero: no switch (a declared member), and any switch of the
+	// membership is deleted. Grant is recorded in the switch.
+	SwitchAt int64  `json:"switch_at,omitempty"`
+	Grant    string `json:"grant,omitempty"`
+	// EndSessions: on a remove, log off the member's sessions on the
+	// host; on an add with a switch, the switch does so when it fires.
+	EndSessions bool `json:"end_sessions,omitempty"`
 }
 
 // ApplyRequest is the apply script's input.
@@ -108,6 +190,12 @@ type ApplyRequest struct {
 type Result struct {
 	Status string `json:"status"` // done, already, failed, unknown
 	Error  string `json:"error,omitempty"`
+	// Switch: "registered", "deleted" or "none" (no switch was there).
+	Switch      string `json:"switch,omitempty"`
+	SwitchError string `json:"switch_error,omitempty"`
+	// Sessions: how many sessions were logged off (end_sessions).
+	Sessions      *int   `json:"sessions,omitempty"`
+	SessionsError string `json:"sessions_error,omitempty"`
 }
 
 // ApplyResponse is the apply script's output.

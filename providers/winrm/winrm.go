@@ -302,6 +302,14 @@ func (t *target) Observe(ctx context.Context, groups []*config.Group, principals
 		return nil, nil, fmt.Errorf("%s: read groups on %s: the host answered %d group(s) and %d principal(s) for %d and %d asked", t.addr, t.host, len(resp.Groups), len(resp.Principals), len(req.Groups), len(req.Principals))
 	}
 	dcErr := t.domainControllerError(resp.DomainRole)
+	// A member with a pending dead-man's switch is one the host itself
+	// removes at the switch's time: Member.Expires, as an expiring link.
+	switchAt := map[[2]string]time.Time{}
+	for _, sw := range resp.Switches {
+		if sw.Error == "" && sw.At > 0 {
+			switchAt[[2]string{strings.ToUpper(sw.Group), strings.ToUpper(sw.Member)}] = time.Unix(sw.At, 0).UTC()
+		}
+	}
 	obs := make(map[string]providers.Observation, len(groups))
 	for i, g := range groups {
 		st, ref := resp.Groups[i], req.Groups[i]
@@ -320,7 +328,8 @@ func (t *target) Observe(ctx context.Context, groups []*config.Group, principals
 		default:
 			o := providers.Observation{Members: make([]providers.Member, 0, len(st.Members))}
 			for _, m := range st.Members {
-				o.Members = append(o.Members, providers.Member{ID: strings.ToUpper(m.SID), Name: m.Name})
+				id := strings.ToUpper(m.SID)
+				o.Members = append(o.Members, providers.Member{ID: id, Name: m.Name, Expires: switchAt[[2]string{strings.ToUpper(st.SID), id}]})
 			}
 			obs[g.Addr] = o
 		}
@@ -383,7 +392,15 @@ func (t *target) Apply(ctx context.Context, changes []providers.GroupChange) ([]
 	for _, gc := range changes {
 		for _, c := range gc.Changes {
 			outs = append(outs, providers.Outcome{Group: gc.Group.Addr, Change: c})
-			req.Changes = append(req.Changes, Change{Group: groupRef(gc.Group), Action: string(c.Action), SID: c.Member.ID})
+			ch := Change{Group: groupRef(gc.Group), Action: string(c.Action), SID: c.Member.ID}
+			if c.Action == providers.Add && !c.Member.Expires.IsZero() {
+				// The dead-man's switch: the host removes the member at
+				// window end + grace if jitform has not by then (and with
+				// end_sessions logs its sessions off).
+				ch.SwitchAt, ch.Grant = c.Member.Expires.Add(SwitchGrace).Unix(), c.Member.Grant
+			}
+			ch.EndSessions = gc.Group.Attributes.EndSessions && (c.Action == providers.Remove || ch.SwitchAt != 0)
+			req.Changes = append(req.Changes, ch)
 		}
 	}
 	if len(req.Changes) == 0 {
@@ -407,6 +424,19 @@ func (t *target) Apply(ctx context.Context, changes []providers.GroupChange) ([]
 			continue
 		}
 		r := resp.Results[i]
+		if req.Changes[i].EndSessions && req.Changes[i].Action == string(providers.Remove) && (r.Sessions != nil || r.SessionsError != "") {
+			se := &providers.SessionsEnded{Host: t.host}
+			if r.Sessions != nil {
+				se.Count = *r.Sessions
+			}
+			if r.SessionsError != "" {
+				se.Err = fmt.Errorf("%s: end the sessions of %s on %s: %s", t.addr, outs[i].Change.Member.Name, t.host, r.SessionsError)
+			}
+			outs[i].Sessions = se
+		}
+		if r.SwitchError != "" {
+			t.progress("%s: %s %s: the dead-man's switch on %s: %s", t.addr, outs[i].Change.Action, outs[i].Change.Member.ID, t.host, r.SwitchError)
+		}
 		switch r.Status {
 		case "done":
 			outs[i].Status = providers.Done
@@ -427,4 +457,27 @@ func (t *target) progress(format string, args ...any) {
 	}
 }
 
-var _ providers.Observer = (*target)(nil)
+// Switches lists the dead-man's switches pending on the host
+// (providers.SwitchLister): one read run with no group and no principal.
+func (t *target) Switches(ctx context.Context) ([]providers.Switch, error) {
+	var resp ReadResponse
+	if err := t.run(ctx, "list switches", ReadScript, ReadRequest{Op: "read", Groups: []GroupRef{}, Principals: []string{}}, &resp); err != nil {
+		return nil, err
+	}
+	if resp.SwitchesError != "" {
+		return nil, fmt.Errorf("%s: list the scheduled tasks in %s on %s: %s", t.addr, SwitchTaskPath, t.host, resp.SwitchesError)
+	}
+	out := make([]providers.Switch, 0, len(resp.Switches))
+	for _, sw := range resp.Switches {
+		if sw.Error != "" {
+			return nil, fmt.Errorf("%s: scheduled task %s on %s: %s", t.addr, sw.Name, t.host, sw.Error)
+		}
+		out = append(out, providers.Switch{Host: t.host, Name: sw.Name, Group: strings.ToUpper(sw.Group), Member: strings.ToUpper(sw.Member), Grant: sw.Grant, At: time.Unix(sw.At, 0).UTC()})
+	}
+	return out, nil
+}
+
+var (
+	_ providers.Observer     = (*target)(nil)
+	_ providers.SwitchLister = (*target)(nil)
+)

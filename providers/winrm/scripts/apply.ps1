@@ -52,19 +52,72 @@ function Get-HResult($e) {
   '0x{0:X8}' -f [System.Runtime.InteropServices.Marshal]::GetHRForException($x)
 }
 
+# The dead-man's switch (docs/revocation.md). $SwitchScript is a constant:
+# jitform puts scripts/switch.ps1 here. Every task runs it as SYSTEM, the
+# same bytes for every task; a task's data (group SID, member SID, grant,
+# due time) is its Description, JSON, read by the switch as data.
+$SwitchScript = @'
+#SWITCH#
+'@
+$SwitchAction = '-NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand ' + [Convert]::ToBase64String([Text.Encoding]::Unicode.GetBytes($SwitchScript))
+# One switch per membership: \jitform\<first 8 bytes of SHA-256(GROUPSID|MEMBERSID), hex>.
+function Get-SwitchName([string]$group, [string]$member) {
+  $h = [Security.Cryptography.SHA256]::Create().ComputeHash([Text.Encoding]::ASCII.GetBytes($group.ToUpper() + '|' + $member.ToUpper()))
+  -join ($h[0..7] | ForEach-Object { $_.ToString('x2') })
+}
+function Register-Switch([string]$group, [string]$member, $c) {
+  $at = [int64]$c.switch_at
+  $desc = ConvertTo-Json -Compress -InputObject @{ grant = [string]$c.grant; group = $group; member = $member; at = $at; end_sessions = ($c.end_sessions -eq $true) }
+  $action = New-ScheduledTaskAction -Execute 'powershell.exe' -Argument $SwitchAction
+  $when = (New-Object DateTime(1970, 1, 1, 0, 0, 0, 'Utc')).AddSeconds($at).ToLocalTime()
+  $trigger = New-ScheduledTaskTrigger -Once -At $when
+  $principal = New-ScheduledTaskPrincipal -UserId 'S-1-5-18' -LogonType ServiceAccount -RunLevel Highest
+  $settings = New-ScheduledTaskSettingsSet -StartWhenAvailable -AllowStartIfOnBatteries -DontStopIfGoingOnBatteries -ExecutionTimeLimit (New-TimeSpan -Minutes 10)
+  $null = Register-ScheduledTask -TaskPath '\jitform\' -TaskName (Get-SwitchName $group $member) -Action $action -Trigger $trigger -Principal $principal -Settings $settings -Description $desc -Force
+}
+function Unregister-Switch([string]$group, [string]$member) {
+  $name = Get-SwitchName $group $member
+  if (-not (Get-ScheduledTask -TaskPath '\jitform\' -TaskName $name -ErrorAction SilentlyContinue)) { return 'none' }
+  Unregister-ScheduledTask -TaskPath '\jitform\' -TaskName $name -Confirm:$false
+  'deleted'
+}
+# end_sessions: logs off every session (console or RDP, connected or not)
+# that runs a process owned by the SID; returns how many.
+function End-Sessions([string]$sid) {
+  $ids = @()
+  foreach ($p in @(Get-CimInstance -ClassName Win32_Process -Filter 'SessionId > 0')) {
+    try { $o = Invoke-CimMethod -InputObject $p -MethodName GetOwnerSid } catch { continue }
+    if ($o.Sid -eq $sid -and $ids -notcontains [int]$p.SessionId) { $ids += [int]$p.SessionId }
+  }
+  foreach ($i in $ids) {
+    $null = & logoff.exe ([string]$i)
+    if ($LASTEXITCODE -ne 0) { throw "logoff of session $i exited $LASTEXITCODE" }
+  }
+  $ids.Count
+}
+
 $role = -1
 try { $role = [int](Get-CimInstance -ClassName Win32_ComputerSystem).DomainRole } catch { }
 
 $results = @()
 foreach ($c in @($req.changes)) {
   $r = @{ status = 'failed' }
+  $gsid = $null
+  $registered = $false
   try {
     if ($c.sid -notmatch '^S-1-[0-9-]+$') { throw "not a SID" }
     if (-not $req.allow_domain_controller -and ($role -ge 4 -or $role -lt 0)) {
       throw "this host is a domain controller (or its role is unknown): its groups are the domain's; refused without allow_domain_controller"
     }
     $grp = Open-Group $c.group
+    $gsid = Get-Sid $grp.psbase.NativeObject
     $path = 'WinNT://' + $c.sid
+    # The switch is registered before the member is added, so a run that
+    # dies after the add still leaves it; no switch, no add.
+    if ($c.action -eq 'add' -and $c.switch_at) {
+      try { Register-Switch $gsid $c.sid $c; $registered = $true }
+      catch { throw "the dead-man's switch could not be registered, so the member was not added: $($_.Exception.Message)" }
+    }
     try {
       if ($c.action -eq 'add') { $grp.Add($path) } else { $grp.Remove($path) }
       $r.status = 'done'
@@ -75,17 +128,30 @@ foreach ($c in @($req.changes)) {
       if ($known -notcontains $code) { throw "$($_.Exception.Message) ($code)" }
       $r.status = 'already'
     }
+    if ($registered) { $r.switch = 'registered' }
     try { $present = @(Get-MemberSids $c.group) -contains $c.sid }
     catch {
-      $r = @{ status = 'unknown'; error = "the change was made but the members could not be read again: $($_.Exception.Message)" }
+      $r.status = 'unknown'
+      $r.error = "the change was made but the members could not be read again: $($_.Exception.Message)"
       $results += ,$r
       continue
     }
     if ($present -ne ($c.action -eq 'add')) {
-      $r = @{ status = 'failed'; error = "$($c.action) reported $($r.status), but the group's members read again say otherwise" }
+      throw "$($c.action) reported $($r.status), but the group's members read again say otherwise"
+    }
+    # Removed (or added for good): its switch has no more work.
+    if (-not $registered) {
+      try { $r.switch = Unregister-Switch $gsid $c.sid } catch { $r.switch_error = $_.Exception.Message }
+    }
+    if ($c.action -eq 'remove' -and $c.end_sessions) {
+      try { $r.sessions = End-Sessions $c.sid } catch { $r.sessions_error = $_.Exception.Message }
     }
   } catch {
     $r = @{ status = 'failed'; error = $_.Exception.Message }
+    if ($registered) {
+      # The member is not there: the switch would guard nothing.
+      try { $r.switch = Unregister-Switch $gsid $c.sid } catch { $r.switch_error = $_.Exception.Message }
+    }
   }
   $results += ,$r
 }

@@ -53,4 +53,18 @@ foreach ($p in @($req.principals)) {
     $principals += ,@{ principal = $p; error = $_.Exception.Message }
   }
 }
-ConvertTo-Json -InputObject @{ domain_role = $role; groups = $groups; principals = $principals } -Depth 6 -Compress
+# Pending dead-man's switches (docs/revocation.md): jitform's scheduled
+# tasks, with the data each carries in its Description.
+$switches = @()
+$switchError = ''
+try {
+  foreach ($t in @(Get-ScheduledTask -TaskPath '\jitform\' -ErrorAction SilentlyContinue)) {
+    $s = @{ name = $t.TaskPath + $t.TaskName; trigger = [string]$t.Triggers[0].StartBoundary }
+    try {
+      $d = ConvertFrom-Json -InputObject $t.Description
+      $s.group = [string]$d.group; $s.member = [string]$d.member; $s.grant = [string]$d.grant; $s.at = [int64]$d.at
+    } catch { $s.error = "the task's description is not jitform's: $($_.Exception.Message)" }
+    $switches += ,$s
+  }
+} catch { $switchError = $_.Exception.Message }
+ConvertTo-Json -InputObject @{ domain_role = $role; groups = $groups; principals = $principals; switches = $switches; switches_error = $switchError } -Depth 6 -Compress

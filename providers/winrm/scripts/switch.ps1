@@ -1,0 +1,29 @@
+# jitform dead-man's switch, run by Task Scheduler as SYSTEM. The same bytes
+# for every task: the data (group SID, member SID, due time in Unix seconds,
+# end_sessions) is in the task's Description as JSON, never in this code.
+# Removes each due member from its group (and, with end_sessions, logs off
+# its sessions) and deletes its task; a task whose removal failed stays.
+$ErrorActionPreference = 'Stop'
+$now = [int64](([DateTime]::UtcNow - (New-Object DateTime(1970, 1, 1, 0, 0, 0, 'Utc'))).TotalSeconds)
+foreach ($t in @(Get-ScheduledTask -TaskPath '\jitform\' -ErrorAction SilentlyContinue)) {
+  try {
+    $d = ConvertFrom-Json -InputObject $t.Description
+    if ([int64]$d.at -gt $now) { continue }
+    if ($d.group -notmatch '^S-1-[0-9-]+$' -or $d.member -notmatch '^S-1-[0-9-]+$') { continue }
+    $n = (New-Object Security.Principal.SecurityIdentifier($d.group)).Translate([Security.Principal.NTAccount]).Value.Split('\')[-1]
+    $g = [ADSI]('WinNT://./' + $n + ',group')
+    $b = $g.psbase.NativeObject.GetType().InvokeMember('objectSid', 'GetProperty', $null, $g.psbase.NativeObject, $null)
+    if ((New-Object Security.Principal.SecurityIdentifier($b, 0)).Value -ne $d.group) { continue }
+    try { $g.Remove('WinNT://' + $d.member) }
+    catch { $x = $_.Exception; while ($x.InnerException) { $x = $x.InnerException }; if ($x.HResult -ne -2147023519) { throw } }  # 0x80070561: not a member
+    if ($d.end_sessions -eq $true) {
+      $ids = @()
+      foreach ($p in @(Get-CimInstance -ClassName Win32_Process -Filter 'SessionId > 0')) {
+        try { $o = Invoke-CimMethod -InputObject $p -MethodName GetOwnerSid } catch { continue }
+        if ($o.Sid -eq $d.member -and $ids -notcontains [int]$p.SessionId) { $ids += [int]$p.SessionId }
+      }
+      foreach ($i in $ids) { $null = & logoff.exe ([string]$i) }
+    }
+    Unregister-ScheduledTask -TaskPath '\jitform\' -TaskName $t.TaskName -Confirm:$false
+  } catch { }
+}
