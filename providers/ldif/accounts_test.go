@@ -201,3 +201,51 @@ func attr(lines []string, name string) string {
 	}
 	return ""
 }
+
+// TestHostileNamesInSudoRolesAndAccounts: DN specials in a sudoRole's and
+// an account's DN, and a uid full of them as a sudoUser, are written and
+// read back exactly (values are data in the LDIF encoding, never spliced).
+func TestHostileNamesInSudoRolesAndAccounts(t *testing.T) {
+	t.Parallel()
+	const hostileUID = `o'brien,+"<x>;\ #`
+	src := "version: 1\n\n" +
+		"dn: uid=o'brien\\,\\+\\\"\\<x\\>\\;\\\\ \\#,ou=people,dc=example,dc=org\nobjectClass: inetOrgPerson\nuid: " + hostileUID + "\ncn: x\nsn: x\n\n" +
+		"dn: cn=db\\+root\\, \\\"prod\\\",ou=SUDOers,dc=example,dc=org\nobjectClass: sudoRole\ncn: db+root, \"prod\"\nsudoHost: ALL\n\n" +
+		"dn: uid=jit\\=admin\\;x,ou=people,dc=example,dc=org\nobjectClass: inetOrgPerson\nuid: jit=admin;x\ncn: x\nsn: x\npwdAccountLockedTime: 000001010000Z\n"
+	dir := t.TempDir()
+	path := dir + "/dir.ldif"
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tg, err := Open(context.Background(), ldifTarget("dir.ldif", ""), providers.Options{BaseDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	role := sudoRole("r", `CN=db\+root\, \"prod\", OU=SUDOers, DC=example, DC=org`)
+	res, err := tg.Resolve(ctx, []string{hostileUID})
+	if err != nil || res[hostileUID].Err != nil {
+		t.Fatalf("resolve %q: %v %v", hostileUID, err, res[hostileUID].Err)
+	}
+	outs, err := tg.Apply(ctx, []providers.GroupChange{{Group: role, Changes: []providers.MemberChange{{Action: providers.Add, Member: res[hostileUID].Member}}}})
+	if err != nil || len(outs) != 1 || outs[0].Status != providers.Done {
+		t.Fatalf("add hostile sudoUser: %+v %v", outs, err)
+	}
+	fresh, err := Open(ctx, ldifTarget("dir.ldif", ""), providers.Options{BaseDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs, _ := fresh.Read(ctx, []*config.Group{role})
+	if o := obs[role.Addr]; o.Err != nil || len(o.Members) != 1 || o.Members[0].ID != res[hostileUID].Member.ID {
+		t.Errorf("read back %+v, want the hostile user %s", o, res[hostileUID].Member.ID)
+	}
+	acc := account("a", `UID=jit\=admin\;x, OU=people, DC=example, DC=org`)
+	aouts, _ := fresh.(providers.AccountManager).SetAccounts(ctx, []providers.AccountChange{{Account: acc, Enable: true, Password: config.NewSecret(`p"w'\n;$(x)`)}})
+	if len(aouts) != 1 || aouts[0].Status != providers.Done {
+		t.Fatalf("enable hostile account: %+v", aouts)
+	}
+	st, _ := fresh.(providers.AccountManager).ReadAccounts(ctx, []*config.Account{acc})
+	if s := st[acc.Addr]; !s.Exists || !s.Enabled {
+		t.Errorf("hostile account after enable: %+v", s)
+	}
+}
