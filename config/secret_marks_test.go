@@ -58,7 +58,7 @@ func allAttributeBlocks() []blockSpec {
 		}, ""},
 		{`group "dir"`, &groupHCL{}, []attrLine{
 			{"target", `target.ldap.corp`}, {"dn", `"cn=admins,dc=corp,dc=example"`}, {"members", `["svc-backup"]`},
-			{"exclusive", `true`}, {"placeholder", `"cn=nobody,dc=corp,dc=example"`},
+			{"exclusive", `true`}, {"placeholder", `"cn=nobody,dc=corp,dc=example"`}, {"end_sessions", `false`},
 		}, ""},
 		{`group "win"`, &groupHCL{}, []attrLine{{"target", `target.winrm.web`}, {"name", `"S-1-5-32-544"`}}, ""},
 		{`right "r"`, &rightHCL{}, []attrLine{

@@ -43,8 +43,8 @@ var StateKinds = []string{"postgres"}
 // password it may come from env(), read when the state is opened.
 type postgresStateHCL struct {
 	URL    hcl.Expression `hcl:"url"`
-	Schema string `hcl:"schema,optional"`
-	CAFile string `hcl:"ca_file,optional"`
+	Schema string         `hcl:"schema,optional"`
+	CAFile string         `hcl:"ca_file,optional"`
 }
 
 var stateSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "state", LabelNames: []string{"kind"}}}}
