@@ -137,7 +137,7 @@ func accountsEnv(t *testing.T) (string, *time.Time, Options, *bytes.Buffer) {
 	var progress bytes.Buffer
 	opts := Options{
 		Dir: dir, Backend: b, Registry: providers.Registry{"ldif": ldif.Open},
-		Now:      func() time.Time { return now },
+		Now: func() time.Time { return now },
 	}
 	opts.Progress = func(f string, a ...any) {
 		progress.WriteString(strings.TrimSpace(sprintf(f, a...)) + "\n")
