@@ -74,6 +74,10 @@ type LedgerView struct {
 	// Credentials: account address -> grant ID -> a password delivered
 	// for that grant and not yet deleted (an enable that was applied).
 	Credentials map[string]map[string]bool
+	// Uncertain: changes whose fate the ledger does not know (an intent
+	// without outcome, an outcome "unknown"), in ledger order. apply closes
+	// each once it can read the group.
+	Uncertain []Uncertain
 	// Revoked repository grants (grant.NAME -> when).
 	RevokedRepo map[string]time.Time
 	// Warnings found while replaying (malformed events, outcomes without an

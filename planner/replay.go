@@ -9,6 +9,28 @@ import (
 	"github.com/jitform/jitform/state"
 )
 
+// Outcome statuses written when a later run closes a change whose fate was
+// uncertain (an intent a crash left without outcome, or an outcome
+// "unknown") by reading the group: the member was found in it, or not.
+// An add found present is change_applied (status observed_present), an add
+// found absent change_failed (observed_absent); a remove found absent is
+// change_applied (observed_absent), a remove found present change_failed
+// (observed_present). See docs/ledger.md.
+const (
+	StatusObservedPresent = "observed_present"
+	StatusObservedAbsent  = "observed_absent"
+)
+
+// Uncertain is a change whose fate the ledger does not know: its intent has
+// no outcome (a crash between intent and outcome), or its outcome is
+// "unknown" (the target's answer was lost). The next apply that can read the
+// group closes it with an observed_present or observed_absent outcome.
+type Uncertain struct {
+	Change state.Change
+	Seq    int64  // the intent's seq
+	Status string // "open" (no outcome) or "unknown"
+}
+
 // Replay derives from the ledger what the planner needs: which members
 // jitform added (and may therefore remove from a non-exclusive group), the
 // grants requested and decided in the ledger, and revocations of repository
@@ -17,8 +39,11 @@ import (
 //
 // Managed is conservative: an add intent makes the member managed at once,
 // because a crash between the provider call and the outcome may have added
-// it. Only an outcome that says the member is certainly not there (a remove
-// that was done or already so, an add that failed) clears the record.
+// it. An add stays managed while its fate is uncertain (no outcome, or
+// "unknown"), until an outcome says the member is certainly not there: an
+// add that failed or was observed absent, a remove that was done, already
+// so, or observed absent. Changes still uncertain are listed in
+// LedgerView.Uncertain for apply to close.
 func Replay(cfg *config.Config, events []state.Event, now time.Time) (*LedgerView, []Warning) {
 	v := &LedgerView{
 		Managed:     map[string]map[string]Managed{},
@@ -27,7 +52,13 @@ func Replay(cfg *config.Config, events []state.Event, now time.Time) (*LedgerVie
 		RevokedRepo: map[string]time.Time{},
 	}
 	var warns []Warning
-	intents := map[string]state.Change{}
+	type pending struct {
+		c      state.Change
+		seq    int64
+		status string // "open" or "unknown"
+	}
+	intents := map[string]*pending{}
+	var order []string // intent IDs in ledger order, for Uncertain
 
 	for _, ev := range events {
 		switch ev.Type {
@@ -41,7 +72,8 @@ func Replay(cfg *config.Config, events []state.Event, now time.Time) (*LedgerVie
 				warns = append(warns, ledgerWarning(ev, "change_intent without id, group or member", ""))
 				continue
 			}
-			intents[c.ID] = c
+			intents[c.ID] = &pending{c: c, seq: ev.Seq, status: "open"}
+			order = append(order, c.ID)
 			if c.Kind == KindAccount {
 				if c.Action == ActionEnable {
 					v.Accounts[c.Group] = Managed{Grant: c.Grant, Since: ev.Time.UTC()}
@@ -62,24 +94,43 @@ func Replay(cfg *config.Config, events []state.Event, now time.Time) (*LedgerVie
 				warns = append(warns, ledgerWarning(ev, "malformed "+ev.Type+" payload", err.Error()))
 				continue
 			}
-			c, ok := intents[o.ID]
+			p, ok := intents[o.ID]
 			if !ok {
 				warns = append(warns, ledgerWarning(ev, ev.Type+" for an unknown change intent", "intent id "+o.ID))
 				continue
 			}
+			observed := o.Status == StatusObservedPresent || o.Status == StatusObservedAbsent
+			if p.status == "unknown" && !observed {
+				// Only a read closes an unknown outcome.
+				warns = append(warns, ledgerWarning(ev, ev.Type+" after an unknown outcome that is not an observation", "intent id "+o.ID))
+				continue
+			}
+			if o.Status == "unknown" {
+				// The call may or may not have happened: the intent stays
+				// uncertain (and an add managed) until a read settles it.
+				p.status = "unknown"
+				continue
+			}
 			delete(intents, o.ID)
+			c := p.c
 			if c.Kind == KindAccount {
 				replayAccountOutcome(v, c, o, ev.Type == state.EventChangeApplied)
 				continue
 			}
-			switch {
-			case c.Action == "remove" && ev.Type == state.EventChangeApplied && (o.Status == "done" || o.Status == "already"):
-				// The member is gone: jitform no longer has anything to undo.
-				delete(v.Managed[c.Group], c.Member)
-			case c.Action == "add" && o.Status == "failed":
-				// The provider certainly did not add it ("unknown" may have:
-				// it stays managed). A failed remove leaves the member there
-				// and managed.
+			gone := false // the member is certainly not in the group now
+			switch o.Status {
+			case "done", "already":
+				gone = c.Action == "remove" && ev.Type == state.EventChangeApplied
+			case "failed":
+				// The provider certainly did not add it. A failed remove
+				// leaves the member there and managed.
+				gone = c.Action == "add"
+			case StatusObservedAbsent:
+				gone = true
+			}
+			if gone {
+				// jitform no longer has anything to undo: a member added by
+				// hand later is not jitform's.
 				delete(v.Managed[c.Group], c.Member)
 			}
 		}
@@ -87,6 +138,12 @@ func Replay(cfg *config.Config, events []state.Event, now time.Time) (*LedgerVie
 	for g, m := range v.Managed {
 		if len(m) == 0 {
 			delete(v.Managed, g)
+		}
+	}
+	for _, id := range order {
+		if p, ok := intents[id]; ok {
+			v.Uncertain = append(v.Uncertain, Uncertain{Change: p.c, Seq: p.seq, Status: p.status})
+			delete(intents, id) // an ID written twice is listed once
 		}
 	}
 
@@ -109,10 +166,16 @@ func Replay(cfg *config.Config, events []state.Event, now time.Time) (*LedgerVie
 
 // replayAccountOutcome: an applied enable records the delivered passwords;
 // an applied disable clears the account's record and its credentials (they
-// were deleted with it). A failed enable leaves the account as it was.
+// were deleted with it). A failed enable leaves the account as it was. An
+// uncertain change closed by a later read (observed_present: enabled,
+// observed_absent: disabled) delivered no password on record, so a plan
+// with the account enabled sets a new one.
 func replayAccountOutcome(v *LedgerView, c state.Change, o state.ChangeOutcome, applied bool) {
 	ok := applied && (o.Status == "done" || o.Status == "already")
 	switch {
+	case c.Action == ActionEnable && o.Status == StatusObservedAbsent,
+		c.Action == ActionDisable && o.Status == StatusObservedAbsent:
+		delete(v.Accounts, c.Group)
 	case c.Action == ActionEnable && ok:
 		if len(o.Credentials) > 0 {
 			m := map[string]bool{}

@@ -2,6 +2,8 @@ package planner
 
 import (
 	"encoding/json"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -50,6 +52,29 @@ func TestReplayManaged(t *testing.T) {
 			intent(1, "c1", "add", g, "bob", "grant.b"), outcome(2, state.EventChangeApplied, "c1", "done"),
 			intent(3, "c2", "remove", g, "bob", "grant.b"),
 		}, []string{"bob"}, 0},
+		// A later read settles what was uncertain (apply closes it).
+		{"open add observed present stays managed", []state.Event{intent(1, "c1", "add", g, "bob", "grant.b"), outcome(2, state.EventChangeApplied, "c1", StatusObservedPresent)}, []string{"bob"}, 0},
+		{"open add observed absent is not managed", []state.Event{intent(1, "c1", "add", g, "bob", "grant.b"), outcome(2, state.EventChangeFailed, "c1", StatusObservedAbsent)}, nil, 0},
+		{"unknown add observed absent is not managed", []state.Event{
+			intent(1, "c1", "add", g, "bob", "grant.b"), outcome(2, state.EventChangeFailed, "c1", "unknown"), outcome(3, state.EventChangeFailed, "c1", StatusObservedAbsent),
+		}, nil, 0},
+		{"unknown add observed present stays managed", []state.Event{
+			intent(1, "c1", "add", g, "bob", "grant.b"), outcome(2, state.EventChangeFailed, "c1", "unknown"), outcome(3, state.EventChangeApplied, "c1", StatusObservedPresent),
+		}, []string{"bob"}, 0},
+		{"open remove observed absent forgets the member", []state.Event{
+			intent(1, "c1", "add", g, "bob", "grant.b"), outcome(2, state.EventChangeApplied, "c1", "done"),
+			intent(3, "c2", "remove", g, "bob", "grant.b"), outcome(4, state.EventChangeApplied, "c2", StatusObservedAbsent),
+		}, nil, 0},
+		{"open remove observed present keeps it managed", []state.Event{
+			intent(1, "c1", "add", g, "bob", "grant.b"), outcome(2, state.EventChangeApplied, "c1", "done"),
+			intent(3, "c2", "remove", g, "bob", "grant.b"), outcome(4, state.EventChangeFailed, "c2", StatusObservedPresent),
+		}, []string{"bob"}, 0},
+		{"second outcome after a certain one warns", []state.Event{
+			intent(1, "c1", "add", g, "bob", "grant.b"), outcome(2, state.EventChangeApplied, "c1", "done"), outcome(3, state.EventChangeFailed, "c1", StatusObservedAbsent),
+		}, []string{"bob"}, 1},
+		{"unknown outcome followed by a non-observation warns", []state.Event{
+			intent(1, "c1", "add", g, "bob", "grant.b"), outcome(2, state.EventChangeFailed, "c1", "unknown"), outcome(3, state.EventChangeFailed, "c1", "failed"),
+		}, []string{"bob"}, 1},
 		{"outcome without intent warns", []state.Event{outcome(1, state.EventChangeApplied, "nope", "done")}, nil, 1},
 		{"malformed payload warns", []state.Event{{Seq: 1, Type: state.EventChangeIntent, Payload: json.RawMessage(`{"id":`)}}, nil, 1},
 	}
@@ -71,5 +96,33 @@ func TestReplayManaged(t *testing.T) {
 				t.Errorf("managed record = %+v, want grant.b", v.Managed[g]["bob"])
 			}
 		})
+	}
+}
+
+// Uncertain lists, in ledger order, exactly the changes apply must settle
+// by reading the group: intents without outcome and unknown outcomes.
+func TestReplayUncertainListsOpenAndUnknownChanges(t *testing.T) {
+	t.Parallel()
+	const g = "group.helpdesk"
+	evs := []state.Event{
+		intent(1, "open-add", "add", g, "bob", "grant.b"),
+		intent(2, "done-add", "add", g, "carol", "grant.c"), outcome(3, state.EventChangeApplied, "done-add", "done"),
+		intent(4, "unknown-remove", "remove", g, "dave", ""), outcome(5, state.EventChangeFailed, "unknown-remove", "unknown"),
+		intent(6, "closed-unknown", "add", g, "erin", ""), outcome(7, state.EventChangeFailed, "closed-unknown", "unknown"),
+		outcome(8, state.EventChangeFailed, "closed-unknown", StatusObservedAbsent),
+		intent(9, "closed-open", "add", g, "frank", ""), outcome(10, state.EventChangeApplied, "closed-open", StatusObservedPresent),
+		intent(11, "failed-add", "add", g, "gina", ""), outcome(12, state.EventChangeFailed, "failed-add", "failed"),
+	}
+	v, warns := Replay(&config.Config{}, evs, time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
+	if len(warns) != 0 {
+		t.Fatalf("warnings: %v", warns)
+	}
+	var got []string
+	for _, u := range v.Uncertain {
+		got = append(got, fmt.Sprintf("%s:%s@%d", u.Change.ID, u.Status, u.Seq))
+	}
+	want := []string{"open-add:open@1", "unknown-remove:unknown@4"}
+	if !slices.Equal(got, want) {
+		t.Errorf("uncertain = %v, want %v", got, want)
 	}
 }

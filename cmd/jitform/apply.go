@@ -106,6 +106,9 @@ func cmdApply(ctx context.Context, a *app, args []string) int {
 		for _, u := range res.Plan.Unreadable {
 			fmt.Fprintf(a.stderr, "  %s on %s: %s\n", u.Group, u.Target, u.Error)
 		}
+		if n == len(res.Plan.Groups) {
+			return a.errorf("no group could be read (%d of %d), so nothing was checked or changed", n, n)
+		}
 		return a.errorf("%d group(s) could not be read and were not changed", n)
 	}
 	return code
@@ -133,6 +136,19 @@ func (a *app) printResult(res *operation.Result) int {
 			return s
 		}
 		return code + s + "\x1b[0m"
+	}
+	if len(res.Closed) > 0 {
+		// Earlier runs left these uncertain (a crash, a lost answer); this
+		// apply read the groups and recorded what it found.
+		fmt.Fprintf(a.stdout, "\nClosed %d uncertain change(s) left by earlier runs:\n", len(res.Closed))
+		for _, c := range res.Closed {
+			ch := c.Change.Change
+			found := "absent"
+			if c.Status == planner.StatusObservedPresent {
+				found = "present"
+			}
+			fmt.Fprintf(a.stdout, "  ~ %s %s in %s (%s [%s]): member found %s\n", ch.Action, ch.Member, ch.Group, c.Change.Status, ch.ID, found)
+		}
 	}
 	if len(res.Outcomes) > 0 {
 		fmt.Fprintln(a.stdout)
@@ -183,16 +199,33 @@ func (a *app) printResult(res *operation.Result) int {
 			fmt.Fprintln(a.stdout, paint(red, fmt.Sprintf("  - removed %s from %s%s", who, c.Group, note)))
 		}
 	}
-	if failed > 0 {
+	// Groups that could not be read were neither checked nor changed: the
+	// apply is not complete, and the summary says which and why.
+	unreadable := res.Plan.Unreadable
+	switch {
+	case len(unreadable) > 0 && len(unreadable) == len(res.Plan.Groups):
+		fmt.Fprintln(a.stdout, paint(red+bold, fmt.Sprintf("\nApply failed: none of the %d group(s) could be read, so nothing was checked or changed:", len(unreadable))))
+	case len(unreadable) > 0:
+		fmt.Fprintln(a.stdout, paint(red+bold, fmt.Sprintf("\nApply failed: %d added, %d removed, %d failed; %d group(s) could not be read and were not checked or changed:",
+			added, removed, failed, len(unreadable))))
+	case failed > 0:
 		fmt.Fprintln(a.stdout, paint(red+bold, fmt.Sprintf("\nApply failed: %d added, %d removed, %d failed. Every change is recorded in the ledger.", added, removed, failed)))
 		return exitError
+	default:
+		summary := fmt.Sprintf("\nApply complete! %d added, %d removed.", added, removed)
+		if enabled, disabled := res.AccountCounts(); enabled+disabled > 0 {
+			summary = fmt.Sprintf("\nApply complete! %d added, %d removed, %d account(s) enabled, %d disabled.", added, removed, enabled, disabled)
+		}
+		fmt.Fprintln(a.stdout, paint(green+bold, summary))
+		return exitOK
 	}
-	summary := fmt.Sprintf("\nApply complete! %d added, %d removed.", added, removed)
-	if enabled, disabled := res.AccountCounts(); enabled+disabled > 0 {
-		summary = fmt.Sprintf("\nApply complete! %d added, %d removed, %d account(s) enabled, %d disabled.", added, removed, enabled, disabled)
+	for _, u := range unreadable {
+		fmt.Fprintln(a.stdout, paint(red, fmt.Sprintf("  ✗ %s on %s: %s", u.Group, u.Target, u.Error)))
 	}
-	fmt.Fprintln(a.stdout, paint(green+bold, summary))
-	return exitOK
+	if failed > 0 {
+		fmt.Fprintln(a.stdout, "Every change is recorded in the ledger.")
+	}
+	return exitError
 }
 
 // printAccountOutcome prints one account change's outcome. A disable that

@@ -23,6 +23,11 @@ const (
 	BeforeIntent = "apply.before-intent" // nothing recorded, nothing changed
 	AfterIntent  = "apply.after-intent"  // intent recorded, provider not called
 	AfterCall    = "apply.after-call"    // provider called, outcome not recorded
+	// AfterWrite is passed by a provider after each write it makes inside
+	// its one call for a target (an LDAP Modify per group): killing there
+	// stops the process in the middle of a batch, some groups written and
+	// others not, every intent recorded and no outcome.
+	AfterWrite = "provider.after-write"
 )
 
 // Spec is a parsed JITFORM_CRASHPOINT value.

@@ -30,10 +30,11 @@ import (
 //
 // Outcomes are written into out by index. It returns an error only when
 // the ledger could not be written.
-func (s *Session) applyAccounts(ctx context.Context, lw *ledgerWriter, p *planner.Plan, runID string,
-	t providers.Target, taddr string, idx []int, out []Outcome) error {
+func (s *Session) applyAccounts(ctx context.Context, gc *groupCommit, p *planner.Plan, runID string,
+	taddr string, idx []int, out []Outcome) error {
 
 	fail := func(i int, err error) { out[i].Status, out[i].Err = providers.Failed, err }
+	t := s.targets[taddr]
 	if t == nil {
 		err := s.openErr[taddr]
 		if err == nil {
@@ -110,28 +111,37 @@ func (s *Session) applyAccounts(ctx context.Context, lw *ledgerWriter, p *planne
 		work = append(work, w)
 	}
 
-	// Announce, then store the ciphertexts: the principal can fetch the
-	// password as soon as the account is enabled.
+	// Announce every change in one durable write, then store the
+	// ciphertexts: the principal can fetch the password as soon as the
+	// account is enabled, and no change is made without its intent.
 	var announced []*prepared
-	for n, w := range work {
+	var intents []state.Event
+	for _, w := range work {
 		c := p.Changes[w.i]
 		crashpoint.Hit(crashpoint.BeforeIntent)
-		err := lw.append(ctx, state.EventChangeIntent, state.Change{
+		ev, err := gc.event(state.EventChangeIntent, state.Change{
 			ID: w.id, PlanID: p.ID, Kind: planner.KindAccount, Action: c.Action, Group: c.Group, Target: c.Target,
 			Member: c.Object, Reason: c.Reason.Kind,
 			Grant: c.Reason.Grant, Policy: c.Reason.Policy, Ticket: c.Reason.Ticket,
 		})
 		if err != nil {
-			for _, rest := range work[n:] {
-				fail(rest.i, fmt.Errorf("not attempted: recording the intent failed: %w", err))
-			}
-			if len(announced) == 0 {
-				return fmt.Errorf("change intent for %s: %w", c.Group, err)
-			}
-			break
+			fail(w.i, fmt.Errorf("not attempted: %w", err))
+			continue
 		}
-		crashpoint.Hit(crashpoint.AfterIntent)
+		intents = append(intents, ev)
 		announced = append(announced, w)
+	}
+	if len(announced) == 0 {
+		return nil
+	}
+	if err := gc.append(ctx, intents); err != nil {
+		for _, w := range announced {
+			fail(w.i, fmt.Errorf("not attempted: recording the intent failed: %w", err))
+		}
+		return fmt.Errorf("change intents for %d account change(s) on %s: %w", len(announced), taddr, err)
+	}
+	for range announced {
+		crashpoint.Hit(crashpoint.AfterIntent)
 	}
 	var calls []providers.AccountChange
 	for _, w := range announced {
@@ -163,6 +173,7 @@ func (s *Session) applyAccounts(ctx context.Context, lw *ledgerWriter, p *planne
 		got[o.Account] = o
 	}
 
+	results := make([]state.Event, 0, len(announced))
 	var errs []error
 	for _, w := range announced {
 		i, c := w.i, p.Changes[w.i]
@@ -205,9 +216,15 @@ func (s *Session) applyAccounts(ctx context.Context, lw *ledgerWriter, p *planne
 				}
 			}
 		}
-		if err := lw.append(ctx, typ, oc); err != nil {
+		ev, err := gc.event(typ, oc)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("outcome of %s %s: %w", c.Action, c.Group, err))
+			continue
 		}
+		results = append(results, ev)
+	}
+	if err := gc.append(ctx, results); err != nil {
+		errs = append(errs, fmt.Errorf("outcomes of %d account change(s) on %s: %w", len(results), taddr, err))
 	}
 	return errors.Join(errs...)
 }

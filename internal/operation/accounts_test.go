@@ -362,8 +362,12 @@ func TestAccountCrashBetweenIntentAndOutcome(t *testing.T) {
 			if len(entryAttr(t, dir, jitAdminDN, "pwdAccountLockedTime")) != 0 {
 				t.Error("after recovery the account is locked")
 			}
-			if p, _, _ := Plan(context.Background(), opts); p == nil || p.HasChanges() {
-				t.Errorf("not converged after recovery")
+			p, sess, err := Plan(context.Background(), opts)
+			if err != nil || p.HasChanges() {
+				t.Errorf("not converged after recovery: %v", err)
+			}
+			if sess != nil && len(sess.Input.Ledger.Uncertain) != 0 {
+				t.Errorf("the crashed change is still uncertain after recovery: %+v", sess.Input.Ledger.Uncertain)
 			}
 		})
 	}

@@ -70,6 +70,8 @@ type Outcome struct {
 type Result struct {
 	Plan     *planner.Plan
 	Outcomes []Outcome
+	// Closed lists the uncertain changes of earlier runs this apply settled.
+	Closed []Closure
 	// Config and its non-fatal diagnostics, for the caller to print.
 	Config         *config.Config
 	ConfigWarnings hcl.Diagnostics
@@ -144,6 +146,7 @@ func Apply(ctx context.Context, opts Options, saved *planner.Plan, confirm Confi
 	if err != nil {
 		return nil, err
 	}
+	opts.progress("planned %d change(s)", len(fresh.Changes))
 	p := fresh
 	if saved != nil {
 		if err := planner.CheckFresh(saved, fresh, opts.now()); err != nil {
@@ -155,10 +158,7 @@ func Apply(ctx context.Context, opts Options, saved *planner.Plan, confirm Confi
 		return nil, &PlanErrorsError{Errors: p.Errors}
 	}
 	res := &Result{Plan: p, Config: cfg, ConfigWarnings: warns}
-	if !p.HasChanges() {
-		return res, nil
-	}
-	if saved == nil && confirm != nil {
+	if p.HasChanges() && saved == nil && confirm != nil {
 		ok, err := confirm(p)
 		if err != nil {
 			return nil, err
@@ -167,8 +167,128 @@ func Apply(ctx context.Context, opts Options, saved *planner.Plan, confirm Confi
 			return nil, ErrCancelled
 		}
 	}
+	// Settle what earlier runs left uncertain before making new changes.
+	// The plan does not depend on it: closing only forgets members that
+	// are absent, and the planner never removes an absent member.
+	if err := s.closeUncertain(ctx, res); err != nil {
+		return res, err
+	}
+	if !p.HasChanges() {
+		return res, nil
+	}
 	err = s.execute(ctx, p, res)
 	return res, err
+}
+
+// Closure is an uncertain change (an intent a crash left open, or an
+// outcome "unknown") that this apply settled by reading its group.
+type Closure struct {
+	Change planner.Uncertain
+	Status string // planner.StatusObservedPresent or planner.StatusObservedAbsent
+}
+
+// closeUncertain appends, in one write, an outcome for every change the
+// ledger leaves uncertain whose group this session read: whether the member
+// was found. Until then an uncertain add stays managed (jitform may remove
+// it); after an observed_absent it is not jitform's, so a member an
+// administrator adds by hand later is never removed as jitform's. Groups
+// that could not be read, or are no longer configured on the same target,
+// stay uncertain for a later run.
+func (s *Session) closeUncertain(ctx context.Context, res *Result) error {
+	if s.Input.Ledger == nil || len(s.Input.Ledger.Uncertain) == 0 {
+		return nil
+	}
+	gc := &groupCommit{b: s.opts.Backend, now: s.opts.now}
+	var evs []state.Event
+	var closed []Closure
+	for _, u := range s.Input.Ledger.Uncertain {
+		c := u.Change
+		var present, ok bool
+		if c.Kind == planner.KindAccount {
+			// An account change is settled by the account's state:
+			// "present" is enabled, as an enable wants.
+			present, ok = s.accountEnabled(c)
+		} else {
+			present, ok = s.memberPresent(c)
+		}
+		if !ok {
+			continue
+		}
+		st := planner.StatusObservedAbsent
+		if present {
+			st = planner.StatusObservedPresent
+		}
+		// applied: the membership is as the change wanted.
+		typ := state.EventChangeFailed
+		if present == (c.Action == string(providers.Add) || c.Action == planner.ActionEnable) {
+			typ = state.EventChangeApplied
+		}
+		why := "no outcome was recorded (the run stopped after its intent)"
+		if u.Status == string(providers.Unknown) {
+			why = "its outcome was unknown (the target's answer was lost)"
+		}
+		where := "absent from"
+		if present {
+			where = "present in"
+		}
+		oc := state.ChangeOutcome{ID: c.ID, Status: st}
+		if typ == state.EventChangeFailed {
+			oc.Error = fmt.Sprintf("%s; a later read found %s %s %s", why, c.Member, where, c.Group)
+			if c.Kind == planner.KindAccount {
+				found := map[bool]string{true: "enabled", false: "disabled"}[present]
+				oc.Error = fmt.Sprintf("%s; a later read found %s (%s) %s", why, c.Group, c.Member, found)
+			}
+		}
+		ev, err := gc.event(typ, oc)
+		if err != nil {
+			return err
+		}
+		evs = append(evs, ev)
+		closed = append(closed, Closure{Change: u, Status: st})
+	}
+	if len(evs) == 0 {
+		return nil
+	}
+	s.opts.progress("closing %d uncertain change(s) left by earlier runs", len(evs))
+	if err := gc.append(ctx, evs); err != nil {
+		return fmt.Errorf("record what was found for %d uncertain change(s) in the ledger: %w", len(evs), err)
+	}
+	res.Closed = closed
+	return nil
+}
+
+// memberPresent reads whether an uncertain membership change's member is
+// in its group now; ok is false when the group cannot tell (unreadable, or
+// no longer configured on the same target).
+func (s *Session) memberPresent(c state.Change) (present, ok bool) {
+	g := s.Config.GroupByAddr(c.Group)
+	if g == nil || g.Target == nil || g.Target.Addr != c.Target {
+		return false, false
+	}
+	o, read := s.Input.Observed[c.Group]
+	if !read || o.Err != nil {
+		return false, false
+	}
+	for _, m := range o.Members {
+		if m.ID == c.Member {
+			return true, true
+		}
+	}
+	return false, true
+}
+
+// accountEnabled reads whether an uncertain account change's account is
+// enabled now; ok is false when it cannot be read.
+func (s *Session) accountEnabled(c state.Change) (enabled, ok bool) {
+	a := s.Config.AccountByAddr(c.Group)
+	if a == nil || a.Target == nil || a.Target.Addr != c.Target {
+		return false, false
+	}
+	st, read := s.Input.Accounts[c.Group]
+	if !read || st.Err != nil || !st.Exists {
+		return false, false
+	}
+	return st.Enabled, true
 }
 
 // savedScope is the --target selection a saved plan was made with: its
@@ -222,50 +342,94 @@ func PlanAndApply(ctx context.Context, opts Options) (*planner.Plan, *Result, er
 	return res.Plan, res, err
 }
 
-// ledgerWriter serialises appends: targets are changed in parallel, the
-// ledger is one chain.
-type ledgerWriter struct {
-	mu  sync.Mutex
+// groupCommit coalesces concurrent appends into one Backend.Append: the
+// first caller becomes the writer and, while its write is in flight, others
+// queue; the writer then appends everything queued in one call. Targets are
+// changed in parallel, the ledger is one chain, and every Append costs the
+// backend its fsyncs: an apply writes its intents in one or two appends and
+// its outcomes in one or two, however many changes it makes. Each caller
+// returns only once its own events are durable (or the append failed, in
+// which case none of the events of that write were stored).
+type groupCommit struct {
 	b   state.Backend
 	now func() time.Time
+
+	mu      sync.Mutex
+	writing bool
+	queue   []*commitReq
 }
 
-func (l *ledgerWriter) append(ctx context.Context, typ string, payload any) error {
+type commitReq struct {
+	events []state.Event
+	done   chan error
+}
+
+// event builds one system event with a JSON payload.
+func (g *groupCommit) event(typ string, payload any) (state.Event, error) {
 	raw, err := json.Marshal(payload)
 	if err != nil {
-		return err
+		return state.Event{}, fmt.Errorf("encode %s event: %w", typ, err)
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	_, err = l.b.Append(ctx, state.Event{Time: l.now(), Type: typ, Actor: state.SystemActor, Payload: raw})
-	return err
+	return state.Event{Time: g.now(), Type: typ, Actor: state.SystemActor, Payload: raw}, nil
 }
 
-// execute carries out p's changes: per target in parallel, per group one
-// provider call, each member change announced by an intent event before the
-// call and closed by an outcome event after it.
-func (s *Session) execute(ctx context.Context, p *planner.Plan, res *Result) error {
-	type batch struct {
-		group   *config.Group
-		changes []int // indexes into p.Changes
+// append makes events durable, all of them in one backend Append (shared
+// with whatever other callers are waiting at the time).
+func (g *groupCommit) append(ctx context.Context, events []state.Event) error {
+	if len(events) == 0 {
+		return nil
 	}
-	type targetBatches struct {
-		addr    string
-		batches []*batch
+	r := &commitReq{events: events, done: make(chan error, 1)}
+	g.mu.Lock()
+	g.queue = append(g.queue, r)
+	if g.writing {
+		// The writer in flight takes this request in its next write.
+		g.mu.Unlock()
+		return <-r.done
+	}
+	g.writing = true
+	for len(g.queue) > 0 {
+		batch := g.queue
+		g.queue = nil
+		g.mu.Unlock()
+		var all []state.Event
+		for _, q := range batch {
+			all = append(all, q.events...)
+		}
+		_, err := g.b.Append(ctx, all...)
+		for _, q := range batch {
+			q.done <- err
+		}
+		g.mu.Lock()
+	}
+	g.writing = false
+	g.mu.Unlock()
+	return <-r.done
+}
+
+// execute carries out p's changes: per target in parallel, one provider
+// call per target with all of its changed groups. Before the call, the
+// intents of every change of that call are made durable in one append;
+// after it, their outcomes in one append (coalesced across targets by
+// groupCommit).
+func (s *Session) execute(ctx context.Context, p *planner.Plan, res *Result) error {
+	type targetBatch struct {
+		addr   string
+		groups []*groupBatch
 		// accounts: indexes of account changes, made after the target's
 		// membership changes in one SetAccounts call.
 		accounts []int
 	}
-	var order []*targetBatches
-	byTarget := map[string]*targetBatches{}
-	byGroup := map[string]*batch{}
+	var order []*targetBatch
+	byTarget := map[string]*targetBatch{}
+	byGroup := map[string]*groupBatch{}
 	outcomes := make([]Outcome, len(p.Changes))
 	for i, c := range p.Changes {
 		outcomes[i] = Outcome{Change: c, Status: providers.Failed}
 		if c.Kind == planner.KindAccount {
 			tb := byTarget[c.Target]
 			if tb == nil {
-				tb = &targetBatches{addr: c.Target}
+				tb = &targetBatch{addr: c.Target}
 				byTarget[c.Target] = tb
 				order = append(order, tb)
 			}
@@ -274,22 +438,21 @@ func (s *Session) execute(ctx context.Context, p *planner.Plan, res *Result) err
 		}
 		b := byGroup[c.Group]
 		if b == nil {
-			g := s.Config.GroupByAddr(c.Group)
-			b = &batch{group: g}
+			b = &groupBatch{group: s.Config.GroupByAddr(c.Group)}
 			byGroup[c.Group] = b
 			tb := byTarget[c.Target]
 			if tb == nil {
-				tb = &targetBatches{addr: c.Target}
+				tb = &targetBatch{addr: c.Target}
 				byTarget[c.Target] = tb
 				order = append(order, tb)
 			}
-			tb.batches = append(tb.batches, b)
+			tb.groups = append(tb.groups, b)
 		}
 		b.changes = append(b.changes, i)
 	}
 
 	runID := newID()
-	lw := &ledgerWriter{b: s.opts.Backend, now: s.opts.now}
+	gc := &groupCommit{b: s.opts.Backend, now: s.opts.now}
 	var errMu sync.Mutex
 	var ledgerErrs []error
 
@@ -298,20 +461,17 @@ func (s *Session) execute(ctx context.Context, p *planner.Plan, res *Result) err
 	for _, tb := range order {
 		wg.Add(1)
 		sem <- struct{}{}
-		go func(tb *targetBatches) {
+		go func(tb *targetBatch) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			t := s.targets[tb.addr]
-			for _, b := range tb.batches {
-				err := s.applyBatch(ctx, lw, p, runID, t, tb.addr, b.group, b.changes, outcomes)
-				if err != nil {
-					errMu.Lock()
-					ledgerErrs = append(ledgerErrs, err)
-					errMu.Unlock()
-				}
+			err := s.applyTarget(ctx, gc, p, runID, tb.addr, tb.groups, outcomes)
+			if err != nil {
+				errMu.Lock()
+				ledgerErrs = append(ledgerErrs, err)
+				errMu.Unlock()
 			}
 			if len(tb.accounts) > 0 {
-				if err := s.applyAccounts(ctx, lw, p, runID, t, tb.addr, tb.accounts, outcomes); err != nil {
+				if err := s.applyAccounts(ctx, gc, p, runID, tb.addr, tb.accounts, outcomes); err != nil {
 					errMu.Lock()
 					ledgerErrs = append(ledgerErrs, err)
 					errMu.Unlock()
@@ -328,89 +488,113 @@ func (s *Session) execute(ctx context.Context, p *planner.Plan, res *Result) err
 	return nil
 }
 
-// applyBatch changes one group. Outcomes are written into out by index. It
-// returns an error only when the ledger could not be written.
-func (s *Session) applyBatch(ctx context.Context, lw *ledgerWriter, p *planner.Plan, runID string,
-	t providers.Target, taddr string, g *config.Group, idx []int, out []Outcome) error {
+// groupBatch is one group's changes, as indexes into the plan's changes.
+type groupBatch struct {
+	group   *config.Group
+	changes []int
+}
+
+// applyTarget changes every group of one target in one provider call.
+// Outcomes are written into out by index. It returns an error only when the
+// ledger could not be written.
+func (s *Session) applyTarget(ctx context.Context, gc *groupCommit, p *planner.Plan, runID string,
+	taddr string, groups []*groupBatch, out []Outcome) error {
 
 	fail := func(i int, err error) { out[i].Status, out[i].Err = providers.Failed, err }
-	if g == nil {
-		for _, i := range idx {
-			fail(i, fmt.Errorf("group %s is no longer in the configuration", p.Changes[i].Group))
-		}
-		return nil
-	}
+	t := s.targets[taddr]
 	if t == nil {
 		err := s.openErr[taddr]
 		if err == nil {
 			err = fmt.Errorf("target %s is not open", taddr)
 		}
-		for _, i := range idx {
-			fail(i, err)
+		for _, b := range groups {
+			for _, i := range b.changes {
+				fail(i, err)
+			}
 		}
 		return nil
 	}
 
-	// Announce every change before making any: a crash after the provider
-	// call still leaves a record that the member may have been added.
+	// Announce every change before making any, all in one durable write: a
+	// crash after the provider call still leaves a record that the member
+	// may have been added, and no change is made without its intent.
+	var (
+		announced []int // plan change indexes, in call order
+		intents   []state.Event
+		calls     []providers.GroupChange
+	)
 	ids := map[int]string{}
-	var announced []int
-	for _, i := range idx {
-		c := p.Changes[i]
-		id := fmt.Sprintf("%s-%d", runID, i)
-		crashpoint.Hit(crashpoint.BeforeIntent)
-		err := lw.append(ctx, state.EventChangeIntent, state.Change{
-			ID: id, PlanID: p.ID, Action: c.Action, Group: c.Group, Target: c.Target,
-			Member: c.Member, Name: c.MemberName, Reason: c.Reason.Kind,
-			Grant: c.Reason.Grant, Policy: c.Reason.Policy, Ticket: c.Reason.Ticket,
-		})
-		if err != nil {
-			// Without its intent on record a change must not be made.
-			for _, j := range idx {
-				if _, ok := ids[j]; !ok {
-					fail(j, fmt.Errorf("not attempted: recording the intent failed: %w", err))
-				}
+	for _, b := range groups {
+		if b.group == nil {
+			for _, i := range b.changes {
+				fail(i, fmt.Errorf("group %s is no longer in the configuration", p.Changes[i].Group))
 			}
-			if len(announced) == 0 {
-				return fmt.Errorf("change intent for %s in %s: %w", c.Member, c.Group, err)
-			}
-			break
+			continue
 		}
+		call := providers.GroupChange{Group: b.group}
+		for _, i := range b.changes {
+			c := p.Changes[i]
+			id := fmt.Sprintf("%s-%d", runID, i)
+			crashpoint.Hit(crashpoint.BeforeIntent)
+			ev, err := gc.event(state.EventChangeIntent, state.Change{
+				ID: id, PlanID: p.ID, Action: c.Action, Group: c.Group, Target: c.Target,
+				Member: c.Member, Name: c.MemberName, Reason: c.Reason.Kind,
+				Grant: c.Reason.Grant, Policy: c.Reason.Policy, Ticket: c.Reason.Ticket,
+			})
+			if err != nil {
+				fail(i, fmt.Errorf("not attempted: %w", err))
+				continue
+			}
+			ids[i] = id
+			intents = append(intents, ev)
+			announced = append(announced, i)
+			m := providers.Member{ID: c.Member, Name: c.MemberName}
+			if c.Action == "add" && c.Reason.Kind == planner.ReasonGrant && c.Reason.WindowEnd != nil {
+				m.Expires = *c.Reason.WindowEnd // a target with expiring links (ttl_links) writes it
+				m.Grant = c.Reason.Grant        // a Windows host's dead-man's switch records it
+			}
+			call.Changes = append(call.Changes, providers.MemberChange{Action: providers.Action(c.Action), Member: m})
+		}
+		if len(call.Changes) > 0 {
+			calls = append(calls, call)
+		}
+	}
+	if len(announced) == 0 {
+		return nil
+	}
+	if err := gc.append(ctx, intents); err != nil {
+		// Without its intent on record a change must not be made.
+		for _, i := range announced {
+			fail(i, fmt.Errorf("not attempted: recording the intent failed: %w", err))
+		}
+		return fmt.Errorf("change intents for %d change(s) on %s: %w", len(announced), taddr, err)
+	}
+	s.opts.progress("%s: %d intent(s) recorded in the ledger", taddr, len(announced))
+	for range announced {
 		crashpoint.Hit(crashpoint.AfterIntent)
-		ids[i] = id
-		announced = append(announced, i)
 	}
 
-	gc := providers.GroupChange{Group: g}
-	for _, i := range announced {
-		c := p.Changes[i]
-		m := providers.Member{ID: c.Member, Name: c.MemberName}
-		if c.Action == "add" && c.Reason.Kind == planner.ReasonGrant && c.Reason.WindowEnd != nil {
-			m.Expires = *c.Reason.WindowEnd // a target with expiring links (ttl_links) writes it
-			m.Grant = c.Reason.Grant        // a Windows host's dead-man's switch records it
-		}
-		gc.Changes = append(gc.Changes, providers.MemberChange{Action: providers.Action(c.Action), Member: m})
-	}
-	s.opts.progress("%s: %s: applying %d change(s)", taddr, g.Addr, len(gc.Changes))
-	outs, callErr := t.Apply(ctx, []providers.GroupChange{gc})
+	s.opts.progress("%s: applying %d change(s) in %d group(s)", taddr, len(announced), len(calls))
+	outs, callErr := t.Apply(ctx, calls)
 	for range announced {
 		crashpoint.Hit(crashpoint.AfterCall)
 	}
 
-	type key struct{ action, member string }
-	got := map[key]providers.Outcome{}
+	type key struct{ group, action, member string }
+	got := make(map[key]providers.Outcome, len(outs))
 	for _, o := range outs {
-		got[key{string(o.Change.Action), o.Change.Member.ID}] = o
+		got[key{o.Group, string(o.Change.Action), o.Change.Member.ID}] = o
 	}
+	results := make([]state.Event, 0, len(announced))
 	var errs []error
 	for _, i := range announced {
 		c := p.Changes[i]
-		o, ok := got[key{c.Action, c.Member}]
+		o, ok := got[key{c.Group, c.Action, c.Member}]
 		switch {
 		case callErr != nil && !ok:
 			out[i].Status, out[i].Err = providers.Unknown, fmt.Errorf("%s %s on %s: %w", c.Action, c.Member, c.Group, callErr)
 		case !ok:
-			out[i].Status, out[i].Err = providers.Unknown, fmt.Errorf("%s reported no outcome for %s %s", taddr, c.Action, c.Member)
+			out[i].Status, out[i].Err = providers.Unknown, fmt.Errorf("%s reported no outcome for %s %s in %s", taddr, c.Action, c.Member, c.Group)
 		default:
 			out[i].Status, out[i].Err = o.Status, o.Err
 			if !o.Status.OK() && o.Err == nil {
@@ -423,30 +607,38 @@ func (s *Session) applyBatch(ctx context.Context, lw *ledgerWriter, p *planner.P
 			typ = state.EventChangeFailed
 			oc.Error = out[i].Err.Error()
 		}
-		if err := lw.append(ctx, typ, oc); err != nil {
+		ev, err := gc.event(typ, oc)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("outcome of %s %s in %s: %w", c.Action, c.Member, c.Group, err))
+			continue
 		}
-		if err := recordSessionsEnded(ctx, lw, ids[i], c, o.Sessions); err != nil {
-			errs = append(errs, err)
+		results = append(results, ev)
+		if se, ok := sessionsEndedEvent(gc, ids[i], c, o.Sessions); ok {
+			results = append(results, se) // in the same write as its outcome
 		}
+	}
+	s.opts.progress("%s: provider call returned %d outcome(s)", taddr, len(outs))
+	if err := gc.append(ctx, results); err != nil {
+		errs = append(errs, fmt.Errorf("outcomes of %d change(s) on %s: %w", len(results), taddr, err))
+	} else {
+		s.opts.progress("%s: %d outcome(s) recorded in the ledger", taddr, len(results))
 	}
 	return errors.Join(errs...)
 }
 
-// recordSessionsEnded appends a sessions_ended event after the outcome of a
-// removal whose provider logged off the member's sessions (end_sessions).
-func recordSessionsEnded(ctx context.Context, lw *ledgerWriter, id string, c planner.Change, se *providers.SessionsEnded) error {
+// sessionsEndedEvent is the sessions_ended event that follows the outcome
+// of a removal whose provider logged off the member's sessions
+// (end_sessions); ok is false when there is none to record.
+func sessionsEndedEvent(gc *groupCommit, id string, c planner.Change, se *providers.SessionsEnded) (state.Event, bool) {
 	if se == nil {
-		return nil
+		return state.Event{}, false
 	}
-	ev := state.SessionsEnded{ID: id, Group: c.Group, Member: c.Member, Host: se.Host, Sessions: se.Count}
+	p := state.SessionsEnded{ID: id, Group: c.Group, Member: c.Member, Host: se.Host, Sessions: se.Count}
 	if se.Err != nil {
-		ev.Error = se.Err.Error()
+		p.Error = se.Err.Error()
 	}
-	if err := lw.append(ctx, state.EventSessionsEnded, ev); err != nil {
-		return fmt.Errorf("sessions ended for %s on %s: %w", c.Member, se.Host, err)
-	}
-	return nil
+	ev, err := gc.event(state.EventSessionsEnded, p)
+	return ev, err == nil
 }
 
 func sortOutcomes(outs []Outcome) []Outcome {

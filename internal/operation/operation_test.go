@@ -66,6 +66,7 @@ type directory struct {
 	groups  map[string][]string // group address -> member IDs
 	failOn  map[string]error    // target address -> error every Apply returns
 	callErr map[string]error    // target address -> error the Apply call itself returns
+	readErr map[string]error    // group address -> why it cannot be read
 	backend state.Backend
 	t       testing.TB
 	opens   atomic.Int32
@@ -112,6 +113,10 @@ func (f *fakeTarget) Read(ctx context.Context, gs []*config.Group) (map[string]p
 	defer f.d.mu.Unlock()
 	out := map[string]providers.Observation{}
 	for _, g := range gs {
+		if err := f.d.readErr[g.Addr]; err != nil {
+			out[g.Addr] = providers.Observation{Err: err}
+			continue
+		}
 		var ms []providers.Member
 		for _, id := range f.d.groups[g.Addr] {
 			ms = append(ms, providers.Member{ID: id})
@@ -204,6 +209,7 @@ func newFixture(t testing.TB, hcl string) *fixture {
 		},
 		failOn:  map[string]error{},
 		callErr: map[string]error{},
+		readErr: map[string]error{},
 		sleep:   5 * time.Millisecond,
 		backend: b,
 		t:       t,

@@ -12,6 +12,7 @@ import (
 	goldap "github.com/go-ldap/ldap/v3"
 
 	"github.com/jitform/jitform/config"
+	"github.com/jitform/jitform/internal/crashpoint"
 	"github.com/jitform/jitform/internal/debuglog"
 	"github.com/jitform/jitform/internal/dn"
 	"github.com/jitform/jitform/providers"
@@ -321,6 +322,7 @@ func (t *target) sendModify(ctx context.Context, req *goldap.ModifyRequest) erro
 	go func() { done <- t.conn.Modify(req) }()
 	select {
 	case err := <-done:
+		crashpoint.Hit(crashpoint.AfterWrite)
 		return err
 	case <-ctx.Done():
 		return fmt.Errorf("no answer before the context ended (the write may or may not have happened): %w", ctx.Err())
