@@ -106,7 +106,11 @@ func TestGrantCredential(t *testing.T) {
 	if code == exitOK || bobOut != "" || !strings.Contains(bobErr, "decrypt") {
 		t.Errorf("with bob's key: exit %d, stdout %q, stderr %q", code, bobOut, bobErr)
 	}
-	for _, s := range []string{planOut, planErr, applyOut, applyErr, bobErr} {
+	logOut, _, code := run("ledger", "log")
+	if code != exitOK || !strings.Contains(logOut, "enable account.jitadmin (uid=jit-admin,ou=people,dc=example,dc=org)") || !strings.Contains(logOut, "password delivered for grant.alice_admin (fingerprint ") {
+		t.Errorf("ledger log does not show the account change and the fingerprint:\n%s", logOut)
+	}
+	for _, s := range []string{planOut, planErr, applyOut, applyErr, bobErr, logOut} {
 		if strings.Contains(s, pw) {
 			t.Fatal("the password appears in plan, apply or error output")
 		}
