@@ -23,7 +23,9 @@ import (
 //     that started while another kept the account enabled, or an enable
 //     whose outcome never reached the ledger). The new password goes to
 //     every counting grant, since it replaces the old one.
-//   - disable: desired disabled, observed enabled. The reason is the grant
+//   - disable: desired disabled, observed enabled (or, with
+//     rotate_password, already disabled by someone else while a delivered
+//     password is still on record: the password is rotated all the same). The reason is the grant
 //     that stopped counting most recently, or the grant the ledger says
 //     jitform enabled it for (its policy deleted or changed), or that no
 //     grant is active. With rotate_password a fresh password, delivered to
@@ -150,7 +152,10 @@ func (c *computer) planAccount(a *config.Account) {
 			}
 		}
 		c.plan.Changes = append(c.plan.Changes, ch)
-	case st.Enabled:
+	case st.Enabled || a.RotatePassword && len(delivered) > 0:
+		// Disabled by someone else while a delivered password is on
+		// record: rotate it anyway, so it cannot be used again if the
+		// account is re-enabled, and delete the stored copies.
 		ch.Action = ActionDisable
 		var stopped []*evalGrant
 		for _, eg := range relevant {
@@ -162,6 +167,9 @@ func (c *computer) planAccount(a *config.Account) {
 		ch.Principal, ch.Reason = c.removeReason(a.BaseAddr, stopped, relevant, rec, isManaged)
 		if ch.Reason.Kind == ReasonUndeclared {
 			ch.Reason.Detail = strings.Replace(ch.Reason.Detail, "neither declared nor granted", "enabled, but no grant for it is active", 1)
+		}
+		if !st.Enabled {
+			ch.Reason.Detail = strings.TrimPrefix(ch.Reason.Detail+"; already disabled; the password delivered in the window is rotated and its stored copies deleted", "; ")
 		}
 		for _, g := range sortedKeys(delivered) {
 			ch.Credentials = append(ch.Credentials, Credential{Grant: g})
