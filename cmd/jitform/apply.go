@@ -203,7 +203,7 @@ func (a *app) printResult(res *operation.Result) int {
 	// apply is not complete, and the summary says which and why.
 	unreadable := res.Plan.Unreadable
 	switch {
-	case len(unreadable) > 0 && len(unreadable) == len(res.Plan.Groups):
+	case len(unreadable) > 0 && len(unreadable) == len(res.Plan.Groups)+len(res.Plan.Accounts):
 		fmt.Fprintln(a.stdout, paint(red+bold, fmt.Sprintf("\nApply failed: none of the %d group(s) could be read, so nothing was checked or changed:", len(unreadable))))
 	case len(unreadable) > 0:
 		fmt.Fprintln(a.stdout, paint(red+bold, fmt.Sprintf("\nApply failed: %d added, %d removed, %d failed; %d group(s) could not be read and were not checked or changed:",
