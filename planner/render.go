@@ -96,7 +96,8 @@ func RenderText(w io.Writer, p *Plan, color bool) error {
 	if len(p.Unreadable) > 0 {
 		fmt.Fprintf(bw, "\n%s\n", paint(ansiYellow, "Unreadable groups (nothing is planned for them):"))
 		for _, u := range p.Unreadable {
-			fmt.Fprintf(bw, "  ! %s on %s: %s\n", u.Group, u.Target, u.Error)
+			// Provider errors name their target; the line already does.
+			fmt.Fprintf(bw, "  ! %s on %s: %s\n", u.Group, u.Target, strings.TrimPrefix(u.Error, u.Target+": "))
 		}
 	}
 	if len(p.Errors) > 0 {

@@ -498,7 +498,7 @@ func (s *Session) gatherTarget(ctx context.Context, w *targetWork) targetResult 
 	}
 	if err != nil {
 		if !strings.Contains(err.Error(), addr) {
-			err = fmt.Errorf("open %s: %w", addr, err)
+			err = fmt.Errorf("%s: open: %w", addr, err)
 		}
 		res.openErr = err
 		return fail(res.openErr)
