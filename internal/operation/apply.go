@@ -458,12 +458,14 @@ func (s *Session) execute(ctx context.Context, p *planner.Plan, res *Result) err
 
 	sem := make(chan struct{}, s.opts.parallelism())
 	var wg sync.WaitGroup
+	prog := newTargetProgress(len(order), s.opts.now)
 	for _, tb := range order {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func(tb *targetBatch) {
 			defer wg.Done()
 			defer func() { <-sem }()
+			began := s.opts.now()
 			err := s.applyTarget(ctx, gc, p, runID, tb.addr, tb.groups, outcomes)
 			if err != nil {
 				errMu.Lock()
@@ -477,6 +479,7 @@ func (s *Session) execute(ctx context.Context, p *planner.Plan, res *Result) err
 					errMu.Unlock()
 				}
 			}
+			s.opts.progress("%s", prog.done(tb.addr, began))
 		}(tb)
 	}
 	wg.Wait()

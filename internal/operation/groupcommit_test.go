@@ -276,3 +276,38 @@ group "gc" {
 		t.Errorf("still uncertain: %v, want [unreadable gone]", left)
 	}
 }
+
+// failingBackend refuses every append (a full disk).
+type failingBackend struct{ state.Backend }
+
+func (failingBackend) Append(context.Context, ...state.Event) ([]state.Event, error) {
+	return nil, errors.New("no space left on device")
+}
+
+// Without its intents on record no change is made: when the one append
+// of a batch's intents fails, the provider is never called, every change
+// of every target fails as not attempted, and apply says the ledger could
+// not be written.
+func TestApplyMakesNoChangeWhenIntentsCannotBeRecorded(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, repo)
+	f.opts.Backend = failingBackend{f.opts.Backend}
+	res, err := Apply(context.Background(), f.opts, nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "no space left on device") {
+		t.Fatalf("Apply error = %v, want the ledger's", err)
+	}
+	if n := f.d.applies.Load(); n != 0 {
+		t.Errorf("provider called %d times though no intent was recorded", n)
+	}
+	if res == nil || len(res.Outcomes) != 3 {
+		t.Fatalf("result = %+v, want 3 outcomes", res)
+	}
+	for _, o := range res.Outcomes {
+		if o.Status != "failed" || !strings.Contains(o.Err.Error(), "not attempted") {
+			t.Errorf("%s %s: %s %v, want failed, not attempted", o.Change.Action, o.Change.Member, o.Status, o.Err)
+		}
+	}
+	if got := f.d.groups["group.ga"]; len(got) != 2 {
+		t.Errorf("group.ga changed to %v", got)
+	}
+}
