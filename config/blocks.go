@@ -51,25 +51,53 @@ type groupHCL struct {
 	EndSessions bool           `hcl:"end_sessions,optional"`
 }
 
-func (l *loader) group(b *hcl.Block) {
-	name := b.Labels[0]
-	base := "group." + name
-	d, ok := l.declare(b, l.groups, base)
-	if !ok {
-		return
+// rightHCL and sudoRoleHCL are the bodies of right and sudo_role blocks:
+// a managed set like a group, named by name (a right) or dn (a sudoRole).
+type rightHCL struct {
+	Target    hcl.Expression `hcl:"target"`
+	Name      string         `hcl:"name,optional"`
+	Members   []string       `hcl:"members,optional"`
+	Exclusive bool           `hcl:"exclusive,optional"`
+}
+
+type sudoRoleHCL struct {
+	Target    hcl.Expression `hcl:"target"`
+	DN        string         `hcl:"dn,optional"`
+	Members   []string       `hcl:"members,optional"`
+	Exclusive bool           `hcl:"exclusive,optional"`
+}
+
+// setTargets says which target kinds each kind of managed set lives on.
+var setTargets = map[string][]string{
+	SetGroup:    {KindLDAP, KindLDIF, KindWinRM},
+	SetRight:    {KindWinRM},
+	SetSudoRole: {KindLDAP, KindLDIF},
+}
+
+// declaredOf is the declaration map of a kind of block that policies refer to.
+func (l *loader) declaredOf(kind string) map[string]*declared {
+	switch kind {
+	case SetRight:
+		return l.rights
+	case SetSudoRole:
+		return l.sudoRoles
+	case "account":
+		return l.accounts
 	}
-	var raw groupHCL
-	diags := decodeBody(b.Body, l.ctx, &raw, "")
-	l.diags = append(l.diags, diags...)
-	at := attrsOf(b)
-	if !l.require(b, at, "target", "the directory or host the group is on, e.g. target = target.ldap.corp") {
-		d.broken = true
-		return
+	return l.groups
+}
+
+// blockTarget resolves the target attribute of a group, right, sudo_role or
+// account block: the target entry, the instances the block applies to, and
+// the reference (for an instance key). ok is false when reported (or when
+// the target itself was broken and reported there).
+func (l *loader) blockTarget(b *hcl.Block, at blockAttrs, expr hcl.Expression, hint string) (*targetEntry, []*Target, ref, bool) {
+	if !l.require(b, at, "target", hint) {
+		return nil, nil, ref{}, false
 	}
-	r, ok := l.parseRef(raw.Target, "target", "target", true)
+	r, ok := l.parseRef(expr, "target", "target", true)
 	if !ok {
-		d.broken = true
-		return
+		return nil, nil, r, false
 	}
 	te := l.targets[r.names[0]+"."+r.names[1]]
 	taddr := "target." + r.names[0] + "." + r.names[1]
@@ -80,35 +108,95 @@ func (l *loader) group(b *hcl.Block) {
 		}
 		sort.Strings(cands)
 		l.undeclared(r, taddr, cands)
-		d.broken = true
-		return
+		return nil, nil, r, false
 	}
 	if !slices.Contains(targetKinds, te.kind) {
-		d.broken = true // the unknown kind was reported at the target
-		return
+		return nil, nil, r, false // the unknown kind was reported at the target
 	}
 	instances := te.instances
 	if r.hasKey && !te.broken {
 		if te.hosts == nil {
 			l.errorf(r.rng.Ptr(), "Invalid reference", "%s is a single host; refer to it as %s, without [\"%s\"].", taddr, taddr, r.key)
-			d.broken = true
-			return
+			return nil, nil, r, false
 		}
 		i := slices.Index(te.hosts, r.key)
 		if i < 0 {
 			l.errorf(r.rng.Ptr(), "Reference to an undeclared host", "%s has no host %q%s; its hosts are %s.",
 				taddr, r.key, suggest(r.key, te.hosts), strings.Join(te.hosts, ", "))
-			d.broken = true
-			return
+			return nil, nil, r, false
 		}
 		instances = instances[i : i+1]
 	}
+	return te, instances, r, true
+}
 
-	// What identifies the group on its target depends on the kind.
+func (l *loader) group(b *hcl.Block) { l.managedSet(b, SetGroup) }
+
+// managedSet decodes a group, right or sudo_role block (kind is the block
+// type): one Group per target instance, with Kind set.
+func (l *loader) managedSet(b *hcl.Block, kind string) {
+	name := b.Labels[0]
+	base := kind + "." + name
+	d, ok := l.declare(b, l.declaredOf(kind), base)
+	if !ok {
+		return
+	}
+	var raw groupHCL
+	var diags hcl.Diagnostics
+	switch kind {
+	case SetRight:
+		var r rightHCL
+		diags = decodeBody(b.Body, l.ctx, &r, "")
+		raw = groupHCL{Target: r.Target, Name: r.Name, Members: r.Members, Exclusive: r.Exclusive}
+	case SetSudoRole:
+		var r sudoRoleHCL
+		diags = decodeBody(b.Body, l.ctx, &r, "")
+		raw = groupHCL{Target: r.Target, DN: r.DN, Members: r.Members, Exclusive: r.Exclusive}
+	default:
+		diags = decodeBody(b.Body, l.ctx, &raw, "")
+	}
+	l.diags = append(l.diags, diags...)
+	at := attrsOf(b)
+	hint := map[string]string{
+		SetGroup:    "the directory or host the group is on, e.g. target = target.ldap.corp",
+		SetRight:    "the Windows host whose local security policy holds the right, e.g. target = target.winrm.web01",
+		SetSudoRole: "the directory holding the sudoRole entry, e.g. target = target.ldap.corp",
+	}[kind]
+	te, instances, r, ok := l.blockTarget(b, at, raw.Target, hint)
+	if !ok {
+		d.broken = true
+		return
+	}
+	if !slices.Contains(setTargets[kind], te.kind) {
+		what := map[string]string{
+			SetRight:    "a right is a Windows user right (local security policy) and needs a winrm target",
+			SetSudoRole: "a sudo_role is an LDAP sudoRole entry and needs an ldap or ldif target",
+		}[kind]
+		l.errorf(at.rangeOf("target"), "Unsupported target for a "+kind, "target.%s.%s is a target of kind %q: %s.", r.names[0], r.names[1], te.kind, what)
+		d.broken = true
+		return
+	}
+
+	// What identifies the set on its target depends on the kind.
 	var identity string
 	bad := false
-	switch te.kind {
-	case KindWinRM:
+	switch {
+	case kind == SetRight:
+		if !at.has("name") || decoded(at, diags, "name") && strings.TrimSpace(raw.Name) == "" {
+			l.errorf(at.rangeOf("name"), "Missing right name", "A right needs name = \"SeBackupPrivilege\" (a Windows privilege or logon right constant).")
+			bad = true
+		} else if decoded(at, diags, "name") {
+			canon, known := CanonicalRight(raw.Name)
+			if !known {
+				l.errorf(at.rangeOf("name"), "Unknown right name",
+					"%q is not a Windows privilege or logon right constant%s; rights are named like SeBackupPrivilege, SeDebugPrivilege or SeRemoteInteractiveLogonRight (docs/language.md lists them all).",
+					raw.Name, suggest(raw.Name, WindowsRights))
+				bad = true
+			}
+			raw.Name = canon
+		}
+		identity = "right:" + strings.ToLower(raw.Name)
+	case te.kind == KindWinRM:
 		if raw.DN != "" {
 			l.errorf(at.rangeOf("dn"), "Unsupported argument for a Windows group", "A group on a winrm target is named by name (a SID or a local group name), not dn.")
 			bad = true
@@ -128,17 +216,25 @@ func (l *loader) group(b *hcl.Block) {
 			bad = true
 		}
 		dn, err := ldap.ParseDN(raw.DN)
+		what := "group"
+		example := "cn=...,dc=..."
+		if kind == SetSudoRole {
+			what, example = "sudo_role", "cn=db-root,ou=SUDOers,dc=example,dc=org"
+		}
 		switch {
 		case at.has("dn") && !decoded(at, diags, "dn"):
 			bad = true // reported by the decoder
 		case !at.has("dn") || strings.TrimSpace(raw.DN) == "":
-			l.errorf(at.rangeOf("dn"), "Missing group dn", "A group on a %s target needs dn = \"cn=...,dc=...\".", te.kind)
+			l.errorf(at.rangeOf("dn"), "Missing "+what+" dn", "A %s on a %s target needs dn = \"%s\".", what, te.kind, example)
 			bad = true
 		case err != nil:
 			l.errorf(at.rangeOf("dn"), "Invalid dn", "%q is not a distinguished name: %v.", raw.DN, err)
 			bad = true
 		default:
 			identity = strings.ToLower(dn.String())
+			if kind == SetSudoRole {
+				identity = "sudo_role:" + identity
+			}
 		}
 		if raw.Placeholder != "" {
 			if _, err := ldap.ParseDN(raw.Placeholder); err != nil {
@@ -153,7 +249,7 @@ func (l *loader) group(b *hcl.Block) {
 			bad = true
 		}
 	}
-	// A broken target was reported at the target; the group's own
+	// A broken target was reported at the target; the set's own
 	// attributes were still checked above.
 	if bad || te.broken || diags.HasErrors() {
 		d.broken = true
@@ -162,6 +258,7 @@ func (l *loader) group(b *hcl.Block) {
 
 	for _, t := range instances {
 		g := &Group{
+			Kind: kind,
 			Name: name, BaseAddr: base, Addr: base, Target: t,
 			DN: raw.DN, GroupName: raw.Name, Members: slices.Clone(raw.Members), Exclusive: raw.Exclusive,
 			Attributes:   GroupAttributes{Placeholder: raw.Placeholder, EndSessions: raw.EndSessions},
@@ -174,13 +271,115 @@ func (l *loader) group(b *hcl.Block) {
 		}
 		key := t.Addr + "\x00" + identity
 		if other, dup := l.managed[key]; dup {
-			l.errorf(b.DefRange.Ptr(), "Group managed twice",
-				"%s manages the same group on %s as %s; one group block per real group, or the two would fight.", g.Addr, t.Addr, other)
+			noun := map[string]string{SetGroup: "group", SetRight: "right", SetSudoRole: "sudoRole"}[kind]
+			l.errorf(b.DefRange.Ptr(), map[string]string{SetGroup: "Group", SetRight: "Right", SetSudoRole: "Sudo role"}[kind]+" managed twice",
+				"%s manages the same %s on %s as %s; one %s block per real %s, or the two would fight.", g.Addr, noun, t.Addr, other, kind, noun)
 			d.broken = true
 			return
 		}
 		l.managed[key] = g.Addr
 		l.cfg.Groups = append(l.cfg.Groups, g)
+	}
+}
+
+type accountHCL struct {
+	Target         hcl.Expression `hcl:"target"`
+	Name           string         `hcl:"name,optional"`
+	DN             string         `hcl:"dn,optional"`
+	RotatePassword bool           `hcl:"rotate_password,optional"`
+	Ephemeral      bool           `hcl:"ephemeral,optional"`
+	Pattern        string         `hcl:"pattern,optional"`
+}
+
+// account decodes an account block: one Account per target instance.
+func (l *loader) account(b *hcl.Block) {
+	name := b.Labels[0]
+	base := "account." + name
+	d, ok := l.declare(b, l.accounts, base)
+	if !ok {
+		return
+	}
+	var raw accountHCL
+	diags := decodeBody(b.Body, l.ctx, &raw, "")
+	l.diags = append(l.diags, diags...)
+	at := attrsOf(b)
+	te, instances, r, ok := l.blockTarget(b, at, raw.Target, "the host or directory the account is on, e.g. target = target.winrm.web01")
+	if !ok {
+		d.broken = true
+		return
+	}
+	bad := false
+	var identity string
+	switch te.kind {
+	case KindWinRM:
+		if at.has("dn") {
+			l.errorf(at.rangeOf("dn"), "Unsupported argument for a Windows account", "An account on a winrm target is named by name (the local account's name), not dn.")
+			bad = true
+		}
+		if !raw.Ephemeral && (!at.has("name") || decoded(at, diags, "name") && strings.TrimSpace(raw.Name) == "") {
+			l.errorf(at.rangeOf("name"), "Missing account name", "An account on a winrm target needs name = \"jit-admin\" (the local account jitform enables and disables).")
+			bad = true
+		}
+		identity = strings.ToLower(raw.Name)
+	default:
+		if at.has("name") {
+			l.errorf(at.rangeOf("name"), "Unsupported argument for a directory account", "An account on target kind %q is named by dn (the account entry's DN), not name.", te.kind)
+			bad = true
+		}
+		dn, err := ldap.ParseDN(raw.DN)
+		switch {
+		case raw.Ephemeral:
+		case at.has("dn") && !decoded(at, diags, "dn"):
+			bad = true
+		case !at.has("dn") || strings.TrimSpace(raw.DN) == "":
+			l.errorf(at.rangeOf("dn"), "Missing account dn", "An account on target kind %q needs dn = \"uid=jit-admin,ou=people,dc=example,dc=org\".", te.kind)
+			bad = true
+		case err != nil:
+			l.errorf(at.rangeOf("dn"), "Invalid dn", "%q is not a distinguished name: %v.", raw.DN, err)
+			bad = true
+		default:
+			identity = strings.ToLower(dn.String())
+		}
+	}
+	if raw.Ephemeral {
+		// The contract name is reserved; planning creation and deletion is
+		// not built yet, and a silently ignored ephemeral account would be
+		// worse than a clear refusal.
+		l.errorf(at.rangeOf("ephemeral"), "Ephemeral accounts are not supported yet",
+			"ephemeral = true (an account created for each grant from pattern and deleted after) is part of the language but not implemented yet; declare an existing account that jitform enables and disables instead (docs/methods.md).")
+		bad = true
+	} else if at.has("pattern") {
+		l.diags = append(l.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagWarning,
+			Summary:  "pattern without ephemeral",
+			Detail:   "pattern names the accounts an ephemeral account block creates; without ephemeral = true it has no effect.",
+			Subject:  at.rangeOf("pattern"),
+		})
+	}
+	if bad || te.broken || diags.HasErrors() {
+		d.broken = true
+		return
+	}
+	l.rotating[base] = raw.RotatePassword
+	for _, t := range instances {
+		a := &Account{
+			Name: name, BaseAddr: base, Addr: base, Target: t,
+			AccountName: raw.Name, DN: raw.DN, RotatePassword: raw.RotatePassword,
+			Ephemeral: raw.Ephemeral, Pattern: raw.Pattern, DeclRange: b.DefRange,
+		}
+		if t.Key != "" && !r.hasKey {
+			a.Key = t.Key
+			a.Addr = instanceAddr(base, t.Key)
+		}
+		key := t.Addr + "\x00account:" + identity
+		if other, dup := l.managed[key]; dup {
+			l.errorf(b.DefRange.Ptr(), "Account managed twice",
+				"%s manages the same account on %s as %s; one account block per real account, or the two would fight.", a.Addr, t.Addr, other)
+			d.broken = true
+			return
+		}
+		l.managed[key] = a.Addr
+		l.cfg.Accounts = append(l.cfg.Accounts, a)
 	}
 }
 
@@ -216,7 +415,10 @@ type breakGlassHCL struct {
 }
 
 type policyHCL struct {
-	Groups        hcl.Expression `hcl:"groups"`
+	Groups        hcl.Expression `hcl:"groups,optional"`
+	Rights        hcl.Expression `hcl:"rights,optional"`
+	SudoRoles     hcl.Expression `hcl:"sudo_roles,optional"`
+	Accounts      hcl.Expression `hcl:"accounts,optional"`
 	Eligible      []string       `hcl:"eligible"`
 	MaxDuration   string         `hcl:"max_duration"`
 	Approvals     *int           `hcl:"approvals,optional"`
@@ -252,9 +454,6 @@ func (l *loader) policy(b *hcl.Block) {
 		errs = true
 	}
 
-	if !l.require(b, at, "groups", "the groups this policy grants, e.g. groups = [group.web01_admins]") {
-		errs = true
-	}
 	p := &Policy{
 		Name: name, Addr: addr,
 		Eligible:  raw.Eligible,
@@ -262,31 +461,47 @@ func (l *loader) policy(b *hcl.Block) {
 		Approval: raw.Approval, RequestTTL: DefaultRequestTTL,
 		DeclRange: b.DefRange, Ranges: at.ranges,
 	}
-
-	if at.has("groups") && raw.Groups != nil {
-		listed := map[string]bool{}
-		elems, ediags := hcl.ExprList(raw.Groups)
-		if ediags.HasErrors() {
-			fail("groups", "Invalid groups", "groups must be a list of group references, like [group.web01_admins].")
+	if !at.has("groups") && !at.has("rights") && !at.has("accounts") && !at.has("sudo_roles") {
+		l.errorf(b.DefRange.Ptr(), "Missing required argument",
+			"policy %q grants nothing: set at least one of groups, rights, accounts, sudo_roles, e.g. groups = [group.web01_admins].", name)
+		errs = true
+	}
+	for _, list := range []struct {
+		attr, root string
+		expr       hcl.Expression
+		into       *[]string
+	}{
+		{"groups", SetGroup, raw.Groups, &p.Groups},
+		{"rights", SetRight, raw.Rights, &p.Rights},
+		{"sudo_roles", SetSudoRole, raw.SudoRoles, &p.SudoRoles},
+		{"accounts", "account", raw.Accounts, &p.Accounts},
+	} {
+		if !at.has(list.attr) || list.expr == nil {
+			continue
 		}
+		elems, ediags := hcl.ExprList(list.expr)
+		if ediags.HasErrors() {
+			fail(list.attr, "Invalid "+list.attr, "%s must be a list of %s references, like [%s].", list.attr, list.root, strings.Replace(refShapes[list.root], "NAME", "x", 1))
+		}
+		decl := l.declaredOf(list.root)
+		listed := map[string]bool{}
 		for _, e := range elems {
-			r, ok := l.parseRef(e, "groups", "group", false)
+			r, ok := l.parseRef(e, list.attr, list.root, false)
 			if !ok {
 				errs = true
 				continue
 			}
-			gaddr := "group." + r.names[0]
-			gd := l.groups[r.names[0]]
+			a := list.root + "." + r.names[0]
 			switch {
-			case gd == nil:
-				l.undeclared(r, gaddr, names("group.", l.groups))
+			case decl[r.names[0]] == nil:
+				l.undeclared(r, a, names(list.root+".", decl))
 				errs = true
-			case listed[gaddr]:
-				l.errorf(r.rng.Ptr(), "Duplicate group", "%s is listed twice in groups.", gaddr)
+			case listed[a]:
+				l.errorf(r.rng.Ptr(), "Duplicate "+list.root, "%s is listed twice in %s.", a, list.attr)
 				errs = true
 			default:
-				listed[gaddr] = true
-				p.Groups = append(p.Groups, gaddr)
+				listed[a] = true
+				*list.into = append(*list.into, a)
 			}
 		}
 	}
@@ -529,11 +744,41 @@ func (l *loader) grant(b *hcl.Block) {
 			fail("approved_by", "Invalid approver", "approved_by must not contain an empty string.")
 		}
 	}
+	if pd := l.policies[strings.TrimPrefix(g.Policy, "policy.")]; g.Policy != "" && pd != nil && pd.policy != nil && at.has("principal") {
+		// A rotated password is delivered only to the grant's principal,
+		// encrypted to the SSH key of the actor of that name.
+		for _, acc := range pd.policy.Accounts {
+			if !l.rotating[acc] {
+				continue
+			}
+			if !l.hasActorFor(raw.Principal) {
+				fail("principal", "Principal has no key for the account password",
+					"%s grants %s, which has rotate_password = true: its new password is delivered only to the grant's principal, encrypted to that actor's ssh_key, and no actor %q is declared. Declare actor %q { ssh_key = \"ssh-ed25519 ...\" }.",
+					addr, acc, ActorNameOf(raw.Principal), ActorNameOf(raw.Principal))
+				break
+			}
+		}
+	}
 	if errs {
 		d.broken = true
 		return
 	}
 	l.cfg.Grants = append(l.cfg.Grants, g)
+}
+
+// hasActorFor reports whether an actor is declared for the principal
+// (Config.ActorForPrincipal's rule: its name, or its name without domain).
+func (l *loader) hasActorFor(principal string) bool {
+	if l.actors[principal] != nil {
+		return true
+	}
+	name := ActorNameOf(principal)
+	for n := range l.actors {
+		if strings.EqualFold(n, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // usesFunction reports whether expr calls the named function anywhere.

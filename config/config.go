@@ -9,6 +9,7 @@ package config
 
 import (
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -16,9 +17,13 @@ import (
 
 // Config is a whole policy repository.
 type Config struct {
-	Dir      string
-	Targets  []*Target // one per instance, in source order
-	Groups   []*Group  // one per instance, in source order
+	Dir     string
+	Targets []*Target // one per instance, in source order
+	// Groups holds every managed set of principals, one per instance in
+	// source order: group blocks (Kind "group"), right blocks ("right") and
+	// sudo_role blocks ("sudo_role"). The planner treats them alike.
+	Groups   []*Group
+	Accounts []*Account // account blocks, one per instance, in source order
 	Actors   []*Actor
 	Policies []*Policy
 	Grants   []*Grant  // repository grants (HCL grant blocks)
@@ -48,25 +53,73 @@ type Target struct {
 	DeclRange hcl.Range
 }
 
-// Group is one managed privileged group on one target instance.
+// Kinds of managed set (Group.Kind), also the block types that declare them.
+const (
+	SetGroup    = "group"     // a privileged group: group "NAME" {}
+	SetRight    = "right"     // a Windows user right (local security policy): right "NAME" {}
+	SetSudoRole = "sudo_role" // an LDAP sudoRole; members are sudoUser values: sudo_role "NAME" {}
+)
+
+// Group is one managed set of principals on one target instance: a
+// privileged group, a Windows user right (its holders) or a sudoRole (its
+// sudoUser values). Kind says which; the planner's semantics (declared ∪
+// granted, exclusive or not, ledger-managed members) are the same for all.
 type Group struct {
+	Kind string // SetGroup, SetRight or SetSudoRole; "" is read as SetGroup
 	Name string // block label
 	Key  string // instance key when its target has several hosts
-	// Addr is group.NAME, or group.NAME["host"] for an instance.
+	// Addr is KIND.NAME (group.NAME, right.NAME, sudo_role.NAME), or
+	// KIND.NAME["host"] for an instance.
 	Addr string
-	// BaseAddr is group.NAME for every instance: what policies refer to.
+	// BaseAddr is KIND.NAME for every instance: what policies refer to.
 	BaseAddr string
 
 	Target *Target
 
-	DN         string   // directories: the group's DN
-	GroupName  string   // HCL "name": a SID or a name (Windows local groups, posixGroup cn)
+	DN string // directories: the group's or sudoRole's DN
+	// GroupName is HCL "name": a SID or a name (Windows local groups,
+	// posixGroup cn), or for a right its constant (SeBackupPrivilege).
+	GroupName  string
 	Members    []string // declared standing members, as written
 	Exclusive  bool
 	Attributes GroupAttributes
 
 	DeclRange    hcl.Range
 	MembersRange hcl.Range
+}
+
+// SetKind is g.Kind, with "" read as SetGroup.
+func (g *Group) SetKind() string {
+	if g.Kind == "" {
+		return SetGroup
+	}
+	return g.Kind
+}
+
+// Account is an account block on one target instance: an admin account
+// that exists disabled and is enabled only while a grant for it is active.
+type Account struct {
+	Name     string // block label
+	Key      string // instance key when its target has several hosts
+	Addr     string // account.NAME, or account.NAME["host"]
+	BaseAddr string // account.NAME: what policies refer to
+	Target   *Target
+
+	AccountName    string // winrm: the local account's name
+	DN             string // ldap, ldif: the account entry's DN
+	RotatePassword bool   // a fresh random password at each enable and disable
+	Ephemeral      bool   // created for a grant and deleted after (not yet supported)
+	Pattern        string // ephemeral: the name pattern, e.g. "adm-{principal}-{grant}"
+
+	DeclRange hcl.Range
+}
+
+// Display is how people read the account: its name, or its DN.
+func (a *Account) Display() string {
+	if a.AccountName != "" {
+		return a.AccountName
+	}
+	return a.DN
 }
 
 // GroupAttributes carries optional per-group provider settings.
@@ -98,6 +151,9 @@ type Policy struct {
 	Addr string // policy.NAME
 
 	Groups        []string // group base addresses: group.NAME
+	Rights        []string // right base addresses: right.NAME
+	SudoRoles     []string // sudo_role base addresses: sudo_role.NAME
+	Accounts      []string // account base addresses: account.NAME
 	Eligible      []string // principals, or "group:<DN>" directory groups
 	MaxDuration   time.Duration
 	Approvals     int // distinct approvers needed
@@ -111,6 +167,18 @@ type Policy struct {
 
 	DeclRange hcl.Range
 	Ranges    map[string]hcl.Range // attribute name -> range of its expression
+}
+
+// Sets lists the base addresses of every managed set the policy grants:
+// its groups, rights and sudo roles (accounts have their own semantics).
+func (p *Policy) Sets() []string {
+	if len(p.Rights) == 0 && len(p.SudoRoles) == 0 {
+		return p.Groups
+	}
+	out := make([]string, 0, len(p.Groups)+len(p.Rights)+len(p.SudoRoles))
+	out = append(out, p.Groups...)
+	out = append(out, p.Rights...)
+	return append(out, p.SudoRoles...)
 }
 
 // BreakGlass lets an eligible actor grant themselves access without approval.
@@ -160,6 +228,16 @@ func (c *Config) GroupByAddr(addr string) *Group {
 	return nil
 }
 
+// AccountByAddr returns the account instance with that address, or nil.
+func (c *Config) AccountByAddr(addr string) *Account {
+	for _, a := range c.Accounts {
+		if a.Addr == addr {
+			return a
+		}
+	}
+	return nil
+}
+
 // PolicyByAddr returns the policy with that address (policy.NAME), or nil.
 func (c *Config) PolicyByAddr(addr string) *Policy {
 	for _, p := range c.Policies {
@@ -168,6 +246,36 @@ func (c *Config) PolicyByAddr(addr string) *Policy {
 		}
 	}
 	return nil
+}
+
+// ActorForPrincipal is the actor a grant's principal receives account
+// passwords as: the actor named exactly like the principal, or else the one
+// named like the principal's account without its domain (alice for
+// CORP\alice or alice@corp.example), compared case-insensitively. Nil when
+// there is none.
+func (c *Config) ActorForPrincipal(principal string) *Actor {
+	if a := c.ActorByName(principal); a != nil {
+		return a
+	}
+	name := ActorNameOf(principal)
+	for _, a := range c.Actors {
+		if strings.EqualFold(a.Name, name) {
+			return a
+		}
+	}
+	return nil
+}
+
+// ActorNameOf strips a principal's domain: CORP\alice and
+// alice@corp.example are alice. A DN is left as is.
+func ActorNameOf(principal string) string {
+	if i := strings.LastIndex(principal, "\\"); i >= 0 {
+		return principal[i+1:]
+	}
+	if i := strings.Index(principal, "@"); i > 0 && !strings.Contains(principal, "=") {
+		return principal[:i]
+	}
+	return principal
 }
 
 // ActorByName returns the declared actor, or nil.

@@ -341,3 +341,51 @@ grant "c" {
 		t.Errorf("got %d diagnostics:\n%s\nwant %d:\n%s\n\n%s", len(got), strings.Join(got, "\n"), len(want), strings.Join(want, "\n"), renderDiags(diags))
 	}
 }
+
+// TestDecodeKinds: rights and sudo roles decode as managed sets of their
+// kind (one type with groups), accounts as their own type, and policies
+// list each kind separately; a right's name takes its documented spelling.
+func TestDecodeKinds(t *testing.T) {
+	t.Parallel()
+	cfg := loadGood(t, "good_kinds.hcl")
+	var sets []string
+	for _, g := range cfg.Groups {
+		sets = append(sets, g.SetKind()+" "+g.Addr+" "+g.GroupName+g.DN)
+	}
+	want := []string{
+		"group group.admins cn=admins,ou=groups,dc=example,dc=org",
+		"right right.web01_backup SeBackupPrivilege",
+		`right right.web_rdp["web02"] SeRemoteInteractiveLogonRight`,
+		`right right.web_rdp["web03"] SeRemoteInteractiveLogonRight`,
+		"sudo_role sudo_role.db_root cn=db-root,ou=SUDOers,dc=example,dc=org",
+	}
+	if !slices.Equal(sets, want) {
+		t.Errorf("sets:\n%s\nwant:\n%s", strings.Join(sets, "\n"), strings.Join(want, "\n"))
+	}
+	if g := cfg.GroupByAddr("right.web01_backup"); !g.Exclusive || !slices.Equal(g.Members, []string{`CORP\svc-backup`}) || g.BaseAddr != "right.web01_backup" {
+		t.Errorf("right.web01_backup = %+v", g)
+	}
+	var accs []string
+	for _, a := range cfg.Accounts {
+		accs = append(accs, fmt.Sprintf("%s %s %s rotate=%v", a.Addr, a.Target.Addr, a.Display(), a.RotatePassword))
+	}
+	wantAccs := []string{
+		"account.web01_jitadmin target.winrm.web01 jit-admin rotate=true",
+		"account.dir_admin target.ldif.dir uid=jit-admin,ou=people,dc=example,dc=org rotate=false",
+	}
+	if !slices.Equal(accs, wantAccs) {
+		t.Errorf("accounts = %q, want %q", accs, wantAccs)
+	}
+	p := cfg.PolicyByAddr("policy.break_fix")
+	if len(p.Groups) != 0 || !slices.Equal(p.Rights, []string{"right.web01_backup", "right.web_rdp"}) ||
+		!slices.Equal(p.SudoRoles, []string{"sudo_role.db_root"}) ||
+		!slices.Equal(p.Accounts, []string{"account.web01_jitadmin", "account.dir_admin"}) {
+		t.Errorf("policy.break_fix = groups %q rights %q sudo_roles %q accounts %q", p.Groups, p.Rights, p.SudoRoles, p.Accounts)
+	}
+	if got := p.Sets(); !slices.Equal(got, []string{"right.web01_backup", "right.web_rdp", "sudo_role.db_root"}) {
+		t.Errorf("Sets() = %q", got)
+	}
+	if got := cfg.PolicyByAddr("policy.groups_only").Sets(); !slices.Equal(got, []string{"group.admins"}) {
+		t.Errorf("groups_only Sets() = %q", got)
+	}
+}

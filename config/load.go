@@ -129,13 +129,17 @@ func readConfigFile(p string) ([]byte, *hcl.Diagnostic) {
 // returned Config is never nil. All problems are collected in one pass.
 func LoadFiles(dir string, files map[string][]byte, opts LoadOptions) (*Config, hcl.Diagnostics) {
 	l := &loader{
-		cfg:      &Config{Dir: dir, Files: map[string]*hcl.File{}},
-		targets:  map[string]*targetEntry{},
-		groups:   map[string]*declared{},
-		actors:   map[string]*declared{},
-		policies: map[string]*declared{},
-		grants:   map[string]*declared{},
-		managed:  map[string]string{},
+		cfg:       &Config{Dir: dir, Files: map[string]*hcl.File{}},
+		targets:   map[string]*targetEntry{},
+		groups:    map[string]*declared{},
+		rights:    map[string]*declared{},
+		sudoRoles: map[string]*declared{},
+		accounts:  map[string]*declared{},
+		rotating:  map[string]bool{},
+		actors:    map[string]*declared{},
+		policies:  map[string]*declared{},
+		grants:    map[string]*declared{},
+		managed:   map[string]string{},
 	}
 	l.dir, l.opts = dir, opts
 	l.ctx = evalContext(dir, opts, deferredEnvFunc())
@@ -210,7 +214,7 @@ func LoadFiles(dir string, files map[string][]byte, opts LoadOptions) (*Config, 
 	// Declarations first, then what refers to them, so a reference can be
 	// resolved whatever the file or the order it is written in.
 	n := 0
-	for _, kind := range []string{"target", "group", "actor", "policy", "grant", "notify"} {
+	for _, kind := range []string{"target", "group", "right", "sudo_role", "account", "actor", "policy", "grant", "notify"} {
 		for _, b := range blocks {
 			if b.Type != kind {
 				continue
@@ -225,6 +229,10 @@ func LoadFiles(dir string, files map[string][]byte, opts LoadOptions) (*Config, 
 				l.target(b)
 			case "group":
 				l.group(b)
+			case "right", "sudo_role":
+				l.managedSet(b, kind)
+			case "account":
+				l.account(b)
 			case "actor":
 				l.actor(b)
 			case "policy":
@@ -275,7 +283,7 @@ func dropEchoes(diags hcl.Diagnostics) hcl.Diagnostics {
 			}
 		}
 		if d.Summary == "Variables not allowed" {
-			d.Detail = "A reference may appear only as a group's target, in a policy's groups and as a grant's policy; here a value is expected."
+			d.Detail = "A reference may appear only as the target of a group, right, sudo_role or account, in a policy's groups, rights, sudo_roles and accounts, and as a grant's policy; here a value is expected."
 		}
 		out = append(out, d)
 	}
@@ -324,6 +332,9 @@ func sortDiags(diags hcl.Diagnostics) {
 var rootSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
 	{Type: "target", LabelNames: []string{"kind", "name"}},
 	{Type: "group", LabelNames: []string{"name"}},
+	{Type: "right", LabelNames: []string{"name"}},
+	{Type: "sudo_role", LabelNames: []string{"name"}},
+	{Type: "account", LabelNames: []string{"name"}},
 	{Type: "actor", LabelNames: []string{"name"}},
 	{Type: "policy", LabelNames: []string{"name"}},
 	{Type: "grant", LabelNames: []string{"name"}},
@@ -368,15 +379,19 @@ type loader struct {
 	ctx   *hcl.EvalContext
 	diags hcl.Diagnostics
 
-	targets  map[string]*targetEntry // "kind.name"
-	groups   map[string]*declared    // name
-	actors   map[string]*declared
-	policies map[string]*declared
-	grants   map[string]*declared
-	managed  map[string]string // target address + group identity -> group address
-	secrets  []string          // literal passwords, never to appear in a diagnostic
-	dir      string
-	opts     LoadOptions
+	targets   map[string]*targetEntry // "kind.name"
+	groups    map[string]*declared    // name
+	rights    map[string]*declared
+	sudoRoles map[string]*declared
+	accounts  map[string]*declared
+	rotating  map[string]bool // account base address -> rotate_password
+	actors    map[string]*declared
+	policies  map[string]*declared
+	grants    map[string]*declared
+	managed   map[string]string // target address + group identity -> group address
+	secrets   []string          // literal passwords, never to appear in a diagnostic
+	dir       string
+	opts      LoadOptions
 }
 
 func (l *loader) errorf(rng *hcl.Range, summary, format string, args ...any) {
@@ -572,11 +587,14 @@ type ref struct {
 }
 
 var refShapes = map[string]string{
-	"target": "target.KIND.NAME",
-	"group":  "group.NAME",
-	"policy": "policy.NAME",
-	"actor":  "actor.NAME",
-	"grant":  "grant.NAME",
+	"target":    "target.KIND.NAME",
+	"group":     "group.NAME",
+	"right":     "right.NAME",
+	"sudo_role": "sudo_role.NAME",
+	"account":   "account.NAME",
+	"policy":    "policy.NAME",
+	"actor":     "actor.NAME",
+	"grant":     "grant.NAME",
 }
 
 // parseRef reads expr as a reference to a `want` block; it reports what is
@@ -591,7 +609,7 @@ func (l *loader) parseRef(expr hcl.Expression, attr, want string, allowKey bool)
 	r.root = trav.RootName()
 	if _, known := refShapes[r.root]; !known {
 		l.errorf(r.rng.Ptr(), "Invalid reference", "%s must refer to a %s (%s); %q is not a kind of block%s.",
-			attr, want, refShapes[want], r.root, suggest(r.root, []string{"target", "group", "policy"}))
+			attr, want, refShapes[want], r.root, suggest(r.root, []string{"target", "group", "right", "sudo_role", "account", "policy"}))
 		return r, false
 	}
 	if r.root != want {

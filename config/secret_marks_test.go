@@ -61,9 +61,20 @@ func allAttributeBlocks() []blockSpec {
 			{"exclusive", `true`}, {"placeholder", `"cn=nobody,dc=corp,dc=example"`}, {"end_sessions", `false`},
 		}, ""},
 		{`group "win"`, &groupHCL{}, []attrLine{{"target", `target.winrm.web`}, {"name", `"S-1-5-32-544"`}}, ""},
+		{`right "r"`, &rightHCL{}, []attrLine{
+			{"target", `target.winrm.web`}, {"name", `"SeBackupPrivilege"`}, {"members", `["CORP\\svc"]`}, {"exclusive", `false`},
+		}, ""},
+		{`sudo_role "s"`, &sudoRoleHCL{}, []attrLine{
+			{"target", `target.ldap.corp`}, {"dn", `"cn=db-root,ou=SUDOers,dc=corp,dc=example"`}, {"members", `["svc"]`}, {"exclusive", `true`},
+		}, ""},
+		{`account "a"`, &accountHCL{}, []attrLine{
+			{"target", `target.ldap.corp`}, {"dn", `"uid=jit-admin,dc=corp,dc=example"`}, {"rotate_password", `false`},
+			{"ephemeral", `false`}, {"pattern", `"adm-{principal}-{grant}"`},
+		}, ""},
+		{`account "w"`, &accountHCL{}, []attrLine{{"target", `target.winrm.web`}, {"name", `"jit-admin"`}}, ""},
 		{`actor "carol"`, &actorHCL{}, []attrLine{{"ssh_key", `"` + testActorKey + `"`}}, ""},
 		{`policy "p"`, &policyHCL{}, []attrLine{
-			{"groups", `[group.dir]`}, {"eligible", `["alice"]`}, {"max_duration", `"4h"`}, {"approvals", `1`},
+			{"groups", `[group.dir]`}, {"rights", `[right.r]`}, {"sudo_roles", `[sudo_role.s]`}, {"accounts", `[account.a]`}, {"eligible", `["alice"]`}, {"max_duration", `"4h"`}, {"approvals", `1`},
 			{"approvers", `["carol"]`}, {"ticket_pattern", `"^CHG[0-9]+$"`}, {"windows", `["Mon-Sun 00:00-24:00 UTC"]`},
 			{"approval", `"repository"`}, {"request_ttl", `"24h"`}, {"max_active", `2`},
 		}, "  break_glass {\n    max_duration = \"1h\"\n  }\n"},
@@ -189,7 +200,7 @@ func TestEnvValuesReachOnlyPasswords(t *testing.T) {
 				}
 				wantMsg := "env() value outside a password: " + name + " gets its value from env()"
 				switch name {
-				case "target", "groups", "policy":
+				case "target", "groups", "policy", "rights", "sudo_roles", "accounts":
 					wantMsg = "Invalid reference"
 				}
 				if !diags.HasErrors() || !strings.Contains(renderDiags(diags), wantMsg) {

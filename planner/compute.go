@@ -67,6 +67,7 @@ func Compute(in Input) (*Plan, error) {
 	c := newComputer(in)
 	c.evaluateGrants()
 	c.planGroups()
+	c.planAccounts()
 	c.nextChange()
 	p := c.plan
 	id, err := planID(p)
@@ -85,8 +86,10 @@ type computer struct {
 	plan   *Plan
 
 	policies map[string]*config.Policy
-	// byBase: group base address -> policies that name it.
+	// byBase: managed set base address -> policies that name it.
 	byBase map[string][]*config.Policy
+	// byAccount: account base address -> policies that name it.
+	byAccount map[string][]*config.Policy
 	// byPolicy: policy address -> grants under it.
 	byPolicy map[string][]*evalGrant
 	byID     map[string]*evalGrant
@@ -124,22 +127,29 @@ func newComputer(in Input) *computer {
 			Changes:       []Change{},
 			Groups:        []GroupSummary{},
 		},
-		policies: make(map[string]*config.Policy, len(in.Config.Policies)),
-		byBase:   map[string][]*config.Policy{},
-		byPolicy: map[string][]*evalGrant{},
-		byID:     map[string]*evalGrant{},
-		observed: map[string]providers.Member{},
-		desired:  map[string]int{},
-		stopped:  map[string][]*evalGrant{},
+		policies:  make(map[string]*config.Policy, len(in.Config.Policies)),
+		byBase:    map[string][]*config.Policy{},
+		byAccount: map[string][]*config.Policy{},
+		byPolicy:  map[string][]*evalGrant{},
+		byID:      map[string]*evalGrant{},
+		observed:  map[string]providers.Member{},
+		desired:   map[string]int{},
+		stopped:   map[string][]*evalGrant{},
 	}
 	c.plan.Warnings = append(c.plan.Warnings, ledger.Warnings...)
 	for _, pol := range in.Config.Policies {
 		c.policies[pol.Addr] = pol
 		seen := map[string]bool{}
-		for _, base := range pol.Groups {
+		for _, base := range pol.Sets() {
 			if !seen[base] {
 				seen[base] = true
 				c.byBase[base] = append(c.byBase[base], pol)
+			}
+		}
+		for _, base := range pol.Accounts {
+			if !seen[base] {
+				seen[base] = true
+				c.byAccount[base] = append(c.byAccount[base], pol)
 			}
 		}
 	}
@@ -308,14 +318,34 @@ func (c *computer) planGroup(g *config.Group) {
 	if g.Target != nil {
 		targetAddr = g.Target.Addr
 	}
-	sum := GroupSummary{Group: g.Addr, Target: targetAddr, Exclusive: g.Exclusive}
+	kind := g.SetKind()
+	object := ""
+	switch kind {
+	case KindRight:
+		object = g.GroupName
+	case KindSudoRole:
+		object = g.DN
+	}
+	sum := GroupSummary{Kind: kind, Group: g.Addr, Target: targetAddr, Exclusive: g.Exclusive}
+	if why, ok := c.in.Unsupported[g.Addr]; ok {
+		c.plan.Warnings = append(c.plan.Warnings, Warning{
+			Summary: fmt.Sprintf("%s is not managed: %s", g.Addr, why),
+			Detail:  "nothing is planned for it; its holders are neither read nor changed",
+			Subject: subject(g.DeclRange),
+		})
+		return
+	}
 	obs, ok := c.in.Observed[g.Addr]
 	if !ok || obs.Err != nil {
 		msg := "membership was not read"
 		if ok {
 			msg = obs.Err.Error()
 		}
-		c.plan.Unreadable = append(c.plan.Unreadable, Unreadable{Group: g.Addr, Target: targetAddr, Error: msg})
+		u := Unreadable{Group: g.Addr, Target: targetAddr, Error: msg}
+		if kind != KindGroup {
+			u.Kind = kind
+		}
+		c.plan.Unreadable = append(c.plan.Unreadable, u)
 		c.plan.Groups = append(c.plan.Groups, sum)
 		return
 	}
@@ -444,17 +474,17 @@ func (c *computer) planGroup(g *config.Group) {
 		}
 		for _, id := range removeIDs {
 			rec, isManaged := managed[id]
-			ch := Change{Action: "remove", Group: g.Addr, Target: targetAddr, Member: id, MemberName: observed[id].Name}
+			ch := Change{Kind: kind, Action: "remove", Group: g.Addr, Target: targetAddr, Object: object, Member: id, MemberName: observed[id].Name}
 			if e := observed[id].Expires; !e.IsZero() {
 				ch.ServerExpires = &e
 			}
-			ch.Principal, ch.Reason = c.removeReason(g, stopped[id], relevant, rec, isManaged)
+			ch.Principal, ch.Reason = c.removeReason(g.BaseAddr, stopped[id], relevant, rec, isManaged)
 			cs = append(cs, ch)
 		}
 	}
 	for _, id := range addIDs {
 		w := &wants[desired[id]]
-		ch := Change{Action: "add", Group: g.Addr, Target: targetAddr, Member: id, MemberName: w.member.Name, Principal: w.principal}
+		ch := Change{Kind: kind, Action: "add", Group: g.Addr, Target: targetAddr, Object: object, Member: id, MemberName: w.member.Name, Principal: w.principal}
 		if w.declared {
 			ch.Reason = Reason{Kind: ReasonDeclared, Detail: "declared member of " + g.Addr}
 		} else {
@@ -531,7 +561,7 @@ func (c *computer) grantReason(eg *evalGrant) Reason {
 // never declared nor granted.
 // cands are the grants of this group that stopped counting and whose
 // principal is the member.
-func (c *computer) removeReason(g *config.Group, cands, relevant []*evalGrant, rec Managed, isManaged bool) (string, Reason) {
+func (c *computer) removeReason(base string, cands, relevant []*evalGrant, rec Managed, isManaged bool) (string, Reason) {
 	var best *evalGrant
 	bestKind := ""
 	consider := func(eg *evalGrant, kind string) {
@@ -560,7 +590,7 @@ func (c *computer) removeReason(g *config.Group, cands, relevant []*evalGrant, r
 		eg := notCovering
 		detail := eg.detail
 		if eg.status != stPolicyGone && eg.status != stInvalid {
-			detail = fmt.Sprintf("%s no longer covers %s", eg.g.Policy, g.BaseAddr)
+			detail = fmt.Sprintf("%s no longer covers %s", eg.g.Policy, base)
 		}
 		r := c.stoppedReason(eg, ReasonPolicyChanged)
 		r.Detail = detail
@@ -627,13 +657,16 @@ func kindRank(kind string) int {
 // could change: a grant starting or ending, a policy window opening or
 // closing while a grant is inside its [start,end).
 func (c *computer) nextChange() {
-	bases := make(map[string]bool, len(c.cfg.Groups))
+	bases := make(map[string]bool, len(c.cfg.Groups)+len(c.cfg.Accounts))
 	for _, g := range c.cfg.Groups {
 		bases[g.BaseAddr] = true
 	}
+	for _, a := range c.cfg.Accounts {
+		bases[a.BaseAddr] = true
+	}
 	covers := map[string]bool{}
 	for _, pol := range c.cfg.Policies {
-		for _, b := range pol.Groups {
+		for _, b := range slices.Concat(pol.Sets(), pol.Accounts) {
 			if bases[b] {
 				covers[pol.Addr] = true
 				break

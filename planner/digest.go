@@ -92,12 +92,36 @@ func planID(p *Plan) (string, error) {
 			h.str("server_expires")
 			h.time(*c.ServerExpires)
 		}
+		// Likewise only when set, so that plans of groups keep their IDs.
+		if c.Kind != "" && c.Kind != KindGroup {
+			h.str("kind")
+			h.str(c.Kind)
+		}
+		if c.Object != "" {
+			h.str("object")
+			h.str(c.Object)
+		}
+		if c.PasswordRotated {
+			h.str("password_rotated")
+		}
+		if len(c.Credentials) > 0 {
+			h.str("credentials")
+			h.int(len(c.Credentials))
+			for _, cr := range c.Credentials {
+				h.str(cr.Grant)
+				h.str(cr.Principal)
+			}
+		}
 	}
 	h.int(len(p.Unreadable))
 	for _, u := range p.Unreadable {
 		h.str(u.Group)
 		h.str(u.Target)
 		h.str(u.Error)
+		if u.Kind != "" {
+			h.str("kind")
+			h.str(u.Kind)
+		}
 	}
 	for _, ws := range [][]Warning{p.Warnings, p.Errors} {
 		h.int(len(ws))
@@ -110,6 +134,10 @@ func planID(p *Plan) (string, error) {
 	h.int(len(p.Groups))
 	for _, g := range p.Groups {
 		h.str(g.Group)
+		if g.Kind != "" && g.Kind != KindGroup {
+			h.str("kind")
+			h.str(g.Kind)
+		}
 		h.str(g.Target)
 		h.bool(g.Exclusive)
 		h.int(g.Observed)
@@ -122,6 +150,22 @@ func planID(p *Plan) (string, error) {
 		for _, k := range g.Kept {
 			h.str(k.Member)
 			h.str(k.MemberName)
+		}
+	}
+	if len(p.Accounts) > 0 {
+		h.str("accounts")
+		h.int(len(p.Accounts))
+		for _, a := range p.Accounts {
+			h.str(a.Account)
+			h.str(a.Target)
+			h.str(a.Name)
+			for _, b := range []bool{a.Readable, a.Exists, a.Enabled, a.DesiredEnabled, a.RotatePassword, a.Blocked} {
+				h.bool(b)
+			}
+			h.int(len(a.ActiveGrants))
+			for _, g := range a.ActiveGrants {
+				h.str(g)
+			}
 		}
 	}
 	return h.sum(), nil

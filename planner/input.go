@@ -15,6 +15,14 @@ type Input struct {
 
 	// Observed membership by group address.
 	Observed map[string]providers.Observation
+	// Accounts: observed state by account address. A missing entry, or
+	// one with Err, is an unreadable account: nothing is planned for it.
+	Accounts map[string]providers.AccountState
+	// Unsupported: managed sets and accounts (by address) whose target's
+	// provider does not handle their kind yet (a sudo_role on a provider
+	// without it), with the reason. The plan warns about each, at its
+	// block, and plans nothing for it.
+	Unsupported map[string]string
 	// Resolved principals by target address, then principal as written.
 	Resolved map[string]map[string]providers.Resolution
 	// InGroup answers eligibility by directory group: target address ->
@@ -60,6 +68,12 @@ type LedgerView struct {
 	// Managed: group address -> member ID -> record of jitform adding it.
 	// An add intent without an outcome counts: the member may be there.
 	Managed map[string]map[string]Managed
+	// Accounts: account address -> the grant jitform last enabled it for.
+	// An enable intent without an outcome counts (it may be enabled).
+	Accounts map[string]Managed
+	// Credentials: account address -> grant ID -> a password delivered
+	// for that grant and not yet deleted (an enable that was applied).
+	Credentials map[string]map[string]bool
 	// Uncertain: changes whose fate the ledger does not know (an intent
 	// without outcome, an outcome "unknown"), in ledger order. apply closes
 	// each once it can read the group.

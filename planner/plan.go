@@ -3,7 +3,11 @@
 // lives in render.go and renderjson.go, saving it in planfile.go.
 package planner
 
-import "time"
+import (
+	"time"
+
+	"github.com/jitform/jitform/config"
+)
 
 // FormatVersion is the version of the plan JSON (docs/plan-json.md).
 const FormatVersion = "1.0"
@@ -36,19 +40,49 @@ type Plan struct {
 	// unknown principal, a group that would become empty); apply refuses a
 	// plan with errors.
 	Errors []Warning `json:"errors,omitempty"`
-	// Groups summarises every managed group, changed or not.
+	// Groups summarises every managed set (groups, rights, sudo roles),
+	// changed or not; Kind says which.
 	Groups []GroupSummary `json:"groups"`
+	// Accounts summarises every managed account, changed or not.
+	Accounts []AccountSummary `json:"accounts,omitempty"`
 }
 
 // MaxPlanAge bounds ValidUntil when no window boundary comes sooner.
 const MaxPlanAge = time.Hour
 
-// Change is one membership change and why.
+// Kinds of change (Change.Kind): the managed set's kind, or an account.
+const (
+	KindGroup    = config.SetGroup
+	KindRight    = config.SetRight
+	KindSudoRole = config.SetSudoRole
+	KindAccount  = "account"
+)
+
+// Account actions (Change.Action for Kind "account").
+const (
+	ActionEnable  = "enable"
+	ActionDisable = "disable"
+	ActionCreate  = "create" // ephemeral accounts (reserved; not planned yet)
+	ActionDelete  = "delete" // ephemeral accounts (reserved; not planned yet)
+)
+
+// Change is one change and why: a member added to or removed from a
+// managed set (a group, a right's holders, a sudoRole's sudoUser values),
+// or an account enabled or disabled.
 type Change struct {
-	Action     string `json:"action"` // "add" or "remove"
-	Group      string `json:"group"`  // group address, e.g. group.web01_admins
-	Target     string `json:"target"` // target address
-	Member     string `json:"member"` // canonical form
+	// Kind is what is changed: "group", "right", "sudo_role" or "account".
+	Kind string `json:"kind"`
+	// Action: "add" or "remove" for a managed set; "enable" or "disable"
+	// for an account.
+	Action string `json:"action"`
+	// Group is the address of the managed set or account changed, e.g.
+	// group.web01_admins, right.web01_backup, account.web01_jitadmin.
+	Group  string `json:"group"`
+	Target string `json:"target"` // target address
+	// Object names the right (SeBackupPrivilege), the sudoRole (its DN) or
+	// the account (its name or DN) as people read it; empty for groups.
+	Object     string `json:"object,omitempty"`
+	Member     string `json:"member"` // canonical form; empty for an account
 	MemberName string `json:"member_name,omitempty"`
 	Principal  string `json:"principal,omitempty"` // as written in the config, when known
 	Reason     Reason `json:"reason"`
@@ -56,6 +90,19 @@ type Change struct {
 	// Active Directory expiring link, ttl_links): for a remove, the link's
 	// expiry as read; for an add, the expiry the add writes.
 	ServerExpires *time.Time `json:"server_expires,omitempty"`
+	// PasswordRotated: an account change that sets a new random password
+	// (rotate_password). The password itself is never in a plan.
+	PasswordRotated bool `json:"password_rotated,omitempty"`
+	// Credentials: for an enable with PasswordRotated, the grants whose
+	// principals receive the new password (age-encrypted to their actor
+	// keys); for a disable, the grants whose stored credentials are deleted.
+	Credentials []Credential `json:"credentials,omitempty"`
+}
+
+// Credential names one grant's delivered account password.
+type Credential struct {
+	Grant     string `json:"grant"`
+	Principal string `json:"principal,omitempty"`
 }
 
 // Reason kinds.
@@ -83,8 +130,10 @@ type Reason struct {
 	Detail      string     `json:"detail,omitempty"` // a sentence for people
 }
 
-// Unreadable is a group that could not be read: nothing is planned for it.
+// Unreadable is a managed set or account that could not be read: nothing
+// is planned for it.
 type Unreadable struct {
+	Kind   string `json:"kind,omitempty"` // "" for a group
 	Group  string `json:"group"`
 	Target string `json:"target"`
 	Error  string `json:"error"`
@@ -98,8 +147,9 @@ type Warning struct {
 	Subject string `json:"subject,omitempty"` // file:line:col
 }
 
-// GroupSummary is one managed group's state in the plan.
+// GroupSummary is one managed set's state in the plan.
 type GroupSummary struct {
+	Kind      string `json:"kind"` // "group", "right" or "sudo_role"
 	Group     string `json:"group"`
 	Target    string `json:"target"`
 	Exclusive bool   `json:"exclusive"`
@@ -114,6 +164,23 @@ type GroupSummary struct {
 	// Kept lists members of a non-exclusive group that are neither declared
 	// nor granted but stay, because jitform did not add them.
 	Kept []Kept `json:"kept,omitempty"`
+}
+
+// AccountSummary is one managed account's state in the plan.
+type AccountSummary struct {
+	Account  string `json:"account"` // account address
+	Target   string `json:"target"`
+	Name     string `json:"name"` // the account's name or DN
+	Readable bool   `json:"readable"`
+	Exists   bool   `json:"exists"`
+	Enabled  bool   `json:"enabled"` // observed
+	// Desired: enabled while at least one grant under a policy listing the
+	// account is active now.
+	DesiredEnabled bool `json:"desired_enabled"`
+	RotatePassword bool `json:"rotate_password,omitempty"`
+	// ActiveGrants are the grants keeping it enabled now.
+	ActiveGrants []string `json:"active_grants,omitempty"`
+	Blocked      bool     `json:"blocked,omitempty"`
 }
 
 // Kept is a member left alone in a non-exclusive group.

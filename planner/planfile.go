@@ -109,11 +109,23 @@ func validatePlan(p *Plan) error {
 		problems = append(problems, "valid_until is missing")
 	}
 	for i, c := range p.Changes {
-		if c.Action != "add" && c.Action != "remove" {
-			problems = append(problems, fmt.Sprintf("changes[%d].action is %q, want add or remove", i, c.Action))
-		}
-		if c.Group == "" || c.Member == "" {
-			problems = append(problems, fmt.Sprintf("changes[%d] has no group or member", i))
+		switch c.Kind {
+		case KindAccount:
+			if c.Action != ActionEnable && c.Action != ActionDisable {
+				problems = append(problems, fmt.Sprintf("changes[%d].action is %q, want enable or disable for an account", i, c.Action))
+			}
+			if c.Group == "" {
+				problems = append(problems, fmt.Sprintf("changes[%d] has no account address", i))
+			}
+		case "", KindGroup, KindRight, KindSudoRole:
+			if c.Action != "add" && c.Action != "remove" {
+				problems = append(problems, fmt.Sprintf("changes[%d].action is %q, want add or remove", i, c.Action))
+			}
+			if c.Group == "" || c.Member == "" {
+				problems = append(problems, fmt.Sprintf("changes[%d] has no group or member", i))
+			}
+		default:
+			problems = append(problems, fmt.Sprintf("changes[%d].kind is %q, want group, right, sudo_role or account", i, c.Kind))
 		}
 		if c.Reason.Kind == "" {
 			problems = append(problems, fmt.Sprintf("changes[%d].reason.kind is missing", i))

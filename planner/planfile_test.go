@@ -192,3 +192,51 @@ func TestSealAfterEditing(t *testing.T) {
 		t.Fatalf("sealed plan refused: %v", err)
 	}
 }
+
+// TestPlanFileAccountsRoundTrip: a saved plan with an account change (no
+// member, action enable, credentials) and a right reads back with the same
+// ID; an account change with a membership action, or an unknown kind, is
+// refused.
+func TestPlanFileAccountsRoundTrip(t *testing.T) {
+	t.Parallel()
+	p := samplePlan(t)
+	p.Changes = append(p.Changes,
+		Change{Kind: KindRight, Action: "add", Group: "right.b", Target: "target.winrm.web01", Object: "SeBackupPrivilege", Member: "S-1-5-21-1-1104",
+			Reason: p.Changes[0].Reason},
+		Change{Kind: KindAccount, Action: ActionEnable, Group: "account.c", Target: "target.winrm.web01", Object: "jit-admin", Principal: "alice",
+			PasswordRotated: true, Credentials: []Credential{{Grant: "grant.alice", Principal: "alice"}}, Reason: p.Changes[0].Reason})
+	p.Accounts = []AccountSummary{{Account: "account.c", Target: "target.winrm.web01", Name: "jit-admin", Readable: true, Exists: true, DesiredEnabled: true, RotatePassword: true, ActiveGrants: []string{"grant.alice"}}}
+	if err := Seal(p); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "p.plan")
+	if err := WritePlanFile(path, p); err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadPlanFile(path)
+	if err != nil {
+		t.Fatalf("read back: %v", err)
+	}
+	if back.ID != p.ID || len(back.Changes) != 3 || back.Changes[2].Credentials[0].Grant != "grant.alice" || len(back.Accounts) != 1 {
+		t.Fatalf("round trip changed the plan: %+v", back)
+	}
+	for name, mutate := range map[string]func(c *Change){
+		"account with add":  func(c *Change) { c.Action = "add" },
+		"unknown kind":      func(c *Change) { c.Kind = "printer" },
+		"account w/o group": func(c *Change) { c.Group = "" },
+	} {
+		q := *p
+		q.Changes = append([]Change(nil), p.Changes...)
+		mutate(&q.Changes[2])
+		if err := Seal(&q); err != nil {
+			t.Fatal(err)
+		}
+		bad := filepath.Join(t.TempDir(), "bad.plan")
+		if err := WritePlanFile(bad, &q); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ReadPlanFile(bad); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}

@@ -43,9 +43,13 @@ func RenderText(w io.Writer, p *Plan, color bool) error {
 			}
 			continue
 		}
-		excl := "non-exclusive: only members jitform added are removed"
+		noun := map[string]string{KindRight: "holders", KindSudoRole: "sudoUsers"}[g.Kind]
+		if noun == "" {
+			noun = "members"
+		}
+		excl := "non-exclusive: only " + noun + " jitform added are removed"
 		if g.Exclusive {
-			excl = "exclusive: members neither declared nor granted are removed"
+			excl = "exclusive: " + noun + " neither declared nor granted are removed"
 		}
 		fmt.Fprintf(bw, "\n%s on %s (%s)\n", paint(ansiBold, g.Group), g.Target, excl)
 		for ; i < len(p.Changes) && p.Changes[i].Group == g.Group; i++ {
@@ -65,6 +69,25 @@ func RenderText(w io.Writer, p *Plan, color bool) error {
 				name = " (" + k.MemberName + ")"
 			}
 			fmt.Fprintf(bw, "  = %s%s  left alone: not added by jitform, and the group is non-exclusive\n", k.Member, name)
+		}
+	}
+	for _, a := range p.Accounts {
+		if i >= len(p.Changes) || p.Changes[i].Group != a.Account {
+			continue
+		}
+		how := "enabled only while a grant for it is active"
+		if a.RotatePassword {
+			how += "; password rotated at enable and disable"
+		}
+		fmt.Fprintf(bw, "\n%s on %s (%s)\n", paint(ansiBold, a.Account), a.Target, how)
+		for ; i < len(p.Changes) && p.Changes[i].Group == a.Account; i++ {
+			line := changeLine(p.Changes[i])
+			if p.Changes[i].Action == ActionEnable {
+				line = paint(ansiGreen, line)
+			} else {
+				line = paint(ansiRed, line)
+			}
+			fmt.Fprintf(bw, "  %s\n", line)
 		}
 	}
 	if unchanged > 0 {
@@ -89,15 +112,22 @@ func RenderText(w io.Writer, p *Plan, color bool) error {
 			fmt.Fprintf(bw, "  ! %s\n", diagLine(e))
 		}
 	}
-	adds, removes := 0, 0
+	adds, removes, enables, disables := 0, 0, 0, 0
 	for _, c := range p.Changes {
-		if c.Action == "add" {
+		switch c.Action {
+		case "add":
 			adds++
-		} else {
+		case ActionEnable:
+			enables++
+		case ActionDisable:
+			disables++
+		default:
 			removes++
 		}
 	}
 	switch {
+	case enables+disables > 0:
+		fmt.Fprintf(bw, "\nPlan: %d to add, %d to remove, %d %s to enable, %d to disable.\n", adds, removes, enables, plural(enables, "account", "accounts"), disables)
 	case adds+removes == 0 && len(p.Unreadable) > 0:
 		// Say nothing about groups nobody could read.
 		fmt.Fprintf(bw, "\nNo changes for the groups that could be read; %d could not be.\n", len(p.Unreadable))
@@ -120,18 +150,51 @@ func RenderText(w io.Writer, p *Plan, color bool) error {
 // changeLine is one change and its justification on one line.
 func changeLine(c Change) string {
 	var b strings.Builder
-	if c.Action == "add" {
+	switch {
+	case c.Kind == KindAccount:
+		// ~ account jit-admin on web01: enable (password rotated) for alice
+		fmt.Fprintf(&b, "~ account %s on %s: %s", c.Object, targetName(c.Target), c.Action)
+		if c.PasswordRotated {
+			b.WriteString(" (password rotated)")
+		}
+		if c.Action == ActionEnable && c.PasswordRotated && len(c.Credentials) > 0 {
+			who := make([]string, len(c.Credentials))
+			for i, cr := range c.Credentials {
+				who[i] = cr.Principal
+			}
+			fmt.Fprintf(&b, " for %s", strings.Join(who, ", "))
+		}
+	case c.Action == "add":
 		b.WriteString("+ ")
-	} else {
+	default:
 		b.WriteString("- ")
 	}
-	b.WriteString(c.Member)
-	if who := c.Principal; who != "" || c.MemberName != "" {
+	if c.Kind == KindRight || c.Kind == KindSudoRole {
+		// + SeBackupPrivilege on web01: CORP\alice (S-1-5-21-...)
+		obj := c.Object
+		if c.Kind == KindSudoRole {
+			obj = "sudoRole " + obj
+		}
+		who := c.Principal
 		if who == "" {
 			who = c.MemberName
 		}
+		if who == "" {
+			who = c.Member
+		}
+		fmt.Fprintf(&b, "%s on %s: %s", obj, targetName(c.Target), who)
 		if who != c.Member {
-			fmt.Fprintf(&b, " (%s)", who)
+			fmt.Fprintf(&b, " (%s)", c.Member)
+		}
+	} else if c.Kind != KindAccount {
+		b.WriteString(c.Member)
+		if who := c.Principal; who != "" || c.MemberName != "" {
+			if who == "" {
+				who = c.MemberName
+			}
+			if who != c.Member {
+				fmt.Fprintf(&b, " (%s)", who)
+			}
 		}
 	}
 	if c.ServerExpires != nil {
@@ -175,6 +238,18 @@ func changeLine(c Change) string {
 		fmt.Fprintf(&b, "; %s", r.Detail)
 	}
 	return b.String()
+}
+
+// targetName is how a change line names a host or directory: web01 for
+// target.winrm.web01, web02 for target.winrm.web["web02"].
+func targetName(addr string) string {
+	if i := strings.Index(addr, "[\""); i >= 0 && strings.HasSuffix(addr, "\"]") {
+		return addr[i+2 : len(addr)-2]
+	}
+	if i := strings.LastIndex(addr, "."); i >= 0 {
+		return addr[i+1:]
+	}
+	return addr
 }
 
 // grantWords names a grant the way an auditor reads it.

@@ -47,6 +47,8 @@ type Uncertain struct {
 func Replay(cfg *config.Config, events []state.Event, now time.Time) (*LedgerView, []Warning) {
 	v := &LedgerView{
 		Managed:     map[string]map[string]Managed{},
+		Accounts:    map[string]Managed{},
+		Credentials: map[string]map[string]bool{},
 		RevokedRepo: map[string]time.Time{},
 	}
 	var warns []Warning
@@ -72,6 +74,12 @@ func Replay(cfg *config.Config, events []state.Event, now time.Time) (*LedgerVie
 			}
 			intents[c.ID] = &pending{c: c, seq: ev.Seq, status: "open"}
 			order = append(order, c.ID)
+			if c.Kind == KindAccount {
+				if c.Action == ActionEnable {
+					v.Accounts[c.Group] = Managed{Grant: c.Grant, Since: ev.Time.UTC()}
+				}
+				continue
+			}
 			if c.Action == "add" {
 				m := v.Managed[c.Group]
 				if m == nil {
@@ -105,6 +113,10 @@ func Replay(cfg *config.Config, events []state.Event, now time.Time) (*LedgerVie
 			}
 			delete(intents, o.ID)
 			c := p.c
+			if c.Kind == KindAccount {
+				replayAccountOutcome(v, c, o, ev.Type == state.EventChangeApplied)
+				continue
+			}
 			gone := false // the member is certainly not in the group now
 			switch o.Status {
 			case "done", "already":
@@ -150,6 +162,34 @@ func Replay(cfg *config.Config, events []state.Event, now time.Time) (*LedgerVie
 	}
 	v.Warnings = warns
 	return v, warns
+}
+
+// replayAccountOutcome: an applied enable records the delivered passwords;
+// an applied disable clears the account's record and its credentials (they
+// were deleted with it). A failed enable leaves the account as it was. An
+// uncertain change closed by a later read (observed_present: enabled,
+// observed_absent: disabled) delivered no password on record, so a plan
+// with the account enabled sets a new one.
+func replayAccountOutcome(v *LedgerView, c state.Change, o state.ChangeOutcome, applied bool) {
+	ok := applied && (o.Status == "done" || o.Status == "already")
+	switch {
+	case c.Action == ActionEnable && o.Status == StatusObservedAbsent,
+		c.Action == ActionDisable && o.Status == StatusObservedAbsent:
+		delete(v.Accounts, c.Group)
+	case c.Action == ActionEnable && ok:
+		if len(o.Credentials) > 0 {
+			m := map[string]bool{}
+			for g := range o.Credentials {
+				m[g] = true
+			}
+			v.Credentials[c.Group] = m // a new password replaces every earlier one
+		}
+	case c.Action == ActionEnable && o.Status == "failed":
+		delete(v.Accounts, c.Group)
+	case c.Action == ActionDisable && ok:
+		delete(v.Accounts, c.Group)
+		delete(v.Credentials, c.Group)
+	}
 }
 
 func ledgerWarning(ev state.Event, summary, detail string) Warning {

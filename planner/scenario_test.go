@@ -33,6 +33,9 @@ var update = flag.Bool("update", false, "rewrite the expected plans in testdata/
 //	                  a group not listed was not read
 //	resolved.txt      "target.ADDR principal: ID | name", or
 //	                  "target.ADDR principal ! error" for an unknown principal
+//	accounts.txt      "account.ADDR: enabled", "account.ADDR: disabled",
+//	                  "account.ADDR: missing" (does not exist), or
+//	                  "account.ADDR ! error"; an account not listed was not read
 //	ingroup.txt       "target.ADDR group:DN principal" (directory group eligibility)
 //	ledger.jsonl      ledger events (change_intent, change_applied, ...)
 //	ledger_grants.json grants as the grant workflow derives them from the
@@ -176,6 +179,29 @@ func scenarioInput(ar *txtar.Archive) (Input, error) {
 		return nil
 	}); err != nil {
 		return Input{}, fmt.Errorf("observed.txt: %w", err)
+	}
+	in.Accounts = map[string]providers.AccountState{}
+	if err := eachLine(sections["accounts.txt"], func(line string) error {
+		if addr, msg, ok := strings.Cut(line, " ! "); ok {
+			in.Accounts[strings.TrimSpace(addr)] = providers.AccountState{Err: errors.New(msg)}
+			return nil
+		}
+		addr, st, ok := strings.Cut(line, ": ")
+		switch st = strings.TrimSpace(st); {
+		case !ok:
+			return fmt.Errorf("want 'account.ADDR: enabled|disabled|missing'")
+		case st == "enabled":
+			in.Accounts[addr] = providers.AccountState{Exists: true, Enabled: true}
+		case st == "disabled":
+			in.Accounts[addr] = providers.AccountState{Exists: true}
+		case st == "missing":
+			in.Accounts[addr] = providers.AccountState{}
+		default:
+			return fmt.Errorf("unknown account state %q", st)
+		}
+		return nil
+	}); err != nil {
+		return Input{}, fmt.Errorf("accounts.txt: %w", err)
 	}
 	if err := eachLine(sections["resolved.txt"], func(line string) error {
 		target, rest, ok := strings.Cut(line, " ")

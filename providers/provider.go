@@ -55,8 +55,18 @@ type MemberChange struct {
 	Member Member
 }
 
-// GroupChange carries all changes for one group, so a provider can make them
-// in one write (one LDAP Modify, one PowerShell run per host).
+// GroupChange carries all changes for one managed set, so a provider can
+// make them in one write (one LDAP Modify, one PowerShell run per host).
+//
+// A managed set is a group, a Windows user right or a sudoRole: Group.Kind
+// (config.SetGroup, config.SetRight, config.SetSudoRole; "" is a group)
+// says which, and the same Read and Apply carry all three. For a right,
+// Group.GroupName is the right's constant (SeBackupPrivilege) and members
+// are its holders (compared by SID); for a sudo role, Group.DN is the
+// sudoRole entry and members are its sudoUser values (compared like a
+// posixGroup's memberUid: resolved to the user's DN where one entry has
+// that uid). A provider that handles kinds other than groups says so with
+// SetKinds; the core never hands it a set of a kind it did not list.
 type GroupChange struct {
 	Group   *config.Group
 	Changes []MemberChange
@@ -123,6 +133,85 @@ type Observer interface {
 // policies whose eligible list names "group:<DN>".
 type EligibilityChecker interface {
 	InGroups(ctx context.Context, principal string, groupDNs []string) (map[string]bool, error)
+}
+
+// SetKinds is implemented by a Target whose Read and Apply handle managed
+// sets besides groups. SetKinds lists the kinds it handles (config.SetGroup,
+// config.SetRight, config.SetSudoRole). A Target that does not implement
+// it handles groups only: the core reports its rights and sudo roles as
+// unreadable ("right not supported by this provider yet") and plans
+// nothing for them.
+type SetKinds interface {
+	SetKinds() []string
+}
+
+// Supports reports whether t handles managed sets of the given kind.
+func Supports(t Target, kind string) bool {
+	if kind == "" || kind == config.SetGroup {
+		return true
+	}
+	if sk, ok := t.(SetKinds); ok {
+		for _, k := range sk.SetKinds() {
+			if k == kind {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// AccountState is an account's observed state. Err is set when it could
+// not be read; the planner then plans nothing for it.
+type AccountState struct {
+	Exists  bool
+	Enabled bool
+	Err     error
+}
+
+// AccountChange is the desired state of one account.
+type AccountChange struct {
+	Account *config.Account
+	Enable  bool // true: enable it; false: disable it
+	// Password, when set, is the new password to set in the same step
+	// (rotate_password): before enabling, or before disabling, so that a
+	// password seen during a window is dead after it. Providers pass it to
+	// the server as data (Password Modify, unicodePwd, a here-string on
+	// stdin) and never log it or put it in an error.
+	Password config.Secret
+}
+
+// AccountOutcome reports one AccountChange. Status is Done when the
+// provider changed the account (its enabled state or its password),
+// Already when it was already so and no password was to be set, Failed
+// when it certainly did not change, Unknown when its fate is unknown.
+type AccountOutcome struct {
+	Account string // account address
+	Change  AccountChange
+	Status  Status
+	Err     error // never contains the password
+}
+
+// AccountManager is implemented by targets that manage accounts (account
+// blocks: accounts that exist disabled and are enabled only while a grant
+// for them is active). It is optional: the core reports the accounts of a
+// target without it as unreadable.
+//
+// Contract:
+//   - ReadAccounts returns one AccountState per account, keyed by account
+//     address (config.Account.Addr); an account that does not exist is
+//     {Exists: false}, not an error. A per-account failure goes in
+//     AccountState.Err; the error return is for when nothing could be read.
+//   - SetAccounts makes each change and returns one AccountOutcome per
+//     change, in any order. Setting a password and changing the enabled
+//     state of one account is one change: when the password cannot be set
+//     the account is not enabled. Disabling sets the password first, then
+//     disables. It returns an error only when nothing could be attempted.
+//   - Enabled means the account can log in: on OpenLDAP (ppolicy) no
+//     pwdAccountLockedTime; on Active Directory userAccountControl without
+//     ACCOUNTDISABLE; on Windows a local user with Enabled = true.
+type AccountManager interface {
+	ReadAccounts(ctx context.Context, accounts []*config.Account) (map[string]AccountState, error)
+	SetAccounts(ctx context.Context, changes []AccountChange) ([]AccountOutcome, error)
 }
 
 // Switch is a dead-man's switch pending on a host: a scheduled task that

@@ -59,10 +59,12 @@ type Event struct {
 type Change struct {
 	ID     string `json:"id"`      // unique per intent; outcomes refer to it
 	PlanID string `json:"plan_id"` // the plan being applied
-	Action string `json:"action"`  // "add" or "remove"
-	Group  string `json:"group"`   // group address
-	Target string `json:"target"`  // target address
-	Member string `json:"member"`  // canonical member ID
+	// Kind: "" or "group", "right", "sudo_role" (a managed set), "account".
+	Kind   string `json:"kind,omitempty"`
+	Action string `json:"action"` // "add" or "remove"; accounts: "enable" or "disable"
+	Group  string `json:"group"`  // address of the managed set or account
+	Target string `json:"target"` // target address
+	Member string `json:"member"` // canonical member ID
 	Name   string `json:"name,omitempty"`
 	Reason string `json:"reason"`          // reason kind (grant, window_ended, ...)
 	Grant  string `json:"grant,omitempty"` // grant address or ledger grant ID
@@ -75,4 +77,11 @@ type ChangeOutcome struct {
 	ID     string `json:"id"`     // the intent's Change.ID
 	Status string `json:"status"` // "done", "already", "failed"
 	Error  string `json:"error,omitempty"`
+	// Credentials: an account enable that set a new password (rotate_password)
+	// delivered it to these grants (grant ID -> fingerprint: the first 16
+	// hex digits of the SHA-256 of the stored age ciphertext). Never the
+	// password itself.
+	Credentials map[string]string `json:"credentials,omitempty"`
+	// PasswordRotated: the change set a new password.
+	PasswordRotated bool `json:"password_rotated,omitempty"`
 }

@@ -178,6 +178,10 @@ func (a *app) printResult(res *operation.Result) int {
 		if c.Reason.Grant != "" {
 			why += ", " + c.Reason.Grant
 		}
+		if c.Kind == planner.KindAccount {
+			a.printAccountOutcome(o, why, paint)
+			continue
+		}
 		switch {
 		case !o.Status.OK() && c.Action == string(providers.Remove):
 			verb := "FAILED to remove"
@@ -210,7 +214,7 @@ func (a *app) printResult(res *operation.Result) int {
 	// apply is not complete, and the summary says which and why.
 	unreadable := res.Plan.Unreadable
 	switch {
-	case len(unreadable) > 0 && len(unreadable) == len(res.Plan.Groups):
+	case len(unreadable) > 0 && len(unreadable) == len(res.Plan.Groups)+len(res.Plan.Accounts):
 		fmt.Fprintln(a.stdout, paint(red+bold, fmt.Sprintf("\nApply failed: none of the %d group(s) could be read, so nothing was checked or changed:", len(unreadable))))
 	case len(unreadable) > 0:
 		fmt.Fprintln(a.stdout, paint(red+bold, fmt.Sprintf("\nApply failed: %d added, %d removed, %d failed; %d group(s) could not be read and were not checked or changed:",
@@ -219,7 +223,11 @@ func (a *app) printResult(res *operation.Result) int {
 		fmt.Fprintln(a.stdout, paint(red+bold, fmt.Sprintf("\nApply failed: %d added, %d removed, %d failed. Every change is recorded in the ledger.", added, removed, failed)))
 		return exitError
 	default:
-		fmt.Fprintln(a.stdout, paint(green+bold, fmt.Sprintf("\nApply complete! %d added, %d removed.", added, removed)))
+		summary := fmt.Sprintf("\nApply complete! %d added, %d removed.", added, removed)
+		if enabled, disabled := res.AccountCounts(); enabled+disabled > 0 {
+			summary = fmt.Sprintf("\nApply complete! %d added, %d removed, %d account(s) enabled, %d disabled.", added, removed, enabled, disabled)
+		}
+		fmt.Fprintln(a.stdout, paint(green+bold, summary))
 		return exitOK
 	}
 	for _, u := range unreadable {
@@ -229,4 +237,37 @@ func (a *app) printResult(res *operation.Result) int {
 		fmt.Fprintln(a.stdout, "Every change is recorded in the ledger.")
 	}
 	return exitError
+}
+
+// printAccountOutcome prints one account change's outcome. A disable that
+// failed is as loud as a failed removal: the account may still log in.
+func (a *app) printAccountOutcome(o operation.Outcome, why string, paint func(code, s string) string) {
+	c := o.Change
+	what := fmt.Sprintf("account %s (%s)", c.Object, c.Group)
+	rotated := ""
+	if c.PasswordRotated {
+		rotated = ", password rotated"
+	}
+	switch {
+	case !o.Status.OK() && c.Action == planner.ActionDisable:
+		verb := "FAILED to disable"
+		if o.Status == providers.Unknown {
+			verb = "UNKNOWN whether jitform disabled"
+		}
+		fmt.Fprintln(a.stdout, paint(red+bold, fmt.Sprintf("  ✗ %s %s (%s): %v", verb, what, why, o.Err)))
+		fmt.Fprintln(a.stdout, paint(red, "    this account may still log in; fix the cause and run jitform apply again, or disable it by hand"))
+	case !o.Status.OK():
+		verb := "FAILED to enable"
+		if o.Status == providers.Unknown {
+			verb = "UNKNOWN whether jitform enabled"
+		}
+		fmt.Fprintln(a.stdout, paint(red, fmt.Sprintf("  ✗ %s %s (%s): %v", verb, what, why, o.Err)))
+	case c.Action == planner.ActionEnable:
+		fmt.Fprintln(a.stdout, paint(green, fmt.Sprintf("  ~ enabled %s%s (%s)", what, rotated, why)))
+		for _, cr := range c.Credentials {
+			fmt.Fprintf(a.stdout, "    %s fetches the password with: jitform grant credential %s --key FILE\n", cr.Principal, cr.Grant)
+		}
+	default:
+		fmt.Fprintln(a.stdout, paint(red, fmt.Sprintf("  ~ disabled %s%s (%s)", what, rotated, why)))
+	}
 }

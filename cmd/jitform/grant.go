@@ -30,6 +30,7 @@ Commands:
   review    review a break-glass grant (clears its "unreviewed" flag)
   list      list grants: all, --active or --pending
   show      show one grant with every decision and whether it counted
+  credential  print the account password delivered for a grant (--key FILE)
 
 Identity (request, approve, deny, revoke, review):
   --as NAME   a declared actor (actor "NAME" { ssh_key = "..." }); default $JITFORM_ACTOR
@@ -65,8 +66,10 @@ func cmdGrant(ctx context.Context, a *app, args []string) int {
 		return grantList(ctx, a, rest)
 	case "show":
 		return grantShow(ctx, a, rest)
+	case "credential":
+		return grantCredential(ctx, a, rest)
 	}
-	return a.errorf("unknown grant command %q: use request, approve, deny, revoke, review, list or show (jitform grant --help)", sub)
+	return a.errorf("unknown grant command %q: use request, approve, deny, revoke, review, list, show or credential (jitform grant --help)", sub)
 }
 
 // grantEnv is what every grant command reads: the configuration, the

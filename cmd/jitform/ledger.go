@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -296,6 +297,9 @@ func describe(ev state.Event, intents map[string]state.Change) string {
 			if o.Error != "" {
 				s += ": " + o.Error
 			}
+			for _, g := range slices.Sorted(maps.Keys(o.Credentials)) {
+				s += fmt.Sprintf("; password delivered for %s (fingerprint %s)", g, o.Credentials[g])
+			}
 			return s
 		}
 	}
@@ -307,6 +311,9 @@ func describe(ev state.Event, intents map[string]state.Change) string {
 
 // changeText is "add MEMBER to GROUP" / "remove MEMBER from GROUP".
 func changeText(c state.Change) string {
+	if c.Kind == "account" { // "enable account.NAME (jit-admin)"
+		return fmt.Sprintf("%s %s (%s)", c.Action, c.Group, c.Member)
+	}
 	dir := "to"
 	if c.Action == "remove" {
 		dir = "from"

@@ -51,6 +51,43 @@ policy "sudo" {
   approvers    = ["carol"]
 }
 
+# JIT impersonation on Linux (sudo-ldap): the sudoUser values of a sudoRole
+# entry, managed like a group's members. Exclusive: a sudoUser neither
+# declared nor granted is removed. Needs the sudo schema in the directory.
+sudo_role "db_root" {
+  target    = target.ldap.lab
+  dn        = "cn=db-root,ou=SUDOers,dc=example,dc=org"
+  members   = []
+  exclusive = true
+}
+
+# An admin account that exists locked (ppolicy pwdAccountLockedTime) and is
+# unlocked only while a grant for it is active; a fresh random password at
+# each unlock, delivered age-encrypted to the grant's principal, and again
+# at lock.
+account "db_jitadmin" {
+  target          = target.ldap.lab
+  dn              = "uid=jit-admin,ou=people,dc=example,dc=org"
+  rotate_password = true
+}
+
+# Whoever receives an account password must be a declared actor: it is
+# encrypted to this key (jitform grant credential ID --key FILE).
+actor "alice" {
+  ssh_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDbuvazf3bFf4fTWWF33HPyj+cwGqgp2l069iohYH3a8 alice"
+}
+
+policy "db_break_fix" {
+  groups         = [group.db_admins]
+  sudo_roles     = [sudo_role.db_root]
+  accounts       = [account.db_jitadmin]
+  eligible       = ["alice"]
+  max_duration   = "2h"
+  approvals      = 1
+  approvers      = ["carol", "dave"]
+  ticket_pattern = "^CHG[0-9]+$"
+}
+
 grant "alice_chg1042" {
   policy      = policy.db_maintenance
   principal   = "alice"

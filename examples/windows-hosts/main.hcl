@@ -51,3 +51,39 @@ grant "alice_chg1042" {
   reason      = "patch IIS on the web tier"
   approved_by = ["carol"]
 }
+
+# A Windows user right (local security policy), granted like a group: the
+# holders of SeBackupPrivilege on web01. Non-exclusive: only holders jitform
+# added are ever removed. Rights are read and changed through the LSA.
+right "web01_backup" {
+  target = target.winrm.web["web01.corp.example"]
+  name   = "SeBackupPrivilege"
+}
+
+# An admin account that exists disabled and is enabled only while a grant
+# for it is active (PAM360's password check-out, BeyondTrust's JIT-disabled
+# administration accounts). With rotate_password, jitform sets a fresh
+# random password at each enable, delivered age-encrypted to the grant's
+# principal only (jitform grant credential ID --key FILE), and another at
+# disable, so the password seen in the window is dead after it.
+account "web01_jitadmin" {
+  target          = target.winrm.web["web01.corp.example"]
+  name            = "jit-admin"
+  rotate_password = true
+}
+
+# The grant's principal receives the password encrypted to this key; the
+# actor for CORP\alice is "alice" (the principal without its domain).
+actor "alice" {
+  ssh_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDbuvazf3bFf4fTWWF33HPyj+cwGqgp2l069iohYH3a8 alice"
+}
+
+policy "web01_break_fix" {
+  rights         = [right.web01_backup]
+  accounts       = [account.web01_jitadmin]
+  eligible       = ["CORP\\alice"]
+  max_duration   = "2h"
+  approvals      = 1
+  approvers      = ["carol"]
+  ticket_pattern = "^CHG[0-9]+$"
+}

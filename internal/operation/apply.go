@@ -93,6 +93,20 @@ func (r *Result) Counts() (added, removed, failed int) {
 	return
 }
 
+// AccountCounts counts account changes that took effect.
+func (r *Result) AccountCounts() (enabled, disabled int) {
+	for _, o := range r.Outcomes {
+		switch {
+		case !o.Status.OK() || o.Change.Kind != planner.KindAccount:
+		case o.Change.Action == planner.ActionEnable:
+			enabled++
+		case o.Change.Action == planner.ActionDisable:
+			disabled++
+		}
+	}
+	return
+}
+
 // Failed reports whether any change failed.
 func (r *Result) Failed() bool {
 	_, _, f := r.Counts()
@@ -192,20 +206,16 @@ func (s *Session) closeUncertain(ctx context.Context, res *Result) error {
 	var closed []Closure
 	for _, u := range s.Input.Ledger.Uncertain {
 		c := u.Change
-		g := s.Config.GroupByAddr(c.Group)
-		if g == nil || g.Target == nil || g.Target.Addr != c.Target {
-			continue
+		var present, ok bool
+		if c.Kind == planner.KindAccount {
+			// An account change is settled by the account's state:
+			// "present" is enabled, as an enable wants.
+			present, ok = s.accountEnabled(c)
+		} else {
+			present, ok = s.memberPresent(c)
 		}
-		o, ok := s.Input.Observed[c.Group]
-		if !ok || o.Err != nil {
+		if !ok {
 			continue
-		}
-		present := false
-		for _, m := range o.Members {
-			if m.ID == c.Member {
-				present = true
-				break
-			}
 		}
 		st := planner.StatusObservedAbsent
 		if present {
@@ -213,7 +223,7 @@ func (s *Session) closeUncertain(ctx context.Context, res *Result) error {
 		}
 		// applied: the membership is as the change wanted.
 		typ := state.EventChangeFailed
-		if present == (c.Action == string(providers.Add)) {
+		if present == (c.Action == string(providers.Add) || c.Action == planner.ActionEnable) {
 			typ = state.EventChangeApplied
 		}
 		why := "no outcome was recorded (the run stopped after its intent)"
@@ -227,6 +237,10 @@ func (s *Session) closeUncertain(ctx context.Context, res *Result) error {
 		oc := state.ChangeOutcome{ID: c.ID, Status: st}
 		if typ == state.EventChangeFailed {
 			oc.Error = fmt.Sprintf("%s; a later read found %s %s %s", why, c.Member, where, c.Group)
+			if c.Kind == planner.KindAccount {
+				found := map[bool]string{true: "enabled", false: "disabled"}[present]
+				oc.Error = fmt.Sprintf("%s; a later read found %s (%s) %s", why, c.Group, c.Member, found)
+			}
 		}
 		ev, err := gc.event(typ, oc)
 		if err != nil {
@@ -246,6 +260,40 @@ func (s *Session) closeUncertain(ctx context.Context, res *Result) error {
 	return nil
 }
 
+// memberPresent reads whether an uncertain membership change's member is
+// in its group now; ok is false when the group cannot tell (unreadable, or
+// no longer configured on the same target).
+func (s *Session) memberPresent(c state.Change) (present, ok bool) {
+	g := s.Config.GroupByAddr(c.Group)
+	if g == nil || g.Target == nil || g.Target.Addr != c.Target {
+		return false, false
+	}
+	o, read := s.Input.Observed[c.Group]
+	if !read || o.Err != nil {
+		return false, false
+	}
+	for _, m := range o.Members {
+		if m.ID == c.Member {
+			return true, true
+		}
+	}
+	return false, true
+}
+
+// accountEnabled reads whether an uncertain account change's account is
+// enabled now; ok is false when it cannot be read.
+func (s *Session) accountEnabled(c state.Change) (enabled, ok bool) {
+	a := s.Config.AccountByAddr(c.Group)
+	if a == nil || a.Target == nil || a.Target.Addr != c.Target {
+		return false, false
+	}
+	st, read := s.Input.Accounts[c.Group]
+	if !read || st.Err != nil || !st.Exists {
+		return false, false
+	}
+	return st.Enabled, true
+}
+
 // savedScope is the --target selection a saved plan was made with: its
 // groups, or nil when it covers every group of cfg.
 func savedScope(cfg *config.Config, saved *planner.Plan) []string {
@@ -253,9 +301,18 @@ func savedScope(cfg *config.Config, saved *planner.Plan) []string {
 	for _, g := range saved.Groups {
 		in[g.Group] = true
 	}
+	for _, a := range saved.Accounts {
+		in[a.Account] = true
+	}
 	all := true
 	for _, g := range cfg.Groups {
 		if !in[g.Addr] {
+			all = false
+			break
+		}
+	}
+	for _, a := range cfg.Accounts {
+		if !in[a.Addr] {
 			all = false
 			break
 		}
@@ -267,6 +324,11 @@ func savedScope(cfg *config.Config, saved *planner.Plan) []string {
 	for _, g := range cfg.Groups {
 		if in[g.Addr] {
 			scope = append(scope, g.Addr)
+		}
+	}
+	for _, a := range cfg.Accounts {
+		if in[a.Addr] {
+			scope = append(scope, a.Addr)
 		}
 	}
 	return scope
@@ -357,6 +419,9 @@ func (s *Session) execute(ctx context.Context, p *planner.Plan, res *Result) err
 	type targetBatch struct {
 		addr   string
 		groups []*groupBatch
+		// accounts: indexes of account changes, made after the target's
+		// membership changes in one SetAccounts call.
+		accounts []int
 	}
 	var order []*targetBatch
 	byTarget := map[string]*targetBatch{}
@@ -364,6 +429,16 @@ func (s *Session) execute(ctx context.Context, p *planner.Plan, res *Result) err
 	outcomes := make([]Outcome, len(p.Changes))
 	for i, c := range p.Changes {
 		outcomes[i] = Outcome{Change: c, Status: providers.Failed}
+		if c.Kind == planner.KindAccount {
+			tb := byTarget[c.Target]
+			if tb == nil {
+				tb = &targetBatch{addr: c.Target}
+				byTarget[c.Target] = tb
+				order = append(order, tb)
+			}
+			tb.accounts = append(tb.accounts, i)
+			continue
+		}
 		b := byGroup[c.Group]
 		if b == nil {
 			b = &groupBatch{group: s.Config.GroupByAddr(c.Group)}
@@ -399,6 +474,13 @@ func (s *Session) execute(ctx context.Context, p *planner.Plan, res *Result) err
 				errMu.Lock()
 				ledgerErrs = append(ledgerErrs, err)
 				errMu.Unlock()
+			}
+			if len(tb.accounts) > 0 {
+				if err := s.applyAccounts(ctx, gc, p, runID, tb.addr, tb.accounts, outcomes); err != nil {
+					errMu.Lock()
+					ledgerErrs = append(ledgerErrs, err)
+					errMu.Unlock()
+				}
 			}
 			s.opts.progress("%s", prog.done(tb.addr, began))
 		}(tb)

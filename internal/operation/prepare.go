@@ -223,7 +223,7 @@ func prepare(ctx context.Context, opts Options, cfg *config.Config, warns hcl.Di
 		// Plan only the selected groups: the planner sees a view of the
 		// config without the others (same digest: the files did not change).
 		view := *cfg
-		view.Groups, view.Targets = nil, nil
+		view.Groups, view.Targets, view.Accounts = nil, nil, nil
 		seen := map[string]bool{}
 		for _, g := range cfg.Groups {
 			if keep[g.Addr] {
@@ -231,6 +231,15 @@ func prepare(ctx context.Context, opts Options, cfg *config.Config, warns hcl.Di
 				if !seen[g.Target.Addr] {
 					seen[g.Target.Addr] = true
 					view.Targets = append(view.Targets, g.Target)
+				}
+			}
+		}
+		for _, a := range cfg.Accounts {
+			if keep[a.Addr] {
+				view.Accounts = append(view.Accounts, a)
+				if !seen[a.Target.Addr] {
+					seen[a.Target.Addr] = true
+					view.Targets = append(view.Targets, a.Target)
 				}
 			}
 		}
@@ -245,13 +254,15 @@ func prepare(ctx context.Context, opts Options, cfg *config.Config, warns hcl.Di
 		openErr:        map[string]error{},
 		keep:           keep,
 		Input: planner.Input{
-			Config:     planCfg,
-			Now:        at,
-			Observed:   map[string]providers.Observation{},
-			Resolved:   map[string]map[string]providers.Resolution{},
-			InGroup:    map[string]map[string]map[string]bool{},
-			Ledger:     view,
-			LedgerHead: state.Head(events),
+			Config:      planCfg,
+			Now:         at,
+			Observed:    map[string]providers.Observation{},
+			Accounts:    map[string]providers.AccountState{},
+			Unsupported: map[string]string{},
+			Resolved:    map[string]map[string]providers.Resolution{},
+			InGroup:     map[string]map[string]map[string]bool{},
+			Ledger:      view,
+			LedgerHead:  state.Head(events),
 		},
 	}
 	if err := s.gather(ctx); err != nil {
@@ -261,8 +272,8 @@ func prepare(ctx context.Context, opts Options, cfg *config.Config, warns hcl.Di
 	return s, nil
 }
 
-// selectGroups turns --target addresses into the set of group addresses to
-// plan; nil means every group.
+// selectGroups turns --target addresses into the set of managed set and
+// account addresses to plan; nil means every one.
 func selectGroups(cfg *config.Config, addrs []string) (map[string]bool, error) {
 	if len(addrs) == 0 {
 		return nil, nil
@@ -274,6 +285,12 @@ func selectGroups(cfg *config.Config, addrs []string) (map[string]bool, error) {
 			if g.Addr == a || g.BaseAddr == a || g.Target.Addr == a ||
 				targetBase(g.Target) == a {
 				keep[g.Addr] = true
+				found = true
+			}
+		}
+		for _, acc := range cfg.Accounts {
+			if acc.Addr == a || acc.BaseAddr == a || acc.Target.Addr == a || targetBase(acc.Target) == a {
+				keep[acc.Addr] = true
 				found = true
 			}
 		}
@@ -309,6 +326,7 @@ func knownAddrs(cfg *config.Config) string {
 type targetWork struct {
 	target     *config.Target
 	groups     []*config.Group
+	accounts   []*config.Account
 	principals []string
 	// eligible: "group:<DN>" entries -> principals to check.
 	eligible map[string][]string
@@ -333,6 +351,18 @@ func (s *Session) work() []*targetWork {
 		}
 		w.groups = append(w.groups, g)
 	}
+	for _, a := range cfg.Accounts {
+		if s.keep != nil && !s.keep[a.Addr] {
+			continue
+		}
+		w := byTarget[a.Target.Addr]
+		if w == nil {
+			w = &targetWork{target: a.Target, eligible: map[string][]string{}}
+			byTarget[a.Target.Addr] = w
+			order = append(order, w)
+		}
+		w.accounts = append(w.accounts, a)
+	}
 
 	// policy address -> principals of its grants
 	grantees := map[string][]string{}
@@ -356,7 +386,7 @@ func (s *Session) work() []*targetWork {
 		}
 		for _, p := range cfg.Policies {
 			covers := false
-			for _, gb := range p.Groups {
+			for _, gb := range p.Sets() {
 				if bases[gb] {
 					covers = true
 					break
@@ -415,6 +445,12 @@ func (s *Session) gather(ctx context.Context) error {
 			for g, o := range res.observed {
 				s.Input.Observed[g] = o
 			}
+			for a, st := range res.accounts {
+				s.Input.Accounts[a] = st
+			}
+			for a, why := range res.unsupported {
+				s.Input.Unsupported[a] = why
+			}
 		}(w)
 	}
 	wg.Wait()
@@ -427,17 +463,29 @@ type targetResult struct {
 	resolved map[string]providers.Resolution
 	observed map[string]providers.Observation
 	inGroup  map[string]map[string]bool
+	accounts map[string]providers.AccountState
+	// unsupported: sets and accounts the provider does not handle yet.
+	unsupported map[string]string
 }
 
 func (s *Session) gatherTarget(ctx context.Context, w *targetWork) targetResult {
 	addr := w.target.Addr
 	res := targetResult{
-		resolved: map[string]providers.Resolution{},
-		observed: map[string]providers.Observation{},
+		resolved:    map[string]providers.Resolution{},
+		observed:    map[string]providers.Observation{},
+		accounts:    map[string]providers.AccountState{},
+		unsupported: map[string]string{},
 	}
 	fail := func(err error) targetResult {
 		for _, g := range w.groups {
-			res.observed[g.Addr] = providers.Observation{Err: err}
+			if _, skip := res.unsupported[g.Addr]; !skip {
+				res.observed[g.Addr] = providers.Observation{Err: err}
+			}
+		}
+		for _, a := range w.accounts {
+			if _, skip := res.unsupported[a.Addr]; !skip {
+				res.accounts[a.Addr] = providers.AccountState{Err: err}
+			}
 		}
 		for _, p := range w.principals {
 			if _, ok := res.resolved[p]; !ok {
@@ -459,6 +507,26 @@ func (s *Session) gatherTarget(ctx context.Context, w *targetWork) targetResult 
 		return fail(res.openErr)
 	}
 	res.open = t
+
+	// Sets of a kind the provider does not handle (a sudo_role on a
+	// provider without it) and accounts on a provider without an
+	// AccountManager are left out, with the reason, for the plan to warn.
+	supported := w.groups[:0:0]
+	for _, g := range w.groups {
+		if providers.Supports(t, g.SetKind()) {
+			supported = append(supported, g)
+			continue
+		}
+		res.unsupported[g.Addr] = fmt.Sprintf("%s not supported by this provider yet (%s)", g.SetKind(), w.target.Kind)
+	}
+	w.groups = supported
+	am, manages := t.(providers.AccountManager)
+	if !manages {
+		for _, a := range w.accounts {
+			res.unsupported[a.Addr] = fmt.Sprintf("account not supported by this provider yet (%s)", w.target.Kind)
+		}
+		w.accounts = nil
+	}
 
 	// One call where the target can resolve and read together (a Windows
 	// host: one PowerShell run), else Resolve then Read.
@@ -497,6 +565,20 @@ func (s *Session) gatherTarget(ctx context.Context, w *targetWork) targetResult 
 			o = providers.Observation{Err: fmt.Errorf("%s did not return group %s", addr, g.Addr)}
 		}
 		res.observed[g.Addr] = o
+	}
+
+	if len(w.accounts) > 0 {
+		st, err := am.ReadAccounts(ctx, w.accounts)
+		for _, a := range w.accounts {
+			v, ok := st[a.Addr]
+			switch {
+			case err != nil:
+				v = providers.AccountState{Err: fmt.Errorf("read accounts on %s: %w", addr, err)}
+			case !ok:
+				v = providers.AccountState{Err: fmt.Errorf("%s did not return account %s", addr, a.Addr)}
+			}
+			res.accounts[a.Addr] = v
+		}
 	}
 
 	if ec, ok := t.(providers.EligibilityChecker); ok && len(w.eligible) > 0 {
@@ -558,6 +640,13 @@ func filterPlan(p *planner.Plan, keep map[string]bool) {
 		}
 	}
 	p.Groups = groups
+	accounts := p.Accounts[:0]
+	for _, a := range p.Accounts {
+		if keep[a.Account] {
+			accounts = append(accounts, a)
+		}
+	}
+	p.Accounts = accounts
 	unreadable := p.Unreadable[:0]
 	for _, u := range p.Unreadable {
 		if keep[u.Group] {

@@ -33,6 +33,11 @@ func lockState(ctx context.Context, opts Options, cfg *config.Config, operation 
 			names = append(names, g.Target.Addr)
 		}
 	}
+	for _, a := range cfg.Accounts {
+		if keep == nil || keep[a.Addr] {
+			names = append(names, a.Target.Addr)
+		}
+	}
 	if len(names) == 0 {
 		// Nothing to read or change; still exclude a concurrent apply of
 		// the whole repository from reading half of it.

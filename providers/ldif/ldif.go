@@ -170,9 +170,35 @@ func shapeOf(e *goldap.Entry) (shape, error) {
 		return shape{class: "group", attr: "member"}, nil
 	case has("posixGroup"):
 		return shape{class: "posixGroup", attr: "memberUid", byUID: true}, nil
+	case has("sudoRole"):
+		// sudo-ldap: sudoUser holds user names (uids), like memberUid.
+		return shape{class: "sudoRole", attr: "sudoUser", byUID: true}, nil
 	}
-	return shape{}, fmt.Errorf("entry %q is not a group jitform can manage: objectClass %v has none of groupOfNames, groupOfUniqueNames, group, posixGroup", e.DN, classes)
+	return shape{}, fmt.Errorf("entry %q is not a group jitform can manage: objectClass %v has none of groupOfNames, groupOfUniqueNames, group, posixGroup, sudoRole", e.DN, classes)
 }
+
+// setShape is shapeOf for the managed set g: a sudo_role must be a
+// sudoRole entry and a group must not be one, so that a mistyped DN never
+// turns a group's members into sudo rules or back.
+func setShape(e *goldap.Entry, g *config.Group) (shape, error) {
+	s, err := shapeOf(e)
+	if err != nil {
+		return s, err
+	}
+	switch kind := g.SetKind(); {
+	case kind == config.SetSudoRole && s.class != "sudoRole":
+		return s, fmt.Errorf("%s: entry %q is a %s, not a sudoRole", g.Addr, e.DN, s.class)
+	case kind == config.SetGroup && s.class == "sudoRole":
+		return s, fmt.Errorf("%s: entry %q is a sudoRole; declare it as a sudo_role block", g.Addr, e.DN)
+	case kind != config.SetGroup && kind != config.SetSudoRole:
+		return s, fmt.Errorf("%s: a %s is not supported by this provider", g.Addr, kind)
+	}
+	return s, nil
+}
+
+// SetKinds: an LDIF directory holds groups and sudoRoles (rights are
+// Windows-only).
+func (t *target) SetKinds() []string { return []string{config.SetGroup, config.SetSudoRole} }
 
 // findGroup finds a group's entry: by DN, or for a posixGroup named only
 // by name, by cn.
@@ -193,7 +219,7 @@ func findGroup(d *directory, g *config.Group) (int, error) {
 	}
 	var hits []int
 	for i, e := range d.entries {
-		if s, err := shapeOf(e); err == nil && s.byUID &&
+		if s, err := shapeOf(e); err == nil && s.class == "posixGroup" &&
 			slices.ContainsFunc(values(e, "cn"), func(v string) bool { return strings.EqualFold(v, g.GroupName) }) {
 			hits = append(hits, i)
 		}
@@ -256,7 +282,7 @@ func readGroup(d *directory, g *config.Group) ([]providers.Member, error) {
 		return nil, err
 	}
 	e := d.entries[i]
-	s, err := shapeOf(e)
+	s, err := setShape(e, g)
 	if err != nil {
 		return nil, err
 	}
@@ -357,7 +383,7 @@ func applyGroup(d *directory, gc providers.GroupChange) ([]providers.Outcome, bo
 		return fail(err)
 	}
 	e := d.entries[i]
-	s, err := shapeOf(e)
+	s, err := setShape(e, g)
 	if err != nil {
 		return fail(fmt.Errorf("group %s: %w", g.Addr, err))
 	}
@@ -510,4 +536,8 @@ func setValues(e *goldap.Entry, name string, vs []string) {
 	e.Attributes[first] = goldap.NewEntryAttribute(e.Attributes[first].Name, vs)
 }
 
-var _ providers.Opener = Open
+var (
+	_ providers.Opener         = Open
+	_ providers.SetKinds       = (*target)(nil)
+	_ providers.AccountManager = (*target)(nil)
+)
