@@ -106,6 +106,8 @@ func decodeChange(raw []byte, c *state.Change, in interner) error {
 			c.ID = string(v)
 		case "plan_id":
 			c.PlanID = string(v)
+		case "kind":
+			c.Kind = in.get(v)
 		case "action":
 			c.Action = in.get(v)
 		case "group":

@@ -3,6 +3,7 @@ package report
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -330,7 +331,7 @@ func TestDecodeMatchesEncodingJSON(t *testing.T) {
 		var gotO, wantO state.ChangeOutcome
 		gerr = decodeOutcome([]byte(in), &gotO)
 		werr = json.Unmarshal([]byte(in), &wantO)
-		if (gerr == nil) != (werr == nil) || gotO != wantO {
+		if (gerr == nil) != (werr == nil) || !reflect.DeepEqual(gotO, wantO) {
 			t.Errorf("decodeOutcome(%s) = %+v, %v; encoding/json gives %+v, %v", in, gotO, gerr, wantO, werr)
 		}
 	}
