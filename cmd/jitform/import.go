@@ -126,6 +126,7 @@ func (a *app) writeMembers(found []operation.Adoption) (int, error) {
 		return 0, err
 	}
 	type edit struct {
+		block   string // group, right or sudo_role
 		name    string
 		members []string
 	}
@@ -147,7 +148,11 @@ func (a *app) writeMembers(found []operation.Adoption) (int, error) {
 			continue
 		}
 		perBase[g.BaseAddr] = ad.Members
-		byFile[g.DeclRange.Filename] = append(byFile[g.DeclRange.Filename], edit{g.Name, ad.Members})
+		block := g.Kind
+		if block == "" {
+			block = "group"
+		}
+		byFile[g.DeclRange.Filename] = append(byFile[g.DeclRange.Filename], edit{block, g.Name, ad.Members})
 	}
 	n := 0
 	for file, edits := range byFile {
@@ -161,12 +166,12 @@ func (a *app) writeMembers(found []operation.Adoption) (int, error) {
 		}
 		changed := false
 		for _, e := range edits {
-			if conflict["group."+e.name] {
-				fmt.Fprintf(a.stderr, "group.%s: its hosts have different members; set members by hand\n", e.name)
+			if conflict[e.block+"."+e.name] {
+				fmt.Fprintf(a.stderr, "%s.%s: its hosts have different members; set members by hand\n", e.block, e.name)
 				continue
 			}
 			for _, blk := range f.Body().Blocks() {
-				if blk.Type() == "group" && len(blk.Labels()) == 1 && blk.Labels()[0] == e.name {
+				if blk.Type() == e.block && len(blk.Labels()) == 1 && blk.Labels()[0] == e.name {
 					blk.Body().SetAttributeValue("members", stringList(e.members))
 					changed = true
 					n++
