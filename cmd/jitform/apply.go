@@ -47,8 +47,12 @@ func cmdApply(ctx context.Context, a *app, args []string) int {
 	autoApprove := fs.Bool("auto-approve", false, "apply without asking for confirmation")
 	lockTimeout := fs.Duration("lock-timeout", 0, "wait up to `D` for the state lock held by another run (e.g. 30s)")
 	parallelism := fs.Int("parallelism", operation.DefaultParallelism, "change at most `N` targets at once")
+	targets := fs.StringArray("target", nil, "apply only to this target or group `ADDR` (repeatable), as plan --target")
 	if code, done := a.parse(fs, args); done {
 		return code
+	}
+	if len(*targets) > 0 && fs.NArg() == 1 {
+		return a.errorf("--target and a plan file exclude each other: a saved plan already holds its scope (make it with plan --target ADDR --out FILE)")
 	}
 	if fs.NArg() > 1 {
 		return a.errorf("apply takes at most one plan file (got %q)", fs.Args())
@@ -71,6 +75,7 @@ func cmdApply(ctx context.Context, a *app, args []string) int {
 		return a.errorf("%v", err)
 	}
 	opts := a.options(b, *parallelism, *lockTimeout)
+	opts.Targets = *targets
 	// Warnings before the prompt, not after the changes are made.
 	warned := false
 	opts.ConfigLoaded = func(cfg *config.Config, warns hcl.Diagnostics) {
