@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/jitform/jitform/config"
 	"github.com/jitform/jitform/planner"
@@ -49,6 +50,14 @@ type Options struct {
 	Who string
 	// Log receives the providers' protocol debug records (JITFORM_LOG).
 	Log *slog.Logger
+	// Operation is what apply_started records: "apply" (default) or "run".
+	Operation string
+	// Runner is who runs the apply, for the ledger; nil: CurrentRunner().
+	Runner *state.Runner
+	// SignAs and Signer: a declared actor who signs the plan being applied
+	// (apply --as); the apply_signed event precedes its intents.
+	SignAs string
+	Signer ssh.Signer
 }
 
 func (o *Options) now() time.Time {

@@ -159,6 +159,9 @@ func runCycle(ctx context.Context, ro RunOptions) (*planner.Plan, *Result, error
 	opts := ro.Options
 	opts.At = time.Time{} // always now
 	opts.Now = ro.Clock.Now
+	if opts.Operation == "" {
+		opts.Operation = "run"
+	}
 	if ro.Claim != nil {
 		targets, err := ro.Claim(cctx)
 		if err != nil {
