@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/jitform/jitform/internal/operation"
 	"github.com/jitform/jitform/planner"
 	"github.com/jitform/jitform/providers"
+	"github.com/jitform/jitform/state"
 )
 
 const applyUsage = `
@@ -31,8 +33,14 @@ the ledger or an observed membership changed since it was made.
 A plan with errors is refused whole. One failing target never stops the
 others; a failed removal of a member whose access ended is listed first.
 
+With --as NAME, a declared actor signs the plan being applied (its id and
+digest) with --key FILE or their ssh-agent key; the signed apply_signed event
+is written before any change, and a key that is not the actor's refuses the
+apply. Every apply records who ran it (user, host, CI job) as apply_started.
+
 Examples:
   jitform apply
+  jitform apply --auto-approve --as alice --key ~/.ssh/id_ed25519
   jitform apply --auto-approve --lock-timeout 2m
   jitform plan --out tonight.plan && jitform apply tonight.plan
 
@@ -44,8 +52,13 @@ func cmdApply(ctx context.Context, a *app, args []string) int {
 	autoApprove := fs.Bool("auto-approve", false, "apply without asking for confirmation")
 	lockTimeout := fs.Duration("lock-timeout", 0, "wait up to `D` for the state lock held by another run (e.g. 30s)")
 	parallelism := fs.Int("parallelism", operation.DefaultParallelism, "change at most `N` targets at once")
+	as := fs.String("as", "", "sign the plan being applied as the declared actor `NAME` (recorded as apply_signed)")
+	keyFile := fs.String("key", a.getenv("JITFORM_KEY"), "with --as: sign with the private key in `FILE` (default $JITFORM_KEY, else the ssh-agent)")
 	if code, done := a.parse(fs, args); done {
 		return code
+	}
+	if fs.Changed("key") && *as == "" {
+		return a.errorf("--key signs the apply as an actor: add --as NAME (a declared actor); nothing was changed")
 	}
 	if fs.NArg() > 1 {
 		return a.errorf("apply takes at most one plan file (got %q)", fs.Args())
@@ -68,6 +81,21 @@ func cmdApply(ctx context.Context, a *app, args []string) int {
 		return a.errorf("%v", err)
 	}
 	opts := a.options(b, *parallelism, *lockTimeout)
+	opts.Runner = a.runner()
+	if *as != "" {
+		// A person stands behind this apply: their key must sign before
+		// anything is read or changed.
+		cfg, _, err := operation.LoadConfig(a.dir, time.Now().UTC())
+		if err != nil {
+			return a.fail(err)
+		}
+		signer, done, err := a.signer(ctx, cfg, *as, *keyFile)
+		if err != nil {
+			return a.errorf("%v; nothing was changed", err)
+		}
+		defer done()
+		opts.SignAs, opts.Signer = *as, signer
+	}
 
 	var confirm operation.ConfirmFunc
 	shown := false
@@ -218,4 +246,11 @@ func (a *app) printResult(res *operation.Result) int {
 		fmt.Fprintln(a.stdout, "Every change is recorded in the ledger.")
 	}
 	return exitError
+}
+
+// runner is who runs this command, for the ledger's apply_started: the OS
+// user and host, and the CI job read from the environment.
+func (a *app) runner() *state.Runner {
+	r := operation.CurrentRunner(a.getenv)
+	return &r
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jitform/jitform/internal/operation"
 	"github.com/jitform/jitform/state"
 )
 
@@ -53,6 +54,7 @@ Examples:
 var knownEventTypes = []string{
 	state.EventRequest, state.EventApprove, state.EventDeny, state.EventRevoke, state.EventReview,
 	state.EventChangeIntent, state.EventChangeApplied, state.EventChangeFailed,
+	state.EventApplyStarted, state.EventApplySigned, state.EventRemovedByServer, state.EventSessionsEnded,
 }
 
 func cmdLedger(ctx context.Context, a *app, args []string) int {
@@ -123,6 +125,9 @@ func cmdLedger(ctx context.Context, a *app, args []string) int {
 		head := state.Head(events)
 		if head == "" {
 			head = "(empty)"
+		}
+		if code, bad := a.verifyApplySignatures(events); bad {
+			return code
 		}
 		if fs.Changed("checkpoint") {
 			if err := state.VerifyCheckpoint(events, cp); err != nil {
@@ -209,6 +214,30 @@ func cmdLedger(ctx context.Context, a *app, args []string) int {
 		}
 		return exitOK
 	}
+}
+
+// verifyApplySignatures checks the signatures of apply --as (apply_signed
+// events) against the actors declared in the repository, as grant
+// signatures are checked; bad is true when verify must fail.
+func (a *app) verifyApplySignatures(events []state.Event) (code int, bad bool) {
+	signed := 0
+	for _, ev := range events {
+		if ev.Type == state.EventApplySigned {
+			signed++
+		}
+	}
+	if signed == 0 {
+		return exitOK, false
+	}
+	cfg, _, err := operation.LoadConfig(a.dir, time.Now().UTC())
+	if err != nil {
+		return a.errorf("cannot check the %d signed apply(s) without the configuration's actors: %v", signed, err), true
+	}
+	if _, err := operation.VerifyApplySignatures(cfg, events); err != nil {
+		return a.errorf("the ledger's hash chain is intact, but a signed apply does not verify: %v", err), true
+	}
+	a.progress("%d signed apply(s) verified against the declared actors' keys", signed)
+	return exitOK, false
 }
 
 // selectTypes turns --type values (repeated or comma-separated) into a set;

@@ -75,6 +75,8 @@ func cmdRun(ctx context.Context, a *app, args []string) int {
 	log := slog.New(h)
 	opts := a.options(b, *parallelism, *lockTimeout)
 	opts.Progress = nil // structured logs replace progress lines
+	opts.Runner = a.runner()
+	opts.Operation = "run"
 	// SIGHUP wakes the loop early; a burst of them is one wake.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)

@@ -187,7 +187,7 @@ func (s *Session) startEvents(gc *groupCommit, p *planner.Plan, runID string) ([
 	}
 	runner := s.opts.Runner
 	if runner == nil {
-		r := CurrentRunner()
+		r := CurrentRunner(nil)
 		runner = &r
 	}
 	started, err := gc.event(state.EventApplyStarted, state.ApplyStarted{ID: runID, PlanID: p.ID, Operation: op, Runner: *runner})

@@ -1,6 +1,7 @@
 package operation
 
 import (
+	"fmt"
 	"os"
 	"os/user"
 	"strings"
@@ -38,8 +39,12 @@ func RunnerFromEnv(getenv func(string) string, userName, host string, pid int) s
 	return r
 }
 
-// CurrentRunner is RunnerFromEnv for this process.
-func CurrentRunner() state.Runner {
+// CurrentRunner is RunnerFromEnv for this process, with the CI variables
+// read through getenv (nil: the process environment).
+func CurrentRunner(getenv func(string) string) state.Runner {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
 	name := ""
 	if u, err := user.Current(); err == nil {
 		name = u.Username
@@ -48,7 +53,7 @@ func CurrentRunner() state.Runner {
 		name = os.Getenv("USER")
 	}
 	host, _ := os.Hostname()
-	return RunnerFromEnv(os.Getenv, name, host, os.Getpid())
+	return RunnerFromEnv(getenv, name, host, os.Getpid())
 }
 
 // serverLock is the lock that removes a grant's member from a group on t
@@ -64,4 +69,30 @@ func serverLock(t *config.Target) string {
 		return state.LockWindowsSwitch
 	}
 	return state.LockUnknown
+}
+
+// VerifyApplySignatures checks every apply_signed event of the ledger as
+// grant signatures are checked: its actor is declared in cfg and the
+// signature is theirs over the event (state.VerifyEventKey). It returns
+// how many it checked, and the first failure naming the event.
+func VerifyApplySignatures(cfg *config.Config, events []state.Event) (int, error) {
+	n := 0
+	for _, ev := range events {
+		if ev.Type != state.EventApplySigned {
+			continue
+		}
+		n++
+		ac := cfg.ActorByName(ev.Actor)
+		if ac == nil {
+			return n, fmt.Errorf("apply_signed event %d: %q is not a declared actor", ev.Seq, ev.Actor)
+		}
+		pub, err := state.ParsePublicKey(ac.SSHKey)
+		if err != nil {
+			return n, fmt.Errorf("apply_signed event %d: actor %s: %w", ev.Seq, ev.Actor, err)
+		}
+		if err := state.VerifyEventKey(ev, pub); err != nil {
+			return n, fmt.Errorf("apply_signed event %d by %s: %w", ev.Seq, ev.Actor, err)
+		}
+	}
+	return n, nil
 }
