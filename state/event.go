@@ -5,6 +5,7 @@ package state
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -66,25 +67,37 @@ type CI struct {
 	URL        string `json:"url,omitempty"`        // the run's or job's URL
 }
 
-// String is "user@host", with the CI actor and run when there is one.
+// String is "user@host", with the CI actor and run when there is one, on
+// one line: a value with a control character is shown quoted.
 func (r Runner) String() string {
-	s := r.User + "@" + r.Host
+	s := oneLine(r.User) + "@" + oneLine(r.Host)
 	if r.CI != nil {
 		var parts []string
 		if r.CI.Actor != "" {
-			parts = append(parts, r.CI.Actor)
+			parts = append(parts, oneLine(r.CI.Actor))
 		}
 		if r.CI.Repository != "" {
-			parts = append(parts, r.CI.Repository)
+			parts = append(parts, oneLine(r.CI.Repository))
 		}
 		if r.CI.RunID != "" {
-			parts = append(parts, "run "+r.CI.RunID)
+			parts = append(parts, "run "+oneLine(r.CI.RunID))
 		} else if r.CI.URL != "" {
-			parts = append(parts, r.CI.URL)
+			parts = append(parts, oneLine(r.CI.URL))
 		}
-		s += " via " + r.CI.Provider
+		s += " via " + oneLine(r.CI.Provider)
 		if len(parts) > 0 {
 			s += " (" + strings.Join(parts, ", ") + ")"
+		}
+	}
+	return s
+}
+
+// oneLine is s, or s quoted (Go syntax) when it holds a control character,
+// so a recorded value never forges a line of a log.
+func oneLine(s string) string {
+	for _, c := range s {
+		if c < 0x20 || c == 0x7f || c == 0x85 || c == 0x2028 || c == 0x2029 {
+			return strconv.Quote(s)
 		}
 	}
 	return s

@@ -95,6 +95,17 @@ func TestApplyAsSignsThePlanBeforeTheIntents(t *testing.T) {
 	if evs[1].Actor != "carol" || evs[1].Sig == "" || sg.Run != st.ID || sg.PlanID != st.PlanID || len(sg.PlanDigest) != 64 {
 		t.Errorf("apply_signed = actor %q, %+v; want carol's signature over run %s, plan %s and a sha256 digest", evs[1].Actor, sg, st.ID, st.PlanID)
 	}
+	// ledger log names the runner and the signer.
+	out, _, code = r.run("ledger", "log")
+	for _, want := range []string{
+		"apply_started   jitform      apply by ",
+		`via github ("octo\"cat\nx", acme/policy, run 4242) [run ` + st.ID, // one line, the value quoted
+		"apply_signed    carol        plan " + st.PlanID + " (sha256 " + sg.PlanDigest[:12] + ") signed by carol by ",
+	} {
+		if code != exitOK || !strings.Contains(out, want) {
+			t.Errorf("ledger log lacks %q:\n%s", want, out)
+		}
+	}
 	out, stderr, code = r.run("ledger", "verify")
 	if code != exitOK || !strings.Contains(stderr, "1 signed apply(s) verified") {
 		t.Fatalf("ledger verify: exit %d\n%s\n%s", code, out, stderr)

@@ -198,13 +198,14 @@ func cmdLedger(ctx context.Context, a *app, args []string) int {
 			return exitOK
 		}
 		intents := intentsByID(events)
+		runners := runnersByID(events)
 		shown := 0
 		for _, ev := range events {
 			if !keep(ev) {
 				continue
 			}
 			shown++
-			fmt.Fprintf(w, "%5d  %s  %-15s %-12s %s\n", ev.Seq, ev.Time.UTC().Format(time.RFC3339), ev.Type, ev.Actor, describe(ev, intents))
+			fmt.Fprintf(w, "%5d  %s  %-15s %-12s %s\n", ev.Seq, ev.Time.UTC().Format(time.RFC3339), ev.Type, ev.Actor, describe(ev, intents, runners))
 		}
 		if shown == 0 {
 			fmt.Fprintf(w, "No event of the %d in the ledger matches.\n", len(events))
@@ -297,10 +298,62 @@ func intentsByID(events []state.Event) map[string]state.Change {
 	return m
 }
 
+// runnersByID indexes who ran each apply (apply_started), so change lines
+// can name their runner.
+func runnersByID(events []state.Event) map[string]state.Runner {
+	m := map[string]state.Runner{}
+	for _, ev := range events {
+		if ev.Type != state.EventApplyStarted {
+			continue
+		}
+		var st state.ApplyStarted
+		if json.Unmarshal(ev.Payload, &st) == nil && st.ID != "" {
+			m[st.ID] = st.Runner
+		}
+	}
+	return m
+}
+
+// byRunner is " by RUNNER" for a change of run id, or "" when the ledger
+// does not record who ran it.
+func byRunner(runners map[string]state.Runner, id string) string {
+	if r, ok := runners[id]; ok && id != "" {
+		return " by " + r.String()
+	}
+	return ""
+}
+
 // describe summarises an event's payload in one line for people. intents
-// (by ID) lets an outcome name its member, group and plan.
-func describe(ev state.Event, intents map[string]state.Change) string {
+// (by ID) lets an outcome name its member, group and plan; runners (by
+// apply_started ID) who ran it.
+func describe(ev state.Event, intents map[string]state.Change, runners map[string]state.Runner) string {
 	switch ev.Type {
+	case state.EventApplyStarted:
+		var st state.ApplyStarted
+		if json.Unmarshal(ev.Payload, &st) == nil {
+			s := fmt.Sprintf("%s by %s [run %s, plan %s]", dashIfEmpty(st.Operation), st.Runner.String(), st.ID, dashIfEmpty(st.PlanID))
+			if st.Runner.CI != nil && st.Runner.CI.URL != "" {
+				s += " " + st.Runner.CI.URL
+			}
+			return s
+		}
+	case state.EventApplySigned:
+		var sg state.ApplySigned
+		if json.Unmarshal(ev.Payload, &sg) == nil {
+			return fmt.Sprintf("plan %s (sha256 %s) signed by %s%s [run %s]", sg.PlanID, abbrev(sg.PlanDigest), ev.Actor, byRunner(runners, sg.Run), sg.Run)
+		}
+	case state.EventRemovedByServer:
+		var rb state.RemovedByServer
+		if json.Unmarshal(ev.Payload, &rb) == nil {
+			s := fmt.Sprintf("%s found gone from %s, removed by %s", rb.Member, rb.Group, rb.Lock)
+			if rb.Expires != nil {
+				s += " (due " + rb.Expires.UTC().Format(time.RFC3339) + ")"
+			}
+			if rb.Grant != "" {
+				s += " " + rb.Grant
+			}
+			return s + fmt.Sprintf(" [added by %s; found%s]", rb.Intent, byRunner(runners, rb.Run))
+		}
 	case state.EventChangeIntent:
 		var c state.Change
 		if json.Unmarshal(ev.Payload, &c) == nil {
@@ -311,7 +364,7 @@ func describe(ev state.Event, intents map[string]state.Change) string {
 			if c.Ticket != "" {
 				why += " " + c.Ticket
 			}
-			return fmt.Sprintf("%s (%s) [%s, plan %s]", changeText(c), why, c.ID, dashIfEmpty(c.PlanID))
+			return fmt.Sprintf("%s (%s) [%s, plan %s]%s", changeText(c), why, c.ID, dashIfEmpty(c.PlanID), byRunner(runners, c.Run))
 		}
 	case state.EventChangeApplied, state.EventChangeFailed:
 		var o state.ChangeOutcome
@@ -325,7 +378,11 @@ func describe(ev state.Event, intents map[string]state.Change) string {
 			if o.Error != "" {
 				s += ": " + o.Error
 			}
-			return s
+			run := o.Run
+			if run == "" {
+				run = intents[o.ID].Run
+			}
+			return s + byRunner(runners, run)
 		}
 	}
 	if s, ok := describeGrantEvent(ev); ok {
@@ -341,6 +398,14 @@ func changeText(c state.Change) string {
 		dir = "from"
 	}
 	return fmt.Sprintf("%s %s %s %s", c.Action, c.Member, dir, c.Group)
+}
+
+// abbrev is the first 12 characters of a digest.
+func abbrev(s string) string {
+	if len(s) > 12 {
+		return s[:12]
+	}
+	return s
 }
 
 func dashIfEmpty(s string) string {
