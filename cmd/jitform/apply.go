@@ -178,6 +178,18 @@ func (a *app) printResult(res *operation.Result) int {
 			fmt.Fprintf(a.stdout, "  ~ %s %s in %s (%s [%s]): member found %s\n", ch.Action, ch.Member, ch.Group, c.Change.Status, ch.ID, found)
 		}
 	}
+	if len(res.ServerRemovals) > 0 {
+		// Members jitform added that something else removed: a server-side
+		// lock (expiring link, dead-man's switch) or a person.
+		fmt.Fprintf(a.stdout, "\nFound %d member(s) jitform added gone without a removal by jitform (recorded as removed_by_server):\n", len(res.ServerRemovals))
+		for _, rb := range res.ServerRemovals {
+			by := "by a " + strings.ReplaceAll(rb.Lock, "_", " ")
+			if rb.Lock == state.LockUnknown {
+				by = "by something other than jitform (no server-side lock was set)"
+			}
+			fmt.Fprintf(a.stdout, "  ~ %s left %s (%s) %s\n", rb.Member, rb.Group, rb.Grant, by)
+		}
+	}
 	if len(res.Outcomes) > 0 {
 		fmt.Fprintln(a.stdout)
 	}

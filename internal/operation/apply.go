@@ -73,6 +73,9 @@ type Result struct {
 	Outcomes []Outcome
 	// Closed lists the uncertain changes of earlier runs this apply settled.
 	Closed []Closure
+	// ServerRemovals lists the members jitform added that this apply found
+	// gone without a removal by jitform (recorded as removed_by_server).
+	ServerRemovals []state.RemovedByServer
 	// Config and its non-fatal diagnostics, for the caller to print.
 	Config         *config.Config
 	ConfigWarnings hcl.Diagnostics
@@ -244,12 +247,19 @@ type Closure struct {
 // administrator adds by hand later is never removed as jitform's. Groups
 // that could not be read, or are no longer configured on the same target,
 // stay uncertain for a later run.
+//
+// In the same write it records, as removed_by_server, every member jitform
+// added and never removed that the read found gone (serverRemovals).
 func (s *Session) closeUncertain(ctx context.Context, gc *groupCommit, runID string, res *Result) error {
-	if s.Input.Ledger == nil || len(s.Input.Ledger.Uncertain) == 0 {
+	if s.Input.Ledger == nil {
 		return nil
 	}
 	var evs []state.Event
 	var closed []Closure
+	gone, err := s.serverRemovals(gc, runID)
+	if err != nil {
+		return err
+	}
 	for _, u := range s.Input.Ledger.Uncertain {
 		c := u.Change
 		g := s.Config.GroupByAddr(c.Group)
@@ -295,15 +305,111 @@ func (s *Session) closeUncertain(ctx context.Context, gc *groupCommit, runID str
 		evs = append(evs, ev)
 		closed = append(closed, Closure{Change: u, Status: st})
 	}
-	if len(evs) == 0 {
+	if len(evs) == 0 && len(gone) == 0 {
 		return nil
 	}
-	s.opts.progress("closing %d uncertain change(s) left by earlier runs", len(evs))
+	if len(evs) > 0 {
+		s.opts.progress("closing %d uncertain change(s) left by earlier runs", len(evs))
+	}
+	for _, g := range gone {
+		evs = append(evs, g.ev)
+		s.opts.progress("%s: %s is gone although jitform never removed it (lock: %s)", g.p.Group, g.p.Member, g.p.Lock)
+	}
 	if err := gc.append(ctx, evs); err != nil {
-		return fmt.Errorf("record what was found for %d uncertain change(s) in the ledger: %w", len(evs), err)
+		return fmt.Errorf("record what was found for %d uncertain or vanished member(s) in the ledger: %w", len(evs), err)
 	}
 	res.Closed = closed
+	for _, g := range gone {
+		res.ServerRemovals = append(res.ServerRemovals, g.p)
+	}
 	return nil
+}
+
+type serverRemoval struct {
+	p  state.RemovedByServer
+	ev state.Event
+}
+
+// serverRemovals finds the members jitform added for a grant, and never
+// removed, that this session's read found gone from their group: a
+// server-side lock removed them (an expiring link, a host's dead-man's
+// switch) when their add was written with one, else someone or something
+// else did (lock "unknown"). Changes still uncertain are left to
+// closeUncertain; groups that could not be read, or moved to another
+// target, are left for a later run.
+func (s *Session) serverRemovals(gc *groupCommit, runID string) ([]serverRemoval, error) {
+	lv := s.Input.Ledger
+	if len(lv.Managed) == 0 {
+		return nil, nil
+	}
+	uncertain := map[[2]string]bool{}
+	for _, u := range lv.Uncertain {
+		uncertain[[2]string{u.Change.Group, u.Change.Member}] = true
+	}
+	type cand struct{ group, member, grant string }
+	var cands []cand
+	groups := make([]string, 0, len(lv.Managed))
+	for g := range lv.Managed {
+		groups = append(groups, g)
+	}
+	sort.Strings(groups)
+	for _, addr := range groups {
+		g := s.Config.GroupByAddr(addr)
+		o, ok := s.Input.Observed[addr]
+		if g == nil || g.Target == nil || !ok || o.Err != nil {
+			continue
+		}
+		present := make(map[string]bool, len(o.Members))
+		for _, m := range o.Members {
+			present[m.ID] = true
+		}
+		members := make([]string, 0, len(lv.Managed[addr]))
+		for m := range lv.Managed[addr] {
+			members = append(members, m)
+		}
+		sort.Strings(members)
+		for _, m := range members {
+			mg := lv.Managed[addr][m]
+			if mg.Grant == "" || present[m] || uncertain[[2]string{addr, m}] {
+				continue
+			}
+			cands = append(cands, cand{addr, m, mg.Grant})
+		}
+	}
+	if len(cands) == 0 {
+		return nil, nil
+	}
+	// The add intents that made them managed: the last add of each.
+	last := map[[2]string]state.Change{}
+	for _, ev := range s.Events {
+		if ev.Type != state.EventChangeIntent {
+			continue
+		}
+		var c state.Change
+		if json.Unmarshal(ev.Payload, &c) == nil && c.Action == string(providers.Add) {
+			last[[2]string{c.Group, c.Member}] = c
+		}
+	}
+	now := s.opts.now()
+	var out []serverRemoval
+	for _, c := range cands {
+		intent, ok := last[[2]string{c.group, c.member}]
+		if !ok {
+			continue
+		}
+		lock := state.LockUnknown
+		if intent.Expires != nil {
+			lock = serverLock(s.Config.GroupByAddr(c.group).Target)
+		}
+		p := state.RemovedByServer{Run: runID, Intent: intent.ID, Group: c.group, Member: c.member, Grant: c.grant,
+			Lock: lock, Expires: intent.Expires, ObservedAt: now}
+		ev, err := gc.event(state.EventRemovedByServer, p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, serverRemoval{p: p, ev: ev})
+	}
+	return out, nil
 }
 
 // savedScope is the --target selection a saved plan was made with: its

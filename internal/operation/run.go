@@ -196,6 +196,10 @@ func logCycle(log *slog.Logger, cycle int, plan *planner.Plan, res *Result, err 
 			log.Info("uncertain change closed", "cycle", cycle, "id", c.Change.Change.ID, "action", c.Change.Change.Action,
 				"group", c.Change.Change.Group, "member", c.Change.Change.Member, "was", c.Change.Status, "status", c.Status)
 		}
+		for _, rb := range res.ServerRemovals {
+			log.Info("member removed without jitform", "cycle", cycle, "group", rb.Group, "member", rb.Member,
+				"grant", rb.Grant, "lock", rb.Lock)
+		}
 		for _, o := range res.Outcomes {
 			c := o.Change
 			attrs := []any{"cycle", cycle, "action", c.Action, "group", c.Group, "member", c.Member,
