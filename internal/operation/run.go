@@ -45,6 +45,12 @@ type RunOptions struct {
 	// addresses this process acts on in the coming cycle; the others are
 	// another replica's. No target: the cycle does nothing.
 	Claim func(ctx context.Context) ([]string, error)
+	// AfterCycle, when set, is called after every cycle that applied (with
+	// its result, also a failed one), before the loop sleeps: `jitform run`
+	// sends its removal_failed and window_ended_late notifications from it.
+	// It runs on a context a signal does not cancel, and must bound its own
+	// time.
+	AfterCycle func(ctx context.Context, res *Result)
 }
 
 // Defaults of RunOptions.
@@ -106,6 +112,9 @@ func Run(ctx context.Context, ro RunOptions) error {
 		log.Info("cycle start", "cycle", cycle)
 		plan, res, err := runCycle(ctx, ro)
 		ok := logCycle(log, cycle, plan, res, err)
+		if res != nil && ro.AfterCycle != nil {
+			ro.AfterCycle(context.WithoutCancel(ctx), res)
+		}
 		if plan != nil && plan.NextChangeAt != nil {
 			deadline = plan.NextChangeAt
 		}
