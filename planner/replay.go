@@ -88,6 +88,13 @@ func Replay(cfg *config.Config, events []state.Event, now time.Time) (*LedgerVie
 				}
 				m[c.Member] = Managed{Grant: c.Grant, Since: ev.Time.UTC()}
 			}
+		case state.EventRemovedByServer:
+			// A lock (or someone) removed a member jitform added: there is
+			// nothing left for jitform to undo.
+			var rb state.RemovedByServer
+			if err := json.Unmarshal(ev.Payload, &rb); err == nil {
+				delete(v.Managed[rb.Group], rb.Member)
+			}
 		case state.EventChangeApplied, state.EventChangeFailed:
 			var o state.ChangeOutcome
 			if err := json.Unmarshal(ev.Payload, &o); err != nil {

@@ -5,6 +5,8 @@ package state
 
 import (
 	"encoding/json"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -24,7 +26,108 @@ const (
 	// the member's logon sessions on the host were logged off (payload:
 	// SessionsEnded).
 	EventSessionsEnded = "sessions_ended"
+	// EventApplyStarted opens an apply (or a run cycle) that changes
+	// something: who ran it (payload: ApplyStarted). It is written in the
+	// same append as the first intents; intents refer to it by Change.Run.
+	EventApplyStarted = "apply_started"
+	// EventApplySigned: a declared actor signed the plan being applied
+	// (apply --as NAME); Actor is that actor and Sig their signature
+	// (payload: ApplySigned). Written before the run's intents.
+	EventApplySigned = "apply_signed"
+	// EventRemovedByServer: a member jitform added (and never removed) was
+	// found gone: a server-side lock (an expiring link, a host's
+	// dead-man's switch) or someone else removed it (payload:
+	// RemovedByServer).
+	EventRemovedByServer = "removed_by_server"
 )
+
+// ApplyStarted is the payload of an apply_started event.
+type ApplyStarted struct {
+	ID        string `json:"id"` // the run ID; Change.Run and ChangeOutcome.Run refer to it
+	PlanID    string `json:"plan_id"`
+	Operation string `json:"operation"` // "apply" or "run"
+	Runner    Runner `json:"runner"`
+}
+
+// Runner is who ran an apply: the OS user and host, and the CI job where
+// there is one. Values are recorded verbatim, as data.
+type Runner struct {
+	User string `json:"user"`
+	Host string `json:"host"`
+	PID  int    `json:"pid"`
+	CI   *CI    `json:"ci,omitempty"`
+}
+
+// CI is the CI job that ran an apply.
+type CI struct {
+	Provider   string `json:"provider"`             // "github", "gitlab" or "generic"
+	Actor      string `json:"actor,omitempty"`      // GITHUB_ACTOR, GITLAB_USER_LOGIN
+	Repository string `json:"repository,omitempty"` // GITHUB_REPOSITORY, CI_PROJECT_PATH
+	RunID      string `json:"run_id,omitempty"`     // GITHUB_RUN_ID, JITFORM_RUN_ID
+	URL        string `json:"url,omitempty"`        // the run's or job's URL
+}
+
+// String is "user@host", with the CI actor and run when there is one, on
+// one line: a value with a control character is shown quoted.
+func (r Runner) String() string {
+	s := oneLine(r.User) + "@" + oneLine(r.Host)
+	if r.CI != nil {
+		var parts []string
+		if r.CI.Actor != "" {
+			parts = append(parts, oneLine(r.CI.Actor))
+		}
+		if r.CI.Repository != "" {
+			parts = append(parts, oneLine(r.CI.Repository))
+		}
+		if r.CI.RunID != "" {
+			parts = append(parts, "run "+oneLine(r.CI.RunID))
+		} else if r.CI.URL != "" {
+			parts = append(parts, oneLine(r.CI.URL))
+		}
+		s += " via " + oneLine(r.CI.Provider)
+		if len(parts) > 0 {
+			s += " (" + strings.Join(parts, ", ") + ")"
+		}
+	}
+	return s
+}
+
+// oneLine is s, or s quoted (Go syntax) when it holds a control character,
+// so a recorded value never forges a line of a log.
+func oneLine(s string) string {
+	for _, c := range s {
+		if c < 0x20 || c == 0x7f || c == 0x85 || c == 0x2028 || c == 0x2029 {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}
+
+// ApplySigned is the payload of an apply_signed event.
+type ApplySigned struct {
+	Run        string `json:"run"` // the apply_started ID
+	PlanID     string `json:"plan_id"`
+	PlanDigest string `json:"plan_digest"` // sha256 of the plan's JSON
+}
+
+// Locks that remove a member without jitform (RemovedByServer.Lock).
+const (
+	LockTTLLink       = "ttl_link"       // an Active Directory expiring link (ttl_links)
+	LockWindowsSwitch = "windows_switch" // a Windows host's dead-man's switch
+	LockUnknown       = "unknown"        // neither: removed by hand or by another tool
+)
+
+// RemovedByServer is the payload of a removed_by_server event.
+type RemovedByServer struct {
+	Run        string     `json:"run"`    // the apply that found it
+	Intent     string     `json:"intent"` // the change_intent that added the member
+	Group      string     `json:"group"`
+	Member     string     `json:"member"`
+	Grant      string     `json:"grant,omitempty"`
+	Lock       string     `json:"lock"`
+	Expires    *time.Time `json:"expires,omitempty"` // when the lock was due, if known
+	ObservedAt time.Time  `json:"observed_at"`
+}
 
 // SessionsEnded is the payload of a sessions_ended event.
 type SessionsEnded struct {
@@ -70,6 +173,11 @@ type Change struct {
 	Grant  string `json:"grant,omitempty"` // grant address or ledger grant ID
 	Policy string `json:"policy,omitempty"`
 	Ticket string `json:"ticket,omitempty"`
+	// Run is the apply_started event of the apply that wrote this intent.
+	Run string `json:"run,omitempty"`
+	// Expires is when a server-side lock removes the member (an expiring
+	// link, a dead-man's switch), for adds that have one.
+	Expires *time.Time `json:"expires,omitempty"`
 }
 
 // ChangeOutcome is the payload of change_applied and change_failed events.
@@ -84,4 +192,6 @@ type ChangeOutcome struct {
 	Credentials map[string]string `json:"credentials,omitempty"`
 	// PasswordRotated: the change set a new password.
 	PasswordRotated bool `json:"password_rotated,omitempty"`
+	// Run is the apply_started event of the apply that wrote the outcome.
+	Run string `json:"run,omitempty"`
 }

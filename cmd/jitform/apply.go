@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/jitform/jitform/internal/operation"
 	"github.com/jitform/jitform/planner"
 	"github.com/jitform/jitform/providers"
+	"github.com/jitform/jitform/state"
 )
 
 const applyUsage = `
@@ -34,8 +36,14 @@ the ledger or an observed membership changed since it was made.
 A plan with errors is refused whole. One failing target never stops the
 others; a failed removal of a member whose access ended is listed first.
 
+With --as NAME, a declared actor signs the plan being applied (its id and
+digest) with --key FILE or their ssh-agent key; the signed apply_signed event
+is written before any change, and a key that is not the actor's refuses the
+apply. Every apply records who ran it (user, host, CI job) as apply_started.
+
 Examples:
   jitform apply
+  jitform apply --auto-approve --as alice --key ~/.ssh/id_ed25519
   jitform apply --auto-approve --lock-timeout 2m
   jitform plan --out tonight.plan && jitform apply tonight.plan
 
@@ -48,11 +56,16 @@ func cmdApply(ctx context.Context, a *app, args []string) int {
 	lockTimeout := fs.Duration("lock-timeout", 0, "wait up to `D` for the state lock held by another run (e.g. 30s)")
 	parallelism := fs.Int("parallelism", operation.DefaultParallelism, "change at most `N` targets at once")
 	targets := fs.StringArray("target", nil, "apply only to this target or group `ADDR` (repeatable), as plan --target")
+	as := fs.String("as", "", "sign the plan being applied as the declared actor `NAME` (recorded as apply_signed)")
+	keyFile := fs.String("key", a.getenv("JITFORM_KEY"), "with --as: sign with the private key in `FILE` (default $JITFORM_KEY, else the ssh-agent)")
 	if code, done := a.parse(fs, args); done {
 		return code
 	}
 	if len(*targets) > 0 && fs.NArg() == 1 {
 		return a.errorf("--target and a plan file exclude each other: a saved plan already holds its scope (make it with plan --target ADDR --out FILE)")
+	}
+	if fs.Changed("key") && *as == "" {
+		return a.errorf("--key signs the apply as an actor: add --as NAME (a declared actor); nothing was changed")
 	}
 	if fs.NArg() > 1 {
 		return a.errorf("apply takes at most one plan file (got %q)", fs.Args())
@@ -81,6 +94,21 @@ func cmdApply(ctx context.Context, a *app, args []string) int {
 	opts.ConfigLoaded = func(cfg *config.Config, warns hcl.Diagnostics) {
 		a.printDiags(cfg, warns)
 		warned = true
+	}
+	opts.Runner = a.runner()
+	if *as != "" {
+		// A person stands behind this apply: their key must sign before
+		// anything is read or changed.
+		cfg, _, err := operation.LoadConfig(a.dir, time.Now().UTC())
+		if err != nil {
+			return a.fail(err)
+		}
+		signer, done, err := a.signer(ctx, cfg, *as, *keyFile)
+		if err != nil {
+			return a.errorf("%v; nothing was changed", err)
+		}
+		defer done()
+		opts.SignAs, opts.Signer = *as, signer
 	}
 
 	var confirm operation.ConfirmFunc
@@ -164,6 +192,18 @@ func (a *app) printResult(res *operation.Result) int {
 				found = "present"
 			}
 			fmt.Fprintf(a.stdout, "  ~ %s %s in %s (%s [%s]): member found %s\n", ch.Action, ch.Member, ch.Group, c.Change.Status, ch.ID, found)
+		}
+	}
+	if len(res.ServerRemovals) > 0 {
+		// Members jitform added that something else removed: a server-side
+		// lock (expiring link, dead-man's switch) or a person.
+		fmt.Fprintf(a.stdout, "\nFound %d member(s) jitform added gone without a removal by jitform (recorded as removed_by_server):\n", len(res.ServerRemovals))
+		for _, rb := range res.ServerRemovals {
+			by := "by a " + strings.ReplaceAll(rb.Lock, "_", " ")
+			if rb.Lock == state.LockUnknown {
+				by = "by something other than jitform (no server-side lock was set)"
+			}
+			fmt.Fprintf(a.stdout, "  ~ %s left %s (%s) %s\n", rb.Member, rb.Group, rb.Grant, by)
 		}
 	}
 	if len(res.Outcomes) > 0 {
@@ -275,4 +315,11 @@ func (a *app) printAccountOutcome(o operation.Outcome, why string, paint func(co
 	default:
 		fmt.Fprintln(a.stdout, paint(red, fmt.Sprintf("  ~ disabled %s%s (%s)", what, rotated, why)))
 	}
+}
+
+// runner is who runs this command, for the ledger's apply_started: the OS
+// user and host, and the CI job read from the environment.
+func (a *app) runner() *state.Runner {
+	r := operation.CurrentRunner(a.getenv)
+	return &r
 }

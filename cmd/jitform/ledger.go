@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jitform/jitform/internal/operation"
 	"github.com/jitform/jitform/state"
 )
 
@@ -54,6 +55,7 @@ Examples:
 var knownEventTypes = []string{
 	state.EventRequest, state.EventApprove, state.EventDeny, state.EventRevoke, state.EventReview,
 	state.EventChangeIntent, state.EventChangeApplied, state.EventChangeFailed,
+	state.EventApplyStarted, state.EventApplySigned, state.EventRemovedByServer, state.EventSessionsEnded,
 }
 
 func cmdLedger(ctx context.Context, a *app, args []string) int {
@@ -125,6 +127,9 @@ func cmdLedger(ctx context.Context, a *app, args []string) int {
 		if head == "" {
 			head = "(empty)"
 		}
+		if code, bad := a.verifyApplySignatures(events); bad {
+			return code
+		}
 		if fs.Changed("checkpoint") {
 			if err := state.VerifyCheckpoint(events, cp); err != nil {
 				return a.errorf("%v.%s\nThe chain that is there verifies, but it is not the ledger the checkpoint was taken from: "+
@@ -194,13 +199,14 @@ func cmdLedger(ctx context.Context, a *app, args []string) int {
 			return exitOK
 		}
 		intents := intentsByID(events)
+		runners := runnersByID(events)
 		shown := 0
 		for _, ev := range events {
 			if !keep(ev) {
 				continue
 			}
 			shown++
-			fmt.Fprintf(w, "%5d  %s  %-15s %-12s %s\n", ev.Seq, ev.Time.UTC().Format(time.RFC3339), ev.Type, ev.Actor, describe(ev, intents))
+			fmt.Fprintf(w, "%5d  %s  %-15s %-12s %s\n", ev.Seq, ev.Time.UTC().Format(time.RFC3339), ev.Type, ev.Actor, describe(ev, intents, runners))
 		}
 		if shown == 0 {
 			fmt.Fprintf(w, "No event of the %d in the ledger matches.\n", len(events))
@@ -210,6 +216,30 @@ func cmdLedger(ctx context.Context, a *app, args []string) int {
 		}
 		return exitOK
 	}
+}
+
+// verifyApplySignatures checks the signatures of apply --as (apply_signed
+// events) against the actors declared in the repository, as grant
+// signatures are checked; bad is true when verify must fail.
+func (a *app) verifyApplySignatures(events []state.Event) (code int, bad bool) {
+	signed := 0
+	for _, ev := range events {
+		if ev.Type == state.EventApplySigned {
+			signed++
+		}
+	}
+	if signed == 0 {
+		return exitOK, false
+	}
+	cfg, _, err := operation.LoadConfig(a.dir, time.Now().UTC())
+	if err != nil {
+		return a.errorf("cannot check the %d signed apply(s) without the configuration's actors: %v", signed, err), true
+	}
+	if _, err := operation.VerifyApplySignatures(cfg, events); err != nil {
+		return a.errorf("the ledger's hash chain is intact, but a signed apply does not verify: %v", err), true
+	}
+	a.progress("%d signed apply(s) verified against the declared actors' keys", signed)
+	return exitOK, false
 }
 
 // selectTypes turns --type values (repeated or comma-separated) into a set;
@@ -269,10 +299,62 @@ func intentsByID(events []state.Event) map[string]state.Change {
 	return m
 }
 
+// runnersByID indexes who ran each apply (apply_started), so change lines
+// can name their runner.
+func runnersByID(events []state.Event) map[string]state.Runner {
+	m := map[string]state.Runner{}
+	for _, ev := range events {
+		if ev.Type != state.EventApplyStarted {
+			continue
+		}
+		var st state.ApplyStarted
+		if json.Unmarshal(ev.Payload, &st) == nil && st.ID != "" {
+			m[st.ID] = st.Runner
+		}
+	}
+	return m
+}
+
+// byRunner is " by RUNNER" for a change of run id, or "" when the ledger
+// does not record who ran it.
+func byRunner(runners map[string]state.Runner, id string) string {
+	if r, ok := runners[id]; ok && id != "" {
+		return " by " + r.String()
+	}
+	return ""
+}
+
 // describe summarises an event's payload in one line for people. intents
-// (by ID) lets an outcome name its member, group and plan.
-func describe(ev state.Event, intents map[string]state.Change) string {
+// (by ID) lets an outcome name its member, group and plan; runners (by
+// apply_started ID) who ran it.
+func describe(ev state.Event, intents map[string]state.Change, runners map[string]state.Runner) string {
 	switch ev.Type {
+	case state.EventApplyStarted:
+		var st state.ApplyStarted
+		if json.Unmarshal(ev.Payload, &st) == nil {
+			s := fmt.Sprintf("%s by %s [run %s, plan %s]", dashIfEmpty(st.Operation), st.Runner.String(), st.ID, dashIfEmpty(st.PlanID))
+			if st.Runner.CI != nil && st.Runner.CI.URL != "" {
+				s += " " + st.Runner.CI.URL
+			}
+			return s
+		}
+	case state.EventApplySigned:
+		var sg state.ApplySigned
+		if json.Unmarshal(ev.Payload, &sg) == nil {
+			return fmt.Sprintf("plan %s (sha256 %s) signed by %s%s [run %s]", sg.PlanID, abbrev(sg.PlanDigest), ev.Actor, byRunner(runners, sg.Run), sg.Run)
+		}
+	case state.EventRemovedByServer:
+		var rb state.RemovedByServer
+		if json.Unmarshal(ev.Payload, &rb) == nil {
+			s := fmt.Sprintf("%s found gone from %s, removed by %s", rb.Member, rb.Group, rb.Lock)
+			if rb.Expires != nil {
+				s += " (due " + rb.Expires.UTC().Format(time.RFC3339) + ")"
+			}
+			if rb.Grant != "" {
+				s += " " + rb.Grant
+			}
+			return s + fmt.Sprintf(" [added by %s; found%s]", rb.Intent, byRunner(runners, rb.Run))
+		}
 	case state.EventChangeIntent:
 		var c state.Change
 		if json.Unmarshal(ev.Payload, &c) == nil {
@@ -283,7 +365,7 @@ func describe(ev state.Event, intents map[string]state.Change) string {
 			if c.Ticket != "" {
 				why += " " + c.Ticket
 			}
-			return fmt.Sprintf("%s (%s) [%s, plan %s]", changeText(c), why, c.ID, dashIfEmpty(c.PlanID))
+			return fmt.Sprintf("%s (%s) [%s, plan %s]%s", changeText(c), why, c.ID, dashIfEmpty(c.PlanID), byRunner(runners, c.Run))
 		}
 	case state.EventChangeApplied, state.EventChangeFailed:
 		var o state.ChangeOutcome
@@ -300,7 +382,11 @@ func describe(ev state.Event, intents map[string]state.Change) string {
 			for _, g := range slices.Sorted(maps.Keys(o.Credentials)) {
 				s += fmt.Sprintf("; password delivered for %s (fingerprint %s)", g, o.Credentials[g])
 			}
-			return s
+			run := o.Run
+			if run == "" {
+				run = intents[o.ID].Run
+			}
+			return s + byRunner(runners, run)
 		}
 	}
 	if s, ok := describeGrantEvent(ev); ok {
@@ -319,6 +405,14 @@ func changeText(c state.Change) string {
 		dir = "from"
 	}
 	return fmt.Sprintf("%s %s %s %s", c.Action, c.Member, dir, c.Group)
+}
+
+// abbrev is the first 12 characters of a digest.
+func abbrev(s string) string {
+	if len(s) > 12 {
+		return s[:12]
+	}
+	return s
 }
 
 func dashIfEmpty(s string) string {

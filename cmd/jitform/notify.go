@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/jitform/jitform/config"
@@ -51,11 +53,28 @@ func (a *app) notifyApply(ctx context.Context, res *operation.Result) {
 }
 
 func (a *app) deliver(ctx context.Context, cfg *config.Config, events ...notify.Event) {
+	deliverTo(ctx, cfg, a.progress, events...)
+}
+
+// notifyRun is `jitform run`'s AfterCycle: after each cycle, the webhooks
+// hear of its failed removals and late removals, as after an apply; what
+// the notifier has to say goes to the run's log.
+func notifyRun(log *slog.Logger) func(ctx context.Context, res *operation.Result) {
+	logf := func(format string, args ...any) { log.Warn(fmt.Sprintf(format, args...)) }
+	return func(ctx context.Context, res *operation.Result) {
+		if res == nil || res.Config == nil || len(res.Config.Notify) == 0 {
+			return
+		}
+		deliverTo(ctx, res.Config, logf, notify.FromApply(res.Outcomes, time.Now().UTC(), report.DefaultLateAfter)...)
+	}
+}
+
+func deliverTo(ctx context.Context, cfg *config.Config, logf func(string, ...any), events ...notify.Event) {
 	if len(events) == 0 {
 		return
 	}
-	n := &notify.Notifier{Hooks: cfg.Notify, Log: a.progress}
+	n := &notify.Notifier{Hooks: cfg.Notify, Log: logf}
 	if res := n.Notify(ctx, events...); res.Failed > 0 {
-		a.progress("notify: %d notification(s) not delivered (%d delivered); the command's own work is unaffected", res.Failed, res.Delivered)
+		logf("notify: %d notification(s) not delivered (%d delivered); the command's own work is unaffected", res.Failed, res.Delivered)
 	}
 }

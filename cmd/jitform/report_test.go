@@ -150,11 +150,24 @@ func writeReportFixture(t *testing.T, dir string) {
 	}
 	ctx := context.Background()
 	n := 0
+	run := "" // the apply_started of the apply in progress
+	// started records who runs the next changes (apply_started).
+	started := func(at string, runner state.Runner) {
+		n++
+		run = "apply" + strings.ReplaceAll(at[:10], "-", "") + "-" + string(rune('a'+n%26))
+		raw, _ := json.Marshal(state.ApplyStarted{ID: run, PlanID: "p" + at[:10], Operation: "run", Runner: runner})
+		if _, err := b.Append(ctx, state.Event{Time: fixtureTime(at), Type: state.EventApplyStarted, Actor: state.SystemActor, Payload: raw}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ci := state.Runner{User: "runner", Host: "gh-runner-7", PID: 4120, CI: &state.CI{Provider: "github", Actor: "jitform-bot",
+		Repository: "acme/access-policy", RunID: "9001", URL: "https://github.com/acme/access-policy/actions/runs/9001"}}
+	ops := state.Runner{User: "ops", Host: "bastion", PID: 77}
 	change := func(at, action, group, member, reason, grant, policy, ticket string) string {
 		n++
 		id := "run" + strings.ReplaceAll(at[:10], "-", "") + "-" + string(rune('a'+n%26))
 		c := state.Change{ID: id, PlanID: "p" + at[:10], Action: action, Group: group, Target: "target.ldif.directory",
-			Member: dn(member), Name: member, Reason: reason, Grant: grant, Policy: policy, Ticket: ticket}
+			Member: dn(member), Name: member, Reason: reason, Grant: grant, Policy: policy, Ticket: ticket, Run: run}
 		raw, _ := json.Marshal(c)
 		if _, err := b.Append(ctx, state.Event{Time: fixtureTime(at), Type: state.EventChangeIntent, Actor: state.SystemActor, Payload: raw}); err != nil {
 			t.Fatal(err)
@@ -188,10 +201,12 @@ func writeReportFixture(t *testing.T, dir string) {
 		return written[0].Hash
 	}
 	const db, web = "group.db_admins", "group.web_admins"
-	// The first apply strips mallory, who was in db_admins before jitform.
+	// The first apply, by hand, strips mallory, who was in db_admins before jitform.
+	started("2026-11-16T08:00:00Z", ops)
 	id := change("2026-11-16T08:00:00Z", "remove", db, "mallory", "undeclared", "", "", "")
 	outcome("2026-11-16T08:00:01Z", id, "done", "")
-	// alice's repository grant: added and removed on time.
+	// Then jitform run in CI. alice's repository grant: added and removed on time.
+	started("2026-11-17T09:00:10Z", ci)
 	id = change("2026-11-17T09:00:10Z", "add", db, "alice", "grant", "grant.alice_chg1042", "policy.db_maintenance", "CHG1042")
 	outcome("2026-11-17T09:00:11Z", id, "done", "")
 	id = change("2026-11-17T11:00:20Z", "remove", db, "alice", "window_ended", "grant.alice_chg1042", "policy.db_maintenance", "CHG1042")

@@ -36,6 +36,11 @@ database split the targets between them: each acts only on the targets it
 claims, and the targets of a replica that dies are taken over within seconds. Logs go to stderr, as text or JSON
 (--log-format json).
 
+After every cycle the notify "webhook" blocks hear of failed removals
+(removal_failed) and of removals made more than 15m after their window
+ended (window_ended_late), as after jitform apply; a failed delivery is
+logged and never stops or delays the loop beyond the notifier's budget.
+
 Examples:
   jitform run
   jitform run --drift-interval 1m --log-format json
@@ -75,6 +80,8 @@ func cmdRun(ctx context.Context, a *app, args []string) int {
 	log := slog.New(h)
 	opts := a.options(b, *parallelism, *lockTimeout)
 	opts.Progress = nil // structured logs replace progress lines
+	opts.Runner = a.runner()
+	opts.Operation = "run"
 	// SIGHUP wakes the loop early; a burst of them is one wake.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -126,6 +133,7 @@ func cmdRun(ctx context.Context, a *app, args []string) int {
 	log.Info("jitform run", "dir", a.dir, "drift_interval", drift.String(), "parallelism", *parallelism)
 	if err := operation.Run(ctx, operation.RunOptions{
 		Options: opts, DriftInterval: *drift, Grace: *grace, Logger: log, Wake: wake, Claim: claim,
+		AfterCycle: notifyRun(log),
 	}); err != nil {
 		return a.errorf("%v", err)
 	}

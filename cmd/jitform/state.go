@@ -211,7 +211,8 @@ func watchLocalLedger(ctx context.Context, dir string, notify func()) error {
 		grant := false
 		for _, e := range events[seen:] {
 			switch e.Type {
-			case state.EventChangeIntent, state.EventChangeApplied, state.EventChangeFailed:
+			case state.EventChangeIntent, state.EventChangeApplied, state.EventChangeFailed,
+				state.EventApplyStarted, state.EventApplySigned, state.EventRemovedByServer, state.EventSessionsEnded:
 			default:
 				grant = true
 			}

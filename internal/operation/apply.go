@@ -3,6 +3,7 @@ package operation
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -72,6 +73,9 @@ type Result struct {
 	Outcomes []Outcome
 	// Closed lists the uncertain changes of earlier runs this apply settled.
 	Closed []Closure
+	// ServerRemovals lists the members jitform added that this apply found
+	// gone without a removal by jitform (recorded as removed_by_server).
+	ServerRemovals []state.RemovedByServer
 	// Config and its non-fatal diagnostics, for the caller to print.
 	Config         *config.Config
 	ConfigWarnings hcl.Diagnostics
@@ -170,17 +174,80 @@ func Apply(ctx context.Context, opts Options, saved *planner.Plan, confirm Confi
 			return nil, ErrCancelled
 		}
 	}
+	// Who runs this apply (and who signed its plan) is recorded once, in
+	// the same append as its first events: no extra write.
+	runID := newID()
+	gc := &groupCommit{b: s.opts.Backend, now: s.opts.now}
+	first, err := s.startEvents(gc, p, runID)
+	if err != nil {
+		return res, err
+	}
+	gc.first = first
 	// Settle what earlier runs left uncertain before making new changes.
 	// The plan does not depend on it: closing only forgets members that
 	// are absent, and the planner never removes an absent member.
-	if err := s.closeUncertain(ctx, res); err != nil {
+	if err := s.closeUncertain(ctx, gc, runID, res); err != nil {
 		return res, err
 	}
 	if !p.HasChanges() {
 		return res, nil
 	}
-	err = s.execute(ctx, p, res)
+	err = s.execute(ctx, gc, runID, p, res)
 	return res, err
+}
+
+// startEvents are the apply_started event (who runs the apply) and, with
+// SignAs, the apply_signed event carrying the actor's signature over the
+// plan's ID and digest. A signature that cannot be made refuses the apply
+// before anything is written or changed.
+func (s *Session) startEvents(gc *groupCommit, p *planner.Plan, runID string) ([]state.Event, error) {
+	op := s.opts.Operation
+	if op == "" {
+		op = "apply"
+	}
+	runner := s.opts.Runner
+	if runner == nil {
+		r := CurrentRunner(nil)
+		runner = &r
+	}
+	started, err := gc.event(state.EventApplyStarted, state.ApplyStarted{ID: runID, PlanID: p.ID, Operation: op, Runner: *runner})
+	if err != nil {
+		return nil, err
+	}
+	evs := []state.Event{started}
+	if s.opts.SignAs == "" {
+		return evs, nil
+	}
+	if s.opts.Signer == nil {
+		return nil, fmt.Errorf("sign the plan as %s: no key; nothing was changed", s.opts.SignAs)
+	}
+	if s.Config.ActorByName(s.opts.SignAs) == nil {
+		return nil, fmt.Errorf("sign the plan as %s: not a declared actor; nothing was changed", s.opts.SignAs)
+	}
+	digest, err := PlanDigest(p)
+	if err != nil {
+		return nil, err
+	}
+	signed, err := gc.event(state.EventApplySigned, state.ApplySigned{Run: runID, PlanID: p.ID, PlanDigest: digest})
+	if err != nil {
+		return nil, err
+	}
+	signed.Actor = s.opts.SignAs
+	if err := state.SignEvent(&signed, s.opts.Signer); err != nil {
+		return nil, fmt.Errorf("sign the plan %s: %w; nothing was changed", p.ID, err)
+	}
+	return append(evs, signed), nil
+}
+
+// PlanDigest is the SHA-256 of the plan's JSON, in hex: what apply --as
+// signs with the plan's ID.
+func PlanDigest(p *planner.Plan) (string, error) {
+	raw, err := json.Marshal(p)
+	if err != nil {
+		return "", fmt.Errorf("digest plan %s: %w", p.ID, err)
+	}
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:]), nil
 }
 
 // Closure is an uncertain change (an intent a crash left open, or an
@@ -197,13 +264,19 @@ type Closure struct {
 // administrator adds by hand later is never removed as jitform's. Groups
 // that could not be read, or are no longer configured on the same target,
 // stay uncertain for a later run.
-func (s *Session) closeUncertain(ctx context.Context, res *Result) error {
-	if s.Input.Ledger == nil || len(s.Input.Ledger.Uncertain) == 0 {
+//
+// In the same write it records, as removed_by_server, every member jitform
+// added and never removed that the read found gone (serverRemovals).
+func (s *Session) closeUncertain(ctx context.Context, gc *groupCommit, runID string, res *Result) error {
+	if s.Input.Ledger == nil {
 		return nil
 	}
-	gc := &groupCommit{b: s.opts.Backend, now: s.opts.now}
 	var evs []state.Event
 	var closed []Closure
+	gone, err := s.serverRemovals(gc, runID)
+	if err != nil {
+		return err
+	}
 	for _, u := range s.Input.Ledger.Uncertain {
 		c := u.Change
 		var present, ok bool
@@ -234,7 +307,7 @@ func (s *Session) closeUncertain(ctx context.Context, res *Result) error {
 		if present {
 			where = "present in"
 		}
-		oc := state.ChangeOutcome{ID: c.ID, Status: st}
+		oc := state.ChangeOutcome{ID: c.ID, Status: st, Run: runID}
 		if typ == state.EventChangeFailed {
 			oc.Error = fmt.Sprintf("%s; a later read found %s %s %s", why, c.Member, where, c.Group)
 			if c.Kind == planner.KindAccount {
@@ -249,14 +322,23 @@ func (s *Session) closeUncertain(ctx context.Context, res *Result) error {
 		evs = append(evs, ev)
 		closed = append(closed, Closure{Change: u, Status: st})
 	}
-	if len(evs) == 0 {
+	if len(evs) == 0 && len(gone) == 0 {
 		return nil
 	}
-	s.opts.progress("closing %d uncertain change(s) left by earlier runs", len(evs))
+	if len(evs) > 0 {
+		s.opts.progress("closing %d uncertain change(s) left by earlier runs", len(evs))
+	}
+	for _, g := range gone {
+		evs = append(evs, g.ev)
+		s.opts.progress("%s: %s is gone although jitform never removed it (lock: %s)", g.p.Group, g.p.Member, g.p.Lock)
+	}
 	if err := gc.append(ctx, evs); err != nil {
-		return fmt.Errorf("record what was found for %d uncertain change(s) in the ledger: %w", len(evs), err)
+		return fmt.Errorf("record what was found for %d uncertain or vanished member(s) in the ledger: %w", len(evs), err)
 	}
 	res.Closed = closed
+	for _, g := range gone {
+		res.ServerRemovals = append(res.ServerRemovals, g.p)
+	}
 	return nil
 }
 
@@ -292,6 +374,93 @@ func (s *Session) accountEnabled(c state.Change) (enabled, ok bool) {
 		return false, false
 	}
 	return st.Enabled, true
+}
+
+type serverRemoval struct {
+	p  state.RemovedByServer
+	ev state.Event
+}
+
+// serverRemovals finds the members jitform added for a grant, and never
+// removed, that this session's read found gone from their group: a
+// server-side lock removed them (an expiring link, a host's dead-man's
+// switch) when their add was written with one, else someone or something
+// else did (lock "unknown"). Changes still uncertain are left to
+// closeUncertain; groups that could not be read, or moved to another
+// target, are left for a later run.
+func (s *Session) serverRemovals(gc *groupCommit, runID string) ([]serverRemoval, error) {
+	lv := s.Input.Ledger
+	if len(lv.Managed) == 0 {
+		return nil, nil
+	}
+	uncertain := map[[2]string]bool{}
+	for _, u := range lv.Uncertain {
+		uncertain[[2]string{u.Change.Group, u.Change.Member}] = true
+	}
+	type cand struct{ group, member, grant string }
+	var cands []cand
+	groups := make([]string, 0, len(lv.Managed))
+	for g := range lv.Managed {
+		groups = append(groups, g)
+	}
+	sort.Strings(groups)
+	for _, addr := range groups {
+		g := s.Config.GroupByAddr(addr)
+		o, ok := s.Input.Observed[addr]
+		if g == nil || g.Target == nil || !ok || o.Err != nil {
+			continue
+		}
+		present := make(map[string]bool, len(o.Members))
+		for _, m := range o.Members {
+			present[m.ID] = true
+		}
+		members := make([]string, 0, len(lv.Managed[addr]))
+		for m := range lv.Managed[addr] {
+			members = append(members, m)
+		}
+		sort.Strings(members)
+		for _, m := range members {
+			mg := lv.Managed[addr][m]
+			if mg.Grant == "" || present[m] || uncertain[[2]string{addr, m}] {
+				continue
+			}
+			cands = append(cands, cand{addr, m, mg.Grant})
+		}
+	}
+	if len(cands) == 0 {
+		return nil, nil
+	}
+	// The add intents that made them managed: the last add of each.
+	last := map[[2]string]state.Change{}
+	for _, ev := range s.Events {
+		if ev.Type != state.EventChangeIntent {
+			continue
+		}
+		var c state.Change
+		if json.Unmarshal(ev.Payload, &c) == nil && c.Action == string(providers.Add) {
+			last[[2]string{c.Group, c.Member}] = c
+		}
+	}
+	now := s.opts.now()
+	var out []serverRemoval
+	for _, c := range cands {
+		intent, ok := last[[2]string{c.group, c.member}]
+		if !ok {
+			continue
+		}
+		lock := state.LockUnknown
+		if intent.Expires != nil {
+			lock = serverLock(s.Config.GroupByAddr(c.group).Target)
+		}
+		p := state.RemovedByServer{Run: runID, Intent: intent.ID, Group: c.group, Member: c.member, Grant: c.grant,
+			Lock: lock, Expires: intent.Expires, ObservedAt: now}
+		ev, err := gc.event(state.EventRemovedByServer, p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, serverRemoval{p: p, ev: ev})
+	}
+	return out, nil
 }
 
 // savedScope is the --target selection a saved plan was made with: its
@@ -356,6 +525,9 @@ func PlanAndApply(ctx context.Context, opts Options) (*planner.Plan, *Result, er
 type groupCommit struct {
 	b   state.Backend
 	now func() time.Time
+	// first are events that go at the head of the first successful write
+	// (apply_started, apply_signed). Only the writer touches it.
+	first []state.Event
 
 	mu      sync.Mutex
 	writing bool
@@ -395,11 +567,14 @@ func (g *groupCommit) append(ctx context.Context, events []state.Event) error {
 		batch := g.queue
 		g.queue = nil
 		g.mu.Unlock()
-		var all []state.Event
+		all := append([]state.Event(nil), g.first...)
 		for _, q := range batch {
 			all = append(all, q.events...)
 		}
 		_, err := g.b.Append(ctx, all...)
+		if err == nil {
+			g.first = nil
+		}
 		for _, q := range batch {
 			q.done <- err
 		}
@@ -415,7 +590,7 @@ func (g *groupCommit) append(ctx context.Context, events []state.Event) error {
 // intents of every change of that call are made durable in one append;
 // after it, their outcomes in one append (coalesced across targets by
 // groupCommit).
-func (s *Session) execute(ctx context.Context, p *planner.Plan, res *Result) error {
+func (s *Session) execute(ctx context.Context, gc *groupCommit, runID string, p *planner.Plan, res *Result) error {
 	type targetBatch struct {
 		addr   string
 		groups []*groupBatch
@@ -454,8 +629,6 @@ func (s *Session) execute(ctx context.Context, p *planner.Plan, res *Result) err
 		b.changes = append(b.changes, i)
 	}
 
-	runID := newID()
-	gc := &groupCommit{b: s.opts.Backend, now: s.opts.now}
 	var errMu sync.Mutex
 	var ledgerErrs []error
 
@@ -546,6 +719,7 @@ func (s *Session) applyTarget(ctx context.Context, gc *groupCommit, p *planner.P
 				ID: id, PlanID: p.ID, Action: c.Action, Group: c.Group, Target: c.Target,
 				Member: c.Member, Name: c.MemberName, Reason: c.Reason.Kind,
 				Grant: c.Reason.Grant, Policy: c.Reason.Policy, Ticket: c.Reason.Ticket,
+				Run: runID, Expires: lockExpiry(b.group, c),
 			})
 			if err != nil {
 				fail(i, fmt.Errorf("not attempted: %w", err))
@@ -608,7 +782,7 @@ func (s *Session) applyTarget(ctx context.Context, gc *groupCommit, p *planner.P
 			}
 		}
 		typ := state.EventChangeApplied
-		oc := state.ChangeOutcome{ID: ids[i], Status: string(out[i].Status)}
+		oc := state.ChangeOutcome{ID: ids[i], Status: string(out[i].Status), Run: runID}
 		if !out[i].Status.OK() {
 			typ = state.EventChangeFailed
 			oc.Error = out[i].Err.Error()
@@ -630,6 +804,20 @@ func (s *Session) applyTarget(ctx context.Context, gc *groupCommit, p *planner.P
 		s.opts.progress("%s: %d outcome(s) recorded in the ledger", taddr, len(results))
 	}
 	return errors.Join(errs...)
+}
+
+// lockExpiry is when a server-side lock removes the member c adds (its
+// window end, on a target with expiring links or a host's switch); nil
+// when no lock covers it.
+func lockExpiry(g *config.Group, c planner.Change) *time.Time {
+	if c.Action != string(providers.Add) || c.Reason.Kind != planner.ReasonGrant || c.Reason.WindowEnd == nil {
+		return nil
+	}
+	if serverLock(g.Target) == state.LockUnknown {
+		return nil
+	}
+	t := c.Reason.WindowEnd.UTC()
+	return &t
 }
 
 // sessionsEndedEvent is the sessions_ended event that follows the outcome

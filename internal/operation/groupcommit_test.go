@@ -97,8 +97,8 @@ func TestApplyAppendsAConstantNumberOfTimes(t *testing.T) {
 			if got := cb.appends.Load(); got > 4 {
 				t.Errorf("%d Append calls for %d changes, want at most 4 (two targets: intents, outcomes)", got, 4*n)
 			}
-			if got, want := cb.events.Load(), int64(8*n); got != want {
-				t.Errorf("%d events appended, want %d (an intent and an outcome per change)", got, want)
+			if got, want := cb.events.Load(), int64(8*n+1); got != want {
+				t.Errorf("%d events appended, want %d (an intent and an outcome per change, one apply_started)", got, want)
 			}
 		})
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/jitform/jitform/config"
 	"github.com/jitform/jitform/planner"
@@ -52,6 +53,14 @@ type Options struct {
 	// ConfigLoaded, if set, gets the configuration's warnings as soon as
 	// apply has loaded it, so a person reads them before the prompt.
 	ConfigLoaded func(cfg *config.Config, warnings hcl.Diagnostics)
+	// Operation is what apply_started records: "apply" (default) or "run".
+	Operation string
+	// Runner is who runs the apply, for the ledger; nil: CurrentRunner().
+	Runner *state.Runner
+	// SignAs and Signer: a declared actor who signs the plan being applied
+	// (apply --as); the apply_signed event precedes its intents.
+	SignAs string
+	Signer ssh.Signer
 }
 
 func (o *Options) now() time.Time {

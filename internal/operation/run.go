@@ -45,6 +45,12 @@ type RunOptions struct {
 	// addresses this process acts on in the coming cycle; the others are
 	// another replica's. No target: the cycle does nothing.
 	Claim func(ctx context.Context) ([]string, error)
+	// AfterCycle, when set, is called after every cycle that applied (with
+	// its result, also a failed one), before the loop sleeps: `jitform run`
+	// sends its removal_failed and window_ended_late notifications from it.
+	// It runs on a context a signal does not cancel, and must bound its own
+	// time.
+	AfterCycle func(ctx context.Context, res *Result)
 }
 
 // Defaults of RunOptions.
@@ -106,6 +112,9 @@ func Run(ctx context.Context, ro RunOptions) error {
 		log.Info("cycle start", "cycle", cycle)
 		plan, res, err := runCycle(ctx, ro)
 		ok := logCycle(log, cycle, plan, res, err)
+		if res != nil && ro.AfterCycle != nil {
+			ro.AfterCycle(context.WithoutCancel(ctx), res)
+		}
 		if plan != nil && plan.NextChangeAt != nil {
 			deadline = plan.NextChangeAt
 		}
@@ -159,6 +168,9 @@ func runCycle(ctx context.Context, ro RunOptions) (*planner.Plan, *Result, error
 	opts := ro.Options
 	opts.At = time.Time{} // always now
 	opts.Now = ro.Clock.Now
+	if opts.Operation == "" {
+		opts.Operation = "run"
+	}
 	if ro.Claim != nil {
 		targets, err := ro.Claim(cctx)
 		if err != nil {
@@ -192,6 +204,10 @@ func logCycle(log *slog.Logger, cycle int, plan *planner.Plan, res *Result, err 
 		for _, c := range res.Closed {
 			log.Info("uncertain change closed", "cycle", cycle, "id", c.Change.Change.ID, "action", c.Change.Change.Action,
 				"group", c.Change.Change.Group, "member", c.Change.Change.Member, "was", c.Change.Status, "status", c.Status)
+		}
+		for _, rb := range res.ServerRemovals {
+			log.Info("member removed without jitform", "cycle", cycle, "group", rb.Group, "member", rb.Member,
+				"grant", rb.Grant, "lock", rb.Lock)
 		}
 		for _, o := range res.Outcomes {
 			c := o.Change

@@ -348,3 +348,58 @@ func TestRunWakesEarly(t *testing.T) {
 		t.Errorf("the cycle after the wake did not correct the drift: %v", f.d.groups["group.ga"])
 	}
 }
+
+// AfterCycle sees every cycle's result before the loop sleeps, a failed
+// removal included (what run's removal_failed notification is made from),
+// and each cycle's apply is recorded as operation "run".
+func TestRunCallsAfterCycleWithEachResult(t *testing.T) {
+	f := newFixture(t, repo)
+	f.d.failOn["target.ldif.a"] = errors.New("server said no")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	clock := &fakeClock{now: time.Now().UTC().Truncate(time.Second), stopAfter: 2, cancel: cancel}
+	var seen []*Result
+	waitsAtCall := []int{}
+	err := Run(ctx, RunOptions{
+		Options: f.opts, DriftInterval: 2 * time.Hour, Clock: clock,
+		MinBackoff: time.Second, MaxBackoff: time.Minute, Jitter: func() float64 { return 0 },
+		AfterCycle: func(ctx context.Context, res *Result) {
+			if ctx.Err() != nil {
+				t.Errorf("AfterCycle got a cancelled context")
+			}
+			clock.mu.Lock()
+			waitsAtCall = append(waitsAtCall, len(clock.waits))
+			clock.mu.Unlock()
+			seen = append(seen, res)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 2 {
+		t.Fatalf("AfterCycle called %d time(s) for 2 cycles", len(seen))
+	}
+	for i, n := range waitsAtCall {
+		if n != i {
+			t.Errorf("AfterCycle of cycle %d ran after %d sleep(s), want before the cycle's sleep", i+1, n)
+		}
+	}
+	failedRemoval := false
+	for _, o := range seen[0].Outcomes {
+		if o.Change.Action == "remove" && !o.Status.OK() {
+			failedRemoval = true
+		}
+	}
+	if !failedRemoval {
+		t.Errorf("first cycle's result lacks the failed removal: %+v", seen[0].Outcomes)
+	}
+	for _, ev := range events(t, f.opts.Backend) {
+		if ev.Type == state.EventApplyStarted {
+			var st state.ApplyStarted
+			_ = json.Unmarshal(ev.Payload, &st)
+			if st.Operation != "run" {
+				t.Errorf("apply_started operation = %q, want run", st.Operation)
+			}
+		}
+	}
+}

@@ -126,6 +126,8 @@ func decodeChange(raw []byte, c *state.Change, in interner) error {
 			c.Policy = in.get(v)
 		case "ticket":
 			c.Ticket = string(v)
+		case "run":
+			c.Run = in.get(v)
 		default:
 			return false
 		}
@@ -148,6 +150,8 @@ func decodeOutcome(raw []byte, o *state.ChangeOutcome) error {
 			o.Status = string(v)
 		case "error":
 			o.Error = string(v)
+		case "run":
+			o.Run = string(v)
 		default:
 			return false
 		}

@@ -143,6 +143,23 @@ svg text { font-family: inherit; font-size: 11px; fill: #1d2330; }
 		}
 		fmt.Fprintf(b, "<p>%s: %s</p>\n", sec.label, strings.Join(parts, ", "))
 	}
+	b.WriteString("<h2>Who made the changes</h2>\n")
+	if len(r.ChangesByRunner) == 0 {
+		b.WriteString("<p>No change in the period.</p>\n")
+	} else {
+		b.WriteString("<table id=\"runners\">\n<tr><th>runner</th><th>changes</th></tr>\n")
+		for _, c := range r.ChangesByRunner {
+			fmt.Fprintf(b, "<tr><td>%s</td><td class=\"num\">%d</td></tr>\n", esc(c.Key), c.Count)
+		}
+		b.WriteString("</table>\n")
+	}
+	if len(r.RemovalsBy) > 0 {
+		parts := make([]string, len(r.RemovalsBy))
+		for i, c := range r.RemovalsBy {
+			parts[i] = fmt.Sprintf("%s %d", esc(c.Key), c.Count)
+		}
+		fmt.Fprintf(b, "<p id=\"removals\">Removals by: %s</p>\n", strings.Join(parts, ", "))
+	}
 	b.WriteString("</body>\n</html>\n")
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -244,6 +261,7 @@ func writeTimeline(b *strings.Builder, r *Report) {
 			if iv.Grant != "" {
 				tip += " " + iv.Grant
 			}
+			tip += intervalWho(iv)
 			if iv.Note != "" {
 				tip += " [" + iv.Note + "]"
 			}

@@ -93,11 +93,11 @@ func RenderText(w io.Writer, r *Report) error {
 			fmt.Fprintf(b, "  NOT REMOVED  %s %s  window ended %s (%s %s), no removal recorded by %s\n",
 				we.Group, we.Member, stamp(we.End), we.Grant, we.Policy, stamp(r.Until))
 		case ExpiryLate:
-			fmt.Fprintf(b, "  LATE         %s %s  window ended %s (%s %s), removed %s, %s late\n",
-				we.Group, we.Member, stamp(we.End), we.Grant, we.Policy, stamp(*we.RemovedAt), dur(*we.LatencySeconds))
+			fmt.Fprintf(b, "  LATE         %s %s  window ended %s (%s %s), removed %s, %s late%s\n",
+				we.Group, we.Member, stamp(we.End), we.Grant, we.Policy, stamp(*we.RemovedAt), dur(*we.LatencySeconds), lockNote(we.RemovedBy))
 		case ExpiryOnTime:
-			fmt.Fprintf(b, "  on time      %s %s  window ended %s (%s), removed after %s\n",
-				we.Group, we.Member, stamp(we.End), we.Grant, dur(*we.LatencySeconds))
+			fmt.Fprintf(b, "  on time      %s %s  window ended %s (%s), removed after %s%s\n",
+				we.Group, we.Member, stamp(we.End), we.Grant, dur(*we.LatencySeconds), lockNote(we.RemovedBy))
 		case ExpiryContinued:
 			fmt.Fprintf(b, "  continued    %s %s  window ended %s (%s), member kept by %s\n",
 				we.Group, we.Member, stamp(we.End), we.Grant, we.ContinuedBy)
@@ -112,6 +112,9 @@ func RenderText(w io.Writer, r *Report) error {
 		}
 		if p.Error != "" {
 			fmt.Fprintf(b, ": %s", p.Error)
+		}
+		if p.By != "" {
+			fmt.Fprintf(b, " [by %s]", p.By)
 		}
 		b.WriteString("\n")
 	}
@@ -134,6 +137,22 @@ func RenderText(w io.Writer, r *Report) error {
 	writeCounts(b, "by approver", r.Grants.ByApprover)
 	writeCounts(b, "by ticket", r.Grants.ByTicket)
 
+	total := 0
+	for _, c := range r.ChangesByRunner {
+		total += c.Count
+	}
+	fmt.Fprintf(b, "\nChanges by runner: %d\n", total)
+	for _, c := range r.ChangesByRunner {
+		fmt.Fprintf(b, "  %5d  %s\n", c.Count, c.Key)
+	}
+	if len(r.RemovalsBy) > 0 {
+		parts := make([]string, len(r.RemovalsBy))
+		for i, c := range r.RemovalsBy {
+			parts[i] = fmt.Sprintf("%s %d", c.Key, c.Count)
+		}
+		fmt.Fprintf(b, "Removals (privilege intervals ended in the period) by: %s\n", strings.Join(parts, ", "))
+	}
+
 	b.WriteString("\nPrivilege-active intervals (clipped to the period):\n")
 	for _, g := range r.Groups {
 		if len(g.Rows) == 0 {
@@ -151,6 +170,7 @@ func RenderText(w io.Writer, r *Report) error {
 				if iv.Grant != "" {
 					fmt.Fprintf(b, " %s", iv.Grant)
 				}
+				b.WriteString(intervalWho(iv))
 				if iv.Note != "" {
 					fmt.Fprintf(b, "  [%s]", iv.Note)
 				}
@@ -166,6 +186,34 @@ func RenderText(w io.Writer, r *Report) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// lockNote names a removal not made by jitform: " by ttl_link".
+func lockNote(removedBy string) string {
+	if removedBy == "" || removedBy == RemovedByJitform {
+		return ""
+	}
+	return " by " + removedBy
+}
+
+// intervalWho says who added the member and what ended the interval:
+// " by RUNNER, removed by jitform (RUNNER)".
+func intervalWho(iv Interval) string {
+	var parts []string
+	if iv.By != "" {
+		parts = append(parts, "by "+iv.By)
+	}
+	if iv.RemovedBy != "" {
+		s := "removed by " + iv.RemovedBy
+		if iv.EndedBy != "" && iv.EndedBy != iv.By {
+			s += " (" + iv.EndedBy + ")"
+		}
+		parts = append(parts, s)
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " " + strings.Join(parts, ", ")
 }
 
 func writeCounts(b *strings.Builder, label string, cs []Count) {
@@ -192,13 +240,15 @@ func RenderJSON(w io.Writer, r *Report) error {
 // CSVHeader is the header row of RenderCSV: one table, a row per record,
 // the first column says which kind of record.
 var CSVHeader = []string{"record", "group", "member", "name", "start", "end", "hours", "reason", "status",
-	"grant", "policy", "ticket", "detail"}
+	"grant", "policy", "ticket", "detail", "by", "removed_by", "ended_by"}
 
 // RenderCSV writes the report as one CSV table for spreadsheets: a "group"
 // row per group (hours = privilege-hours, detail = standing hours and
-// reduction), an "interval" row per privilege-active interval, a "window"
-// row per window that ended, a "problem" row per failed or unknown change,
-// and a "grant" row per grant.
+// reduction), an "interval" row per privilege-active interval (by: who ran
+// the add; removed_by: what ended it; ended_by: who ran that removal), a "window" row per window that
+// ended, a "problem" row per failed or unknown change, a "grant" row per
+// grant, a "runner" row per runner (detail = changes=N) and a "removals"
+// row per kind of removal (detail = intervals_ended=N).
 func RenderCSV(w io.Writer, r *Report) error {
 	cw := csv.NewWriter(w)
 	rec := func(fields ...string) { _ = cw.Write(fields) }
@@ -206,7 +256,7 @@ func RenderCSV(w io.Writer, r *Report) error {
 	f := func(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) }
 	for _, g := range r.Groups {
 		rec("group", g.Group, "", "", stamp(r.Since), stamp(r.Until), f(g.PrivilegeHours), "", "", "", "", "",
-			fmt.Sprintf("members=%d standing_hours=%s reduction=%s", g.Members, f(g.StandingHours), percent(g.ReductionPercent)))
+			fmt.Sprintf("members=%d standing_hours=%s reduction=%s", g.Members, f(g.StandingHours), percent(g.ReductionPercent)), "", "", "")
 	}
 	for _, g := range r.Groups {
 		for _, m := range g.Rows {
@@ -216,7 +266,7 @@ func RenderCSV(w io.Writer, r *Report) error {
 					status = "open"
 				}
 				rec("interval", g.Group, m.Member, m.Name, stamp(iv.Start), stamp(iv.End), f(round(iv.End.Sub(iv.Start).Hours())),
-					iv.Reason, status, iv.Grant, iv.Policy, iv.Ticket, iv.Note)
+					iv.Reason, status, iv.Grant, iv.Policy, iv.Ticket, iv.Note, iv.By, iv.RemovedBy, iv.EndedBy)
 			}
 		}
 	}
@@ -231,10 +281,10 @@ func RenderCSV(w io.Writer, r *Report) error {
 		if we.ContinuedBy != "" {
 			detail = "continued_by=" + we.ContinuedBy
 		}
-		rec("window", we.Group, we.Member, we.Principal, stamp(we.End), removed, "", "", we.Status, we.Grant, we.Policy, "", detail)
+		rec("window", we.Group, we.Member, we.Principal, stamp(we.End), removed, "", "", we.Status, we.Grant, we.Policy, "", detail, "", "", "")
 	}
 	for _, p := range r.Problems {
-		rec("problem", p.Group, p.Member, p.Name, stamp(p.At), "", "", p.Reason, p.Status, p.Grant, "", "", p.Action+": "+p.Error)
+		rec("problem", p.Group, p.Member, p.Name, stamp(p.At), "", "", p.Reason, p.Status, p.Grant, "", "", p.Action+": "+p.Error, p.By, "", "")
 	}
 	for _, g := range r.Grants.List {
 		detail := "approvers=" + strings.Join(g.Approvers, " ")
@@ -253,7 +303,13 @@ func RenderCSV(w io.Writer, r *Report) error {
 		if g.Revoked {
 			detail += " revoked"
 		}
-		rec("grant", "", g.Principal, "", stamp(g.Start), stamp(g.End), f(round(g.End.Sub(g.Start).Hours())), g.Reason, g.Source, g.ID, g.Policy, g.Ticket, detail)
+		rec("grant", "", g.Principal, "", stamp(g.Start), stamp(g.End), f(round(g.End.Sub(g.Start).Hours())), g.Reason, g.Source, g.ID, g.Policy, g.Ticket, detail, "", "", "")
+	}
+	for _, c := range r.ChangesByRunner {
+		rec("runner", "", "", "", stamp(r.Since), stamp(r.Until), "", "", "", "", "", "", "changes="+strconv.Itoa(c.Count), c.Key, "", "")
+	}
+	for _, c := range r.RemovalsBy {
+		rec("removals", "", "", "", stamp(r.Since), stamp(r.Until), "", "", "", "", "", "", "intervals_ended="+strconv.Itoa(c.Count), "", c.Key, "")
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {

@@ -15,6 +15,7 @@
 package report
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"sort"
@@ -81,8 +82,26 @@ type Report struct {
 	Problems   []Problem    `json:"problems"`
 	Grants     GrantSummary `json:"grants"`
 	BreakGlass []BreakGlass `json:"break_glass"`
-	Warnings   []string     `json:"warnings,omitempty"`
+	// ChangesByRunner counts the membership changes jitform announced in
+	// the period by who ran the apply (apply_started; "not recorded" for
+	// ledgers written before it was).
+	ChangesByRunner []Count `json:"changes_by_runner"`
+	// RemovalsBy counts the privilege intervals that ended in the period
+	// by what ended them: jitform, ttl_link, windows_switch, unknown.
+	RemovalsBy []Count  `json:"removals_by"`
+	Warnings   []string `json:"warnings,omitempty"`
 }
+
+// What ended a privilege interval (Interval.RemovedBy).
+const (
+	RemovedByJitform       = "jitform"        // a removal jitform made and recorded
+	RemovedByTTLLink       = "ttl_link"       // the directory's expiring link (removed_by_server)
+	RemovedByWindowsSwitch = "windows_switch" // a host's dead-man's switch (removed_by_server)
+	RemovedByUnknown       = "unknown"        // found gone, no lock known to have done it
+)
+
+// notRecorded is the runner of changes whose apply did not record one.
+const notRecorded = "not recorded"
 
 // Totals sums every group.
 type Totals struct {
@@ -127,6 +146,13 @@ type Interval struct {
 	Policy string `json:"policy,omitempty"`
 	Ticket string `json:"ticket,omitempty"`
 	Note   string `json:"note,omitempty"`
+	// By is who ran the apply that added the member (its runner).
+	By string `json:"by,omitempty"`
+	// RemovedBy is what ended the interval: jitform, ttl_link,
+	// windows_switch or unknown; EndedBy the runner of jitform's removal,
+	// or of the apply that found the member gone.
+	RemovedBy string `json:"removed_by,omitempty"`
+	EndedBy   string `json:"ended_by,omitempty"`
 }
 
 // Expiry is how quickly members were removed after their windows ended.
@@ -156,6 +182,9 @@ type WindowEnd struct {
 	RemovedAt      *time.Time `json:"removed_at,omitempty"`
 	LatencySeconds *float64   `json:"latency_seconds,omitempty"`
 	ContinuedBy    string     `json:"continued_by,omitempty"`
+	// RemovedBy is what made the removal: jitform, ttl_link,
+	// windows_switch or unknown (Interval.RemovedBy).
+	RemovedBy string `json:"removed_by,omitempty"`
 }
 
 // Problem is a change that failed, or whose outcome is unknown or missing.
@@ -170,6 +199,7 @@ type Problem struct {
 	Grant  string    `json:"grant,omitempty"`
 	Error  string    `json:"error,omitempty"`
 	Seq    int64     `json:"seq"`
+	By     string    `json:"by,omitempty"` // who ran the apply
 }
 
 // GrantSummary counts the grants whose windows overlap the period.
@@ -230,6 +260,9 @@ type span struct {
 	note       string
 	uncertain  bool
 	intent     string // the add intent that opened it
+	by         string // runner of the add
+	removedBy  string // what ended it (RemovedBy*)
+	endedBy    string // runner of the removal, or of the apply that found it gone
 }
 
 type row struct {
@@ -243,6 +276,7 @@ type pendingIntent struct {
 	c   state.Change
 	at  time.Time
 	seq int64
+	by  string // runner of the apply that announced it
 }
 
 // Build computes the report. It never fails: malformed events become
@@ -321,15 +355,46 @@ func Build(in Input) *Report {
 	var scratchC state.Change
 	strs := interner{}
 	var scratchO state.ChangeOutcome
+	runners := map[string]string{} // apply_started ID -> runner
+	byRunner := map[string]int{}
+	removals := map[string]int{}
 	for _, ev := range events {
 		switch ev.Type {
+		case state.EventApplyStarted:
+			var st state.ApplyStarted
+			if err := json.Unmarshal(ev.Payload, &st); err != nil || st.ID == "" {
+				r.Warnings = append(r.Warnings, fmt.Sprintf("ledger event %d: malformed apply_started ignored", ev.Seq))
+				continue
+			}
+			runners[st.ID] = st.Runner.String()
+		case state.EventRemovedByServer:
+			var rb state.RemovedByServer
+			if err := json.Unmarshal(ev.Payload, &rb); err != nil || rb.Group == "" || rb.Member == "" {
+				r.Warnings = append(r.Warnings, fmt.Sprintf("ledger event %d: malformed removed_by_server ignored", ev.Seq))
+				continue
+			}
+			at := rb.ObservedAt.UTC()
+			if at.IsZero() {
+				at = ev.Time.UTC()
+			}
+			if end, ok := removedByServer(getRow(rowKey{rb.Group, rb.Member}), rb, at, runners[rb.Run]); ok && !end.Before(since) {
+				removals[lockName(rb.Lock)]++
+			}
 		case state.EventChangeIntent:
 			if err := decodeChange(ev.Payload, &scratchC, strs); err != nil || scratchC.ID == "" || scratchC.Group == "" || scratchC.Member == "" {
 				r.Warnings = append(r.Warnings, fmt.Sprintf("ledger event %d: malformed change_intent ignored", ev.Seq))
 				continue
 			}
 			c := scratchC
-			intents[c.ID] = pendingIntent{c: c, at: ev.Time.UTC(), seq: ev.Seq}
+			by := runners[c.Run]
+			if !ev.Time.Before(since) {
+				if by == "" {
+					byRunner[notRecorded]++
+				} else {
+					byRunner[by]++
+				}
+			}
+			intents[c.ID] = pendingIntent{c: c, at: ev.Time.UTC(), seq: ev.Seq, by: by}
 			if _, ok := groupTarget[c.Group]; !ok && c.Target != "" {
 				groupTarget[c.Group] = c.Target
 			}
@@ -360,7 +425,9 @@ func Build(in Input) *Report {
 			if ev.Type == state.EventChangeApplied && status != "done" && status != "already" {
 				status = "unknown"
 			}
-			applyOutcome(getRow(rowKey{pi.c.Group, pi.c.Member}), pi, status, ev.Time.UTC(), byID)
+			if applyOutcome(getRow(rowKey{pi.c.Group, pi.c.Member}), pi, status, ev.Time.UTC(), byID) && !ev.Time.Before(since) {
+				removals[RemovedByJitform]++
+			}
 			if status == "failed" || status == "unknown" {
 				if !ev.Time.Before(since) {
 					r.Problems = append(r.Problems, problem(pi, status, scratchO.Error))
@@ -417,6 +484,8 @@ func Build(in Input) *Report {
 		}
 	}
 
+	r.ChangesByRunner = counts(byRunner)
+	r.RemovalsBy = counts(removals)
 	buildGroups(r, cfg, rows, groupTarget, since, until)
 	buildExpiry(r, cfg, grants, grantMembers, rows, declared, since, until, late)
 	buildGrants(r, grants, since, until)
@@ -460,12 +529,49 @@ func sortedIntents(m map[string]pendingIntent) []pendingIntent {
 
 func problem(pi pendingIntent, status, errText string) Problem {
 	return Problem{At: pi.at, Status: status, Action: pi.c.Action, Group: pi.c.Group, Member: pi.c.Member,
-		Name: pi.c.Name, Reason: pi.c.Reason, Grant: pi.c.Grant, Error: errText, Seq: pi.seq}
+		Name: pi.c.Name, Reason: pi.c.Reason, Grant: pi.c.Grant, Error: errText, Seq: pi.seq, By: pi.by}
+}
+
+// lockName is the RemovedBy of a removed_by_server lock.
+func lockName(lock string) string {
+	switch lock {
+	case state.LockTTLLink:
+		return RemovedByTTLLink
+	case state.LockWindowsSwitch:
+		return RemovedByWindowsSwitch
+	}
+	return RemovedByUnknown
+}
+
+// removedByServer ends the member's open interval where a server-side
+// lock did: at the lock's expiry when it is known (and inside the
+// interval), else when the member was found gone. ok is false when the
+// member was not active (nothing to end); end is when it ended.
+func removedByServer(rw *row, rb state.RemovedByServer, observed time.Time, by string) (end time.Time, ok bool) {
+	if rw.open < 0 {
+		return time.Time{}, false
+	}
+	sp := &rw.spans[rw.open]
+	end = observed
+	if rb.Expires != nil {
+		if x := rb.Expires.UTC(); x.After(sp.start) && x.Before(observed) {
+			end = x
+		}
+	}
+	sp.end, sp.removedBy, sp.endedBy = end, lockName(rb.Lock), by
+	if sp.uncertain {
+		sp.note = "" // it was there: the lock removed it
+		sp.uncertain = false
+	}
+	rw.open = -1
+	rw.lastAbsent = end
+	return end, true
 }
 
 // applyOutcome moves one row's state by one change outcome. status is done,
-// already, failed, unknown or no_outcome.
-func applyOutcome(rw *row, pi pendingIntent, status string, at time.Time, byID map[string]*grantInfo) {
+// already, failed, unknown or no_outcome. It reports whether the outcome
+// ended an interval (a removal jitform made).
+func applyOutcome(rw *row, pi pendingIntent, status string, at time.Time, byID map[string]*grantInfo) bool {
 	if pi.c.Name != "" {
 		rw.name = pi.c.Name
 	}
@@ -473,7 +579,7 @@ func applyOutcome(rw *row, pi pendingIntent, status string, at time.Time, byID m
 	switch pi.c.Action {
 	case "add":
 		if rw.open < 0 {
-			return
+			return false
 		}
 		sp := &rw.spans[rw.open]
 		own := sp.intent == pi.c.ID // this add opened the interval
@@ -504,13 +610,14 @@ func applyOutcome(rw *row, pi pendingIntent, status string, at time.Time, byID m
 			}
 			// The removal happened by the outcome: end there.
 			rw.spans[rw.open].end = at
+			rw.spans[rw.open].removedBy, rw.spans[rw.open].endedBy = RemovedByJitform, pi.by
 			rw.open = -1
 			rw.lastAbsent = at
-			return
+			return true
 		}
 		// Failed or uncertain: the member is (still) there.
 		if status == "no_outcome" && len(rw.spans) > 0 && rw.spans[len(rw.spans)-1].end.After(pi.at) {
-			return // a later removal already closed what this one would have
+			return false // a later removal already closed what this one would have
 		}
 		if rw.open < 0 {
 			rw.spans = append(rw.spans, span{start: rw.lastAbsent, reason: ReasonUnknown, uncertain: true,
@@ -518,6 +625,7 @@ func applyOutcome(rw *row, pi pendingIntent, status string, at time.Time, byID m
 			rw.open = len(rw.spans) - 1
 		}
 	}
+	return false
 }
 
 // addIntent opens a tentative interval for an announced add, unless the
@@ -535,7 +643,7 @@ func addIntent(rw *row, pi pendingIntent) {
 		return
 	}
 	rw.spans = append(rw.spans, span{start: pi.at, reason: ReasonUnknown, uncertain: true, intent: pi.c.ID,
-		grant: pi.c.Grant, policy: pi.c.Policy, ticket: pi.c.Ticket,
+		grant: pi.c.Grant, policy: pi.c.Policy, ticket: pi.c.Ticket, by: pi.by,
 		note: "add announced, no outcome recorded: counted as active until proven otherwise"})
 	rw.open = len(rw.spans) - 1
 }
@@ -646,8 +754,12 @@ func buildGroups(r *Report, cfg *config.Config, rows map[rowKey]*row, groupTarge
 				continue
 			}
 			active += end.Sub(start)
-			m.Intervals = append(m.Intervals, Interval{Start: start, End: end, Open: open, Reason: sp.reason,
-				Grant: sp.grant, Policy: sp.policy, Ticket: sp.ticket, Note: sp.note})
+			iv := Interval{Start: start, End: end, Open: open, Reason: sp.reason,
+				Grant: sp.grant, Policy: sp.policy, Ticket: sp.ticket, Note: sp.note, By: sp.by}
+			if !open && !sp.end.After(until) {
+				iv.RemovedBy, iv.EndedBy = sp.removedBy, sp.endedBy
+			}
+			m.Intervals = append(m.Intervals, iv)
 		}
 		if active <= 0 {
 			continue
@@ -787,7 +899,7 @@ func buildExpiry(r *Report, cfg *config.Config, grants []grantInfo, grantMembers
 				lat = 0 // removed before the window ended (policy changed, revoked)
 			}
 			secs := lat.Seconds()
-			we.RemovedAt, we.LatencySeconds = &removed, &secs
+			we.RemovedAt, we.LatencySeconds, we.RemovedBy = &removed, &secs, sp.removedBy
 			we.Status = ExpiryOnTime
 			if lat > late {
 				we.Status = ExpiryLate
