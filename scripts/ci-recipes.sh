@@ -98,7 +98,7 @@ write_policy() { # $1 = variant
   local now start
   now=$(date +%s)
   start=$(ts $((now - 300)))
-  WINDOW_END=$((now + ${WINDOW_SECONDS:-40}))
+  WINDOW_END=$((now + ${WINDOW_SECONDS:-25}))
   cat >"$seed/main.hcl" <<EOF
 target "ldif" "directory" {
   path   = "$LDIF" # one directory shared by every runner
@@ -177,7 +177,8 @@ run_job() {
   local name=$1 file=$2
   shift 2
   n=$((n + 1))
-  local c="$W/runner-$n-$name" step
+  local c step
+  c=$(mktemp -u "$W/runner-$n-$name-XXXXXX")
   git clone -q "$W/remote.git" "$c"
   (
     cd "$c"
@@ -310,6 +311,9 @@ EOF
   expect_members "(c) two runners at once add alice" alice erin
   [ "$(intents add alice)" = 1 ] || fail "(c): alice was added $(intents add alice) times by the two runners, want once"
   echo "ok: (c) each change made once (one intent for alice), the kept ledger verifies" >&2
+  for r in A B; do
+    echo "   runner $r: $(grep -h -o 'Apply complete![^.]*\|no changes\|the plan went stale\|took the lock[^(]*' "$W/$r.log" | paste -sd';' -)" >&2
+  done
   if [ "$variant" = local ]; then
     grep -q "rebasing on" "$W/A.log" || fail "(c) runner A's push was not rebased after the merge"
     local c="$W/final-$RANDOM"
