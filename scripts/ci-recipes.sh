@@ -279,28 +279,41 @@ grant "alice_oncall" {
   approved_by = ["carol"]
 }
 EOF
-  local extra=()
-  if [ "$variant" = local ]; then
-    # Runner A meets a pull request merged while it applies: its push is
-    # rejected, rebased and retried.
-    cat >"$W/jitform-merging" <<EOF
-#!/bin/sh
-case " \$* " in *" apply "*)
-  [ -e "$W/merged" ] || { touch "$W/merged"; git clone -q "$W/remote.git" "$W/mid" && echo "merged while applying" >"$W/mid/NOTES.md" && git -C "$W/mid" add -A && git -C "$W/mid" commit -q -m "merged while applying" && git -C "$W/mid" push -q origin main; } >&2 ;;
+  # Both runners go through the same wrapper around the installed jitform:
+  # their first `plan` waits (up to 5 s) for the other runner's, so they
+  # really plan and apply at the same moment unless something serialises
+  # them (PostgreSQL target locks; the local recipe's lock branch, behind
+  # which the second runner is still waiting). In the local recipe runner A
+  # also meets a pull request merged while it applies: its push is
+  # rejected, rebased and retried.
+  rm -f "$W"/barrier.* "$W/merged"
+  cat >"$W/jitform-runner" <<EOF
+#!/bin/bash
+case " \$* " in
+*" plan "*)
+  if [ ! -e "$W/barrier.\$RUNNER" ]; then
+    touch "$W/barrier.\$RUNNER"
+    for i in \$(seq 50); do ls "$W"/barrier.* 2>/dev/null | grep -qv "barrier.\$RUNNER\\\$" && break; sleep 0.1; done
+  fi ;;
+*" apply "*)
+  if [ "\$RUNNER" = A ] && [ "$variant" = local ] && [ ! -e "$W/merged" ]; then
+    touch "$W/merged"
+    { rm -rf "$W/mid" && git clone -q "$W/remote.git" "$W/mid" && echo "merged while applying" >"$W/mid/NOTES.md" &&
+      git -C "$W/mid" add -A && git -C "$W/mid" commit -q -m "merged while applying" && git -C "$W/mid" push -q origin main; } >&2
+  fi ;;
 esac
 exec jitform "\$@"
 EOF
-    chmod +x "$W/jitform-merging"
-    extra=(JITFORM="$W/jitform-merging")
-  fi
+  chmod +x "$W/jitform-runner"
   (
-    [ ${#extra[@]} -eq 0 ] || export "${extra[@]}"
+    export JITFORM="$W/jitform-runner" RUNNER=A
     n=10
     run_job runnerA "$file" "${apply_jobs[@]}"
     cp "$LAST_LOG" "$W/A.log"
   ) &
   local pa=$!
   (
+    export JITFORM="$W/jitform-runner" RUNNER=B
     n=20
     run_job runnerB "$file" "${apply_jobs[@]}"
     cp "$LAST_LOG" "$W/B.log"
