@@ -50,6 +50,10 @@ export JITFORM_VERSION=$VERSION JITFORM_RELEASE_URL="file://$W/dist"
 JITFORM_SHA256=$(awk '/_linux_/ {print $1}' "$W/dist/SHA256SUMS")
 export JITFORM_SHA256
 
+# The release binary, for the checks the script itself makes.
+mkdir -p "$W/dist-bin"
+tar -xzf "$W/dist/"*_linux_*.tar.gz -C "$W/dist-bin" --strip-components=1
+
 # A tampered archive (or a wrong pin) is refused by the recipes' install step.
 cp -r "$W/dist" "$W/dist-bad"
 echo tampered >>"$W/dist-bad/$(awk '/_linux_/ {print $2}' "$W/dist/SHA256SUMS")"
@@ -64,6 +68,16 @@ if JITFORM_SHA256=00000000000000000000000000000000000000000000000000000000000000
 fi
 [ ! -e "$W/bad-bin/jitform" ] || fail "a refused archive was installed"
 echo "install: a tampered archive and a wrong pin are refused" >&2
+
+# The check step (validate + fmt --check) needs no secret: it passes on
+# every example repository with none of their passwords in the environment.
+for ex in examples/*/; do
+  [ -n "$(ls "$ex"*.hcl 2>/dev/null)" ] || continue
+  env -u JITFORM_LDAP_PASSWORD -u JITFORM_CORP_PASSWORD -u JITFORM_WINRM_PASSWORD -u JITFORM_STATE_URL \
+    JITFORM="$W/dist-bin/jitform" JITFORM_DIR="$ex" examples/ci/jitform-ci.sh check >"$W/check.log" 2>&1 ||
+    { cat "$W/check.log" >&2; fail "the check step fails on $ex without secrets"; }
+done
+echo "check: validate + fmt --check pass on every example with no secret set" >&2
 
 # steps FILE JOB...: the jitform-ci.sh steps of those jobs, in order, as the
 # YAML lists them (comments skipped). A job is a key at column 0 (GitLab) or
@@ -223,9 +237,6 @@ intents() { # $1 = action, $2 = uid: change intents in the kept ledger
   verify_fresh | grep '"type":"change_intent"' | grep "\"action\":\"$1\"" | grep -c "\"member\":\"uid=$2,ou=people" || true
 }
 
-# The release binary, for the checks the script itself makes.
-mkdir -p "$W/dist-bin"
-tar -xzf "$W/dist/"*_linux_*.tar.gz -C "$W/dist-bin" --strip-components=1
 
 prove() { # $1 = variant, $2 = recipe file, $3 = PR jobs, $4 = apply jobs
   local variant=$1 file=$2
