@@ -291,13 +291,13 @@ grant "alice_oncall" {
 }
 EOF
   # Both runners go through the same wrapper around the installed jitform:
-  # their first `plan` waits (up to 5 s) for the other runner's, so they
-  # really plan and apply at the same moment unless something serialises
+  # their first `plan` and their first `apply` wait (up to 5 s each) for
+  # the other runner's, so they really plan and apply at the same moment unless something serialises
   # them (PostgreSQL target locks; the local recipe's lock branch, behind
   # which the second runner is still waiting). In the local recipe runner A
   # also meets a pull request merged while it applies: its push is
   # rejected, rebased and retried.
-  rm -f "$W"/barrier.* "$W/merged"
+  rm -f "$W"/barrier.* "$W"/applying.* "$W/merged"
   cat >"$W/jitform-runner" <<EOF
 #!/bin/bash
 case " \$* " in
@@ -307,6 +307,10 @@ case " \$* " in
     for i in \$(seq 50); do ls "$W"/barrier.* 2>/dev/null | grep -qv "barrier.\$RUNNER\\\$" && break; sleep 0.1; done
   fi ;;
 *" apply "*)
+  if [ ! -e "$W/applying.\$RUNNER" ]; then
+    touch "$W/applying.\$RUNNER"
+    for i in \$(seq 50); do ls "$W"/applying.* 2>/dev/null | grep -qv "applying.\$RUNNER\\\$" && break; sleep 0.1; done
+  fi
   if [ "\$RUNNER" = A ] && [ "$variant" = local ] && [ ! -e "$W/merged" ]; then
     touch "$W/merged"
     { rm -rf "$W/mid" && git clone -q "$W/remote.git" "$W/mid" && echo "merged while applying" >"$W/mid/NOTES.md" &&
@@ -350,6 +354,12 @@ EOF
     rm -rf "$c"
   fi
   grep -h "jitform ledger checkpoint:" "$W/A.log" "$W/B.log" >&2 || fail "(c) no checkpoint printed"
+  # No database password in any runner's log.
+  local pw
+  for url in "${JITFORM_CI_TEST_RUNNER_URL:-}" "${JITFORM_CI_TEST_OWNER_URL:-}"; do
+    pw=$(printf '%s' "$url" | sed -n 's|^[a-z]*://[^:@/]*:\([^@]*\)@.*|\1|p')
+    [ -z "$pw" ] || ! grep -lF -- "$pw" "$W"/runner-*.log "$W"/A.log "$W"/B.log >&2 || fail "a database password is in a runner's log"
+  done
   rm -f "$W/merged"
   unset JITFORM_STATE_URL
   echo "PASS: $file" >&2
