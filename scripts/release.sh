@@ -42,7 +42,7 @@ for p in $platforms; do
   rm -rf "$stage"
   echo "built $name" >&2
 done
-(cd "$out" && sha256sum -- *.tar.gz *.zip 2>/dev/null > SHA256SUMS)
+(cd "$out" && shopt -s nullglob && sha256sum -- *.tar.gz *.zip > SHA256SUMS) # nullglob: a PLATFORMS subset may have no .zip
 echo "== $out/SHA256SUMS" >&2
 cat "$out/SHA256SUMS" >&2
 

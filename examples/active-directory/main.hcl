@@ -3,14 +3,14 @@
 # policy whose eligible list is an AD group, nested membership included.
 # See README.md.
 #
-#   export JITFORM_AD_PASSWORD=...   # the service account's password; never in plans, ledger or logs
+#   export JITFORM_CORP_PASSWORD=...   # the service account's password; never in plans, ledger or logs
 #   jitform -C examples/active-directory validate
 #   jitform -C examples/active-directory plan
 
 target "ldap" "corp" {
   url      = "ldaps://dc1.example.test" # or ldap://...:389, which uses StartTLS by default
   bind_dn  = "svc-jitform@example.test" # a UPN, a DN or DOMAIN\\user
-  password = env("JITFORM_AD_PASSWORD")
+  password = env("JITFORM_CORP_PASSWORD")
   base_dn  = "DC=example,DC=test"
   flavor   = "active_directory"
   ca_file  = "corp-ca.pem" # your enterprise CA (relative to this directory)

@@ -6,8 +6,8 @@
 
 target "winrm" "web" {
   hosts    = ["web01.corp.example", "web02.corp.example", "web03.corp.example"]
-  https    = true                      # port 5986, certificate verified
-  ca_file  = "corp-ca.pem"             # the CA that signed the hosts' WinRM certificates
+  https    = true          # port 5986, certificate verified
+  ca_file  = "corp-ca.pem" # the CA that signed the hosts' WinRM certificates
   auth     = "ntlm"
   user     = "CORP\\svc-jitform"
   password = env("JITFORM_WINRM_PASSWORD")
@@ -18,8 +18,8 @@ target "winrm" "web" {
 group "web_admins" {
   target    = target.winrm.web
   name      = "S-1-5-32-544"
-  members   = ["CORP\\svc-backup"]     # standing, declared
-  exclusive = true                     # anyone else (except grants) is removed
+  members   = ["CORP\\svc-backup"] # standing, declared
+  exclusive = true                 # anyone else (except grants) is removed
 }
 
 # Remote Desktop Users: only what jitform added is ever removed.

@@ -38,7 +38,7 @@ func TestExamples(t *testing.T) {
 			eligible: map[string]bool{"erin": true, "alice": false},
 		},
 		{
-			dir: "active-directory", envVar: "JITFORM_AD_PASSWORD",
+			dir: "active-directory", envVar: "JITFORM_CORP_PASSWORD",
 			server: func(t *testing.T, c *config.LDAPTarget) {
 				dc := sambatest.Start(t)
 				// The seed has no svc-jitform account: bind as Administrator.
