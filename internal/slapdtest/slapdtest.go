@@ -243,6 +243,36 @@ func (s *Server) Pause(t testing.TB) {
 		t.Fatalf("pause slapd: %v", err)
 	}
 	t.Cleanup(s.Resume)
+	// SIGSTOP takes effect when the kernel next schedules the process: on a
+	// busy machine slapd could still answer a request sent right after
+	// kill returns. Wait until every thread is stopped.
+	deadline := time.Now().Add(5 * time.Second)
+	for !s.stopped() {
+		if time.Now().After(deadline) {
+			t.Fatalf("pause slapd: pid %d did not stop within 5s", s.pid)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// stopped reports whether every thread of slapd is in the stopped state.
+func (s *Server) stopped() bool {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", s.pid))
+	if err != nil || len(tasks) == 0 {
+		return false
+	}
+	for _, task := range tasks {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", s.pid, task.Name()))
+		if err != nil {
+			return false
+		}
+		// pid (comm) STATE ...: the state follows the last ')'.
+		i := strings.LastIndexByte(string(stat), ')')
+		if i < 0 || i+2 >= len(stat) || (stat[i+2] != 'T' && stat[i+2] != 't') {
+			return false
+		}
+	}
+	return true
 }
 
 // Resume lets a paused server answer again.
