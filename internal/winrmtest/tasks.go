@@ -147,13 +147,17 @@ type taskData struct {
 	Group       string `json:"group"`
 	Member      string `json:"member"`
 	At          int64  `json:"at"`
+	Right       string `json:"right,omitempty"`
 	EndSessions bool   `json:"end_sessions"`
 }
 
 // registerSwitch is Register-Switch: Register-ScheduledTask -Force of the
 // membership's task. Windows refuses what the cmdlets refuse: a due time
 // that is not a number ([int64] cast), a missing action or principal.
-func (h *Host) registerSwitch(st switchTraits, groupSID, memberSID string, at json.RawMessage, grant string, endSessions bool) error {
+//
+// For a right's switch, groupSID is the right's name and storesRight says
+// whether the script writes it into the description as the right.
+func (h *Host) registerSwitch(st switchTraits, groupSID, memberSID string, at json.RawMessage, grant string, endSessions, storesRight bool) error {
 	if h.NoTaskScheduler {
 		return fmt.Errorf("Register-ScheduledTask: The service is not available. (0x80070426)")
 	}
@@ -164,7 +168,11 @@ func (h *Host) registerSwitch(st switchTraits, groupSID, memberSID string, at js
 	if st.execute == "" || st.userID == "" {
 		return fmt.Errorf("Register-ScheduledTask: the task has no action or no principal")
 	}
-	desc, err := json.Marshal(taskData{Grant: grant, Group: groupSID, Member: memberSID, At: secs, EndSessions: endSessions && st.storesEndSessions})
+	td := taskData{Grant: grant, Group: groupSID, Member: memberSID, At: secs, EndSessions: endSessions && st.storesEndSessions}
+	if storesRight {
+		td.Right = groupSID
+	}
+	desc, err := json.Marshal(td)
 	if err != nil {
 		return err
 	}
@@ -210,7 +218,7 @@ func (h *Host) listSwitches() ([]map[string]any, string) {
 		if err := json.Unmarshal([]byte(t.Description), &d); err != nil {
 			s["error"] = "the task's description is not jitform's: " + err.Error()
 		} else {
-			s["group"], s["member"], s["grant"], s["at"] = d.Group, d.Member, d.Grant, d.At
+			s["group"], s["member"], s["grant"], s["at"], s["right"] = d.Group, d.Member, d.Grant, d.At, d.Right
 		}
 		out = append(out, s)
 	}
@@ -312,6 +320,7 @@ func (h *Host) runSwitch(t *Task, now time.Time) Firing {
 		return f
 	}
 	sc := string(code)
+	removesRights := reSwLsaRemove.MatchString(sc)
 	if !reSwSweeps.MatchString(sc) || !reSwRemove.MatchString(sc) {
 		f.Error = "the action's script does not remove a switch's member"
 		return f
@@ -327,6 +336,24 @@ func (h *Host) runSwitch(t *Task, now time.Time) Firing {
 		}
 		if checksDue && time.Unix(d.At, 0).After(now) {
 			keep = append(keep, x)
+			continue
+		}
+		if d.Right != "" && reSID.MatchString(d.Member) {
+			// A right's switch: LsaRemoveAccountRights, then the task is
+			// deleted; a script without the LSA removal leaves both.
+			if !removesRights {
+				keep = append(keep, x)
+				continue
+			}
+			if code := h.lsaRemove(d.Right, d.Member); code == 0 {
+				f.Removed = append(f.Removed, d.Right+"|"+strings.ToUpper(d.Member))
+			} else if code != statusObjectNameNotFnd {
+				keep = append(keep, x)
+				continue
+			}
+			if !unregisters {
+				keep = append(keep, x)
+			}
 			continue
 		}
 		if !reSID.MatchString(d.Group) || !reSID.MatchString(d.Member) {
