@@ -62,6 +62,9 @@ type rightTraits struct {
 	setsFlags    bool     // UserFlags set through InvokeSet
 	commits      bool     // CommitChanges: ADSI writes its property cache
 	rereadsUser  bool     // the user's flags are read again after the change
+	// Account switches: registered before the account is enabled, deleted
+	// by a change without one.
+	acctSwitch, acctSwitchFirst, acctUnregisters bool
 }
 
 var (
@@ -86,6 +89,10 @@ var (
 	reCommit      = regexp.MustCompile(`\$u\.psbase\.CommitChanges\(\)`)
 	reRereadUser  = regexp.MustCompile(`\$now = \(\[int\]\(\[ADSI\]\('WinNT://\./' \+ \[string\]\$x\.name \+ ',user'\)\)\.psbase\.InvokeGet\('UserFlags'\) -band 0x2\) -eq 0`)
 
+	reAcctSwitch = regexp.MustCompile(`Register-Switch 'ACCOUNT' \$usid \$x`)
+	reAcctFirst  = regexp.MustCompile(`(?s)Register-Switch 'ACCOUNT' \$usid \$x.*\$u\.psbase\.InvokeSet\('UserFlags', \$flags\)`)
+	reAcctUnreg  = regexp.MustCompile(`\$r\.switch = Unregister-Switch 'ACCOUNT' \$usid`)
+
 	// The switch's right removal.
 	reSwLsaRemove = regexp.MustCompile(`(?s)static extern uint LsaRemoveAccountRights\(.*Add-Type -TypeDefinition \$LsaCode.*\[JitformLsa\]::Remove\(\[string\]\$d\.right, \$d\.member\)`)
 )
@@ -104,6 +111,9 @@ func readRightTraits(script string) rightTraits {
 		commits:      reCommit.MatchString(script),
 		rereadsUser:  reRereadUser.MatchString(script),
 	}
+	t.acctSwitch = reAcctSwitch.MatchString(script)
+	t.acctSwitchFirst = reAcctFirst.MatchString(script)
+	t.acctUnregisters = reAcctUnreg.MatchString(script)
 	t.enumerates = t.lsaType && reLsaEnum.MatchString(script) && reCallHolders.MatchString(script)
 	t.adds = t.lsaType && reLsaAdd.MatchString(script) && reCallAdd.MatchString(script)
 	t.removes = t.lsaType && reLsaRemove.MatchString(script) && reCallRemove.MatchString(script)
@@ -426,6 +436,9 @@ type userChange struct {
 	Name     string `json:"name"`
 	Enable   bool   `json:"enable"`
 	Password string `json:"password"`
+	SwitchAt int64  `json:"switch_at"`
+	Account  string `json:"account"`
+	Grant    string `json:"grant"`
 }
 
 // applyUser is the apply script's account change: SetPassword (when a
@@ -445,12 +458,32 @@ func (h *Host) applyUser(t traits, c userChange, allowDC bool, killed func() boo
 		return fail(`Exception calling "InvokeGet" with "1" argument(s): "The user name could not be found."`), nil
 	}
 	was := !u.Disabled
+	wantSwitch := c.Enable && rt.acctSwitch && t.sw.registers && c.SwitchAt > 0
+	registered := false
+	if wantSwitch && rt.acctSwitchFirst {
+		at, _ := json.Marshal(c.SwitchAt)
+		if err := h.registerTask(t.sw, taskData{Grant: c.Grant, Group: "ACCOUNT", Member: u.SID, Account: c.Account}, at); err != nil {
+			return fail("the dead-man's switch could not be registered, so the account was not enabled: " + err.Error()), nil
+		}
+		registered = true
+	}
+	failed := func(msg string) map[string]any {
+		st := fail(msg)
+		if registered { // the script's catch deletes the switch it registered
+			if r, err := h.unregisterSwitch("ACCOUNT", u.SID); err != nil {
+				st["switch_error"] = err.Error()
+			} else {
+				st["switch"] = r
+			}
+		}
+		return st
+	}
 	if c.Password != "" {
 		if !rt.setsPassword {
-			return fail("the password was not set"), nil
+			return failed("the password was not set"), nil
 		}
 		if len(c.Password) < passwordPolicyMinLength {
-			return fail(`Exception calling "Invoke" with "2" argument(s): "The password does not meet the password policy requirements. Check the minimum password length, password complexity and password history requirements."`), nil
+			return failed(`Exception calling "Invoke" with "2" argument(s): "The password does not meet the password policy requirements. Check the minimum password length, password complexity and password history requirements."`), nil
 		}
 		u.Password, u.PasswordSets = c.Password, u.PasswordSets+1
 	}
@@ -470,6 +503,16 @@ func (h *Host) applyUser(t traits, c userChange, allowDC bool, killed func() boo
 			what = "enabled"
 		}
 		st = fail("the account's flags read again say it is not " + what)
+	}
+	switch {
+	case registered && st["status"] != "failed":
+		st["switch"] = "registered"
+	case registered, rt.acctUnregisters && t.sw.unregisters:
+		if r, err := h.unregisterSwitch("ACCOUNT", u.SID); err != nil {
+			st["switch_error"] = err.Error()
+		} else {
+			st["switch"] = r
+		}
 	}
 	return st, nil
 }

@@ -148,6 +148,7 @@ type taskData struct {
 	Member      string `json:"member"`
 	At          int64  `json:"at"`
 	Right       string `json:"right,omitempty"`
+	Account     string `json:"account,omitempty"`
 	EndSessions bool   `json:"end_sessions"`
 }
 
@@ -158,6 +159,16 @@ type taskData struct {
 // For a right's switch, groupSID is the right's name and storesRight says
 // whether the script writes it into the description as the right.
 func (h *Host) registerSwitch(st switchTraits, groupSID, memberSID string, at json.RawMessage, grant string, endSessions, storesRight bool) error {
+	right := ""
+	if storesRight {
+		right = groupSID
+	}
+	return h.registerTask(st, taskData{Grant: grant, Group: groupSID, Member: memberSID, Right: right, EndSessions: endSessions && st.storesEndSessions}, at)
+}
+
+// registerTask registers the switch task of td (its At from at).
+func (h *Host) registerTask(st switchTraits, td taskData, at json.RawMessage) error {
+	groupSID, memberSID, grant := td.Group, td.Member, td.Grant
 	if h.NoTaskScheduler {
 		return fmt.Errorf("Register-ScheduledTask: The service is not available. (0x80070426)")
 	}
@@ -168,10 +179,7 @@ func (h *Host) registerSwitch(st switchTraits, groupSID, memberSID string, at js
 	if st.execute == "" || st.userID == "" {
 		return fmt.Errorf("Register-ScheduledTask: the task has no action or no principal")
 	}
-	td := taskData{Grant: grant, Group: groupSID, Member: memberSID, At: secs, EndSessions: endSessions && st.storesEndSessions}
-	if storesRight {
-		td.Right = groupSID
-	}
+	td.At = secs
 	desc, err := json.Marshal(td)
 	if err != nil {
 		return err
@@ -190,6 +198,12 @@ func (h *Host) registerSwitch(st switchTraits, groupSID, memberSID string, at js
 	h.Tasks = append(h.Tasks, t)
 	return nil
 }
+
+var (
+	reSwDisable = regexp.MustCompile(`(?s)\$u = \[ADSI\]\('WinNT://\./' \+ \[string\]\$d\.account \+ ',user'\).*-ne \$d\.member\) \{ continue \}.*\$u\.psbase\.InvokeSet\('UserFlags', \(\[int\]\$u\.psbase\.InvokeGet\('UserFlags'\) -bor 0x2\)\)\s*
+\s*\$u\.psbase\.CommitChanges\(\)`)
+	reSwRotate = regexp.MustCompile(`\$u\.psbase\.Invoke\('SetPassword', \[Guid\]::NewGuid\(\)`)
+)
 
 // unregisterSwitch is Unregister-Switch: "deleted" or "none".
 func (h *Host) unregisterSwitch(groupSID, memberSID string) (string, error) {
@@ -321,6 +335,7 @@ func (h *Host) runSwitch(t *Task, now time.Time) Firing {
 	}
 	sc := string(code)
 	removesRights := reSwLsaRemove.MatchString(sc)
+	disablesAccounts, rotatesAccounts := reSwDisable.MatchString(sc), reSwRotate.MatchString(sc)
 	if !reSwSweeps.MatchString(sc) || !reSwRemove.MatchString(sc) {
 		f.Error = "the action's script does not remove a switch's member"
 		return f
@@ -336,6 +351,24 @@ func (h *Host) runSwitch(t *Task, now time.Time) Firing {
 		}
 		if checksDue && time.Unix(d.At, 0).After(now) {
 			keep = append(keep, x)
+			continue
+		}
+		if d.Account != "" && reSID.MatchString(d.Member) {
+			// An account's switch: a random password, the account
+			// disabled, the task deleted.
+			u := h.user(d.Account)
+			if !disablesAccounts || u == nil || !strings.EqualFold(u.SID, d.Member) {
+				keep = append(keep, x)
+				continue
+			}
+			if rotatesAccounts {
+				u.Password, u.PasswordSets = fmt.Sprintf("switch-%d-aA1!", now.UnixNano()), u.PasswordSets+1
+			}
+			u.Disabled = true
+			f.Removed = append(f.Removed, "ACCOUNT|"+strings.ToUpper(d.Member))
+			if !unregisters {
+				keep = append(keep, x)
+			}
 			continue
 		}
 		if d.Right != "" && reSID.MatchString(d.Member) {

@@ -61,6 +61,11 @@ func (t *target) SetAccounts(ctx context.Context, changes []providers.AccountCha
 	for i, c := range changes {
 		outs[i] = providers.AccountOutcome{Account: c.Account.Addr, Change: c}
 		set := AccountSet{Key: c.Account.Addr, Name: c.Account.AccountName, Enable: c.Enable}
+		if c.Enable && !c.Expires.IsZero() {
+			// The dead-man's switch: the host disables the account (with
+			// a random password) at window end + grace if jitform has not.
+			set.SwitchAt, set.Account, set.Grant = c.Expires.Add(SwitchGrace).Unix(), c.Account.AccountName, c.Grant
+		}
 		if c.Password.IsSet() {
 			pw, err := c.Password.Value()
 			if err != nil {
@@ -108,6 +113,9 @@ func (t *target) SetAccounts(ctx context.Context, changes []providers.AccountCha
 			continue
 		}
 		r := resp.Accounts[i]
+		if r.SwitchError != "" {
+			t.progress("%s: %s: the dead-man's switch on %s: %s", t.addr, changes[i].Account.Addr, t.host, r.SwitchError)
+		}
 		what := "disable"
 		if changes[i].Enable {
 			what = "enable"

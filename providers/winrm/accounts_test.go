@@ -187,3 +187,55 @@ func TestHostileAccountNamesNeverChangeTheCode(t *testing.T) {
 		t.Error("an account was created")
 	}
 }
+
+// An enable for a grant registers the account's switch before enabling;
+// at window end + grace the host sets a random password and disables the
+// account itself; jitform's own disable deletes the switch.
+func TestAccountSwitchDisablesAtWindowEnd(t *testing.T) {
+	s := winrmtest.New(t, user, pass, host("web01"))
+	h := s.Host(host("web01"))
+	h.AddUser("jit-admin", jitAdminSID, "Initial-Pass-0", false)
+	p := openHost(t, s, "web01", nil)
+	a := account("a", "jit-admin")
+	const pw = "Window-Pass-5e5e5e"
+	enable := func() providers.AccountOutcome {
+		outs, err := p.SetAccounts(context.Background(), []providers.AccountChange{{Account: a, Enable: true, Password: config.NewSecret(pw), Expires: winEnd, Grant: "g1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return outs[0]
+	}
+	if o := enable(); o.Status != providers.Done {
+		t.Fatalf("enable = %s %v", o.Status, o.Err)
+	}
+	tasks := h.ScheduledTasks()
+	if len(tasks) != 1 || tasks[0].Name != SwitchTaskName("ACCOUNT", jitAdminSID) || tasks[0].Arguments != SwitchArguments || !tasks[0].At.Equal(winEnd.Add(SwitchGrace)) {
+		t.Fatalf("tasks = %v", taskNames(tasks))
+	}
+	if strings.Contains(tasks[0].Description, pw) {
+		t.Error("the password is in the switch's description")
+	}
+	h.SetNow(winEnd.Add(SwitchGrace - 1))
+	if !h.CheckPassword("jit-admin", pw) {
+		t.Fatal("the switch fired early")
+	}
+	h.SetNow(winEnd.Add(SwitchGrace))
+	if u, _ := h.UserState("jit-admin"); !u.Disabled || u.Password == pw {
+		t.Errorf("after the switch: disabled %v, password rotated %v", u.Disabled, u.Password != pw)
+	}
+	if len(h.ScheduledTasks()) != 0 {
+		t.Error("the switch's task stayed")
+	}
+	// Enabled again, then disabled by jitform: the switch goes with it.
+	if o := enable(); o.Status != providers.Done || len(h.ScheduledTasks()) != 1 {
+		t.Fatalf("re-enable = %s %v", o.Status, o.Err)
+	}
+	if o := setAccount(t, p, a, false, "After-Pass-9c9c9c"); o.Status != providers.Done || len(h.ScheduledTasks()) != 0 {
+		t.Errorf("disable = %s %v, tasks %v", o.Status, o.Err, taskNames(h.ScheduledTasks()))
+	}
+	// A crash right after the enable leaves the switch in place.
+	h.KillAfterWrites = 1
+	if o := enable(); o.Status != providers.Unknown || len(h.ScheduledTasks()) != 1 {
+		t.Errorf("crashed enable = %s, tasks %d; want unknown with the switch in place", o.Status, len(h.ScheduledTasks()))
+	}
+}

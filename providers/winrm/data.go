@@ -172,6 +172,13 @@ type AccountSet struct {
 	Name     string `json:"name"`
 	Enable   bool   `json:"enable"`
 	Password string `json:"password,omitempty"`
+	// SwitchAt (enable): when the dead-man's switch disables the account
+	// (and sets a random password), Unix seconds; zero: no switch, and any
+	// switch of the account is deleted. Account is the user's name as the
+	// switch binds it; Grant is recorded in the switch.
+	SwitchAt int64  `json:"switch_at,omitempty"`
+	Account  string `json:"account,omitempty"`
+	Grant    string `json:"grant,omitempty"`
 }
 
 // Account is a SID and the name it translates to (the SID itself when it
@@ -223,7 +230,8 @@ type SwitchState struct {
 	Name    string `json:"name"`
 	Trigger string `json:"trigger,omitempty"`
 	Group   string `json:"group,omitempty"`
-	Right   string `json:"right,omitempty"` // a right's switch: the right it removes Member from
+	Right   string `json:"right,omitempty"`   // a right's switch: the right it removes Member from
+	Account string `json:"account,omitempty"` // an account's switch: the local user it disables (Member is its SID)
 	Member  string `json:"member,omitempty"`
 	Grant   string `json:"grant,omitempty"`
 	At      int64  `json:"at,omitempty"` // Unix seconds, UTC

@@ -79,7 +79,7 @@ function Get-SwitchName([string]$group, [string]$member) {
 }
 function Register-Switch([string]$group, [string]$member, $c) {
   $at = [int64]$c.switch_at
-  $desc = ConvertTo-Json -Compress -InputObject @{ grant = [string]$c.grant; group = $group; member = $member; at = $at; right = [string]$c.right; end_sessions = ($c.end_sessions -eq $true) }
+  $desc = ConvertTo-Json -Compress -InputObject @{ grant = [string]$c.grant; group = $group; member = $member; at = $at; right = [string]$c.right; account = [string]$c.account; end_sessions = ($c.end_sessions -eq $true) }
   $action = New-ScheduledTaskAction -Execute 'powershell.exe' -Argument $SwitchAction
   $when = (New-Object DateTime(1970, 1, 1, 0, 0, 0, 'Utc')).AddSeconds($at).ToLocalTime()
   $trigger = New-ScheduledTaskTrigger -Once -At $when
@@ -223,6 +223,8 @@ foreach ($c in @($req.changes)) {
 $accounts = @()
 foreach ($x in @($req.accounts)) {
   $r = @{ status = 'failed' }
+  $registered = $false
+  $usid = $null
   try {
     if (-not $req.allow_domain_controller -and ($role -ge 4 -or $role -lt 0)) {
       throw "this host is a domain controller (or its role is unknown): its local users are the domain's; refused without allow_domain_controller"
@@ -231,6 +233,13 @@ foreach ($x in @($req.accounts)) {
     $u = [ADSI]('WinNT://./' + [string]$x.name + ',user')
     $flags = [int]$u.psbase.InvokeGet('UserFlags')
     $was = ($flags -band 0x2) -eq 0
+    $usid = Get-Sid $u.psbase.NativeObject
+    # The switch is registered before the account is enabled: no switch,
+    # no enable.
+    if ($x.enable -and $x.switch_at) {
+      try { Register-Switch 'ACCOUNT' $usid $x; $registered = $true }
+      catch { throw "the dead-man's switch could not be registered, so the account was not enabled: $($_.Exception.Message)" }
+    }
     if ($x.password) { $null = $u.psbase.Invoke('SetPassword', [string]$x.password) }
     if ($x.enable) { $flags = $flags -band (-bnot 0x2) } else { $flags = $flags -bor 0x2 }
     $u.psbase.InvokeSet('UserFlags', $flags)
@@ -245,10 +254,15 @@ foreach ($x in @($req.accounts)) {
       continue
     }
     if ($now -ne [bool]$x.enable) { throw "the account's flags read again say it is not $(if ($x.enable) { 'enabled' } else { 'disabled' })" }
+    if ($registered) { $r.switch = 'registered' }
+    else { try { $r.switch = Unregister-Switch 'ACCOUNT' $usid } catch { $r.switch_error = $_.Exception.Message } }
   } catch {
     $msg = $_.Exception.Message
     if ($x.password) { $msg = $msg.Replace([string]$x.password, '(sensitive)') }
     $r = @{ status = 'failed'; error = $msg }
+    if ($registered) {
+      try { $r.switch = Unregister-Switch 'ACCOUNT' $usid } catch { $r.switch_error = $_.Exception.Message }
+    }
   }
   $accounts += ,$r
 }

@@ -13,6 +13,17 @@ foreach ($t in @(Get-ScheduledTask -TaskPath '\jitform\' -ErrorAction SilentlyCo
     $d = ConvertFrom-Json -InputObject $t.Description
     if ([int64]$d.at -gt $now) { continue }
     if ($d.member -notmatch '^S-1-[0-9-]+$') { continue }
+    if ($d.account) {
+      # An account's switch: a random password, then disabled.
+      $u = [ADSI]('WinNT://./' + [string]$d.account + ',user')
+      $b = $u.psbase.NativeObject.GetType().InvokeMember('objectSid', 'GetProperty', $null, $u.psbase.NativeObject, $null)
+      if ((New-Object Security.Principal.SecurityIdentifier($b, 0)).Value -ne $d.member) { continue }
+      $null = $u.psbase.Invoke('SetPassword', [Guid]::NewGuid().ToString('N') + 'aA1!')
+      $u.psbase.InvokeSet('UserFlags', ([int]$u.psbase.InvokeGet('UserFlags') -bor 0x2))
+      $u.psbase.CommitChanges()
+      Unregister-ScheduledTask -TaskPath '\jitform\' -TaskName $t.TaskName -Confirm:$false
+      continue
+    }
     if ($d.right) {
       if (-not ('JitformLsa' -as [type])) { Add-Type -TypeDefinition $LsaCode }
       $st = [JitformLsa]::Remove([string]$d.right, $d.member)
