@@ -86,7 +86,7 @@ var (
 	reNotFound    = regexp.MustCompile(`\(Get-HResult \$_\.Exception\) -eq '0x800708AD'`)
 	reSetPassword = regexp.MustCompile(`\$u\.psbase\.Invoke\('SetPassword', \[string\]\$x\.password\)`)
 	reSetFlags    = regexp.MustCompile(`\$u\.psbase\.InvokeSet\('UserFlags', \$flags\)`)
-	reCommit      = regexp.MustCompile(`\$u\.psbase\.CommitChanges\(\)`)
+	reCommit      = regexp.MustCompile(`\$u\.psbase\.InvokeSet\('UserFlags', \$flags\)\s*\n\s*\$u\.psbase\.CommitChanges\(\)`)
 	reRereadUser  = regexp.MustCompile(`\$now = \(\[int\]\(\[ADSI\]\('WinNT://\./' \+ \[string\]\$x\.name \+ ',user'\)\)\.psbase\.InvokeGet\('UserFlags'\) -band 0x2\) -eq 0`)
 
 	reAcctSwitch = regexp.MustCompile(`Register-Switch 'ACCOUNT' \$usid \$x`)

@@ -84,7 +84,9 @@ func readTraits(bootstrap, script string) traits {
 	}
 	t.rereadsMembers = reReread.MatchString(script)
 	t.sw = readSwitchTraits(script)
-	t.rights = readRightTraits(script)
+	// What the apply script itself does, not the switch it carries in its
+	// here-string (which has LSA and ADSI code of its own).
+	t.rights = readRightTraits(reHereString.ReplaceAllString(script, "$$SwitchScript = ''"))
 	return t
 }
 
