@@ -178,6 +178,12 @@ type AccountChange struct {
 	// the server as data (Password Modify, unicodePwd, a here-string on
 	// stdin) and never log it or put it in an error.
 	Password config.Secret
+	// Expires: for an enable, the end of the window it is for (zero: no
+	// end known). A provider with a server-side lock of its own (a Windows
+	// host's dead-man's switch) disables the account then even if jitform
+	// does not run again. Grant is recorded with it.
+	Expires time.Time
+	Grant   string
 }
 
 // AccountOutcome reports one AccountChange. Status is Done when the

@@ -39,6 +39,9 @@ type traits struct {
 
 	// Scheduled tasks and sessions (tasks.go).
 	sw switchTraits
+
+	// User rights and local users (lsa.go).
+	rights rightTraits
 }
 
 var (
@@ -81,6 +84,9 @@ func readTraits(bootstrap, script string) traits {
 	}
 	t.rereadsMembers = reReread.MatchString(script)
 	t.sw = readSwitchTraits(script)
+	// What the apply script itself does, not the switch it carries in its
+	// here-string (which has LSA and ADSI code of its own).
+	t.rights = readRightTraits(reHereString.ReplaceAllString(script, "$$SwitchScript = ''"))
 	return t
 }
 
@@ -133,6 +139,7 @@ func (h *Host) Execute(line, stdin string) (stdout, stderr []byte, code int) {
 		stdin, _ = charmap.CodePage437.NewDecoder().String(stdin)
 	}
 	out, serr := h.executeDecoded(&run, dec, stdin)
+	run.Output = out
 	h.mu.Lock()
 	h.Runs = append(h.Runs, run)
 	h.mu.Unlock()
@@ -492,6 +499,12 @@ func (h *Host) read(t traits, data []byte) (any, error) {
 	if t.checksDomainRole {
 		out["domain_role"] = h.domainRole()
 	}
+	if rs, ok := h.readRights(t.rights, data); ok {
+		out["rights"] = unwrap(rs)
+	}
+	if us, ok := h.readUsers(t.rights, data); ok {
+		out["accounts"] = unwrap(us)
+	}
 	if t.sw.lists {
 		sws, serr := h.listSwitches()
 		out["switches"], out["switches_error"] = unwrap(sws), serr
@@ -581,8 +594,10 @@ func contains(xs []string, hr uint32) bool {
 
 func (h *Host) apply(t traits, data []byte) (any, error) {
 	var req struct {
-		AllowDC bool `json:"allow_domain_controller"`
-		Changes []struct {
+		AllowDC  bool         `json:"allow_domain_controller"`
+		Accounts []userChange `json:"accounts"`
+		Changes  []struct {
+			Right       string          `json:"right"`
 			Group       groupRef        `json:"group"`
 			Action      string          `json:"action"`
 			SID         string          `json:"sid"`
@@ -604,6 +619,14 @@ func (h *Host) apply(t traits, data []byte) (any, error) {
 		return h.KillAfterWrites > 0 && writes == h.KillAfterWrites
 	}
 	for _, c := range req.Changes {
+		if c.Right != "" {
+			st, err := h.applyRight(t, rightChange{Right: c.Right, Action: c.Action, SID: c.SID, SwitchAt: c.SwitchAt, Grant: c.Grant}, req.AllowDC, killed)
+			if err != nil {
+				return nil, err
+			}
+			results = append(results, st)
+			continue
+		}
 		if !reSID.MatchString(c.SID) {
 			fail("not a SID")
 			continue
@@ -650,7 +673,7 @@ func (h *Host) apply(t traits, data []byte) (any, error) {
 		wantSwitch := add && t.sw.registers && len(c.SwitchAt) > 0 && string(c.SwitchAt) != "null" && string(c.SwitchAt) != "0" && string(c.SwitchAt) != `""`
 		registered := false
 		register := func() error {
-			if err := h.registerSwitch(t.sw, g.SID, strings.ToUpper(c.SID), c.SwitchAt, c.Grant, c.EndSessions); err != nil {
+			if err := h.registerSwitch(t.sw, g.SID, strings.ToUpper(c.SID), c.SwitchAt, c.Grant, c.EndSessions, false); err != nil {
 				return fmt.Errorf("the dead-man's switch could not be registered, so the member was not added: %v", err)
 			}
 			registered = true
@@ -721,5 +744,17 @@ func (h *Host) apply(t traits, data []byte) (any, error) {
 		}
 		results = append(results, st)
 	}
-	return map[string]any{"results": unwrap(results)}, nil
+	accounts := []map[string]any{}
+	for _, a := range req.Accounts {
+		st, err := h.applyUser(t, a, req.AllowDC, killed)
+		if err != nil {
+			return nil, err
+		}
+		accounts = append(accounts, st)
+	}
+	out := map[string]any{"results": unwrap(results)}
+	if len(req.Accounts) > 0 {
+		out["accounts"] = unwrap(accounts)
+	}
+	return out, nil
 }

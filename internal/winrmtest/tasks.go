@@ -147,13 +147,28 @@ type taskData struct {
 	Group       string `json:"group"`
 	Member      string `json:"member"`
 	At          int64  `json:"at"`
+	Right       string `json:"right,omitempty"`
+	Account     string `json:"account,omitempty"`
 	EndSessions bool   `json:"end_sessions"`
 }
 
 // registerSwitch is Register-Switch: Register-ScheduledTask -Force of the
 // membership's task. Windows refuses what the cmdlets refuse: a due time
 // that is not a number ([int64] cast), a missing action or principal.
-func (h *Host) registerSwitch(st switchTraits, groupSID, memberSID string, at json.RawMessage, grant string, endSessions bool) error {
+//
+// For a right's switch, groupSID is the right's name and storesRight says
+// whether the script writes it into the description as the right.
+func (h *Host) registerSwitch(st switchTraits, groupSID, memberSID string, at json.RawMessage, grant string, endSessions, storesRight bool) error {
+	right := ""
+	if storesRight {
+		right = groupSID
+	}
+	return h.registerTask(st, taskData{Grant: grant, Group: groupSID, Member: memberSID, Right: right, EndSessions: endSessions && st.storesEndSessions}, at)
+}
+
+// registerTask registers the switch task of td (its At from at).
+func (h *Host) registerTask(st switchTraits, td taskData, at json.RawMessage) error {
+	groupSID, memberSID, grant := td.Group, td.Member, td.Grant
 	if h.NoTaskScheduler {
 		return fmt.Errorf("Register-ScheduledTask: The service is not available. (0x80070426)")
 	}
@@ -164,7 +179,8 @@ func (h *Host) registerSwitch(st switchTraits, groupSID, memberSID string, at js
 	if st.execute == "" || st.userID == "" {
 		return fmt.Errorf("Register-ScheduledTask: the task has no action or no principal")
 	}
-	desc, err := json.Marshal(taskData{Grant: grant, Group: groupSID, Member: memberSID, At: secs, EndSessions: endSessions && st.storesEndSessions})
+	td.At = secs
+	desc, err := json.Marshal(td)
 	if err != nil {
 		return err
 	}
@@ -182,6 +198,12 @@ func (h *Host) registerSwitch(st switchTraits, groupSID, memberSID string, at js
 	h.Tasks = append(h.Tasks, t)
 	return nil
 }
+
+var (
+	reSwDisable = regexp.MustCompile(`(?s)\$u = \[ADSI\]\('WinNT://\./' \+ \[string\]\$d\.account \+ ',user'\).*-ne \$d\.member\) \{ continue \}.*\$u\.psbase\.InvokeSet\('UserFlags', \(\[int\]\$u\.psbase\.InvokeGet\('UserFlags'\) -bor 0x2\)\)\s*
+\s*\$u\.psbase\.CommitChanges\(\)`)
+	reSwRotate = regexp.MustCompile(`\$u\.psbase\.Invoke\('SetPassword', \[Guid\]::NewGuid\(\)`)
+)
 
 // unregisterSwitch is Unregister-Switch: "deleted" or "none".
 func (h *Host) unregisterSwitch(groupSID, memberSID string) (string, error) {
@@ -210,7 +232,7 @@ func (h *Host) listSwitches() ([]map[string]any, string) {
 		if err := json.Unmarshal([]byte(t.Description), &d); err != nil {
 			s["error"] = "the task's description is not jitform's: " + err.Error()
 		} else {
-			s["group"], s["member"], s["grant"], s["at"] = d.Group, d.Member, d.Grant, d.At
+			s["group"], s["member"], s["grant"], s["at"], s["right"] = d.Group, d.Member, d.Grant, d.At, d.Right
 		}
 		out = append(out, s)
 	}
@@ -312,6 +334,8 @@ func (h *Host) runSwitch(t *Task, now time.Time) Firing {
 		return f
 	}
 	sc := string(code)
+	removesRights := reSwLsaRemove.MatchString(sc)
+	disablesAccounts, rotatesAccounts := reSwDisable.MatchString(sc), reSwRotate.MatchString(sc)
 	if !reSwSweeps.MatchString(sc) || !reSwRemove.MatchString(sc) {
 		f.Error = "the action's script does not remove a switch's member"
 		return f
@@ -327,6 +351,42 @@ func (h *Host) runSwitch(t *Task, now time.Time) Firing {
 		}
 		if checksDue && time.Unix(d.At, 0).After(now) {
 			keep = append(keep, x)
+			continue
+		}
+		if d.Account != "" && reSID.MatchString(d.Member) {
+			// An account's switch: a random password, the account
+			// disabled, the task deleted.
+			u := h.user(d.Account)
+			if !disablesAccounts || u == nil || !strings.EqualFold(u.SID, d.Member) {
+				keep = append(keep, x)
+				continue
+			}
+			if rotatesAccounts {
+				u.Password, u.PasswordSets = fmt.Sprintf("switch-%d-aA1!", now.UnixNano()), u.PasswordSets+1
+			}
+			u.Disabled = true
+			f.Removed = append(f.Removed, "ACCOUNT|"+strings.ToUpper(d.Member))
+			if !unregisters {
+				keep = append(keep, x)
+			}
+			continue
+		}
+		if d.Right != "" && reSID.MatchString(d.Member) {
+			// A right's switch: LsaRemoveAccountRights, then the task is
+			// deleted; a script without the LSA removal leaves both.
+			if !removesRights {
+				keep = append(keep, x)
+				continue
+			}
+			if code := h.lsaRemove(d.Right, d.Member); code == 0 {
+				f.Removed = append(f.Removed, d.Right+"|"+strings.ToUpper(d.Member))
+			} else if code != statusObjectNameNotFnd {
+				keep = append(keep, x)
+				continue
+			}
+			if !unregisters {
+				keep = append(keep, x)
+			}
 			continue
 		}
 		if !reSID.MatchString(d.Group) || !reSID.MatchString(d.Member) {

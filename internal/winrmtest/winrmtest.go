@@ -79,6 +79,11 @@ type Host struct {
 	Name     string
 	Groups   []*Group
 	Accounts map[string]string // SID -> DOMAIN\name; a member SID missing here is orphaned
+	// Rights: user rights (local security policy), right name -> holder
+	// SIDs; a SID missing from Accounts is orphaned (lsa.go).
+	Rights map[string][]string
+	// Users: local user accounts (lsa.go).
+	Users []*User
 
 	// Knobs.
 	Latency time.Duration // added to every request
@@ -128,6 +133,7 @@ type Run struct {
 	Decoded     string // the -EncodedCommand script
 	Script      string // the script from stdin's first line
 	Data        string // the JSON after it
+	Output      string // what the script wrote to stdout (before the console's encoding)
 }
 
 type shell struct {

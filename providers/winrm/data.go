@@ -24,22 +24,45 @@ var (
 	//go:embed scripts/bootstrap.ps1
 	bootstrapPS string
 	//go:embed scripts/read.ps1
-	ReadScript string
+	readPS string
 	//go:embed scripts/apply.ps1
 	applyPS string
 	//go:embed scripts/switch.ps1
 	switchPS string
+	//go:embed scripts/lsa.cs
+	lsaCS string
+	//go:embed scripts/lsa_switch.cs
+	lsaSwitchCS string
 
 	// SwitchCode is the dead-man's switch every scheduled task runs
 	// (scripts/switch.ps1 without its comment lines, which only cost
 	// length in the task's arguments).
-	SwitchCode = stripComments(switchPS)
+	SwitchCode = stripComments(withLSACode(switchPS, lsaSwitchCS))
 	// SwitchArguments is the argument string of every switch task's action
 	// (powershell.exe): the same bytes for every task, whatever its data.
 	SwitchArguments = "-NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand " + utf16Base64(SwitchCode)
 	// ApplyScript is scripts/apply.ps1 with SwitchCode in its here-string.
-	ApplyScript = withSwitch(applyPS, SwitchCode)
+	ApplyScript = withSwitch(withLSA(applyPS), SwitchCode)
+	// ReadScript is scripts/read.ps1 with the LSA code (scripts/lsa.cs).
+	ReadScript = withLSA(readPS)
 )
+
+// withLSA puts the C# of scripts/lsa.cs (the P/Invoke declarations of the
+// LSA calls for user rights) into a script's single-quoted string at
+// #LSA#: fixed code, compiled by Add-Type on the host; the rights and SIDs
+// it works on are data, passed to its methods as arguments.
+func withLSA(ps string) string { return withLSACode(ps, lsaCS) }
+
+// withLSACode is withLSA with the given C# (the switch carries a smaller
+// class: only the removal, which keeps its task arguments short).
+func withLSACode(ps, code string) string {
+	const hole = "#LSA#"
+	code = strings.TrimSpace(code)
+	if strings.Count(ps, hole) != 1 || strings.ContainsAny(code, "'#") {
+		panic("winrm: the LSA code cannot go into the script's string")
+	}
+	return strings.Replace(ps, hole, code, 1)
+}
 
 // SwitchGrace is added to a grant's window end for its switch's trigger:
 // jitform's own removal, due at the window end, goes first when it runs.
@@ -107,6 +130,55 @@ type ReadRequest struct {
 	Op         string     `json:"op"` // "read"
 	Groups     []GroupRef `json:"groups"`
 	Principals []string   `json:"principals"`
+	// Rights: user rights whose holders to read (LSA).
+	Rights []RightRef `json:"rights"`
+	// Accounts: local users whose state to read (ADSI WinNT user flags).
+	Accounts []AccountRef `json:"accounts"`
+}
+
+// RightRef names a user right (SeBackupPrivilege, SeRemoteInteractiveLogonRight).
+type RightRef struct {
+	Key  string `json:"key"`
+	Name string `json:"name"`
+}
+
+// RightState is what the read script reports for one right, in request
+// order: its holders by SID (an orphaned SID is named by itself).
+type RightState struct {
+	Key     string        `json:"key"`
+	Holders list[Account] `json:"holders,omitempty"`
+	Error   string        `json:"error,omitempty"`
+}
+
+// AccountRef names a local user account.
+type AccountRef struct {
+	Key  string `json:"key"`
+	Name string `json:"name"`
+}
+
+// UserState is what the read script reports for one local user.
+type UserState struct {
+	Key     string `json:"key"`
+	Exists  bool   `json:"exists"`
+	Enabled bool   `json:"enabled"`
+	Error   string `json:"error,omitempty"`
+}
+
+// AccountSet is one account change for the apply script: enable or
+// disable, and the new password when one is set (data on stdin, never
+// echoed back).
+type AccountSet struct {
+	Key      string `json:"key"`
+	Name     string `json:"name"`
+	Enable   bool   `json:"enable"`
+	Password string `json:"password,omitempty"`
+	// SwitchAt (enable): when the dead-man's switch disables the account
+	// (and sets a random password), Unix seconds; zero: no switch, and any
+	// switch of the account is deleted. Account is the user's name as the
+	// switch binds it; Grant is recorded in the switch.
+	SwitchAt int64  `json:"switch_at,omitempty"`
+	Account  string `json:"account,omitempty"`
+	Grant    string `json:"grant,omitempty"`
 }
 
 // Account is a SID and the name it translates to (the SID itself when it
@@ -147,6 +219,8 @@ type ReadResponse struct {
 	// says why they could not be listed.
 	Switches      list[SwitchState] `json:"switches"`
 	SwitchesError string            `json:"switches_error,omitempty"`
+	Rights        list[RightState]  `json:"rights"`
+	Accounts      list[UserState]   `json:"accounts"`
 }
 
 // SwitchState is one dead-man's switch as the read script lists it: the
@@ -156,6 +230,8 @@ type SwitchState struct {
 	Name    string `json:"name"`
 	Trigger string `json:"trigger,omitempty"`
 	Group   string `json:"group,omitempty"`
+	Right   string `json:"right,omitempty"`   // a right's switch: the right it removes Member from
+	Account string `json:"account,omitempty"` // an account's switch: the local user it disables (Member is its SID)
 	Member  string `json:"member,omitempty"`
 	Grant   string `json:"grant,omitempty"`
 	At      int64  `json:"at,omitempty"` // Unix seconds, UTC
@@ -164,9 +240,12 @@ type SwitchState struct {
 
 // Change is one membership change for the apply script.
 type Change struct {
-	Group  GroupRef `json:"group"`
-	Action string   `json:"action"` // "add" or "remove"
-	SID    string   `json:"sid"`
+	Group GroupRef `json:"group"`
+	// Right, when set, makes this a change of a user right's holders
+	// (LSA) instead of a group's members; Group is then empty.
+	Right  string `json:"right,omitempty"`
+	Action string `json:"action"` // "add" or "remove"
+	SID    string `json:"sid"`
 	// SwitchAt (add): when the dead-man's switch removes the member, Unix
 	// seconds; zero: no switch (a declared member), and any switch of the
 	// membership is deleted. Grant is recorded in the switch.
@@ -184,6 +263,8 @@ type ApplyRequest struct {
 	// controller, where they are the domain's (allow_domain_controller).
 	AllowDomainController bool     `json:"allow_domain_controller"`
 	Changes               []Change `json:"changes"`
+	// Accounts: local users to enable or disable.
+	Accounts []AccountSet `json:"accounts"`
 }
 
 // Result is one change's outcome, in request order.
@@ -200,7 +281,8 @@ type Result struct {
 
 // ApplyResponse is the apply script's output.
 type ApplyResponse struct {
-	Results list[Result] `json:"results"`
+	Results  list[Result] `json:"results"`
+	Accounts list[Result] `json:"accounts"`
 }
 
 // EncodeStdin builds the stdin of one run: the script, then the data.

@@ -286,20 +286,29 @@ func groupRef(g *config.Group) GroupRef {
 
 // Observe resolves principals and reads groups in one run (providers.Observer).
 func (t *target) Observe(ctx context.Context, groups []*config.Group, principals []string) (map[string]providers.Observation, map[string]providers.Resolution, error) {
-	req := ReadRequest{Op: "read", Groups: []GroupRef{}, Principals: principals}
-	if req.Principals == nil {
-		req.Principals = []string{}
+	req := newReadRequest()
+	if principals != nil {
+		req.Principals = principals
 	}
-	for _, g := range groups {
+	var rights []*config.Group
+	all := groups
+	groups = nil
+	for _, g := range all {
+		if g.SetKind() == config.SetRight {
+			rights = append(rights, g)
+			req.Rights = append(req.Rights, RightRef{Key: g.Addr, Name: g.GroupName})
+			continue
+		}
+		groups = append(groups, g)
 		req.Groups = append(req.Groups, groupRef(g))
 	}
-	t.progress("%s: reading %d group(s), resolving %d principal(s)", t.addr, len(groups), len(principals))
+	t.progress("%s: reading %d group(s) and %d right(s), resolving %d principal(s)", t.addr, len(groups), len(rights), len(principals))
 	var resp ReadResponse
 	if err := t.run(ctx, "read groups", ReadScript, req, &resp); err != nil {
 		return nil, nil, err
 	}
-	if len(resp.Groups) != len(req.Groups) || len(resp.Principals) != len(req.Principals) {
-		return nil, nil, fmt.Errorf("%s: read groups on %s: the host answered %d group(s) and %d principal(s) for %d and %d asked", t.addr, t.host, len(resp.Groups), len(resp.Principals), len(req.Groups), len(req.Principals))
+	if len(resp.Groups) != len(req.Groups) || len(resp.Principals) != len(req.Principals) || len(resp.Rights) != len(req.Rights) {
+		return nil, nil, fmt.Errorf("%s: read groups on %s: the host answered %d group(s), %d right(s) and %d principal(s) for %d, %d and %d asked", t.addr, t.host, len(resp.Groups), len(resp.Rights), len(resp.Principals), len(req.Groups), len(req.Rights), len(req.Principals))
 	}
 	dcErr := t.domainControllerError(resp.DomainRole)
 	// A member with a pending dead-man's switch is one the host itself
@@ -307,6 +316,8 @@ func (t *target) Observe(ctx context.Context, groups []*config.Group, principals
 	switchAt := map[[2]string]time.Time{}
 	for _, sw := range resp.Switches {
 		if sw.Error == "" && sw.At > 0 {
+			// A right's switch is keyed by the right's name (its Group
+			// is the right's name too).
 			switchAt[[2]string{strings.ToUpper(sw.Group), strings.ToUpper(sw.Member)}] = time.Unix(sw.At, 0).UTC()
 		}
 	}
@@ -330,6 +341,24 @@ func (t *target) Observe(ctx context.Context, groups []*config.Group, principals
 			for _, m := range st.Members {
 				id := strings.ToUpper(m.SID)
 				o.Members = append(o.Members, providers.Member{ID: id, Name: m.Name, Expires: switchAt[[2]string{strings.ToUpper(st.SID), id}]})
+			}
+			obs[g.Addr] = o
+		}
+	}
+	for i, g := range rights {
+		st, ref := resp.Rights[i], req.Rights[i]
+		switch {
+		case st.Key != ref.Key:
+			obs[g.Addr] = providers.Observation{Err: fmt.Errorf("%s: the host answered for %q where %q was asked", t.addr, st.Key, ref.Key)}
+		case dcErr != nil:
+			obs[g.Addr] = providers.Observation{Err: dcErr}
+		case st.Error != "":
+			obs[g.Addr] = providers.Observation{Err: fmt.Errorf("%s: read the holders of %s on %s: %s", t.addr, g.GroupName, t.host, st.Error)}
+		default:
+			o := providers.Observation{Members: make([]providers.Member, 0, len(st.Holders))}
+			for _, m := range st.Holders {
+				id := strings.ToUpper(m.SID)
+				o.Members = append(o.Members, providers.Member{ID: id, Name: m.Name, Expires: switchAt[[2]string{strings.ToUpper(ref.Name), id}]})
 			}
 			obs[g.Addr] = o
 		}
@@ -387,12 +416,15 @@ func (t *target) Read(ctx context.Context, groups []*config.Group) (map[string]p
 
 // Apply makes all of the host's changes in one run.
 func (t *target) Apply(ctx context.Context, changes []providers.GroupChange) ([]providers.Outcome, error) {
-	req := ApplyRequest{Op: "apply", AllowDomainController: t.allowDC}
+	req := ApplyRequest{Op: "apply", AllowDomainController: t.allowDC, Changes: []Change{}, Accounts: []AccountSet{}}
 	var outs []providers.Outcome
 	for _, gc := range changes {
 		for _, c := range gc.Changes {
 			outs = append(outs, providers.Outcome{Group: gc.Group.Addr, Change: c})
 			ch := Change{Group: groupRef(gc.Group), Action: string(c.Action), SID: c.Member.ID}
+			if gc.Group.SetKind() == config.SetRight {
+				ch.Group, ch.Right = GroupRef{Key: gc.Group.Addr}, gc.Group.GroupName
+			}
 			if c.Action == providers.Add && !c.Member.Expires.IsZero() {
 				// The dead-man's switch: the host removes the member at
 				// window end + grace if jitform has not by then (and with
@@ -461,7 +493,7 @@ func (t *target) progress(format string, args ...any) {
 // (providers.SwitchLister): one read run with no group and no principal.
 func (t *target) Switches(ctx context.Context) ([]providers.Switch, error) {
 	var resp ReadResponse
-	if err := t.run(ctx, "list switches", ReadScript, ReadRequest{Op: "read", Groups: []GroupRef{}, Principals: []string{}}, &resp); err != nil {
+	if err := t.run(ctx, "list switches", ReadScript, newReadRequest(), &resp); err != nil {
 		return nil, err
 	}
 	if resp.SwitchesError != "" {
@@ -477,7 +509,18 @@ func (t *target) Switches(ctx context.Context) ([]providers.Switch, error) {
 	return out, nil
 }
 
+// newReadRequest is an empty read: every list present (the script's
+// @($req.x) of a missing property would be one $null element).
+func newReadRequest() ReadRequest {
+	return ReadRequest{Op: "read", Groups: []GroupRef{}, Principals: []string{}, Rights: []RightRef{}, Accounts: []AccountRef{}}
+}
+
+// SetKinds: local groups and user rights (providers.SetKinds).
+func (t *target) SetKinds() []string { return []string{config.SetGroup, config.SetRight} }
+
 var (
-	_ providers.Observer     = (*target)(nil)
-	_ providers.SwitchLister = (*target)(nil)
+	_ providers.Observer       = (*target)(nil)
+	_ providers.SwitchLister   = (*target)(nil)
+	_ providers.SetKinds       = (*target)(nil)
+	_ providers.AccountManager = (*target)(nil)
 )

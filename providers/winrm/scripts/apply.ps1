@@ -15,6 +15,18 @@ $req = ConvertFrom-Json -InputObject $Data
 # HRESULTs that mean "already so". Anything else is a failure.
 $AlreadyOnAdd = @('0x80070562', '0x80071392')  # ERROR_MEMBER_IN_ALIAS, ERROR_OBJECT_ALREADY_EXISTS
 $AlreadyOnRemove = @('0x80070561')             # ERROR_MEMBER_NOT_IN_ALIAS
+# NTSTATUS of LsaRemoveAccountRights that means "already so": the account
+# holds no right at all. (An add of a held right, or a remove of a right
+# not held by an account that holds others, returns success: the holders
+# read before the call tell done from already.)
+$RightAlreadyOnRemove = @('0xC0000034')        # STATUS_OBJECT_NAME_NOT_FOUND
+
+# User rights go through the LSA: fixed C# compiled by Add-Type; rights and
+# SIDs are passed to its methods as arguments.
+$LsaCode = '
+#LSA#
+'
+function Use-Lsa { if (-not ('JitformLsa' -as [type])) { Add-Type -TypeDefinition $LsaCode } }
 
 function Get-Sid($o) {
   $b = $o.GetType().InvokeMember('objectSid', 'GetProperty', $null, $o, $null)
@@ -67,7 +79,7 @@ function Get-SwitchName([string]$group, [string]$member) {
 }
 function Register-Switch([string]$group, [string]$member, $c) {
   $at = [int64]$c.switch_at
-  $desc = ConvertTo-Json -Compress -InputObject @{ grant = [string]$c.grant; group = $group; member = $member; at = $at; end_sessions = ($c.end_sessions -eq $true) }
+  $desc = ConvertTo-Json -Compress -InputObject @{ grant = [string]$c.grant; group = $group; member = $member; at = $at; right = [string]$c.right; account = [string]$c.account; end_sessions = ($c.end_sessions -eq $true) }
   $action = New-ScheduledTaskAction -Execute 'powershell.exe' -Argument $SwitchAction
   $when = (New-Object DateTime(1970, 1, 1, 0, 0, 0, 'Utc')).AddSeconds($at).ToLocalTime()
   $trigger = New-ScheduledTaskTrigger -Once -At $when
@@ -99,8 +111,58 @@ function End-Sessions([string]$sid) {
 $role = -1
 try { $role = [int](Get-CimInstance -ClassName Win32_ComputerSystem).DomainRole } catch { }
 
+# One change of a user right's holders, by SID, classified like a group's:
+# done, already, failed (with the NTSTATUS), unknown when the holders
+# cannot be read again. The switch is registered before the right is added.
+function Set-Right($c) {
+  $r = @{ status = 'failed' }
+  $registered = $false
+  try {
+    if ($c.sid -notmatch '^S-1-[0-9-]+$') { throw "not a SID" }
+    if (-not $req.allow_domain_controller -and ($role -ge 4 -or $role -lt 0)) {
+      throw "this host is a domain controller (or its role is unknown): its local security policy is the domain controllers'; refused without allow_domain_controller"
+    }
+    Use-Lsa
+    $right = [string]$c.right
+    $before = @([JitformLsa]::Holders($right)) -contains $c.sid
+    if ($c.action -eq 'add' -and $c.switch_at) {
+      try { Register-Switch $c.right $c.sid $c; $registered = $true }
+      catch { throw "the dead-man's switch could not be registered, so the right was not granted: $($_.Exception.Message)" }
+    }
+    if ($c.action -eq 'add') { $st = [JitformLsa]::Add($right, $c.sid); $call = 'LsaAddAccountRights' }
+    else { $st = [JitformLsa]::Remove($right, $c.sid); $call = 'LsaRemoveAccountRights' }
+    $code = '0x{0:X8}' -f $st
+    if ($st -eq 0) {
+      $r.status = 'done'
+      if ($before -eq ($c.action -eq 'add')) { $r.status = 'already' }
+    } elseif ($c.action -eq 'remove' -and $RightAlreadyOnRemove -contains $code) {
+      $r.status = 'already'
+    } else { throw [JitformLsa]::Message($call, $st) }
+    if ($registered) { $r.switch = 'registered' }
+    try { $present = @([JitformLsa]::Holders($right)) -contains $c.sid }
+    catch {
+      $r.status = 'unknown'
+      $r.error = "the change was made but the right's holders could not be read again: $($_.Exception.Message)"
+      return $r
+    }
+    if ($present -ne ($c.action -eq 'add')) {
+      throw "$call reported $($r.status), but the right's holders read again say otherwise"
+    }
+    if (-not $registered) {
+      try { $r.switch = Unregister-Switch $c.right $c.sid } catch { $r.switch_error = $_.Exception.Message }
+    }
+  } catch {
+    $r = @{ status = 'failed'; error = $_.Exception.Message }
+    if ($registered) {
+      try { $r.switch = Unregister-Switch $c.right $c.sid } catch { $r.switch_error = $_.Exception.Message }
+    }
+  }
+  $r
+}
+
 $results = @()
 foreach ($c in @($req.changes)) {
+  if ($c.right) { $results += ,(Set-Right $c); continue }
   $r = @{ status = 'failed' }
   $gsid = $null
   $registered = $false
@@ -155,4 +217,53 @@ foreach ($c in @($req.changes)) {
   }
   $results += ,$r
 }
-ConvertTo-Json -InputObject @{ results = $results } -Depth 4 -Compress
+# Local users: set the password (when given) first, then enable or disable
+# through UserFlags (ADS_UF_ACCOUNTDISABLE, 0x2), then read the flags again.
+# The password is data: never echoed back, and scrubbed from any error.
+$accounts = @()
+foreach ($x in @($req.accounts)) {
+  $r = @{ status = 'failed' }
+  $registered = $false
+  $usid = $null
+  try {
+    if (-not $req.allow_domain_controller -and ($role -ge 4 -or $role -lt 0)) {
+      throw "this host is a domain controller (or its role is unknown): its local users are the domain's; refused without allow_domain_controller"
+    }
+    if ([string]$x.name -match '[,/\\]') { throw "user name has characters ADSI paths cannot carry" }
+    $u = [ADSI]('WinNT://./' + [string]$x.name + ',user')
+    $flags = [int]$u.psbase.InvokeGet('UserFlags')
+    $was = ($flags -band 0x2) -eq 0
+    $usid = Get-Sid $u.psbase.NativeObject
+    # The switch is registered before the account is enabled: no switch,
+    # no enable.
+    if ($x.enable -and $x.switch_at) {
+      try { Register-Switch 'ACCOUNT' $usid $x; $registered = $true }
+      catch { throw "the dead-man's switch could not be registered, so the account was not enabled: $($_.Exception.Message)" }
+    }
+    if ($x.password) { $null = $u.psbase.Invoke('SetPassword', [string]$x.password) }
+    if ($x.enable) { $flags = $flags -band (-bnot 0x2) } else { $flags = $flags -bor 0x2 }
+    $u.psbase.InvokeSet('UserFlags', $flags)
+    $u.psbase.CommitChanges()
+    $r.status = 'done'
+    if (-not $x.password -and $was -eq [bool]$x.enable) { $r.status = 'already' }
+    try { $now = ([int]([ADSI]('WinNT://./' + [string]$x.name + ',user')).psbase.InvokeGet('UserFlags') -band 0x2) -eq 0 }
+    catch {
+      $r = @{ status = 'unknown'; error = "the account was changed but its flags could not be read again: $($_.Exception.Message)" }
+      if ($x.password) { $r.error = $r.error.Replace([string]$x.password, '(sensitive)') }
+      $accounts += ,$r
+      continue
+    }
+    if ($now -ne [bool]$x.enable) { throw "the account's flags read again say it is not $(if ($x.enable) { 'enabled' } else { 'disabled' })" }
+    if ($registered) { $r.switch = 'registered' }
+    else { try { $r.switch = Unregister-Switch 'ACCOUNT' $usid } catch { $r.switch_error = $_.Exception.Message } }
+  } catch {
+    $msg = $_.Exception.Message
+    if ($x.password) { $msg = $msg.Replace([string]$x.password, '(sensitive)') }
+    $r = @{ status = 'failed'; error = $msg }
+    if ($registered) {
+      try { $r.switch = Unregister-Switch 'ACCOUNT' $usid } catch { $r.switch_error = $_.Exception.Message }
+    }
+  }
+  $accounts += ,$r
+}
+ConvertTo-Json -InputObject @{ results = $results; accounts = $accounts } -Depth 4 -Compress
