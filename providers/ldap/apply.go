@@ -324,7 +324,11 @@ func (t *target) modify(ctx context.Context, req *goldap.ModifyRequest) error {
 		attrs := []slog.Attr{slog.String("target", t.addr), slog.String("dn", req.DN), slog.Int("changes", len(req.Changes)), ldapCode(err)}
 		if debuglog.Tracing(ctx, t.log) {
 			for _, c := range req.Changes {
-				attrs = append(attrs, slog.Any(changeOp(c.Operation)+" "+c.Modification.Type, c.Modification.Vals))
+				var vals any = c.Modification.Vals
+				if secretAttr(c.Modification.Type) {
+					vals = "(sensitive)" // a password never reaches a log
+				}
+				attrs = append(attrs, slog.Any(changeOp(c.Operation)+" "+c.Modification.Type, vals))
 			}
 		}
 		debuglog.Op(ctx, t.log, "ldap modify", began, err, attrs...)
@@ -342,6 +346,11 @@ func (t *target) sendModify(ctx context.Context, req *goldap.ModifyRequest) erro
 	case <-ctx.Done():
 		return fmt.Errorf("no answer before the context ended (the write may or may not have happened): %w", ctx.Err())
 	}
+}
+
+// secretAttr: attributes whose values are passwords.
+func secretAttr(a string) bool {
+	return strings.EqualFold(a, "unicodePwd") || strings.EqualFold(a, "userPassword")
 }
 
 func changeOp(op uint) string {
