@@ -72,15 +72,17 @@ pwdAttribute: userPassword
 pwdLockout: TRUE
 `
 
-// SudoSchema is the sudo-ldap schema (sudoers.ldap(5), schema.OpenLDAP in
-// the sudo distribution), written into every server's temp dir: the
-// sudoRole object class and its attributes, OIDs 1.3.6.1.4.1.15953.9.*.
+// SudoSchema is the sudo-ldap schema, written into every server's temp dir:
+// the sudoRole object class and its attributes, OIDs 1.3.6.1.4.1.15953.9.*,
+// as schema.OpenLDAP in Debian 12's sudo-ldap 1.9.13p3 defines them
+// (sudoUser, sudoRunAsUser and sudoRunAsGroup are UTF-8 directory strings,
+// the others IA5).
 const SudoSchema = `attributetype ( 1.3.6.1.4.1.15953.9.1.1
 	NAME 'sudoUser'
 	DESC 'User(s) who may  run sudo'
-	EQUALITY caseExactIA5Match
-	SUBSTR caseExactIA5SubstringsMatch
-	SYNTAX 1.3.6.1.4.1.1466.115.121.1.26 )
+	EQUALITY caseExactMatch
+	SUBSTR caseExactSubstringsMatch
+	SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 )
 
 attributetype ( 1.3.6.1.4.1.15953.9.1.2
 	NAME 'sudoHost'
@@ -110,14 +112,14 @@ attributetype ( 1.3.6.1.4.1.15953.9.1.5
 attributetype ( 1.3.6.1.4.1.15953.9.1.6
 	NAME 'sudoRunAsUser'
 	DESC 'User(s) impersonated by sudo'
-	EQUALITY caseExactIA5Match
-	SYNTAX 1.3.6.1.4.1.1466.115.121.1.26 )
+	EQUALITY caseExactMatch
+	SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 )
 
 attributetype ( 1.3.6.1.4.1.15953.9.1.7
 	NAME 'sudoRunAsGroup'
 	DESC 'Group(s) impersonated by sudo'
-	EQUALITY caseExactIA5Match
-	SYNTAX 1.3.6.1.4.1.1466.115.121.1.26 )
+	EQUALITY caseExactMatch
+	SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 )
 
 attributetype ( 1.3.6.1.4.1.15953.9.1.8
 	NAME 'sudoNotBefore'
