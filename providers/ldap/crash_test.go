@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -67,22 +68,57 @@ func runJitform(t *testing.T, dir string, env []string, args ...string) (int, st
 // sudoUser, the role is bounded by her window end, the account is
 // unlocked and its credential is stored for her; the plan after that is
 // empty and the ledger verifies.
+//
+// And the other way: when the window has ended, the kill comes while
+// jitform removes the sudoUser (and the bound) and rotates and locks the
+// account, including between the Password Modify (after which ppolicy has
+// unlocked the entry) and the lock: the next apply leaves the role empty
+// and unbounded and the account locked.
 func TestKillBetweenIntentAndOutcomeConverges(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the jitform binary")
 	}
-	start := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
-	end := start.Add(2 * time.Hour)
-	for _, point := range []string{
+	points := []string{
 		crashpoint.BeforeIntent + ":1", crashpoint.BeforeIntent + ":2",
 		crashpoint.AfterIntent + ":1", crashpoint.AfterIntent + ":2",
 		crashpoint.AfterWrite + ":1", crashpoint.AfterWrite + ":2", // the sudoRole Modify, the Password Modify
 		crashpoint.AfterCall + ":1", crashpoint.AfterCall + ":2",
-	} {
-		t.Run(point, func(t *testing.T) {
-			s := slapdtest.Start(t, accountSeed+sudoSeed[len(seed):])
-			dir := t.TempDir()
-			repo := fmt.Sprintf(`target "ldap" "corp" {
+	}
+	for _, point := range points {
+		t.Run("grant/"+point, func(t *testing.T) {
+			killAndConverge(t, point, true)
+		})
+	}
+	for _, point := range append(points, crashpoint.AfterWrite+":3") { // the lock
+		t.Run("ended/"+point, func(t *testing.T) {
+			killAndConverge(t, point, false)
+		})
+	}
+}
+
+// endedSeed: alice holds the role, bounded by a window that is over, and
+// the account is unlocked.
+func endedSeed(end time.Time) string {
+	sd := accountSeed + sudoSeed[len(seed):]
+	sd = strings.Replace(sd, "pwdAccountLockedTime: 000001010000Z\n", "", 1)
+	return strings.Replace(sd, "sudoCommand: /usr/bin/systemctl restart nginx\n",
+		"sudoCommand: /usr/bin/systemctl restart nginx\nsudoUser: alice\nsudoNotBefore: 20200101000000Z\nsudoNotAfter: "+end.Format(generalizedTime)+"\n", 1)
+}
+
+func killAndConverge(t *testing.T, point string, active bool) {
+	t.Helper()
+	start := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	if !active {
+		start = start.Add(-2 * time.Hour)
+	}
+	end := start.Add(2 * time.Hour)
+	sd := accountSeed + sudoSeed[len(seed):]
+	if !active {
+		sd = endedSeed(end)
+	}
+	s := slapdtest.Start(t, sd)
+	dir := t.TempDir()
+	repo := fmt.Sprintf(`target "ldap" "corp" {
   url      = %q
   ca_file  = %q
   bind_dn  = %q
@@ -117,38 +153,48 @@ grant "alice" {
   duration  = "2h"
 }
 `, s.URL, s.CAFile, slapdtest.RootDN, jitOnlyDN, jitAdminDN, start.Format(time.RFC3339))
-			if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(repo), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			env := []string{"CRASHTEST_LDAP_PASSWORD=" + slapdtest.RootPW}
-			code, out, ps := runJitform(t, dir, append(env, crashpoint.Env+"="+point), "apply", "--auto-approve")
-			ws, _ := ps.Sys().(syscall.WaitStatus)
-			if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-				t.Fatalf("apply was not killed at %s (exit %d):\n%s", point, code, out)
-			}
-			if code, out, _ := runJitform(t, dir, env, "apply", "--auto-approve"); code != 0 {
-				t.Fatalf("apply after the kill exited %d:\n%s", code, out)
-			}
-			if got := s.Values(t, jitOnlyDN, "sudoUser"); !slices.Equal(got, []string{"alice"}) {
-				t.Errorf("sudoUser = %v, want [alice]", got)
-			}
-			if got := s.Values(t, jitOnlyDN, "sudoNotAfter"); len(got) != 1 {
-				t.Errorf("sudoNotAfter = %v, want one value", got)
-			} else if ts, ok := parseSudoTime(got[0]); !ok || !ts.Equal(end) {
-				t.Errorf("sudoNotAfter = %s, want the window end %s", got[0], end)
-			}
-			if got := s.Values(t, jitAdminDN, "pwdAccountLockedTime"); len(got) != 0 {
-				t.Errorf("the account is still locked: pwdAccountLockedTime %v", got)
-			}
-			if _, err := os.Stat(filepath.Join(dir, ".jitform", "credentials", "grant.alice.age")); err != nil {
-				t.Errorf("no credential stored for alice: %v", err)
-			}
-			if code, out, _ := runJitform(t, dir, env, "plan", "--detailed-exitcode"); code != 0 {
-				t.Errorf("plan after convergence exited %d, want 0 (no changes):\n%s", code, out)
-			}
-			if code, out, _ := runJitform(t, dir, env, "ledger", "verify"); code != 0 {
-				t.Errorf("ledger verify exited %d:\n%s", code, out)
-			}
-		})
+	if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(repo), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"CRASHTEST_LDAP_PASSWORD=" + slapdtest.RootPW}
+	code, out, ps := runJitform(t, dir, append(env, crashpoint.Env+"="+point), "apply", "--auto-approve")
+	ws, _ := ps.Sys().(syscall.WaitStatus)
+	if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("apply was not killed at %s (exit %d):\n%s", point, code, out)
+	}
+	if code, out, _ := runJitform(t, dir, env, "apply", "--auto-approve"); code != 0 {
+		t.Fatalf("apply after the kill exited %d:\n%s", code, out)
+	}
+	if !active {
+		if got := s.Values(t, jitOnlyDN, "sudoUser"); len(got) != 0 {
+			t.Errorf("sudoUser = %v after the window, want none", got)
+		}
+		if got := s.Values(t, jitOnlyDN, "sudoNotAfter"); len(got) != 0 {
+			t.Errorf("the emptied role is still bounded: sudoNotAfter %v", got)
+		}
+		if got := s.Values(t, jitAdminDN, "pwdAccountLockedTime"); !slices.Equal(got, []string{LockedForever}) {
+			t.Errorf("the account is not locked after the window: pwdAccountLockedTime %v", got)
+		}
+	} else {
+		if got := s.Values(t, jitOnlyDN, "sudoUser"); !slices.Equal(got, []string{"alice"}) {
+			t.Errorf("sudoUser = %v, want [alice]", got)
+		}
+		if got := s.Values(t, jitOnlyDN, "sudoNotAfter"); len(got) != 1 {
+			t.Errorf("sudoNotAfter = %v, want one value", got)
+		} else if ts, ok := parseSudoTime(got[0]); !ok || !ts.Equal(end) {
+			t.Errorf("sudoNotAfter = %s, want the window end %s", got[0], end)
+		}
+		if got := s.Values(t, jitAdminDN, "pwdAccountLockedTime"); len(got) != 0 {
+			t.Errorf("the account is still locked: pwdAccountLockedTime %v", got)
+		}
+		if _, err := os.Stat(filepath.Join(dir, ".jitform", "credentials", "grant.alice.age")); err != nil {
+			t.Errorf("no credential stored for alice: %v", err)
+		}
+	}
+	if code, out, _ := runJitform(t, dir, env, "plan", "--detailed-exitcode"); code != 0 {
+		t.Errorf("plan after convergence exited %d, want 0 (no changes):\n%s", code, out)
+	}
+	if code, out, _ := runJitform(t, dir, env, "ledger", "verify"); code != 0 {
+		t.Errorf("ledger verify exited %d:\n%s", code, out)
 	}
 }
