@@ -168,3 +168,9 @@ func TestOpenLDAPAccountPasswordNeedsTLS(t *testing.T) {
 		t.Errorf("the directory changed")
 	}
 }
+
+func goldapModify(entryDN, attr, value string) *goldap.ModifyRequest {
+	r := goldap.NewModifyRequest(entryDN, nil)
+	r.Replace(attr, []string{value})
+	return r
+}
