@@ -125,6 +125,11 @@ func TestSambaAccountsEnableDisable(t *testing.T) {
 		})
 	}
 
+	// Sudo roles are not offered on Active Directory.
+	if providers.Supports(open(t, adTarget(dc, nil)), config.SetSudoRole) {
+		t.Errorf("an active_directory target claims sudo_role support")
+	}
+
 	// A password the domain refuses (too short for its policy): failed
 	// with the server's code, the account not enabled, the password not in
 	// the error.

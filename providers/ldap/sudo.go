@@ -109,8 +109,15 @@ func (t *target) sudoBounds(req *goldap.ModifyRequest, g *config.Group, ge *grou
 	}
 }
 
-// SetKinds: a directory holds groups and sudoRoles (rights are
-// Windows-only).
-func (t *target) SetKinds() []string { return []string{config.SetGroup, config.SetSudoRole} }
+// SetKinds: an OpenLDAP directory holds groups and sudoRoles (rights are
+// Windows-only). On Active Directory sudo roles are not offered (the sudo
+// AD schema is not tested here): the core reports them as unsupported and
+// plans nothing for them.
+func (t *target) SetKinds() []string {
+	if t.ad() {
+		return []string{config.SetGroup}
+	}
+	return []string{config.SetGroup, config.SetSudoRole}
+}
 
 var _ providers.SetKinds = (*target)(nil)
