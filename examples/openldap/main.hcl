@@ -98,6 +98,19 @@ grant "alice_chg1042" {
   approved_by = ["carol"]
 }
 
+# alice's break-fix window: sudoUser alice on cn=db-root (bounded by
+# sudoNotBefore/sudoNotAfter) and jit-admin unlocked with a fresh password,
+# encrypted to alice's key: jitform grant credential alice_breakfix --key ~/.ssh/id_ed25519
+grant "alice_breakfix" {
+  policy      = policy.db_break_fix
+  principal   = "alice"
+  start       = timeadd(plantimestamp(), "-10m")
+  duration    = "1h"
+  ticket      = "CHG1043"
+  reason      = "replication stuck on the orders database"
+  approved_by = ["carol"]
+}
+
 grant "erin_oncall" {
   policy      = policy.sudo
   principal   = "erin"

@@ -54,6 +54,103 @@ objectClass: organizationalUnit
 ou: groups
 `
 
+// PolicyDN is the ppolicy overlay's default policy. Seed it with
+// PolicySeed when a test needs ppolicy to act on binds (account locking);
+// slapd 2.5 carries the ppolicy schema in the overlay itself.
+const PolicyDN = "cn=default,ou=policies,dc=example,dc=org"
+
+// PolicySeed is the default password policy entry (and its OU).
+const PolicySeed = `dn: ou=policies,dc=example,dc=org
+objectClass: organizationalUnit
+ou: policies
+
+dn: cn=default,ou=policies,dc=example,dc=org
+objectClass: organizationalRole
+objectClass: pwdPolicy
+cn: default
+pwdAttribute: userPassword
+pwdLockout: TRUE
+`
+
+// SudoSchema is the sudo-ldap schema, written into every server's temp dir:
+// the sudoRole object class and its attributes, OIDs 1.3.6.1.4.1.15953.9.*,
+// as schema.OpenLDAP in Debian 12's sudo-ldap 1.9.13p3 defines them
+// (sudoUser, sudoRunAsUser and sudoRunAsGroup are UTF-8 directory strings,
+// the others IA5).
+const SudoSchema = `attributetype ( 1.3.6.1.4.1.15953.9.1.1
+	NAME 'sudoUser'
+	DESC 'User(s) who may  run sudo'
+	EQUALITY caseExactMatch
+	SUBSTR caseExactSubstringsMatch
+	SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 )
+
+attributetype ( 1.3.6.1.4.1.15953.9.1.2
+	NAME 'sudoHost'
+	DESC 'Host(s) who may run sudo'
+	EQUALITY caseExactIA5Match
+	SUBSTR caseExactIA5SubstringsMatch
+	SYNTAX 1.3.6.1.4.1.1466.115.121.1.26 )
+
+attributetype ( 1.3.6.1.4.1.15953.9.1.3
+	NAME 'sudoCommand'
+	DESC 'Command(s) to be executed by sudo'
+	EQUALITY caseExactIA5Match
+	SYNTAX 1.3.6.1.4.1.1466.115.121.1.26 )
+
+attributetype ( 1.3.6.1.4.1.15953.9.1.4
+	NAME 'sudoRunAs'
+	DESC 'User(s) impersonated by sudo (deprecated)'
+	EQUALITY caseExactIA5Match
+	SYNTAX 1.3.6.1.4.1.1466.115.121.1.26 )
+
+attributetype ( 1.3.6.1.4.1.15953.9.1.5
+	NAME 'sudoOption'
+	DESC 'Options(s) followed by sudo'
+	EQUALITY caseExactIA5Match
+	SYNTAX 1.3.6.1.4.1.1466.115.121.1.26 )
+
+attributetype ( 1.3.6.1.4.1.15953.9.1.6
+	NAME 'sudoRunAsUser'
+	DESC 'User(s) impersonated by sudo'
+	EQUALITY caseExactMatch
+	SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 )
+
+attributetype ( 1.3.6.1.4.1.15953.9.1.7
+	NAME 'sudoRunAsGroup'
+	DESC 'Group(s) impersonated by sudo'
+	EQUALITY caseExactMatch
+	SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 )
+
+attributetype ( 1.3.6.1.4.1.15953.9.1.8
+	NAME 'sudoNotBefore'
+	DESC 'Start of time interval for which the entry is valid'
+	EQUALITY generalizedTimeMatch
+	ORDERING generalizedTimeOrderingMatch
+	SYNTAX 1.3.6.1.4.1.1466.115.121.1.24 )
+
+attributetype ( 1.3.6.1.4.1.15953.9.1.9
+	NAME 'sudoNotAfter'
+	DESC 'End of time interval for which the entry is valid'
+	EQUALITY generalizedTimeMatch
+	ORDERING generalizedTimeOrderingMatch
+	SYNTAX 1.3.6.1.4.1.1466.115.121.1.24 )
+
+attributetype ( 1.3.6.1.4.1.15953.9.1.10
+	NAME 'sudoOrder'
+	DESC 'an integer to order the sudoRole entries'
+	EQUALITY integerMatch
+	ORDERING integerOrderingMatch
+	SYNTAX 1.3.6.1.4.1.1466.115.121.1.27 )
+
+objectclass ( 1.3.6.1.4.1.15953.9.2.1 NAME 'sudoRole' SUP top STRUCTURAL
+	DESC 'Sudoer Entries'
+	MUST ( cn )
+	MAY ( sudoUser $ sudoHost $ sudoCommand $ sudoRunAs $ sudoRunAsUser $
+		sudoRunAsGroup $ sudoOption $ sudoOrder $ sudoNotBefore $ sudoNotAfter $
+		description )
+	)
+`
+
 func find(name string) string {
 	if p, err := exec.LookPath(name); err == nil {
 		return p
@@ -87,15 +184,18 @@ func Start(t testing.TB, seed string) *Server {
 	}
 	must(os.MkdirAll(filepath.Join(dir, "db"), 0o700))
 	caFile, certFile, keyFile := testca.Issue(t, "127.0.0.1", "localhost").Write(t, dir)
+	must(os.WriteFile(filepath.Join(dir, "sudo.schema"), []byte(SudoSchema), 0o600))
 	port, sport := freePort(t), freePort(t)
 	conf := fmt.Sprintf(`include /etc/ldap/schema/core.schema
 include /etc/ldap/schema/cosine.schema
 include /etc/ldap/schema/inetorgperson.schema
 include /etc/ldap/schema/nis.schema
+include %[1]s/sudo.schema
 modulepath /usr/lib/ldap
 moduleload back_mdb
 moduleload memberof
 moduleload refint
+moduleload ppolicy
 pidfile %[1]s/slapd.pid
 TLSCertificateFile %[2]s
 TLSCertificateKeyFile %[3]s
@@ -111,7 +211,10 @@ index uid,cn eq
 overlay memberof
 overlay refint
 refint_attributes member uniqueMember
-`, dir, certFile, keyFile, caFile, BaseDN, RootDN, RootPW)
+overlay ppolicy
+ppolicy_default "%[8]s"
+ppolicy_use_lockout
+`, dir, certFile, keyFile, caFile, BaseDN, RootDN, RootPW, PolicyDN)
 	confPath := filepath.Join(dir, "slapd.conf")
 	must(os.WriteFile(confPath, []byte(conf), 0o600))
 	seedPath := filepath.Join(dir, "seed.ldif")

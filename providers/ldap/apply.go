@@ -146,6 +146,7 @@ func (t *target) applyGroup(ctx context.Context, gc providers.GroupChange, ge *g
 
 	var adds, dels []string
 	addIdx, delIdx := []int{}, []int{}
+	var added []providers.Member // the members adds are for (sudo bounds)
 	// rewrites: present TTL links whose expiry no longer matches the
 	// change (ttl_links): removed and re-added in the same Modify.
 	var rwDel, rwAdd []string
@@ -175,6 +176,7 @@ func (t *target) applyGroup(ctx context.Context, gc providers.GroupChange, ge *g
 			outs[i].Status = providers.Already
 		case c.Action == providers.Add:
 			adds, addIdx = append(adds, w), append(addIdx, i)
+			added = append(added, c.Member)
 			present[k] = true
 			remaining++
 		default:
@@ -201,6 +203,13 @@ func (t *target) applyGroup(ctx context.Context, gc providers.GroupChange, ge *g
 		return outs
 	}
 
+	// A sudoRole's bound (sudoNotBefore/sudoNotAfter) changes in the same
+	// Modify as its users.
+	bounds := goldap.NewModifyRequest(ge.dn, nil)
+	if ge.shape.sudo() {
+		t.sudoBounds(bounds, g, ge, len(ge.values)-len(dels), remaining, added)
+	}
+
 	req := goldap.NewModifyRequest(ge.dn, t.writeControls())
 	if len(adds) > 0 {
 		req.Add(ge.shape.attr, adds)
@@ -212,6 +221,7 @@ func (t *target) applyGroup(ctx context.Context, gc providers.GroupChange, ge *g
 		req.Delete(ge.shape.attr, rwDel)
 		req.Add(ge.shape.attr, rwAdd)
 	}
+	req.Changes = append(req.Changes, bounds.Changes...)
 	if t.beforeModify != nil {
 		t.beforeModify()
 	}
@@ -233,6 +243,11 @@ func (t *target) applyGroup(ctx context.Context, gc providers.GroupChange, ge *g
 		}
 		for k, i := range rwIdx {
 			outs[i].Status, outs[i].Err = t.rewrite(ctx, ge, rwDel[k], rwAdd[k])
+		}
+		if len(bounds.Changes) > 0 {
+			if err := t.modify(ctx, bounds); err != nil && t.report != nil {
+				t.report("%s: could not bound sudoRole %s with sudoNotBefore/sudoNotAfter: %v", t.addr, ge.dn, err)
+			}
 		}
 	default:
 		werr := fmt.Errorf("modify %s on %s: %w", ge.dn, t.addr, err)
@@ -309,7 +324,11 @@ func (t *target) modify(ctx context.Context, req *goldap.ModifyRequest) error {
 		attrs := []slog.Attr{slog.String("target", t.addr), slog.String("dn", req.DN), slog.Int("changes", len(req.Changes)), ldapCode(err)}
 		if debuglog.Tracing(ctx, t.log) {
 			for _, c := range req.Changes {
-				attrs = append(attrs, slog.Any(changeOp(c.Operation)+" "+c.Modification.Type, c.Modification.Vals))
+				var vals any = c.Modification.Vals
+				if secretAttr(c.Modification.Type) {
+					vals = "(sensitive)" // a password never reaches a log
+				}
+				attrs = append(attrs, slog.Any(changeOp(c.Operation)+" "+c.Modification.Type, vals))
 			}
 		}
 		debuglog.Op(ctx, t.log, "ldap modify", began, err, attrs...)
@@ -329,6 +348,11 @@ func (t *target) sendModify(ctx context.Context, req *goldap.ModifyRequest) erro
 	}
 }
 
+// secretAttr: attributes whose values are passwords.
+func secretAttr(a string) bool {
+	return strings.EqualFold(a, "unicodePwd") || strings.EqualFold(a, "userPassword")
+}
+
 func changeOp(op uint) string {
 	switch op {
 	case goldap.AddAttribute:
@@ -340,7 +364,7 @@ func changeOp(op uint) string {
 }
 
 // value is what goes into the group's attribute for a member: a DN, or for
-// a posixGroup the member's uid.
+// a posixGroup or a sudoRole the member's uid.
 func (t *target) value(ctx context.Context, s shape, m providers.Member) (string, error) {
 	if !s.byUID() {
 		if dn.IsDN(m.Name) {
@@ -364,7 +388,7 @@ func (t *target) value(ctx context.Context, s shape, m providers.Member) (string
 			return u, nil
 		}
 	}
-	return "", fmt.Errorf("member %s has no uid to write into a posixGroup", m.Name)
+	return "", fmt.Errorf("member %s has no uid to write into a %s", m.Name, s.class)
 }
 
 // key compares attribute values the way the server would.

@@ -56,3 +56,44 @@ func TestDebugLogRecordsEveryOperation(t *testing.T) {
 		t.Errorf("failed bind log = %q, want code=49 and no password", out)
 	}
 }
+
+// JITFORM_LOG=trace while accounts change on a real slapd: the Password
+// Modify and the lock are logged (operation, entry, result code), the new
+// password never is; and a Modify of a password attribute (unicodePwd on
+// Active Directory, userPassword) is traced as "(sensitive)".
+func TestDebugLogNeverHoldsAccountPasswords(t *testing.T) {
+	s := slapdtest.Start(t, accountSeed)
+	tg := ldapTarget(s, nil)
+	var logs strings.Builder
+	ctx := context.Background()
+	p, err := Open(ctx, tg, providers.Options{Log: debuglog.New("trace", &logs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	const pw1, pw2, pw3 = "Trace-Enable-pw-91", "Trace-Disable-pw-92", "Trace-Direct-pw-93"
+	acct := ldapAccount(tg, "jitadmin", jitAdminDN)
+	am := p.(providers.AccountManager)
+	for _, c := range []providers.AccountChange{{Account: acct, Enable: true, Password: config.NewSecret(pw1)}, {Account: acct, Enable: false, Password: config.NewSecret(pw2)}} {
+		outs, _ := am.SetAccounts(ctx, []providers.AccountChange{c})
+		if outs[0].Status != providers.Done {
+			t.Fatalf("%+v: %s %v", c, outs[0].Status, outs[0].Err)
+		}
+	}
+	lt := p.(*target)
+	req := goldapModify(jitAdminDN, "userPassword", pw3)
+	if err := lt.modify(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	for _, want := range []string{`msg="ldap password modify"`, `msg="ldap modify"`, `"add pwdAccountLockedTime"=[000001010000Z]`, `"replace userPassword"=(sensitive)`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the trace log lacks %s:\n%s", want, out)
+		}
+	}
+	for _, pw := range []string{pw1, pw2, pw3} {
+		if strings.Contains(out, pw) {
+			t.Fatalf("a password is in the debug log:\n%s", out)
+		}
+	}
+}

@@ -129,7 +129,7 @@ func TestExamples(t *testing.T) {
 			for _, gr := range cfg.Grants {
 				pol := cfg.PolicyByAddr(gr.Policy)
 				for _, g := range cfg.Groups {
-					if slices.Contains(pol.Groups, g.BaseAddr) {
+					if slices.Contains(pol.Sets(), g.BaseAddr) {
 						changes = append(changes, providers.GroupChange{Group: g, Changes: []providers.MemberChange{{Action: providers.Add, Member: res[gr.Principal].Member}}})
 					}
 				}
@@ -150,6 +150,38 @@ func TestExamples(t *testing.T) {
 			for _, c := range changes {
 				if !slices.Contains(ids(after[c.Group.Addr].Members), c.Changes[0].Member.ID) {
 					t.Errorf("%s lacks %s after apply", c.Group.Addr, c.Changes[0].Member.ID)
+				}
+			}
+
+			// Every account reads as an existing, disabled account, and a
+			// granted one enables with a fresh password and binds with it.
+			if len(cfg.Accounts) > 0 {
+				am := p.(providers.AccountManager)
+				st, err := am.ReadAccounts(ctx, cfg.Accounts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, a := range cfg.Accounts {
+					if s := st[a.Addr]; s.Err != nil || !s.Exists || s.Enabled {
+						t.Errorf("%s reads %+v, want an existing disabled account", a.Addr, s)
+						continue
+					}
+					const pw = "Example-Enable-7!Kq"
+					outs, _ := am.SetAccounts(ctx, []providers.AccountChange{{Account: a, Enable: true, Password: config.NewSecret(pw)}})
+					if outs[0].Status != providers.Done {
+						t.Errorf("enable %s: %s %v", a.Addr, outs[0].Status, outs[0].Err)
+						continue
+					}
+					bt := *tg
+					lc := *tg.LDAP
+					lc.BindDN, lc.Password = a.DN, config.NewSecret(pw)
+					bt.LDAP = &lc
+					bp, err := Open(ctx, &bt, providers.Options{})
+					if err != nil {
+						t.Errorf("%s does not bind with its new password: %v", a.Addr, err)
+						continue
+					}
+					bp.Close()
 				}
 			}
 		})

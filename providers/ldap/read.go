@@ -18,11 +18,16 @@ import (
 
 // shape is how a group entry holds its members.
 type shape struct {
-	class string // groupOfNames, groupOfUniqueNames, group, posixGroup
-	attr  string // member, uniqueMember, memberUid
+	class string // groupOfNames, groupOfUniqueNames, group, posixGroup, sudoRole
+	attr  string // member, uniqueMember, memberUid, sudoUser
 }
 
-func (s shape) byUID() bool { return s.attr == "memberUid" }
+// byUID: the attribute holds user names (uids), not DNs: a posixGroup's
+// memberUid, a sudoRole's sudoUser.
+func (s shape) byUID() bool { return s.attr == "memberUid" || s.attr == "sudoUser" }
+
+// sudo: a sudo-ldap sudoRole entry (sudo_role blocks).
+func (s shape) sudo() bool { return s.class == "sudoRole" }
 
 // mustHaveMember: these object classes require at least one member value.
 func (s shape) mustHaveMember() bool {
@@ -47,9 +52,27 @@ func shapeOf(e *goldap.Entry) (shape, error) {
 		return shape{"group", "member"}, nil
 	case has("posixGroup"):
 		return shape{"posixGroup", "memberUid"}, nil
+	case has("sudoRole"):
+		// sudo-ldap: sudoUser holds user names (uids), like memberUid.
+		return shape{"sudoRole", "sudoUser"}, nil
 	}
-	return shape{}, fmt.Errorf("entry %q is not a group jitform can manage: objectClass %v has none of groupOfNames, groupOfUniqueNames, group, posixGroup",
+	return shape{}, fmt.Errorf("entry %q is not a group jitform can manage: objectClass %v has none of groupOfNames, groupOfUniqueNames, group, posixGroup, sudoRole",
 		e.DN, e.GetAttributeValues("objectClass"))
+}
+
+// kindMatches checks that the entry read for g is of g's kind: a
+// sudo_role must be a sudoRole entry and a group must not be one, so that
+// a mistyped DN never turns a group's members into sudo rules or back.
+func kindMatches(g *config.Group, ge *groupEntry) error {
+	switch kind := g.SetKind(); {
+	case kind == config.SetSudoRole && !ge.shape.sudo():
+		return fmt.Errorf("%s: entry %q is a %s, not a sudoRole", g.Addr, ge.dn, ge.shape.class)
+	case kind == config.SetGroup && ge.shape.sudo():
+		return fmt.Errorf("%s: entry %q is a sudoRole; declare it as a sudo_role block", g.Addr, ge.dn)
+	case kind != config.SetGroup && kind != config.SetSudoRole:
+		return fmt.Errorf("%s: a %s is not supported by the ldap provider", g.Addr, kind)
+	}
+	return nil
 }
 
 // groupEntry is a group as read: its shape and raw member values.
@@ -61,6 +84,9 @@ type groupEntry struct {
 	// expires: when each TTL link (ttl_links) expires, by key; permanent
 	// links are absent.
 	expires map[string]time.Time
+	// notBefore, notAfter: a sudoRole's sudoNotBefore and sudoNotAfter
+	// values as read (the second lock jitform writes on sudo roles).
+	notBefore, notAfter []string
 }
 
 // idAttr is the attribute that identifies an entry whatever its DN is
@@ -130,7 +156,7 @@ func (t *target) Read(ctx context.Context, groups []*config.Group) (map[string]p
 				if m, ok := byUID[v]; ok {
 					obs.Members = append(obs.Members, m)
 				} else {
-					obs.Members = append(obs.Members, providers.Member{ID: v, Name: "memberUid=" + v})
+					obs.Members = append(obs.Members, providers.Member{ID: v, Name: ge.shape.attr + "=" + v})
 				}
 				continue
 			}
@@ -153,6 +179,9 @@ func (t *target) Read(ctx context.Context, groups []*config.Group) (map[string]p
 
 func (t *target) memberAttrs() []string {
 	attrs := []string{"objectClass", "cn", "uniqueMember", "memberUid", t.idAttr()}
+	if !t.ad() {
+		attrs = append(attrs, "sudoUser", "sudoNotBefore", "sudoNotAfter")
+	}
 	if t.ad() && t.step > 0 {
 		return append(attrs, fmt.Sprintf("member;range=0-%d", t.step-1))
 	}
@@ -234,6 +263,10 @@ func (t *target) readGroups(ctx context.Context, groups []*config.Group) (map[st
 					fail(g, fmt.Errorf("group %s: %w", g.Addr, err))
 					continue
 				}
+				if err := kindMatches(g, ge); err != nil {
+					fail(g, err)
+					continue
+				}
 				mu.Lock()
 				entries[g.Addr] = ge
 				mu.Unlock()
@@ -269,6 +302,9 @@ func (t *target) readGroups(ctx context.Context, groups []*config.Group) (map[st
 				continue
 			}
 			ge, err := t.groupEntry(ctx, hits[0])
+			if err == nil {
+				err = kindMatches(g, ge)
+			}
 			if err != nil {
 				fail(g, fmt.Errorf("group %s: %w", g.Addr, err))
 				continue
@@ -383,6 +419,9 @@ func (t *target) groupEntry(ctx context.Context, e *goldap.Entry) (*groupEntry, 
 	ge := &groupEntry{dn: e.DN, id: t.entryID(e), shape: s}
 	if s.attr != "member" {
 		ge.values = e.GetAttributeValues(s.attr)
+		if s.sudo() {
+			ge.notBefore, ge.notAfter = e.GetAttributeValues("sudoNotBefore"), e.GetAttributeValues("sudoNotAfter")
+		}
 		return ge, nil
 	}
 	vals, err := t.rangedMembers(ctx, e)
