@@ -66,7 +66,7 @@ policy "ops" {
 		{name: "a number", carol: skEd, alice: skEd, attr: `require_security_key = 2`,
 			err: "Invalid require_security_key", at: "main.hcl:22:26:"},
 		{name: "approver without a security key", carol: plainKey, alice: skEd, attr: "require_security_key = true",
-			err: `approver "carol" has a ssh-ed25519 ssh_key (actor "carol" at main.hcl:12`, at: "main.hcl:21:18:"},
+			err: `approver "carol" has a ssh-ed25519 ssh_key (actor "carol" at testdata/main.hcl:12)`, at: "main.hcl:21:18:"},
 		{name: "eligible actor without a security key", carol: skEd, alice: plainKey, attr: `require_security_key = "user_verification"`,
 			err: `eligible actor "alice" has a ssh-ed25519 ssh_key`, at: "main.hcl:18:18:"},
 	}
