@@ -838,12 +838,11 @@ func (l *loader) require(b *hcl.Block, at blockAttrs, attr, hint string) bool {
 // securityKeyMode decodes require_security_key: true (SecurityKeyPresence),
 // false (none), or one of the strings "presence" and "user_verification".
 func (l *loader) securityKeyMode(expr hcl.Expression) (string, bool) {
-	v, diags := expr.Value(l.ctx)
+	v, diags := guardExpr(expr, "require_security_key").Value(l.ctx)
 	l.diags = append(l.diags, diags...)
 	if diags.HasErrors() {
 		return "", false
 	}
-	v, _ = v.UnmarkDeep()
 	switch {
 	case v.IsNull() || !v.IsKnown():
 	case v.Type() == cty.Bool:
