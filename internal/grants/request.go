@@ -59,8 +59,11 @@ func (b *Book) request(ev state.Event) *Refusal {
 	}
 	pol := b.cfg.PolicyByAddr(q.Policy)
 	rec.ExpiresAt = at.Add(RequestTTL(pol))
-	if err := b.verify(ev); err != nil {
-		return invalid(&Refusal{Rule: RuleSignature, Reason: err.Error()})
+	if r := b.verify(ev); r != nil {
+		return invalid(r)
+	}
+	if !b.checking {
+		rec.RequestFactor = FactorOf(b.cur)
 	}
 	if pol == nil {
 		// Nothing can count under a policy that is gone. A grant that was
@@ -72,6 +75,9 @@ func (b *Book) request(ev state.Event) *Refusal {
 			openWindow(rec, at)
 		}
 		return &Refusal{Rule: RulePolicyGone, Reason: rec.Refusal}
+	}
+	if r := b.securityKey(pol); r != nil {
+		return invalid(r)
 	}
 	if r := b.requestRules(ev, q, pol, d); r != nil {
 		return invalid(r)
