@@ -80,7 +80,7 @@ func FromRecord(r grants.Record) GrantRecord {
 	return GrantRecord{
 		Grant: Grant{
 			ID: r.ID, Source: r.Source, Policy: r.Policy, Principal: r.Principal,
-			Start: r.Start, End: r.End, Ticket: r.Ticket, Reason: r.Reason, Approvers: r.Approvers,
+			Start: r.Start, End: r.End, Ticket: r.Ticket, Reason: r.Reason, Approvers: r.Approvers, ApproverFactors: r.ApproverFactors,
 			Revoked: r.Revoked, RevokedAt: r.RevokedAt, BreakGlass: r.BreakGlass, Unreviewed: r.Unreviewed,
 			Pending: r.Pending, Denied: r.Denied, Expired: r.Expired, Subject: r.Subject,
 		},
