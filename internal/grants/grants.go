@@ -492,7 +492,8 @@ func (b *Book) securityKey(pol *config.Policy) *Refusal {
 // require_security_key carry the flags the policy demands (which Check,
 // before signing, cannot see). The Book is not changed.
 func (b *Book) CheckSigned(ev state.Event) *Refusal {
-	c := b.clone()
+	// A Book of its own: verify records signatures it has seen.
+	c := &Book{cfg: b.cfg, v: b.v, sigs: map[string]state.Event{}}
 	if r := c.verify(ev); r != nil {
 		return r
 	}
