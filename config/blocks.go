@@ -598,7 +598,19 @@ func (l *loader) policy(b *hcl.Block) {
 	if at.has("require_security_key") && raw.RequireSecurityKey != nil {
 		if mode, ok := l.securityKeyMode(raw.RequireSecurityKey); ok {
 			p.RequireSecurityKey = mode
-			errs = l.securityKeyActors(p, at) || errs
+			switch {
+			case mode == "":
+			case p.Approval == ApprovalLedger || raw.BreakGlass != nil:
+				errs = l.securityKeyActors(p, at) || errs
+			default:
+				l.diags = append(l.diags, &hcl.Diagnostic{
+					Severity: hcl.DiagWarning,
+					Summary:  "require_security_key has no effect",
+					Detail: fmt.Sprintf("policy %s takes approvals by repository review and has no break_glass block, so nothing under it is signed in the ledger: "+
+						"require_security_key applies to ledger requests, approvals and break-glass reviews (set approval = %q).", name, ApprovalLedger),
+					Subject: at.rangeOf("require_security_key"),
+				})
+			}
 		} else {
 			errs = true
 		}

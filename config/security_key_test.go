@@ -91,3 +91,40 @@ policy "ops" {
 		})
 	}
 }
+
+// TestRequireSecurityKeyRepositoryApproval: under approval = "repository"
+// without break_glass nothing is signed in the ledger, so the attribute is
+// a warning at its line, and approvers with ordinary keys are no error.
+func TestRequireSecurityKeyRepositoryApproval(t *testing.T) {
+	t.Parallel()
+	_, edPriv, _ := ed25519.GenerateKey(rand.Reader)
+	plain, _ := ssh.NewSignerFromKey(edPriv)
+	cfg, diags := validate(t, map[string][]byte{"main.hcl": []byte(`
+target "ldif" "corp" {
+  path   = "directory.ldif"
+  flavor = "openldap"
+}
+
+group "ops" {
+  target = target.ldif.corp
+  dn     = "cn=ops,dc=example,dc=org"
+}
+
+actor "carol" { ssh_key = "` + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(plain.PublicKey()))) + `" }
+
+policy "ops" {
+  groups       = [group.ops]
+  eligible     = ["alice"]
+  max_duration = "4h"
+  approvers    = ["carol"]
+  require_security_key = true
+}
+`)})
+	text := renderDiags(diags)
+	if diags.HasErrors() || !strings.Contains(text, "main.hcl:19:26: warning: require_security_key has no effect") {
+		t.Fatalf("want only a warning at main.hcl:19:26, got:\n%s", text)
+	}
+	if p := cfg.PolicyByAddr("policy.ops"); p == nil || p.RequireSecurityKey != SecurityKeyPresence {
+		t.Fatalf("policy = %+v", p)
+	}
+}
