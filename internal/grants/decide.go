@@ -156,8 +156,6 @@ func (b *Book) approve(ev state.Event, d state.GrantDecision, rec *Record, dec *
 	case !slices.Contains(pol.Approvers, actor):
 		return &Refusal{Rule: RuleNotApprover, Reason: fmt.Sprintf("%s is not an approver of %s (approvers: %s)",
 			actor, pol.Addr, strings.Join(pol.Approvers, ", "))}
-	case b.securityKey(pol) != nil:
-		return b.securityKey(pol)
 	case strings.EqualFold(actor, rec.RequestedBy) || strings.EqualFold(actor, rec.Principal):
 		reason := fmt.Sprintf("%s requested this grant (or is its principal) and cannot approve it", actor)
 		return &Refusal{Rule: RuleSelfApproval, Reason: reason,
@@ -206,6 +204,11 @@ func (b *Book) approve(ev state.Event, d state.GrantDecision, rec *Record, dec *
 		}
 	}
 
+	// Last of the rules, so that writing (which sees a security key's flags
+	// only once it has signed, CheckSigned) and the replay refuse alike.
+	if r := b.securityKey(pol); r != nil {
+		return r
+	}
 	rec.addApprover(actor, dec.Factor)
 	dec.Counted = true
 	if rec.Pending && completes {
@@ -320,14 +323,14 @@ func (b *Book) review(ev state.Event, d state.GrantDecision, rec *Record, dec *D
 			advice += " (approvers: " + strings.Join(pol.Approvers, ", ") + ")"
 		}
 		return &Refusal{Rule: RuleNotApprover, Reason: reason, Advice: advice}
-	case b.securityKey(pol) != nil:
-		return b.securityKey(pol)
 	case strings.EqualFold(ev.Actor, rec.Principal) || strings.EqualFold(ev.Actor, rec.RequestedBy):
 		reason := ev.Actor + " cannot review their own break-glass grant"
 		return &Refusal{Rule: RuleSelfReview, Reason: reason,
 			Advice: reason + "; ask one of: " + strings.Join(without(pol.Approvers, ev.Actor, rec.Principal), ", ")}
 	case !rec.Unreviewed:
 		return &Refusal{Rule: RuleReviewed, Reason: "it was already reviewed by " + rec.ReviewedBy}
+	case b.securityKey(pol) != nil:
+		return b.securityKey(pol)
 	}
 	dec.Counted = true
 	rec.Unreviewed = false

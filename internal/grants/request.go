@@ -76,9 +76,6 @@ func (b *Book) request(ev state.Event) *Refusal {
 		}
 		return &Refusal{Rule: RulePolicyGone, Reason: rec.Refusal}
 	}
-	if r := b.securityKey(pol); r != nil {
-		return invalid(r)
-	}
 	if r := b.requestRules(ev, q, pol, d); r != nil {
 		return invalid(r)
 	}
@@ -148,6 +145,12 @@ func (b *Book) requestRules(ev state.Event, q state.GrantRequest, pol *config.Po
 				pol.Addr, pol.Approval, config.ApprovalLedger),
 			Advice: fmt.Sprintf("%s takes approvals by repository review (approval = %q): add a grant block in a pull request, "+
 				"or set approval = %q on the policy to approve in the ledger", pol.Addr, pol.Approval, config.ApprovalLedger)}
+	}
+	// After the rules common to writing and replay, so that writing (which
+	// sees a security key's flags only once it has signed, CheckSigned) and
+	// the replay refuse alike.
+	if r := b.securityKey(pol); r != nil {
+		return r
 	}
 	if !b.checking {
 		return nil
