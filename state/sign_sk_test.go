@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hiddeco/sshsig"
 	"golang.org/x/crypto/ssh"
@@ -222,4 +223,33 @@ func FuzzParseSKSignature(f *testing.F) {
 			t.Fatalf("parse/marshal round trip differs:\n%x\n%x", b, again)
 		}
 	})
+}
+
+// BenchmarkVerifyEventInfo: the cost of checking one signature by key type
+// (a replay checks every grant event's signature).
+func BenchmarkVerifyEventInfo(b *testing.B) {
+	plain, _ := newEd25519(b)
+	for _, k := range []struct {
+		name   string
+		signer ssh.Signer
+	}{
+		{"ed25519", plain},
+		{"sk-ed25519", sktest.MustNew(sktest.TypeEd25519, sktest.FlagUserPresence)},
+		{"sk-ecdsa", sktest.MustNew(sktest.TypeECDSA, sktest.FlagUserPresence)},
+	} {
+		b.Run(k.name, func(b *testing.B) {
+			ev, err := NewSignedEvent(EventApprove, "carol", time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC), GrantDecision{Grant: "g-aaaaaaaaaa"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := SignEvent(&ev, k.signer); err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				if _, err := VerifyEventInfo(ev, k.signer.PublicKey()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
