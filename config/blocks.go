@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -428,7 +429,9 @@ type policyHCL struct {
 	Approval      string         `hcl:"approval,optional"`
 	RequestTTL    string         `hcl:"request_ttl,optional"`
 	MaxActive     *int           `hcl:"max_active,optional"`
-	BreakGlass    *breakGlassHCL `hcl:"break_glass,block"`
+	// RequireSecurityKey: true, false, "presence" or "user_verification".
+	RequireSecurityKey hcl.Expression `hcl:"require_security_key,optional"`
+	BreakGlass         *breakGlassHCL `hcl:"break_glass,block"`
 }
 
 // Policy defaults, documented in docs/language.md.
@@ -591,6 +594,26 @@ func (l *loader) policy(b *hcl.Block) {
 			fail("max_active", "Invalid max_active", "max_active must be zero (unlimited) or more.")
 		}
 		p.MaxActive = *raw.MaxActive
+	}
+	if at.has("require_security_key") && raw.RequireSecurityKey != nil {
+		if mode, ok := l.securityKeyMode(raw.RequireSecurityKey); ok {
+			p.RequireSecurityKey = mode
+			switch {
+			case mode == "":
+			case p.Approval == ApprovalLedger || raw.BreakGlass != nil:
+				errs = l.securityKeyActors(p, at) || errs
+			default:
+				l.diags = append(l.diags, &hcl.Diagnostic{
+					Severity: hcl.DiagWarning,
+					Summary:  "require_security_key has no effect",
+					Detail: fmt.Sprintf("policy %s takes approvals by repository review and has no break_glass block, so nothing under it is signed in the ledger: "+
+						"require_security_key applies to ledger requests, approvals and break-glass reviews (set approval = %q).", name, ApprovalLedger),
+					Subject: at.rangeOf("require_security_key"),
+				})
+			}
+		} else {
+			errs = true
+		}
 	}
 	if raw.BreakGlass != nil && decoded(at, diags, "break_glass.max_duration") {
 		md, err := ParseDuration(raw.BreakGlass.MaxDuration)
@@ -822,4 +845,71 @@ func (l *loader) require(b *hcl.Block, at blockAttrs, attr, hint string) bool {
 	l.errorf(b.DefRange.Ptr(), "Missing required argument",
 		"The argument %q is required in %s %q: %s.", attr, b.Type, b.Labels[0], hint)
 	return false
+}
+
+// securityKeyMode decodes require_security_key: true (SecurityKeyPresence),
+// false (none), or one of the strings "presence" and "user_verification".
+func (l *loader) securityKeyMode(expr hcl.Expression) (string, bool) {
+	v, diags := guardExpr(expr, "require_security_key").Value(l.ctx)
+	l.diags = append(l.diags, diags...)
+	if diags.HasErrors() {
+		return "", false
+	}
+	switch {
+	case v.IsNull() || !v.IsKnown():
+	case v.Type() == cty.Bool:
+		if v.True() {
+			return SecurityKeyPresence, true
+		}
+		return "", true
+	case v.Type() == cty.String:
+		switch s := v.AsString(); s {
+		case SecurityKeyPresence, SecurityKeyUserVerification:
+			return s, true
+		default:
+			l.errorf(expr.Range().Ptr(), "Invalid require_security_key",
+				"require_security_key must be true, false, %q or %q, not %q%s.", SecurityKeyPresence, SecurityKeyUserVerification, s,
+				suggest(s, []string{SecurityKeyPresence, SecurityKeyUserVerification}))
+			return "", false
+		}
+	}
+	l.errorf(expr.Range().Ptr(), "Invalid require_security_key",
+		"require_security_key must be true, false, %q (a touch of the key) or %q (a touch and a PIN or biometric).",
+		SecurityKeyPresence, SecurityKeyUserVerification)
+	return "", false
+}
+
+// securityKeyActors: under require_security_key, every declared actor the
+// policy lists as an approver or eligible requester must have a security-key
+// ssh_key, or their requests and approvals could never count. It reports
+// whether it found one that does not.
+func (l *loader) securityKeyActors(p *Policy, at blockAttrs) bool {
+	if p.RequireSecurityKey == "" {
+		return false
+	}
+	bad := false
+	for _, list := range []struct {
+		attr, role string
+		names      []string
+	}{{"approvers", "approver", p.Approvers}, {"eligible", "eligible actor", p.Eligible}} {
+		for _, name := range list.names {
+			a := l.cfg.ActorByName(name)
+			if a == nil {
+				continue
+			}
+			keyType := ""
+			if pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(a.SSHKey)); err == nil {
+				keyType = pub.Type()
+			}
+			if IsSecurityKeyType(keyType) {
+				continue
+			}
+			l.errorf(at.rangeOf(list.attr), "Actor without a security key",
+				"policy %s sets require_security_key, but %s %q has a %s ssh_key (actor %q at %s:%d), so their signatures could never count. "+
+					"Declare the actor's security key (ssh-keygen -t ed25519-sk makes one: sk-ssh-ed25519@openssh.com or sk-ecdsa-sha2-nistp256@openssh.com), or remove them from %s.",
+				p.Name, list.role, name, keyType, name, a.DeclRange.Filename, a.DeclRange.Start.Line, list.attr)
+			bad = true
+		}
+	}
+	return bad
 }

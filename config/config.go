@@ -145,6 +145,21 @@ const (
 	ApprovalLedger     = "ledger"     // signed approval events from declared actors
 )
 
+// require_security_key modes: requests, approvals and reviews under the
+// policy count only when signed by a FIDO security key (an sk-* ssh_key)
+// with the user presence flag, and for SecurityKeyUserVerification also the
+// user verification flag (a PIN or biometric).
+const (
+	SecurityKeyPresence         = "presence"
+	SecurityKeyUserVerification = "user_verification"
+)
+
+// IsSecurityKeyType reports whether an SSH key type is a FIDO security-key
+// type (sk-ssh-ed25519@openssh.com, sk-ecdsa-sha2-nistp256@openssh.com).
+func IsSecurityKeyType(keyType string) bool {
+	return keyType == "sk-ssh-ed25519@openssh.com" || keyType == "sk-ecdsa-sha2-nistp256@openssh.com"
+}
+
 // Policy says who may hold which groups, for how long, approved by whom.
 type Policy struct {
 	Name string
@@ -164,6 +179,9 @@ type Policy struct {
 	RequestTTL    time.Duration  // pending request lifetime (default 24h)
 	MaxActive     int            // 0: unlimited active grants per principal
 	BreakGlass    *BreakGlass
+	// RequireSecurityKey: "" (any declared key), SecurityKeyPresence or
+	// SecurityKeyUserVerification (require_security_key).
+	RequireSecurityKey string
 
 	DeclRange hcl.Range
 	Ranges    map[string]hcl.Range // attribute name -> range of its expression

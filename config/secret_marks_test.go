@@ -76,7 +76,7 @@ func allAttributeBlocks() []blockSpec {
 		{`policy "p"`, &policyHCL{}, []attrLine{
 			{"groups", `[group.dir]`}, {"rights", `[right.r]`}, {"sudo_roles", `[sudo_role.s]`}, {"accounts", `[account.a]`}, {"eligible", `["alice"]`}, {"max_duration", `"4h"`}, {"approvals", `1`},
 			{"approvers", `["carol"]`}, {"ticket_pattern", `"^CHG[0-9]+$"`}, {"windows", `["Mon-Sun 00:00-24:00 UTC"]`},
-			{"approval", `"repository"`}, {"request_ttl", `"24h"`}, {"max_active", `2`},
+			{"approval", `"repository"`}, {"request_ttl", `"24h"`}, {"max_active", `2`}, {"require_security_key", `false`},
 		}, "  break_glass {\n    max_duration = \"1h\"\n  }\n"},
 		{`grant "g"`, &grantHCL{}, []attrLine{
 			{"policy", `policy.p`}, {"principal", `"alice"`}, {"start", `"2026-11-23T09:00:00Z"`}, {"duration", `"2h"`},

@@ -548,6 +548,8 @@ func (c *computer) grantReason(eg *evalGrant) Reason {
 		WindowEnd:   end,
 		BreakGlass:  g.BreakGlass,
 		Unreviewed:  g.Unreviewed,
+
+		ApproverFactors: approverFactors(g),
 	}
 	if eg.until.Before(*end) {
 		r.Detail = fmt.Sprintf("%s's window closes at %s, before the grant ends", g.Policy, stamp(eg.until))
@@ -625,6 +627,8 @@ func (c *computer) stoppedReason(eg *evalGrant, kind string) Reason {
 		BreakGlass:  g.BreakGlass,
 		Unreviewed:  g.Unreviewed,
 		Detail:      eg.detail,
+
+		ApproverFactors: approverFactors(g),
 	}
 }
 

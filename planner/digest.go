@@ -77,6 +77,9 @@ func planID(p *Plan) (string, error) {
 		h.int(len(r.Approvers))
 		for _, a := range r.Approvers {
 			h.str(a)
+			if f, ok := r.ApproverFactors[a]; ok {
+				h.str("factor " + f) // only when signed with a security key
+			}
 		}
 		for _, t := range []*time.Time{r.WindowStart, r.WindowEnd} {
 			if t != nil {

@@ -49,14 +49,18 @@ type Grant struct {
 	// Approvers are the distinct approvers that count: for repository grants
 	// the declared approved_by; for ledger grants those whose signatures
 	// verify against a declared actor key.
-	Approvers  []string
-	Revoked    bool
-	RevokedAt  time.Time
-	BreakGlass bool
-	Unreviewed bool // break-glass grant not yet reviewed
-	Pending    bool // requested, not yet approved
-	Denied     bool
-	Expired    bool // pending request past the policy's request_ttl
+	Approvers []string
+	// ApproverFactors: for ledger approvals signed with a security key,
+	// approver -> grants.FactorSecurityKeyPresence or
+	// grants.FactorSecurityKeyUserVerified.
+	ApproverFactors map[string]string
+	Revoked         bool
+	RevokedAt       time.Time
+	BreakGlass      bool
+	Unreviewed      bool // break-glass grant not yet reviewed
+	Pending         bool // requested, not yet approved
+	Denied          bool
+	Expired         bool // pending request past the policy's request_ttl
 	// Where it was declared (repository grants), for warnings.
 	Subject string
 }

@@ -38,7 +38,9 @@ type GrantRecord struct {
 	// RequestHash is the ledger hash of the request event, which every
 	// decision on the grant signs (state.GrantDecision.Request).
 	RequestHash string
-	Duration    time.Duration // as requested
+	// RequestFactor: how the request was signed (grants.FactorOf).
+	RequestFactor string
+	Duration      time.Duration // as requested
 	// StartAtApproval: the request named no start; the window opens at the
 	// approval that completes the policy's approvals.
 	StartAtApproval bool
@@ -80,11 +82,11 @@ func FromRecord(r grants.Record) GrantRecord {
 	return GrantRecord{
 		Grant: Grant{
 			ID: r.ID, Source: r.Source, Policy: r.Policy, Principal: r.Principal,
-			Start: r.Start, End: r.End, Ticket: r.Ticket, Reason: r.Reason, Approvers: r.Approvers,
+			Start: r.Start, End: r.End, Ticket: r.Ticket, Reason: r.Reason, Approvers: r.Approvers, ApproverFactors: r.ApproverFactors,
 			Revoked: r.Revoked, RevokedAt: r.RevokedAt, BreakGlass: r.BreakGlass, Unreviewed: r.Unreviewed,
 			Pending: r.Pending, Denied: r.Denied, Expired: r.Expired, Subject: r.Subject,
 		},
-		Status: r.Status, RequestedBy: r.RequestedBy, RequestedAt: r.RequestedAt, RequestHash: r.RequestHash,
+		Status: r.Status, RequestedBy: r.RequestedBy, RequestedAt: r.RequestedAt, RequestHash: r.RequestHash, RequestFactor: r.RequestFactor,
 		Duration: r.Duration, StartAtApproval: r.StartAtApproval, ExpiresAt: r.ExpiresAt, ApprovedAt: r.ApprovedAt,
 		Decisions: r.Decisions, DeniedBy: r.DeniedBy, DenyReason: r.DenyReason,
 		RevokedBy: r.RevokedBy, RevokeReason: r.RevokeReason, ReviewedBy: r.ReviewedBy, ReviewedAt: r.ReviewedAt,

@@ -118,16 +118,21 @@ const (
 
 // Reason says why a change is in the plan; an auditor never has to guess.
 type Reason struct {
-	Kind        string     `json:"kind"`
-	Grant       string     `json:"grant,omitempty"`
-	Policy      string     `json:"policy,omitempty"`
-	Ticket      string     `json:"ticket,omitempty"`
-	Approvers   []string   `json:"approvers,omitempty"`
-	WindowStart *time.Time `json:"window_start,omitempty"`
-	WindowEnd   *time.Time `json:"window_end,omitempty"`
-	BreakGlass  bool       `json:"break_glass,omitempty"`
-	Unreviewed  bool       `json:"unreviewed,omitempty"`
-	Detail      string     `json:"detail,omitempty"` // a sentence for people
+	Kind      string   `json:"kind"`
+	Grant     string   `json:"grant,omitempty"`
+	Policy    string   `json:"policy,omitempty"`
+	Ticket    string   `json:"ticket,omitempty"`
+	Approvers []string `json:"approvers,omitempty"`
+	// ApproverFactors: approver -> how their approval was signed, for
+	// approvals signed with a security key ("security_key_presence",
+	// "security_key_user_verified"); an approver not in it signed with an
+	// ordinary SSH key (or approved in the repository).
+	ApproverFactors map[string]string `json:"approver_factors,omitempty"`
+	WindowStart     *time.Time        `json:"window_start,omitempty"`
+	WindowEnd       *time.Time        `json:"window_end,omitempty"`
+	BreakGlass      bool              `json:"break_glass,omitempty"`
+	Unreviewed      bool              `json:"unreviewed,omitempty"`
+	Detail          string            `json:"detail,omitempty"` // a sentence for people
 }
 
 // Unreadable is a managed set or account that could not be read: nothing
@@ -191,3 +196,18 @@ type Kept struct {
 
 // HasChanges reports whether applying the plan would change anything.
 func (p *Plan) HasChanges() bool { return len(p.Changes) > 0 }
+
+// approverFactors is the grant's ApproverFactors for its distinct
+// approvers, nil when none signed with a security key.
+func approverFactors(g *Grant) map[string]string {
+	var out map[string]string
+	for _, a := range g.Approvers {
+		if f, ok := g.ApproverFactors[a]; ok {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[a] = f
+		}
+	}
+	return out
+}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/jitform/jitform/internal/grants"
 )
 
 const (
@@ -271,7 +273,7 @@ func grantWords(r Reason) string {
 	}
 	s := strings.Join(parts, " ")
 	if len(r.Approvers) > 0 {
-		s += " approved by " + strings.Join(r.Approvers, ", ")
+		s += " approved by " + approversText(r)
 	} else if !r.BreakGlass {
 		s += " (no approvers)"
 	}
@@ -301,4 +303,17 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// approversText names each approver and, for an approval signed with a
+// security key, the factor: "carol (security key, user verified), dave".
+func approversText(r Reason) string {
+	parts := make([]string, len(r.Approvers))
+	for i, a := range r.Approvers {
+		parts[i] = a
+		if f := grants.FactorText(r.ApproverFactors[a]); f != "" {
+			parts[i] += " (" + f + ")"
+		}
+	}
+	return strings.Join(parts, ", ")
 }

@@ -33,7 +33,98 @@ var (
 	ErrMalformedSignature = errors.New("the signature is not an armored SSH signature")
 	ErrWrongKey           = errors.New("signed with a key other than the actor's declared ssh_key")
 	ErrBadSignature       = errors.New("the signature does not verify (the event was altered after signing, or the signature is forged)")
+	// ErrNoUserPresence: a security-key signature whose flags do not
+	// assert that the key was touched (made with no-touch-required). It
+	// never counts (x/crypto refuses such signatures too; ssh-keygen -Y
+	// verify does not look at the flag).
+	ErrNoUserPresence = errors.New("the security-key signature does not assert user presence (the key was not touched)")
 )
+
+// Security-key key types (FIDO authenticators, OpenSSH PROTOCOL.u2f).
+const (
+	KeyTypeSKEd25519 = "sk-ssh-ed25519@openssh.com"
+	KeyTypeSKECDSA   = "sk-ecdsa-sha2-nistp256@openssh.com"
+)
+
+// Flags of a security-key signature (PROTOCOL.u2f).
+const (
+	SKFlagUserPresence     byte = 0x01 // the key was touched
+	SKFlagUserVerification byte = 0x04 // and the user gave a PIN or biometric
+)
+
+// IsSecurityKeyType reports whether keyType (an ssh_key's first field) is
+// a FIDO security-key type.
+func IsSecurityKeyType(keyType string) bool {
+	return keyType == KeyTypeSKEd25519 || keyType == KeyTypeSKECDSA
+}
+
+// SignatureInfo is what a verified signature says about how it was made:
+// the key type, and for a security key the flags and counter the
+// authenticator signed.
+type SignatureInfo struct {
+	KeyType     string
+	SecurityKey bool
+	Flags       byte
+	Counter     uint32
+}
+
+// UserPresent: a security-key signature made with a touch.
+func (i SignatureInfo) UserPresent() bool {
+	return i.SecurityKey && i.Flags&SKFlagUserPresence != 0
+}
+
+// UserVerified: a security-key signature made with a touch and a PIN or
+// biometric.
+func (i SignatureInfo) UserVerified() bool {
+	return i.UserPresent() && i.Flags&SKFlagUserVerification != 0
+}
+
+// SKSignature is a parsed security-key signature blob.
+type SKSignature struct {
+	Format    string
+	Signature []byte
+	Flags     byte
+	Counter   uint32
+}
+
+// ParseSKSignature parses a security-key SSH signature blob (PROTOCOL.u2f):
+//
+//	string format, string signature, byte flags, uint32 counter
+//
+// with nothing after the counter.
+func ParseSKSignature(blob []byte) (SKSignature, error) {
+	var out SKSignature
+	format, rest, ok := sshString(blob)
+	if !ok {
+		return out, errors.New("security-key signature: truncated format")
+	}
+	if !IsSecurityKeyType(string(format)) {
+		return out, fmt.Errorf("security-key signature: format %q is not a security-key type", abbreviate(string(format)))
+	}
+	sig, rest, ok := sshString(rest)
+	if !ok {
+		return out, errors.New("security-key signature: truncated signature")
+	}
+	if len(rest) != 5 {
+		return out, fmt.Errorf("security-key signature: %d bytes after the signature, want 5 (flags byte, uint32 counter)", len(rest))
+	}
+	out.Format, out.Signature = string(format), sig
+	out.Flags = rest[0]
+	out.Counter = uint32(rest[1])<<24 | uint32(rest[2])<<16 | uint32(rest[3])<<8 | uint32(rest[4])
+	return out, nil
+}
+
+// sshString splits an SSH wire string off b.
+func sshString(b []byte) (s, rest []byte, ok bool) {
+	if len(b) < 4 {
+		return nil, nil, false
+	}
+	n := uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3])
+	if uint64(len(b)-4) < n {
+		return nil, nil, false
+	}
+	return b[4 : 4+n], b[4+n:], true
+}
 
 // SignedData returns the bytes an event's signature covers: everything but
 // seq, prev, hash and sig, so a signature can be made before the event has
@@ -132,6 +223,23 @@ func VerifyEvent(e Event, authorizedKey string) error {
 // VerifyEventKey is VerifyEvent with the key already parsed, for replaying
 // many events by the same actors.
 func VerifyEventKey(e Event, pub ssh.PublicKey) error {
+	_, err := VerifyEventInfo(e, pub)
+	return err
+}
+
+// VerifyEventInfo is VerifyEventKey that also says how the signature was
+// made (SignatureInfo): the key type, and for a security key
+// (sk-ssh-ed25519@openssh.com, sk-ecdsa-sha2-nistp256@openssh.com) the
+// flags and counter, which the signature covers (x/crypto verifies them as
+// part of the signed data). A security-key signature without the user
+// presence flag wraps ErrNoUserPresence, with its flags in the info.
+func VerifyEventInfo(e Event, pub ssh.PublicKey) (SignatureInfo, error) {
+	info := SignatureInfo{KeyType: pub.Type(), SecurityKey: IsSecurityKeyType(pub.Type())}
+	err := verifyEvent(e, pub, &info)
+	return info, err
+}
+
+func verifyEvent(e Event, pub ssh.PublicKey, info *SignatureInfo) error {
 	if strings.TrimSpace(e.Sig) == "" {
 		return ErrUnsigned
 	}
@@ -151,6 +259,22 @@ func VerifyEventKey(e Event, pub ssh.PublicKey) error {
 	if sig.Signature != nil && sig.Signature.Format == ssh.KeyAlgoRSA {
 		// ssh-rsa signatures use SHA-1; PROTOCOL.sshsig requires rsa-sha2-*.
 		return fmt.Errorf("%w: RSA signature with SHA-1 (ssh-rsa) is not accepted", ErrBadSignature)
+	}
+	if info.SecurityKey {
+		if sig.Signature == nil {
+			return fmt.Errorf("%w: no signature", ErrMalformedSignature)
+		}
+		sk, err := ParseSKSignature(ssh.Marshal(sig.Signature))
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrMalformedSignature, err)
+		}
+		if sk.Format != pub.Type() {
+			return fmt.Errorf("%w: a %s signature from a %s key", ErrBadSignature, sk.Format, pub.Type())
+		}
+		info.Flags, info.Counter = sk.Flags, sk.Counter
+		if sk.Flags&SKFlagUserPresence == 0 {
+			return fmt.Errorf("%w (flags 0x%02x)", ErrNoUserPresence, sk.Flags)
+		}
 	}
 	data, err := e.SignedData()
 	if err != nil {

@@ -23,7 +23,7 @@ import (
 	"golang.org/x/crypto/ssh/agent"
 )
 
-func newEd25519(t *testing.T) (ssh.Signer, string) {
+func newEd25519(t testing.TB) (ssh.Signer, string) {
 	t.Helper()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {

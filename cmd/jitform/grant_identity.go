@@ -88,6 +88,11 @@ func (a *app) appendSigned(ctx context.Context, env *grantEnv, ev state.Event, k
 	if err := state.SignEvent(&ev, signer); err != nil {
 		return state.Event{}, err
 	}
+	// What Check could not see before signing: the signature itself (a
+	// security key's flags under require_security_key).
+	if refusal := env.book().CheckSigned(ev); refusal != nil {
+		return state.Event{}, fmt.Errorf("nothing written: %s", refusal.Interactive())
+	}
 	written, err := env.b.Append(ctx, ev)
 	if err != nil {
 		return state.Event{}, fmt.Errorf("append the %s event to the ledger: %w", ev.Type, err)

@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/jitform/jitform/config"
+	"github.com/jitform/jitform/internal/grants"
 	"github.com/jitform/jitform/planner"
 )
 
@@ -29,31 +31,38 @@ type grantJSON struct {
 	// Status: pending, approved, denied, expired, revoked, refused, invalid.
 	Status string `json:"status"`
 	// Active: the grant counts and its window contains the listing time.
-	Active          bool           `json:"active"`
-	Policy          string         `json:"policy"`
-	Principal       string         `json:"principal"`
-	Ticket          string         `json:"ticket,omitempty"`
-	Reason          string         `json:"reason,omitempty"`
-	RequestedBy     string         `json:"requested_by,omitempty"`
-	RequestedAt     *time.Time     `json:"requested_at,omitempty"`
-	RequestHash     string         `json:"request_hash,omitempty"` // ledger hash of the request, which every decision signs
-	Duration        string         `json:"duration"`
-	Start           *time.Time     `json:"start"` // null until approved when the window starts at approval
-	End             *time.Time     `json:"end"`
-	ExpiresAt       *time.Time     `json:"expires_at,omitempty"` // pending requests
-	ApprovalsNeeded int            `json:"approvals_needed"`
-	Approvers       []string       `json:"approvers"` // verified, distinct
-	BreakGlass      bool           `json:"break_glass"`
-	Unreviewed      bool           `json:"unreviewed"`
-	ReviewedBy      string         `json:"reviewed_by,omitempty"`
-	ReviewedAt      *time.Time     `json:"reviewed_at,omitempty"`
-	DeniedBy        string         `json:"denied_by,omitempty"`
-	DenyReason      string         `json:"deny_reason,omitempty"`
-	RevokedAt       *time.Time     `json:"revoked_at,omitempty"`
-	RevokedBy       string         `json:"revoked_by,omitempty"`
-	RevokeReason    string         `json:"revoke_reason,omitempty"`
-	Refusal         string         `json:"refusal,omitempty"` // why it does not count
-	Decisions       []decisionJSON `json:"decisions"`
+	Active          bool       `json:"active"`
+	Policy          string     `json:"policy"`
+	Principal       string     `json:"principal"`
+	Ticket          string     `json:"ticket,omitempty"`
+	Reason          string     `json:"reason,omitempty"`
+	RequestedBy     string     `json:"requested_by,omitempty"`
+	RequestedAt     *time.Time `json:"requested_at,omitempty"`
+	RequestHash     string     `json:"request_hash,omitempty"` // ledger hash of the request, which every decision signs
+	Duration        string     `json:"duration"`
+	Start           *time.Time `json:"start"` // null until approved when the window starts at approval
+	End             *time.Time `json:"end"`
+	ExpiresAt       *time.Time `json:"expires_at,omitempty"` // pending requests
+	ApprovalsNeeded int        `json:"approvals_needed"`
+	Approvers       []string   `json:"approvers"` // verified, distinct
+	// ApproverFactors: approver -> how their approval was signed, for
+	// approvals signed with a security key ("security_key_presence",
+	// "security_key_user_verified").
+	ApproverFactors map[string]string `json:"approver_factors,omitempty"`
+	// RequestFactor: how the request was signed ("ssh_key",
+	// "security_key_presence", "security_key_user_verified").
+	RequestFactor string         `json:"request_factor,omitempty"`
+	BreakGlass    bool           `json:"break_glass"`
+	Unreviewed    bool           `json:"unreviewed"`
+	ReviewedBy    string         `json:"reviewed_by,omitempty"`
+	ReviewedAt    *time.Time     `json:"reviewed_at,omitempty"`
+	DeniedBy      string         `json:"denied_by,omitempty"`
+	DenyReason    string         `json:"deny_reason,omitempty"`
+	RevokedAt     *time.Time     `json:"revoked_at,omitempty"`
+	RevokedBy     string         `json:"revoked_by,omitempty"`
+	RevokeReason  string         `json:"revoke_reason,omitempty"`
+	Refusal       string         `json:"refusal,omitempty"` // why it does not count
+	Decisions     []decisionJSON `json:"decisions"`
 }
 
 type decisionJSON struct {
@@ -65,6 +74,9 @@ type decisionJSON struct {
 	Reason  string     `json:"reason,omitempty"`
 	Counted bool       `json:"counted"`
 	Why     string     `json:"why,omitempty"`
+	// Factor: how it was signed, when the signature verified ("ssh_key",
+	// "security_key_presence", "security_key_user_verified").
+	Factor string `json:"factor,omitempty"`
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -80,7 +92,8 @@ func grantToJSON(cfg *config.Config, rec *planner.GrantRecord, now time.Time) gr
 		ID: rec.ID, Source: rec.Source, Status: rec.Status, Policy: rec.Policy, Principal: rec.Principal,
 		Ticket: rec.Ticket, Reason: rec.Reason, RequestedBy: rec.RequestedBy, RequestedAt: timePtr(rec.RequestedAt), RequestHash: rec.RequestHash,
 		Start: timePtr(rec.Start), End: timePtr(rec.End),
-		Approvers: rec.Approvers, BreakGlass: rec.BreakGlass, Unreviewed: rec.Unreviewed,
+		Approvers: rec.Approvers, ApproverFactors: rec.ApproverFactors, RequestFactor: rec.RequestFactor,
+		BreakGlass: rec.BreakGlass, Unreviewed: rec.Unreviewed,
 		ReviewedBy: rec.ReviewedBy, ReviewedAt: timePtr(rec.ReviewedAt),
 		DeniedBy: rec.DeniedBy, DenyReason: rec.DenyReason,
 		RevokedBy: rec.RevokedBy, RevokeReason: rec.RevokeReason, Refusal: rec.Refusal,
@@ -108,7 +121,7 @@ func grantToJSON(cfg *config.Config, rec *planner.GrantRecord, now time.Time) gr
 	}
 	for _, d := range rec.Decisions {
 		g.Decisions = append(g.Decisions, decisionJSON{Seq: d.Seq, Type: d.Type, Actor: d.Actor, At: d.At.UTC(),
-			Until: d.Until, Reason: d.Reason, Counted: d.Counted, Why: d.Why})
+			Until: d.Until, Reason: d.Reason, Counted: d.Counted, Why: d.Why, Factor: d.Factor})
 	}
 	g.Active = rec.Status == planner.StatusApproved && !rec.Start.After(now) && rec.End.After(now)
 	return g
@@ -161,4 +174,17 @@ func (a *app) writeJSON(v any) int {
 	}
 	fmt.Fprintf(a.stdout, "%s\n", b)
 	return exitOK
+}
+
+// approversWithFactors names each approver and, for an approval signed with
+// a security key, how: "carol (security key, user verified), dave".
+func approversWithFactors(g grantJSON, sep string) string {
+	parts := make([]string, len(g.Approvers))
+	for i, a := range g.Approvers {
+		parts[i] = a
+		if f := grants.FactorText(g.ApproverFactors[a]); f != "" {
+			parts[i] += " (" + f + ")"
+		}
+	}
+	return strings.Join(parts, sep)
 }

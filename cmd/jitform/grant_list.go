@@ -91,7 +91,7 @@ func writeGrantTable(w io.Writer, gs []grantJSON, now time.Time) {
 			window = stampOf(*g.Start) + " - " + stampOf(end)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", g.ID, listStatus(g, now), g.Principal, g.Policy, window,
-			orDash(strings.Join(g.Approvers, ",")), strings.Join(grantFlags(g), " "))
+			orDash(approversWithFactors(g, ",")), strings.Join(grantFlags(g), " "))
 	}
 	_ = tw.Flush()
 }

@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 
+	"github.com/jitform/jitform/internal/grants"
 	"github.com/jitform/jitform/planner"
 )
 
@@ -54,7 +54,11 @@ func grantShow(ctx context.Context, a *app, args []string) int {
 	fmt.Fprintf(w, "Grant %s (%s, %s)\n", g.ID, g.Source, status)
 	fmt.Fprintf(w, "  policy:     %s\n  principal:  %s\n", g.Policy, g.Principal)
 	if g.RequestedBy != "" {
-		fmt.Fprintf(w, "  requested:  by %s at %s\n", g.RequestedBy, stampOf(*g.RequestedAt))
+		by := g.RequestedBy
+		if f := grants.FactorText(g.RequestFactor); f != "" {
+			by += " (" + f + ")"
+		}
+		fmt.Fprintf(w, "  requested:  by %s at %s\n", by, stampOf(*g.RequestedAt))
 	}
 	if g.Start != nil && g.End != nil {
 		fmt.Fprintf(w, "  window:     %s - %s\n", stampOf(*g.Start), stampOf(*g.End))
@@ -67,7 +71,7 @@ func grantShow(ctx context.Context, a *app, args []string) int {
 	if g.Reason != "" {
 		fmt.Fprintf(w, "  reason:     %s\n", g.Reason)
 	}
-	fmt.Fprintf(w, "  approvers:  %s (%d needed)\n", orDash(strings.Join(g.Approvers, ", ")), g.ApprovalsNeeded)
+	fmt.Fprintf(w, "  approvers:  %s (%d needed)\n", orDash(approversWithFactors(g, ", ")), g.ApprovalsNeeded)
 	if g.ExpiresAt != nil && g.Status == planner.StatusPending {
 		fmt.Fprintf(w, "  expires:    %s unless approved\n", stampOf(*g.ExpiresAt))
 	}
@@ -100,7 +104,11 @@ func grantShow(ctx context.Context, a *app, args []string) int {
 			if d.Until != nil {
 				extra = " until " + stampOf(*d.Until)
 			}
-			fmt.Fprintf(w, "    #%d %s %s by %s%s: %s\n", d.Seq, stampOf(d.At), d.Type, d.Actor, extra, verdict)
+			by := d.Actor
+			if f := grants.FactorText(d.Factor); f != "" {
+				by += " (" + f + ")"
+			}
+			fmt.Fprintf(w, "    #%d %s %s by %s%s: %s\n", d.Seq, stampOf(d.At), d.Type, by, extra, verdict)
 		}
 	}
 	return exitOK

@@ -31,8 +31,11 @@ func (b *Book) decision(ev state.Event) *Refusal {
 			Advice: fmt.Sprintf("no grant %s in the ledger; jitform grant list shows the grants", d.Grant)}
 	}
 	rec.Events = append(rec.Events, ev.Seq)
-	if err := b.verify(ev); err != nil {
-		return b.refuse(ev, rec, dec, &Refusal{Rule: RuleSignature, Reason: err.Error()})
+	if r := b.verify(ev); r != nil {
+		return b.refuse(ev, rec, dec, r)
+	}
+	if !b.checking {
+		dec.Factor = FactorOf(b.cur)
 	}
 	if r := b.binding(ev, d, rec); r != nil {
 		return b.refuse(ev, rec, dec, r)
@@ -103,6 +106,17 @@ func (b *Book) mayAct(actor string, rec *Record) bool {
 	return pol != nil && slices.Contains(pol.Approvers, actor)
 }
 
+// addApprover records a counted approval and how it was signed.
+func (r *Record) addApprover(actor, factor string) {
+	r.Approvers = append(r.Approvers, actor)
+	if factor != "" && factor != FactorSSHKey {
+		if r.ApproverFactors == nil {
+			r.ApproverFactors = map[string]string{}
+		}
+		r.ApproverFactors[actor] = factor
+	}
+}
+
 // doesNotCount: the request itself (or the grant, refused) does not count.
 func doesNotCount(rec *Record, then string) *Refusal {
 	return &Refusal{Rule: RuleRequestInvalid, Reason: "the request itself does not count (" + rec.Refusal + ")",
@@ -127,7 +141,7 @@ func (b *Book) approve(ev state.Event, d state.GrantDecision, rec *Record, dec *
 		// whose policy is gone; the approver list cannot be checked any more.
 		dec.Why = rec.Policy + " does not exist"
 		if !strings.EqualFold(actor, rec.RequestedBy) && !strings.EqualFold(actor, rec.Principal) && !slices.Contains(rec.Approvers, actor) {
-			rec.Approvers = append(rec.Approvers, actor)
+			rec.addApprover(actor, dec.Factor)
 			if rec.ApprovedAt.IsZero() {
 				openWindow(rec, at)
 			}
@@ -190,7 +204,12 @@ func (b *Book) approve(ev state.Event, d state.GrantDecision, rec *Record, dec *
 		}
 	}
 
-	rec.Approvers = append(rec.Approvers, actor)
+	// Last of the rules, so that writing (which sees a security key's flags
+	// only once it has signed, CheckSigned) and the replay refuse alike.
+	if r := b.securityKey(pol); r != nil {
+		return r
+	}
+	rec.addApprover(actor, dec.Factor)
 	dec.Counted = true
 	if rec.Pending && completes {
 		rec.Pending, rec.Status = false, StatusApproved
@@ -310,6 +329,8 @@ func (b *Book) review(ev state.Event, d state.GrantDecision, rec *Record, dec *D
 			Advice: reason + "; ask one of: " + strings.Join(without(pol.Approvers, ev.Actor, rec.Principal), ", ")}
 	case !rec.Unreviewed:
 		return &Refusal{Rule: RuleReviewed, Reason: "it was already reviewed by " + rec.ReviewedBy}
+	case b.securityKey(pol) != nil:
+		return b.securityKey(pol)
 	}
 	dec.Counted = true
 	rec.Unreviewed = false
@@ -338,8 +359,8 @@ func (b *Book) revokeBlock(ev state.Event, d state.GrantDecision, dec *Decision)
 		return &Refusal{Rule: RuleNoBlock, Reason: "no grant block " + d.Grant + " in the configuration",
 			Advice: fmt.Sprintf("no grant %s: neither a ledger grant ID (g-...) nor a grant block in the repository; jitform grant list shows both", d.Grant)}
 	}
-	if err := b.verify(ev); err != nil {
-		return refuse(&Refusal{Rule: RuleSignature, Reason: err.Error()})
+	if r := b.verify(ev); r != nil {
+		return refuse(r)
 	}
 	if want := BlockDigest(g); d.Block != "" && d.Block != want {
 		return refuse(&Refusal{Rule: RuleBlockBinding,

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jitform/jitform/internal/grants/sktest"
 	"github.com/jitform/jitform/state"
 )
 
@@ -18,23 +19,51 @@ type acceptAll struct{}
 
 func (acceptAll) Verify(state.Event) error { return nil }
 
+// declaredKeys is an InfoVerifier for the fuzz target: every signature
+// "verifies", made by the actor's declared key with that key's flags (the
+// software security keys of newWorld), so the security-key rules run.
+type declaredKeys struct{ w *world }
+
+func (d declaredKeys) Verify(ev state.Event) error {
+	_, err := d.VerifyInfo(ev)
+	return err
+}
+
+func (d declaredKeys) VerifyInfo(ev state.Event) (state.SignatureInfo, error) {
+	k, ok := d.w.keys[ev.Actor]
+	if !ok {
+		return state.SignatureInfo{}, fmt.Errorf("%q is not a declared actor", ev.Actor)
+	}
+	info := state.SignatureInfo{KeyType: k.PublicKey().Type(), SecurityKey: state.IsSecurityKeyType(k.PublicKey().Type())}
+	if sk, ok := k.(*sktest.Signer); ok {
+		info.Flags = sk.Flags
+		if !info.UserPresent() {
+			return info, state.ErrNoUserPresence
+		}
+	}
+	return info, nil
+}
+
 // FuzzTransitions drives the state machine with arbitrary event sequences
 // (6 bytes an event: type, actor, grant, minutes, duration, flags) and
 // checks, before each event is applied, that Check (what the CLI asks)
 // agrees with Apply (what the replay decides): a refusal at replay is the
 // same refusal when writing, and an event accepted when writing is
-// accepted at replay. Check must not change the Book, and nothing panics.
+// accepted at replay. What Check cannot see before signing (a security
+// key's flags) CheckSigned sees after: together they refuse exactly what
+// the replay refuses. Check must not change the Book, and nothing panics.
 func FuzzTransitions(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 0, 60, 0, 1, 2, 0, 5, 0, 1, 3, 0, 0, 30, 0, 1})
 	f.Add([]byte{0, 0, 0, 0, 30, 2, 0, 0, 1, 60, 30, 2, 0, 0, 2, 120, 30, 2, 4, 2, 0, 10, 0, 1})
 	f.Add([]byte{0, 1, 1, 0, 90, 4, 1, 2, 1, 3, 0, 5, 2, 3, 1, 4, 0, 1, 3, 0, 1, 200, 0, 0})
-	actors := []string{"alice", "bob", "carol", "dave", "erin", "ALICE"}
-	policies := []string{"ops", "two", "bg", "budget", "capped", "short_ttl", "peer", "repo"}
+	f.Add([]byte{0, 6, 0, 0, 60, 0x80, 1, 7, 0, 5, 0, 1, 1, 8, 0, 5, 0, 1, 1, 9, 0, 6, 0, 1})
+	actors := []string{"alice", "bob", "carol", "dave", "erin", "ALICE", "sam", "uma", "vic", "nora"}
+	policies := []string{"ops", "two", "bg", "budget", "capped", "short_ttl", "peer", "repo", "fido", "fido_uv"}
 	ids := []string{gA, gB, gC, "grant.alice_chg1"}
 	types := []string{state.EventRequest, state.EventApprove, state.EventDeny, state.EventRevoke, state.EventReview}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		w := newWorld(t)
-		b := New(w.cfg, acceptAll{})
+		b := New(w.cfg, declaredKeys{w})
 		hashes := map[string]string{}
 		for n := 0; n+6 <= len(data) && n < 6*40; n += 6 {
 			c := data[n : n+6]
@@ -79,11 +108,17 @@ func FuzzTransitions(f *testing.F) {
 			}
 			before := fmt.Sprintf("%+v", b.Records())
 			_, checked := b.Check(ev)
+			if checked == nil {
+				checked = b.CheckSigned(ev)
+			}
 			if after := fmt.Sprintf("%+v", b.Records()); after != before {
 				t.Fatalf("event %d: Check changed the Book", ev.Seq)
 			}
 			applied := b.Apply(ev)
 			switch {
+			case applied != nil && applied.Rule == RuleSKPresence && checked != nil:
+				// The replay checks the signature first; writing refuses too,
+				// by the first rule that holds before signing.
 			case applied != nil && (checked == nil || checked.Rule != applied.Rule):
 				t.Fatalf("event %d (%s by %s of %s): replay refuses (%s: %s) but writing would not (%v)", ev.Seq, typ, actor, id, applied.Rule, applied.Reason, checked)
 			case applied != nil && checked.Reason != applied.Reason:

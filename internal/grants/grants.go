@@ -16,6 +16,7 @@ package grants
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -47,6 +48,84 @@ type Verifier interface {
 	Verify(ev state.Event) error
 }
 
+// InfoVerifier is a Verifier that also says how a signature was made (the
+// key type, and a security key's flags and counter). Under a policy with
+// require_security_key, a signature counts only when its verifier is an
+// InfoVerifier that reports the flags the policy demands; SSHVerifier is
+// one.
+type InfoVerifier interface {
+	Verifier
+	VerifyInfo(ev state.Event) (state.SignatureInfo, error)
+}
+
+// Factors: how an event was signed, as grant show, the plan text and the
+// plan JSON (approver_factors) name it.
+const (
+	FactorSSHKey                  = "ssh_key"                    // any declared key
+	FactorSecurityKeyPresence     = "security_key_presence"      // a FIDO key, touched
+	FactorSecurityKeyUserVerified = "security_key_user_verified" // touched, with a PIN or biometric
+)
+
+// FactorOf names how a verified signature was made.
+func FactorOf(info state.SignatureInfo) string {
+	switch {
+	case info.UserVerified():
+		return FactorSecurityKeyUserVerified
+	case info.UserPresent():
+		return FactorSecurityKeyPresence
+	}
+	return FactorSSHKey
+}
+
+// FactorText is a factor in words ("security key, user verified"), or ""
+// for an ordinary SSH key.
+func FactorText(factor string) string {
+	switch factor {
+	case FactorSecurityKeyUserVerified:
+		return "security key, user verified"
+	case FactorSecurityKeyPresence:
+		return "security key, presence"
+	}
+	return ""
+}
+
+// SecurityKeyRule is require_security_key: under pol, a request, approval
+// or review counts only when signed by a security key
+// (sk-ssh-ed25519@openssh.com, sk-ecdsa-sha2-nistp256@openssh.com), with
+// the user presence flag, and under "user_verification" the user
+// verification flag too. signed says whether info comes from a verified
+// signature (replay) or only from the actor's declared key (the CLI's
+// check before signing), when the flags are not known yet.
+func SecurityKeyRule(pol *config.Policy, info state.SignatureInfo, signed bool) *Refusal {
+	if pol == nil || pol.RequireSecurityKey == "" {
+		return nil
+	}
+	switch {
+	case !state.IsSecurityKeyType(info.KeyType):
+		kt := info.KeyType
+		if kt == "" {
+			kt = "unknown"
+		}
+		return &Refusal{Rule: RuleSecurityKey,
+			Reason: fmt.Sprintf("signed with a %s key, but %s requires a security key (require_security_key): %s or %s",
+				kt, pol.Addr, state.KeyTypeSKEd25519, state.KeyTypeSKECDSA),
+			Advice: fmt.Sprintf("%s requires a security key (require_security_key), and the declared ssh_key is a %s key: "+
+				"declare a FIDO key (ssh-keygen -t ed25519-sk) as the actor's ssh_key and sign with it", pol.Addr, kt)}
+	case !signed:
+		return nil
+	case !info.UserPresent():
+		return &Refusal{Rule: RuleSKPresence,
+			Reason: fmt.Sprintf("the security-key signature does not assert user presence (flags 0x%02x): %s requires the key to be touched", info.Flags, pol.Addr),
+			Advice: fmt.Sprintf("%s requires the security key to be touched when signing; the key is set to no-touch-required", pol.Addr)}
+	case pol.RequireSecurityKey == config.SecurityKeyUserVerification && !info.UserVerified():
+		return &Refusal{Rule: RuleSKVerification,
+			Reason: fmt.Sprintf("the security-key signature asserts presence but not user verification (flags 0x%02x): %s requires a PIN or biometric (require_security_key = %q)",
+				info.Flags, pol.Addr, config.SecurityKeyUserVerification),
+			Advice: fmt.Sprintf("%s requires user verification: make the key with ssh-keygen -t ed25519-sk -O verify-required, so that signing asks for its PIN", pol.Addr)}
+	}
+	return nil
+}
+
 // Record is everything the ledger says about one grant: the request, each
 // decision and whether it counted, and the state it is in.
 type Record struct {
@@ -59,15 +138,21 @@ type Record struct {
 	Ticket    string
 	Reason    string
 	// Approvers are the distinct approvers whose approvals counted.
-	Approvers  []string
-	Revoked    bool
-	RevokedAt  time.Time
-	BreakGlass bool
-	Unreviewed bool // break-glass grant not yet reviewed
-	Pending    bool // requested, not yet approved
-	Denied     bool
-	Expired    bool   // pending request past the policy's request_ttl
-	Subject    string // "ledger seq N" of the request, for warnings
+	Approvers []string
+	// ApproverFactors: how each approver in Approvers signed (FactorOf),
+	// for the approvals signed with a security key; absent: an ordinary
+	// SSH key.
+	ApproverFactors map[string]string
+	// RequestFactor: how the request was signed (FactorOf).
+	RequestFactor string
+	Revoked       bool
+	RevokedAt     time.Time
+	BreakGlass    bool
+	Unreviewed    bool // break-glass grant not yet reviewed
+	Pending       bool // requested, not yet approved
+	Denied        bool
+	Expired       bool   // pending request past the policy's request_ttl
+	Subject       string // "ledger seq N" of the request, for warnings
 
 	Status      string
 	RequestedBy string
@@ -110,6 +195,8 @@ type Decision struct {
 	Reason  string
 	Counted bool
 	Why     string // when not counted: why (when counted: what was ignored)
+	// Factor: how it was signed (FactorOf), when the signature verified.
+	Factor string
 }
 
 // Warning is something the replay found that an operator should read: an
@@ -180,6 +267,9 @@ const (
 	RuleReviewed           = "already-reviewed"
 	RuleNoBlock            = "no-grant-block"
 	RuleBlockBinding       = "bound-to-grant-block"
+	RuleSecurityKey        = "security-key"
+	RuleSKPresence         = "security-key-presence"
+	RuleSKVerification     = "security-key-user-verification"
 )
 
 // Book is the state of every grant in a ledger, built event by event.
@@ -199,6 +289,9 @@ type Book struct {
 	// checking: evaluating a proposed event (Check), not replaying one.
 	checking bool
 	finished bool
+	// cur: how the event being applied was signed (while checking: the
+	// actor's declared key, flags unknown).
+	cur state.SignatureInfo
 }
 
 // New returns an empty Book for the configuration, checking signatures
@@ -304,6 +397,7 @@ func (r *Record) clone() *Record {
 	c.Approvers = slices.Clone(r.Approvers)
 	c.Decisions = slices.Clone(r.Decisions)
 	c.Events = slices.Clone(r.Events)
+	c.ApproverFactors = maps.Clone(r.ApproverFactors)
 	return &c
 }
 
@@ -341,32 +435,82 @@ func (b *Book) warn(ev state.Event, summary, detail string) {
 }
 
 // verify checks the event's signature and says why it does not count when
-// it does not. While checking a proposed event there is no signature yet.
-func (b *Book) verify(ev state.Event) error {
+// it does not; b.cur is then how it was signed. While checking a proposed
+// event there is no signature yet: b.cur is the actor's declared key.
+func (b *Book) verify(ev state.Event) *Refusal {
+	b.cur = state.SignatureInfo{}
 	if b.checking {
+		if a := b.cfg.ActorByName(ev.Actor); a != nil {
+			if pub, err := state.ParsePublicKey(a.SSHKey); err == nil {
+				b.cur = state.SignatureInfo{KeyType: pub.Type(), SecurityKey: state.IsSecurityKeyType(pub.Type())}
+			}
+		}
 		return nil
 	}
-	err := b.v.Verify(ev)
+	var err error
+	if iv, ok := b.v.(InfoVerifier); ok {
+		b.cur, err = iv.VerifyInfo(ev)
+	} else {
+		err = b.v.Verify(ev)
+	}
 	if prev, ok := b.sigs[ev.Sig]; ok && ev.Sig != "" && errors.Is(err, state.ErrBadSignature) {
-		return fmt.Errorf("replayed signature: it was made for ledger event %d (%s of %s), and a signature covers the grant it names",
-			prev.Seq, prev.Type, payloadGrant(prev))
+		return &Refusal{Rule: RuleSignature, Reason: fmt.Sprintf("replayed signature: it was made for ledger event %d (%s of %s), and a signature covers the grant it names",
+			prev.Seq, prev.Type, payloadGrant(prev))}
 	}
 	if ev.Sig != "" {
 		if _, ok := b.sigs[ev.Sig]; !ok {
 			b.sigs[ev.Sig] = ev
 		}
 	}
+	var why string
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, state.ErrNoUserPresence):
+		// Never counts, under any policy: the key was not touched.
+		return &Refusal{Rule: RuleSKPresence, Reason: fmt.Sprintf("the security-key signature does not assert user presence (flags 0x%02x): the key was not touched", b.cur.Flags)}
 	case errors.Is(err, state.ErrUnsigned):
-		return fmt.Errorf("not signed: every grant event must carry the SSH signature of actor %s", ev.Actor)
+		why = fmt.Sprintf("not signed: every grant event must carry the SSH signature of actor %s", ev.Actor)
 	case errors.Is(err, state.ErrWrongKey):
-		return fmt.Errorf("wrong key: %v", err)
+		why = fmt.Sprintf("wrong key: %v", err)
 	case errors.Is(err, state.ErrBadSignature), errors.Is(err, state.ErrMalformedSignature):
-		return fmt.Errorf("forged or altered: %v", err)
+		why = fmt.Sprintf("forged or altered: %v", err)
+	default:
+		why = err.Error()
 	}
-	return err
+	b.cur = state.SignatureInfo{}
+	return &Refusal{Rule: RuleSignature, Reason: why}
+}
+
+// securityKey applies require_security_key to the event being applied.
+func (b *Book) securityKey(pol *config.Policy) *Refusal {
+	return SecurityKeyRule(pol, b.cur, !b.checking)
+}
+
+// CheckSigned judges a proposed event once it is signed, before it is
+// appended: its signature must verify, and under a policy with
+// require_security_key carry the flags the policy demands (which Check,
+// before signing, cannot see). The Book is not changed.
+func (b *Book) CheckSigned(ev state.Event) *Refusal {
+	// A Book of its own: verify records signatures it has seen.
+	c := &Book{cfg: b.cfg, v: b.v, sigs: map[string]state.Event{}}
+	if r := c.verify(ev); r != nil {
+		return r
+	}
+	var pol *config.Policy
+	switch ev.Type {
+	case state.EventRequest:
+		if q, err := state.DecodeGrantRequest(ev); err == nil {
+			pol = b.cfg.PolicyByAddr(q.Policy)
+		}
+	case state.EventApprove, state.EventReview:
+		if d, err := state.DecodeGrantDecision(ev); err == nil {
+			if rec := b.recs[d.Grant]; rec != nil {
+				pol = b.cfg.PolicyByAddr(rec.Policy)
+			}
+		}
+	}
+	return SecurityKeyRule(pol, c.cur, true)
 }
 
 func payloadGrant(ev state.Event) string {

@@ -507,6 +507,101 @@ func TestTransitions(t *testing.T) {
 				return w.decisionEvent(state.EventReview, gA, "dave", at(2*time.Minute), nil)
 			},
 			rule: RuleReviewed},
+		// require_security_key.
+		{name: "security key: a request signed with an ordinary key does not count",
+			propose: func(w *world) state.Event {
+				return w.requestEvent(gA, "fido", "alice", "alice", at(0), nil, time.Hour, false)
+			},
+			rule: RuleSecurityKey, after: status(gA, StatusInvalid)},
+		{name: "security key: a request with presence counts",
+			propose: func(w *world) state.Event {
+				return w.requestEvent(gA, "fido", "sam", "sam", at(0), nil, time.Hour, false)
+			},
+			after: func(t *testing.T, b *Book) {
+				rec, _ := b.Record(gA)
+				if rec.Status != StatusPending || rec.RequestFactor != FactorSecurityKeyPresence {
+					t.Errorf("status %q factor %q", rec.Status, rec.RequestFactor)
+				}
+			}},
+		{name: "security key: an approval signed with an ordinary key does not count",
+			prior: func(w *world) { w.request(gA, "fido", "sam", "sam", at(0), nil, time.Hour, false) },
+			propose: func(w *world) state.Event {
+				return w.decisionEvent(state.EventApprove, gA, "carol", at(time.Minute), nil)
+			},
+			rule: RuleSecurityKey, after: status(gA, StatusPending)},
+		{name: "security key: an approval without the presence flag does not count",
+			prior: func(w *world) { w.request(gA, "fido", "sam", "sam", at(0), nil, time.Hour, false) },
+			propose: func(w *world) state.Event {
+				return w.decisionEvent(state.EventApprove, gA, "nora", at(time.Minute), nil)
+			},
+			rule: RuleSKPresence, onlyReplay: true, after: status(gA, StatusPending)},
+		{name: "security key: an untouched signature counts for no event, a deny included",
+			prior: func(w *world) { w.request(gA, "fido", "sam", "sam", at(0), nil, time.Hour, false) },
+			propose: func(w *world) state.Event {
+				return w.decisionEvent(state.EventDeny, gA, "nora", at(time.Minute), nil)
+			},
+			rule: RuleSKPresence, onlyReplay: true, after: status(gA, StatusPending)},
+		{name: "security key: presence without user verification does not count under user_verification",
+			prior: func(w *world) { w.request(gA, "fido_uv", "vic", "vic", at(0), nil, time.Hour, false) },
+			propose: func(w *world) state.Event {
+				return w.decisionEvent(state.EventApprove, gA, "sam", at(time.Minute), nil)
+			},
+			rule: RuleSKVerification, onlyReplay: true, after: status(gA, StatusPending)},
+		{name: "security key: a request with presence alone does not count under user_verification",
+			propose: func(w *world) state.Event {
+				return w.requestEvent(gA, "fido_uv", "sam", "sam", at(0), nil, time.Hour, false)
+			},
+			rule: RuleSKVerification, onlyReplay: true},
+		{name: "security key: a user-verified approval counts and names its factor",
+			prior: func(w *world) { w.request(gA, "fido_uv", "vic", "vic", at(0), nil, time.Hour, false) },
+			propose: func(w *world) state.Event {
+				return w.decisionEvent(state.EventApprove, gA, "uma", at(time.Minute), nil)
+			},
+			after: func(t *testing.T, b *Book) {
+				rec, _ := b.Record(gA)
+				if rec.Status != StatusApproved || rec.ApproverFactors["uma"] != FactorSecurityKeyUserVerified ||
+					rec.Decisions[0].Factor != FactorSecurityKeyUserVerified {
+					t.Errorf("status %q factors %v decisions %+v", rec.Status, rec.ApproverFactors, rec.Decisions)
+				}
+			}},
+		{name: "security key: a touched approval counts under presence",
+			prior: func(w *world) { w.request(gA, "fido", "vic", "vic", at(0), nil, time.Hour, false) },
+			propose: func(w *world) state.Event {
+				return w.decisionEvent(state.EventApprove, gA, "sam", at(time.Minute), nil)
+			},
+			after: func(t *testing.T, b *Book) {
+				rec, _ := b.Record(gA)
+				if rec.Status != StatusApproved || rec.ApproverFactors["sam"] != FactorSecurityKeyPresence {
+					t.Errorf("status %q factors %v", rec.Status, rec.ApproverFactors)
+				}
+			}},
+		{name: "security key: the review of a break-glass grant needs one",
+			prior: func(w *world) { w.request(gA, "fido", "sam", "sam", at(0), nil, time.Hour, true) },
+			propose: func(w *world) state.Event {
+				return w.decisionEvent(state.EventReview, gA, "carol", at(time.Minute), nil)
+			},
+			rule: RuleSecurityKey, after: func(t *testing.T, b *Book) {
+				if rec, _ := b.Record(gA); !rec.Unreviewed {
+					t.Errorf("carol's review with an ordinary key counted: %+v", rec)
+				}
+			}},
+		{name: "security key: a deny takes access away and needs none",
+			prior: func(w *world) { w.request(gA, "fido", "sam", "sam", at(0), nil, time.Hour, false) },
+			propose: func(w *world) state.Event {
+				return w.decisionEvent(state.EventDeny, gA, "carol", at(time.Minute), nil)
+			},
+			after: status(gA, StatusDenied)},
+		{name: "security key: without require_security_key an ordinary key approves, and a security key is named",
+			prior: pendingA("ops"),
+			propose: func(w *world) state.Event {
+				return w.decisionEvent(state.EventApprove, gA, "carol", at(time.Minute), nil)
+			},
+			after: func(t *testing.T, b *Book) {
+				rec, _ := b.Record(gA)
+				if rec.Status != StatusApproved || len(rec.ApproverFactors) != 0 || rec.Decisions[0].Factor != FactorSSHKey {
+					t.Errorf("status %q factors %v", rec.Status, rec.ApproverFactors)
+				}
+			}},
 		{name: "decision: of an unknown grant",
 			propose: func(w *world) state.Event {
 				return w.decisionEvent(state.EventApprove, gC, "carol", at(time.Minute), nil)

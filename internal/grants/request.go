@@ -59,8 +59,11 @@ func (b *Book) request(ev state.Event) *Refusal {
 	}
 	pol := b.cfg.PolicyByAddr(q.Policy)
 	rec.ExpiresAt = at.Add(RequestTTL(pol))
-	if err := b.verify(ev); err != nil {
-		return invalid(&Refusal{Rule: RuleSignature, Reason: err.Error()})
+	if r := b.verify(ev); r != nil {
+		return invalid(r)
+	}
+	if !b.checking {
+		rec.RequestFactor = FactorOf(b.cur)
 	}
 	if pol == nil {
 		// Nothing can count under a policy that is gone. A grant that was
@@ -142,6 +145,12 @@ func (b *Book) requestRules(ev state.Event, q state.GrantRequest, pol *config.Po
 				pol.Addr, pol.Approval, config.ApprovalLedger),
 			Advice: fmt.Sprintf("%s takes approvals by repository review (approval = %q): add a grant block in a pull request, "+
 				"or set approval = %q on the policy to approve in the ledger", pol.Addr, pol.Approval, config.ApprovalLedger)}
+	}
+	// After the rules common to writing and replay, so that writing (which
+	// sees a security key's flags only once it has signed, CheckSigned) and
+	// the replay refuse alike.
+	if r := b.securityKey(pol); r != nil {
+		return r
 	}
 	if !b.checking {
 		return nil

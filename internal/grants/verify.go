@@ -20,7 +20,12 @@ type SSHVerifier struct {
 	cfg  *config.Config
 	mu   sync.Mutex
 	keys map[string]ssh.PublicKey
-	done map[eventKey]error
+	done map[eventKey]verified
+}
+
+type verified struct {
+	info state.SignatureInfo
+	err  error
 }
 
 // eventKey identifies an event by everything its signature covers, and
@@ -37,11 +42,11 @@ func keyOf(ev state.Event) eventKey {
 // NewSSHVerifier returns a verifier for cfg's actors, with the signatures
 // of events (grant events by declared actors) already checked.
 func NewSSHVerifier(cfg *config.Config, events []state.Event) *SSHVerifier {
-	v := &SSHVerifier{cfg: cfg, keys: map[string]ssh.PublicKey{}, done: map[eventKey]error{}}
+	v := &SSHVerifier{cfg: cfg, keys: map[string]ssh.PublicKey{}, done: map[eventKey]verified{}}
 	type job struct {
 		ev  state.Event
 		pub ssh.PublicKey
-		err error
+		res verified
 	}
 	var jobs []job
 	for _, ev := range events {
@@ -67,13 +72,14 @@ func NewSSHVerifier(cfg *config.Config, events []state.Event) *SSHVerifier {
 				if n >= len(jobs) {
 					return
 				}
-				jobs[n].err = state.VerifyEventKey(jobs[n].ev, jobs[n].pub)
+				info, err := state.VerifyEventInfo(jobs[n].ev, jobs[n].pub)
+				jobs[n].res = verified{info, err}
 			}
 		}()
 	}
 	wg.Wait()
 	for _, j := range jobs {
-		v.done[keyOf(j.ev)] = j.err
+		v.done[keyOf(j.ev)] = j.res
 	}
 	return v
 }
@@ -98,15 +104,21 @@ func (v *SSHVerifier) key(actor string) (ssh.PublicKey, error) {
 
 // Verify checks ev's signature against its actor's declared ssh_key.
 func (v *SSHVerifier) Verify(ev state.Event) error {
+	_, err := v.VerifyInfo(ev)
+	return err
+}
+
+// VerifyInfo is Verify that also says how the signature was made.
+func (v *SSHVerifier) VerifyInfo(ev state.Event) (state.SignatureInfo, error) {
 	pub, err := v.key(ev.Actor)
 	if err != nil {
-		return err
+		return state.SignatureInfo{}, err
 	}
 	v.mu.Lock()
-	err, ok := v.done[keyOf(ev)]
+	res, ok := v.done[keyOf(ev)]
 	v.mu.Unlock()
 	if ok {
-		return err
+		return res.info, res.err
 	}
-	return state.VerifyEventKey(ev, pub)
+	return state.VerifyEventInfo(ev, pub)
 }

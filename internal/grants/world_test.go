@@ -11,6 +11,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/jitform/jitform/config"
+	"github.com/jitform/jitform/internal/grants/sktest"
 	"github.com/jitform/jitform/state"
 )
 
@@ -64,6 +65,19 @@ func newWorld(t testing.TB) *world {
 		pol("short_ttl", func(p *config.Policy) { p.RequestTTL = time.Hour }),
 		pol("ticketed", func(p *config.Policy) { p.TicketPattern = regexp.MustCompile("^CHG[0-9]+$") }),
 		// alice approves here: she may approve and review others, never herself.
+		// Security-key policies: sam (presence), uma and vic (user
+		// verified) and nora (never touched) sign with security keys.
+		pol("fido", func(p *config.Policy) {
+			p.RequireSecurityKey = config.SecurityKeyPresence
+			p.Eligible = []string{"alice", "sam", "uma", "vic", "nora"}
+			p.Approvers = []string{"carol", "sam", "uma", "vic", "nora"}
+			p.BreakGlass = &config.BreakGlass{MaxDuration: time.Hour}
+		}),
+		pol("fido_uv", func(p *config.Policy) {
+			p.RequireSecurityKey = config.SecurityKeyUserVerification
+			p.Eligible = []string{"alice", "sam", "uma", "vic", "nora"}
+			p.Approvers = []string{"carol", "sam", "uma", "vic", "nora"}
+		}),
 		pol("peer", func(p *config.Policy) {
 			p.Approvers = []string{"alice", "carol", "ALICE", "bob"}
 			p.BreakGlass = &config.BreakGlass{MaxDuration: time.Hour}
@@ -85,6 +99,22 @@ func newWorld(t testing.TB) *world {
 		}
 		w.keys[name] = s
 		cfg.Actors = append(cfg.Actors, &config.Actor{Name: name, SSHKey: string(ssh.MarshalAuthorizedKey(s.PublicKey()))})
+	}
+	for _, k := range []struct {
+		name, typ string
+		flags     byte
+	}{
+		{"sam", sktest.TypeEd25519, sktest.FlagUserPresence},
+		{"uma", sktest.TypeECDSA, sktest.FlagUserPresence | sktest.FlagUserVerification},
+		{"vic", sktest.TypeEd25519, sktest.FlagUserPresence | sktest.FlagUserVerification},
+		{"nora", sktest.TypeEd25519, sktest.FlagUserVerification},
+	} {
+		s, err := sktest.New(k.typ, k.flags)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.keys[k.name] = s
+		cfg.Actors = append(cfg.Actors, &config.Actor{Name: k.name, SSHKey: s.AuthorizedKey()})
 	}
 	w.cfg = cfg
 	return w
