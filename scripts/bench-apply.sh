@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Apply at the speed of the directory (issue 11): builds jitform, seeds a
-# real slapd on loopback (internal/slapdtest) with 1,000 users and G
+# real slapd on loopback (internal/testbed/slapdtest) with 1,000 users and G
 # groupOfNames of 20 members, declares +2/-2 members per group, and prints:
 #   plan      wall time of `jitform plan`, and of `ldapsearch` reading the
 #             same groups and users (ratio plan/ldapsearch)

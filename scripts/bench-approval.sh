@@ -2,10 +2,10 @@
 # Approvals take effect in seconds (issue 9): with `jitform run` running
 # (drift interval 1h, so only its wake on a ledger change can act), measures
 # the time from `jitform grant approve` returning to the member being in a
-# real slapd group (internal/slapdtest; polled every 10 ms with go-ldap),
+# real slapd group (internal/testbed/slapdtest; polled every 10 ms with go-ldap),
 # for N approvals of N principals, on both state backends:
 #   local     run wakes on a file watch (fsnotify) on .jitform/
-#   postgres  run wakes on LISTEN/NOTIFY (a throwaway cluster, internal/pgtest)
+#   postgres  run wakes on LISTEN/NOTIFY (a throwaway cluster, internal/testbed/pgtest)
 # Prints p50 / p99 / max per backend. Goal: p99 <= 2 s.
 #
 #   N=20      approvals per backend (default 20; p99 of 20 is the slowest)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Plan-phase reads against a real slapd on loopback (internal/slapdtest):
+# Plan-phase reads against a real slapd on loopback (internal/testbed/slapdtest):
 # open (StartTLS + bind), resolve 100 principals, read 100 / 1,000 / 5,000
 # groupOfNames of 5 members each. Prints wall time per plan and the LDAP
 # operations (round trips) it took, counted by the provider.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Plan-phase reads over simulated Windows hosts (internal/winrmtest, real
+# Plan-phase reads over simulated Windows hosts (internal/testbed/winrmtest, real
 # WS-Management over HTTPS, 50 ms added per request), at two parallelisms:
 # wall time, WinRM requests and shells per host, as a table.
 set -euo pipefail

@@ -20,7 +20,7 @@
 # Usage: scripts/ci-recipes.sh [postgres|local|all]     (default all)
 # Without PostgreSQL URLs in the environment it runs itself through
 # `go test ./internal/cirecipes` (which starts a throwaway PostgreSQL
-# cluster, internal/pgtest); the test sets:
+# cluster, internal/testbed/pgtest); the test sets:
 #   JITFORM_CI_TEST_OWNER_URL   URL of the role that runs `jitform init`
 #   JITFORM_CI_TEST_RUNNER_URL  URL of the least-privilege runner role
 set -euo pipefail

@@ -8,7 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/jitform/jitform/internal/pgtest"
+	"github.com/jitform/jitform/internal/testbed/pgtest"
 )
 
 // TestPostgresCredentialStore: against a real PostgreSQL, as the

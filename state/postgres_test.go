@@ -21,7 +21,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/jitform/jitform/internal/pgtest"
+	"github.com/jitform/jitform/internal/testbed/pgtest"
 )
 
 // pgHelperEnv makes this test binary a helper process for the PostgreSQL

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jitform/jitform/internal/pgtest"
+	"github.com/jitform/jitform/internal/testbed/pgtest"
 )
 
 // TestPostgresWatch: another writer's append wakes the watcher within a

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jitform/jitform/internal/pgtest"
+	"github.com/jitform/jitform/internal/testbed/pgtest"
 	"github.com/jitform/jitform/state"
 )
 

@@ -15,8 +15,8 @@ import (
 
 	goldap "github.com/go-ldap/ldap/v3"
 
-	"github.com/jitform/jitform/internal/pgtest"
-	"github.com/jitform/jitform/internal/slapdtest"
+	"github.com/jitform/jitform/internal/testbed/pgtest"
+	"github.com/jitform/jitform/internal/testbed/slapdtest"
 )
 
 // TestBenchApprovalToMember measures, for both state backends, the time

@@ -1,6 +1,6 @@
 // Package cirecipes proves the CI recipes in examples/ci against a real
-// PostgreSQL (internal/pgtest) and measures how fast an approval reaches a
-// real slapd (internal/slapdtest) with `jitform run` running. It has tests
+// PostgreSQL (internal/testbed/pgtest) and measures how fast an approval reaches a
+// real slapd (internal/testbed/slapdtest) with `jitform run` running. It has tests
 // only; scripts/ci-recipes.sh and scripts/bench-approval.sh drive them.
 package cirecipes
 
@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jitform/jitform/internal/pgtest"
+	"github.com/jitform/jitform/internal/testbed/pgtest"
 )
 
 // repoRoot is the jitform checkout this package lives in.

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/jitform/jitform/internal/crashpoint"
-	"github.com/jitform/jitform/internal/slapdtest"
+	"github.com/jitform/jitform/internal/testbed/slapdtest"
 	"github.com/jitform/jitform/state"
 )
 

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jitform/jitform/internal/slapdtest"
+	"github.com/jitform/jitform/internal/testbed/slapdtest"
 	"github.com/jitform/jitform/state"
 )
 

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/jitform/jitform/internal/crashpoint"
-	"github.com/jitform/jitform/internal/slapdtest"
+	"github.com/jitform/jitform/internal/testbed/slapdtest"
 )
 
 // outageRepo: a healthy LDIF target (admins, exclusive, svc declared; bob

@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jitform/jitform/internal/slapdtest"
+	"github.com/jitform/jitform/internal/testbed/slapdtest"
 )
 
 // TestBenchApplyAgainstSlapd is the harness behind scripts/bench-apply.sh,

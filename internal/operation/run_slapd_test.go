@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jitform/jitform/internal/slapdtest"
+	"github.com/jitform/jitform/internal/testbed/slapdtest"
 	"github.com/jitform/jitform/providers"
 	"github.com/jitform/jitform/providers/ldap"
 	"github.com/jitform/jitform/state"

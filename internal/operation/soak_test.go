@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jitform/jitform/internal/slapdtest"
+	"github.com/jitform/jitform/internal/testbed/slapdtest"
 )
 
 // TestSoak runs many short, staggered grants through the real `jitform run`

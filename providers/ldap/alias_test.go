@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/jitform/jitform/config"
-	"github.com/jitform/jitform/internal/sambatest"
-	"github.com/jitform/jitform/internal/slapdtest"
+	"github.com/jitform/jitform/internal/testbed/sambatest"
+	"github.com/jitform/jitform/internal/testbed/slapdtest"
 	"github.com/jitform/jitform/providers"
 )
 

@@ -7,7 +7,7 @@ import (
 
 	"github.com/jitform/jitform/config"
 	"github.com/jitform/jitform/internal/debuglog"
-	"github.com/jitform/jitform/internal/slapdtest"
+	"github.com/jitform/jitform/internal/testbed/slapdtest"
 	"github.com/jitform/jitform/providers"
 )
 

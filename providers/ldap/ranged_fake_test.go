@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/jitform/jitform/config"
-	"github.com/jitform/jitform/internal/ldapfake"
+	"github.com/jitform/jitform/internal/testbed/ldapfake"
 	"github.com/jitform/jitform/providers"
 )
 

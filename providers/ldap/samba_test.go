@@ -10,7 +10,7 @@ import (
 	goldap "github.com/go-ldap/ldap/v3"
 
 	"github.com/jitform/jitform/config"
-	"github.com/jitform/jitform/internal/sambatest"
+	"github.com/jitform/jitform/internal/testbed/sambatest"
 	"github.com/jitform/jitform/providers"
 )
 

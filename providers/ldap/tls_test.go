@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/jitform/jitform/config"
-	"github.com/jitform/jitform/internal/slapdtest"
+	"github.com/jitform/jitform/internal/testbed/slapdtest"
 	"github.com/jitform/jitform/providers"
 )
 

@@ -10,8 +10,8 @@ import (
 	goldap "github.com/go-ldap/ldap/v3"
 
 	"github.com/jitform/jitform/config"
-	"github.com/jitform/jitform/internal/ldapfake"
-	"github.com/jitform/jitform/internal/sambatest"
+	"github.com/jitform/jitform/internal/testbed/ldapfake"
+	"github.com/jitform/jitform/internal/testbed/sambatest"
 	"github.com/jitform/jitform/providers"
 )
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/jitform/jitform/config"
-	"github.com/jitform/jitform/internal/winrmtest"
+	"github.com/jitform/jitform/internal/testbed/winrmtest"
 	"github.com/jitform/jitform/providers"
 )
 

@@ -8,7 +8,7 @@ import (
 
 	"github.com/jitform/jitform/config"
 	"github.com/jitform/jitform/internal/debuglog"
-	"github.com/jitform/jitform/internal/winrmtest"
+	"github.com/jitform/jitform/internal/testbed/winrmtest"
 	"github.com/jitform/jitform/providers"
 )
 

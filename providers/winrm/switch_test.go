@@ -12,7 +12,7 @@ import (
 	"golang.org/x/text/encoding/unicode"
 
 	"github.com/jitform/jitform/config"
-	"github.com/jitform/jitform/internal/winrmtest"
+	"github.com/jitform/jitform/internal/testbed/winrmtest"
 	"github.com/jitform/jitform/providers"
 )
 

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/jitform/jitform/config"
-	"github.com/jitform/jitform/internal/winrmtest"
+	"github.com/jitform/jitform/internal/testbed/winrmtest"
 	"github.com/jitform/jitform/providers"
 )
 

@@ -13,7 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/jitform/jitform/config"
-	"github.com/jitform/jitform/internal/winrmtest"
+	"github.com/jitform/jitform/internal/testbed/winrmtest"
 	"github.com/jitform/jitform/providers"
 )
 

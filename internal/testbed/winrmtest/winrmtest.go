@@ -37,7 +37,7 @@ import (
 
 	"golang.org/x/text/encoding/unicode"
 
-	"github.com/jitform/jitform/internal/testca"
+	"github.com/jitform/jitform/internal/testbed/testca"
 )
 
 // Server is the fake. Hosts are told apart by the HTTP Host header, so many

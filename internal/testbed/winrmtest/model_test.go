@@ -36,7 +36,7 @@ func loadScripts(t *testing.T, dir string) scriptSet {
 }
 
 func current(t *testing.T) scriptSet {
-	return loadScripts(t, filepath.Join("..", "..", "providers", "winrm", "scripts"))
+	return loadScripts(t, filepath.Join("..", "..", "..", "providers", "winrm", "scripts"))
 }
 func v1(t *testing.T) scriptSet { return loadScripts(t, filepath.Join("testdata", "v1")) }
 

@@ -18,7 +18,7 @@ import (
 
 	goldap "github.com/go-ldap/ldap/v3"
 
-	"github.com/jitform/jitform/internal/testca"
+	"github.com/jitform/jitform/internal/testbed/testca"
 )
 
 // Suffix and root credentials of every test server.

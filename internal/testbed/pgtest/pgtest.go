@@ -25,7 +25,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/jitform/jitform/internal/testca"
+	"github.com/jitform/jitform/internal/testbed/testca"
 )
 
 // Superuser credentials of every test cluster. TCP connections need the
