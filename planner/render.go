@@ -3,6 +3,7 @@ package planner
 import (
 	"bufio"
 	"fmt"
+	"github.com/jitform/jitform/internal/ansi"
 	"io"
 	"strings"
 
@@ -10,11 +11,10 @@ import (
 )
 
 const (
-	ansiReset  = "\x1b[0m"
-	ansiRed    = "\x1b[31m"
-	ansiGreen  = "\x1b[32m"
-	ansiYellow = "\x1b[33m"
-	ansiBold   = "\x1b[1m"
+	ansiRed    = ansi.Red
+	ansiGreen  = ansi.Green
+	ansiYellow = ansi.Yellow
+	ansiBold   = ansi.Bold
 )
 
 // RenderText writes the plan for people, Terraform-like: one block per
@@ -24,12 +24,7 @@ const (
 // colours (the caller decides: a terminal, and no NO_COLOR).
 func RenderText(w io.Writer, p *Plan, color bool) error {
 	bw := bufio.NewWriter(w)
-	paint := func(code, s string) string {
-		if !color {
-			return s
-		}
-		return code + s + ansiReset
-	}
+	paint := ansi.Painter(color).Paint
 	fmt.Fprintf(bw, "jitform plan %s for %s\n", shortID(p.ID), stamp(p.At))
 
 	changed := map[string]bool{}

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/jitform/jitform/config"
+	"github.com/jitform/jitform/internal/ansi"
 	"github.com/jitform/jitform/internal/operation"
 	"github.com/jitform/jitform/planner"
 	"github.com/jitform/jitform/providers"
@@ -175,12 +176,7 @@ func askYes(in io.Reader, out io.Writer) (bool, error) {
 // summary, and returns the exit code.
 func (a *app) printResult(res *operation.Result) int {
 	added, removed, failed := res.Counts()
-	paint := func(code, s string) string {
-		if !a.color() {
-			return s
-		}
-		return code + s + "\x1b[0m"
-	}
+	paint := ansi.Painter(a.color()).Paint
 	if len(res.Closed) > 0 {
 		// Earlier runs left these uncertain (a crash, a lost answer); this
 		// apply read the groups and recorded what it found.

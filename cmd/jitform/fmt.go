@@ -13,6 +13,7 @@ import (
 	"github.com/sergi/go-diff/diffmatchpatch"
 
 	"github.com/jitform/jitform/config"
+	"github.com/jitform/jitform/internal/ansi"
 )
 
 const fmtUsage = `
@@ -184,12 +185,7 @@ func unifiedDiff(name, old, new string, color bool) string {
 	const context = 3
 	var out strings.Builder
 	fmt.Fprintf(&out, "--- %s\n+++ %s (formatted)\n", name, name)
-	paint := func(code, s string) string {
-		if !color {
-			return s
-		}
-		return code + s + "\x1b[0m"
-	}
+	paint := ansi.Painter(color).Paint
 	// Walk hunks: runs of changes with up to 2*context equal lines between.
 	oldLine, newLine := 1, 1
 	i := 0

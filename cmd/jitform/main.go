@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"github.com/jitform/jitform/internal/ansi"
 	"github.com/jitform/jitform/internal/debuglog"
 	"github.com/jitform/jitform/internal/operation"
 	"github.com/jitform/jitform/providers"
@@ -205,18 +206,13 @@ func (a *app) errColor() bool {
 	return a.errTTY && !a.noColor && a.getenv("NO_COLOR") == ""
 }
 
-func (a *app) paintErr(code, s string) string {
-	if !a.errColor() {
-		return s
-	}
-	return code + s + "\x1b[0m"
-}
+func (a *app) paintErr(code, s string) string { return ansi.Painter(a.errColor()).Paint(code, s) }
 
 const (
-	red    = "\x1b[31m"
-	green  = "\x1b[32m"
-	yellow = "\x1b[33m"
-	bold   = "\x1b[1m"
+	red    = ansi.Red
+	green  = ansi.Green
+	yellow = ansi.Yellow
+	bold   = ansi.Bold
 )
 
 // errorf prints "Error: ..." to stderr and returns exitError.
