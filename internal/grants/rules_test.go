@@ -345,3 +345,55 @@ func TestABindingRefusalQuotesTheRequestNamed(t *testing.T) {
 		})
 	}
 }
+
+// TestBreakGlassBudgetAdviceSaysWhatIsLeft: refused for the budget, the
+// person breaking glass is told how much they may still take, and nothing
+// when nothing is left.
+func TestBreakGlassBudgetAdviceSaysWhatIsLeft(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		prior []time.Duration // earlier break-glass grants, back to back
+		ask   time.Duration
+		left  string // "" when nothing is left
+	}{
+		{"half an hour left", []time.Duration{time.Hour, 30 * time.Minute}, time.Hour, ", or break glass for at most 30m0s"},
+		{"nothing left", []time.Duration{time.Hour, time.Hour}, time.Minute, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t)
+			now := at(0)
+			for i, d := range tc.prior {
+				w.request([]string{gA, gB}[i], "budget", "alice", "alice", now, nil, d, true)
+				now = now.Add(d)
+			}
+			_, ref := w.replay(now).Check(w.requestEvent(gC, "budget", "alice", "alice", now, nil, tc.ask, true))
+			if ref == nil || ref.Rule != RuleBreakGlassBudget {
+				t.Fatalf("refusal %v, want %s", ref, RuleBreakGlassBudget)
+			}
+			if got := strings.Contains(ref.Advice, "or break glass for at most"); got != (tc.left != "") ||
+				tc.left != "" && !strings.HasSuffix(ref.Advice, tc.left) {
+				t.Fatalf("advice %q, want it to end %q", ref.Advice, tc.left)
+			}
+		})
+	}
+}
+
+// TestAnEventByAnUndeclaredActorDoesNotCount: only declared actors (with
+// an ssh_key) sign grant events.
+func TestAnEventByAnUndeclaredActorDoesNotCount(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.request(gA, "ops", "alice", "alice", at(0), nil, time.Hour, false)
+	ev := w.decisionEvent(state.EventApprove, gA, "carol", at(time.Minute), nil)
+	ev.Actor = "mallory"
+	w.chain(ev)
+	b := w.replay(at(2 * time.Minute))
+	if rec, _ := b.Record(gA); rec.Status != StatusPending {
+		t.Fatalf("%s is %s after an approval by an undeclared actor", gA, rec.Status)
+	}
+	if !hasWarning(b.Warnings(), `"mallory" is not a declared actor`) {
+		t.Fatalf("no warning names the undeclared actor:\n%s", warningsText(b.Warnings()))
+	}
+}
