@@ -15,16 +15,17 @@
 # any package. See docs/testing.md.
 #
 # Environment: MUTATE_WORKERS (default 1: parallel mutants; each compiles
-# the package), MUTATE_TIMEOUT_COEFFICIENT (default 5: a mutant's tests may
-# take this many times as long as the unmutated run before it counts as
-# timed out), MUTATE_OUT (where gremlins' JSON goes; default a temp dir),
+# the package), MUTATE_TIMEOUT_COEFFICIENT (default 30: a mutant's tests may
+# take this many times as long as gremlins' unmutated run, which reuses the
+# build cache while each mutant recompiles; the report reruns any mutant
+# that timed out with a 5-minute limit), MUTATE_OUT (where gremlins' JSON goes; default a temp dir),
 # GREMLINS (the binary; installed with go install when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 threshold=${MUTATE_THRESHOLD:-90}
 workers=${MUTATE_WORKERS:-1}
-coefficient=${MUTATE_TIMEOUT_COEFFICIENT:-5}
+coefficient=${MUTATE_TIMEOUT_COEFFICIENT:-30}
 
 # package directory -> the files whose mutants count (a regexp over the
 # file names; the package's other files are excluded). Every test file of

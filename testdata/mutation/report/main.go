@@ -74,7 +74,7 @@ func main() {
 	threshold := flag.Float64("threshold", 90, "minimum efficacy and mutant coverage, in percent")
 	flag.BoolVar(&rerun, "rerun", true, "run the mutants gremlins reports NOT COVERED (see rerunNotCovered)")
 	flag.IntVar(&workers, "workers", 1, "mutants rerun at once")
-	flag.DurationVar(&rerunTimeout, "timeout", 5*time.Minute, "time limit of one rerun mutant's tests")
+	flag.DurationVar(&rerunTimeout, "timeout", 5*time.Minute, "time limit of one rerun mutant's tests (and build)")
 	flag.Parse()
 
 	equivalent, err := readEquivalent(*eqFile)
@@ -169,12 +169,13 @@ func summarise(dir, file string, equivalent map[string]string, used map[string]b
 		}
 	}
 	if rerun {
-		// gremlins' NOT COVERED, run here; a mutant whose tests still pass
-		// stays NOT COVERED (no test reaches it, or none notices).
+		// gremlins' NOT COVERED and TIMED OUT, run here; a mutant whose
+		// tests still pass stays NOT COVERED (no test reaches it, or none
+		// notices), or LIVED when gremlins ran it.
 		var wg sync.WaitGroup
 		sem := make(chan struct{}, max(workers, 1))
 		for i := range all {
-			if all[i].status != "NOT COVERED" {
+			if all[i].status != "NOT COVERED" && all[i].status != "TIMED OUT" {
 				continue
 			}
 			wg.Add(1)
@@ -182,8 +183,11 @@ func summarise(dir, file string, equivalent map[string]string, used map[string]b
 			go func(m *mutant) {
 				defer wg.Done()
 				defer func() { <-sem }()
-				if st := rerunNotCovered(dir, *m); st != "LIVED" {
+				switch st := rerunNotCovered(dir, *m); {
+				case st != "LIVED":
 					m.status = st
+				case m.status == "TIMED OUT":
+					m.status = "LIVED"
 				}
 			}(&all[i])
 		}
