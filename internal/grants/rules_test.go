@@ -397,3 +397,42 @@ func TestAnEventByAnUndeclaredActorDoesNotCount(t *testing.T) {
 		t.Fatalf("no warning names the undeclared actor:\n%s", warningsText(b.Warnings()))
 	}
 }
+
+// TestDenyingWhatIsNotPendingSaysWhatToDoInstead: a deny of an approved
+// grant points at revoke; of a withdrawn one it says what it is.
+func TestDenyingWhatIsNotPendingSaysWhatToDoInstead(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.request(gA, "ops", "alice", "alice", at(0), nil, time.Hour, false)
+	w.decide(state.EventApprove, gA, "carol", at(time.Minute), nil)
+	w.request(gB, "ops", "bob", "bob", at(0), nil, time.Hour, false)
+	w.decide(state.EventRevoke, gB, "bob", at(time.Minute), nil)
+	b := w.replay(at(2 * time.Minute))
+
+	_, ref := b.Check(w.decisionEvent(state.EventDeny, gA, "dave", at(2*time.Minute), nil))
+	if ref == nil || ref.Rule != RuleNotPending || ref.Interactive() != "it is already approved; end it with jitform grant revoke "+gA+" --reason ..." {
+		t.Errorf("deny of an approved grant: %+v", ref)
+	}
+	_, ref = b.Check(w.decisionEvent(state.EventDeny, gB, "dave", at(2*time.Minute), nil))
+	if ref == nil || ref.Rule != RuleNotPending || ref.Interactive() != "it is no longer pending (revoked)" {
+		t.Errorf("deny of a withdrawn request: %+v", ref)
+	}
+}
+
+// TestAGrantRefusedAfterApprovalHoldsNoMaxActivePlace: once a grant stops
+// counting (its request was replaced after approval), its principal may
+// request again under a max_active policy.
+func TestAGrantRefusedAfterApprovalHoldsNoMaxActivePlace(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.request(gA, "capped", "alice", "alice", at(0), nil, 2*time.Hour, false)
+	w.decide(state.EventApprove, gA, "carol", at(time.Minute), nil)
+	w.chain(w.make(state.EventApprove, "dave", at(2*time.Minute), state.GrantDecision{Grant: gA, Request: strings.Repeat("0", 64)}))
+	b := w.replay(at(3 * time.Minute))
+	if rec, _ := b.Record(gA); rec.Status != StatusRefused {
+		t.Fatalf("%s is %s, want refused", gA, rec.Status)
+	}
+	if rec, ref := b.Check(w.requestEvent(gB, "capped", "alice", "alice", at(3*time.Minute), nil, time.Hour, false)); ref != nil || rec.Status != StatusPending {
+		t.Fatalf("a new request after the refused grant: %v (%s)", ref, rec.Status)
+	}
+}
