@@ -1,0 +1,116 @@
+package planner
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jitform/jitform/config"
+	"github.com/jitform/jitform/providers"
+)
+
+// Rules pinned by mutation testing (scripts/mutate.sh): each test asserts
+// what the plan says to the person reading it.
+
+var rulesNow = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+
+// oneGroupInput: group.ops (exclusive) on target.ldap.corp, observed
+// members as given, policy.ops covering it, and the ledger grants given.
+func oneGroupInput(observed []string, grants ...Grant) Input {
+	tg := &config.Target{Kind: "ldap", Name: "corp", Addr: "target.ldap.corp"}
+	pol := &config.Policy{Name: "ops", Addr: "policy.ops", Groups: []string{"group.ops"},
+		Eligible: []string{"alice", "bob"}, MaxDuration: 8 * time.Hour, Approvals: 1,
+		Approvers: []string{"carol"}, Approval: config.ApprovalLedger}
+	cfg := &config.Config{
+		Digest:   "cfg",
+		Targets:  []*config.Target{tg},
+		Groups:   []*config.Group{{Name: "ops", Addr: "group.ops", BaseAddr: "group.ops", Target: tg, Exclusive: true}},
+		Policies: []*config.Policy{pol},
+	}
+	obs := providers.Observation{Members: []providers.Member{}}
+	res := map[string]providers.Resolution{}
+	for _, p := range []string{"alice", "bob"} {
+		res[p] = providers.Resolution{Member: providers.Member{ID: "corp:" + p, Name: p}}
+	}
+	for _, p := range observed {
+		obs.Members = append(obs.Members, providers.Member{ID: "corp:" + p, Name: p})
+	}
+	return Input{
+		Config:   cfg,
+		Now:      rulesNow,
+		Observed: map[string]providers.Observation{"group.ops": obs},
+		Resolved: map[string]map[string]providers.Resolution{"target.ldap.corp": res},
+		Ledger:   &LedgerView{Grants: grants},
+	}
+}
+
+func ledgerGrant(id, principal string, start, end time.Time) Grant {
+	return Grant{ID: id, Source: "ledger", Policy: "policy.ops", Principal: principal, Start: start, End: end, Approvers: []string{"carol"}}
+}
+
+// TestARemovalNamesTheGrantThatStoppedLast: when several grants of one
+// member have stopped, the removal names the one that stopped last; at
+// the same instant a revocation or a policy change explains more than a
+// window's end, and between equals the lowest grant ID is named, whatever
+// their order.
+func TestARemovalNamesTheGrantThatStoppedLast(t *testing.T) {
+	t.Parallel()
+	h := func(n int) time.Time { return rulesNow.Add(time.Duration(n) * time.Hour) }
+	revoked := func(g Grant, at time.Time) Grant { g.Revoked, g.RevokedAt = true, at; return g }
+	tests := []struct {
+		name   string
+		grants []Grant
+		kind   string
+		grant  string
+	}{
+		{"the later end", []Grant{ledgerGrant("g-aaaaaaaaaa", "alice", h(-4), h(-2)), ledgerGrant("g-bbbbbbbbbb", "alice", h(-4), h(-1))},
+			ReasonWindowEnded, "g-bbbbbbbbbb"},
+		{"the later end, listed first", []Grant{ledgerGrant("g-bbbbbbbbbb", "alice", h(-4), h(-1)), ledgerGrant("g-aaaaaaaaaa", "alice", h(-4), h(-2))},
+			ReasonWindowEnded, "g-bbbbbbbbbb"},
+		{"same end: the lower ID", []Grant{ledgerGrant("g-aaaaaaaaaa", "alice", h(-4), h(-1)), ledgerGrant("g-bbbbbbbbbb", "alice", h(-3), h(-1))},
+			ReasonWindowEnded, "g-aaaaaaaaaa"},
+		{"same end: the lower ID, listed second", []Grant{ledgerGrant("g-bbbbbbbbbb", "alice", h(-3), h(-1)), ledgerGrant("g-aaaaaaaaaa", "alice", h(-4), h(-1))},
+			ReasonWindowEnded, "g-aaaaaaaaaa"},
+		{"same instant: a revocation over a window's end", []Grant{ledgerGrant("g-aaaaaaaaaa", "alice", h(-4), h(-1)), revoked(ledgerGrant("g-bbbbbbbbbb", "alice", h(-4), h(2)), h(-1))},
+			ReasonRevoked, "g-bbbbbbbbbb"},
+		{"same instant: a revocation over a window's end, listed first", []Grant{revoked(ledgerGrant("g-bbbbbbbbbb", "alice", h(-4), h(2)), h(-1)), ledgerGrant("g-aaaaaaaaaa", "alice", h(-4), h(-1))},
+			ReasonRevoked, "g-bbbbbbbbbb"},
+		{"a later window's end over an earlier revocation", []Grant{revoked(ledgerGrant("g-aaaaaaaaaa", "alice", h(-4), h(2)), h(-2)), ledgerGrant("g-bbbbbbbbbb", "alice", h(-4), h(-1))},
+			ReasonWindowEnded, "g-bbbbbbbbbb"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p, err := Compute(oneGroupInput([]string{"alice"}, tc.grants...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(p.Changes) != 1 || p.Changes[0].Action != "remove" {
+				t.Fatalf("changes: %+v, want alice removed", p.Changes)
+			}
+			if r := p.Changes[0].Reason; r.Kind != tc.kind || r.Grant != tc.grant {
+				t.Errorf("removal reason %s %s (%s), want %s %s", r.Kind, r.Grant, r.Detail, tc.kind, tc.grant)
+			}
+		})
+	}
+}
+
+// TestAMemberWithNothingToChangeGetsNoChange: a group whose members are
+// exactly those desired has no changes, and says so in its summary.
+func TestAMemberWithNothingToChangeGetsNoChange(t *testing.T) {
+	t.Parallel()
+	p, err := Compute(oneGroupInput([]string{"alice"}, ledgerGrant("g-aaaaaaaaaa", "alice", rulesNow.Add(-time.Hour), rulesNow.Add(time.Hour))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Changes) != 0 || p.HasChanges() {
+		t.Fatalf("changes: %+v", p.Changes)
+	}
+	var b strings.Builder
+	if err := RenderText(&b, p, false); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "No changes.") {
+		t.Errorf("rendered:\n%s", b.String())
+	}
+}
