@@ -114,3 +114,28 @@ func TestAMemberWithNothingToChangeGetsNoChange(t *testing.T) {
 		t.Errorf("rendered:\n%s", b.String())
 	}
 }
+
+// TestPlanFileErrorsPointAtTheLineAndColumn: a plan file that is not valid
+// JSON is refused with the line and column of the fault; an error with no
+// position (an unknown field) names none.
+func TestPlanFileErrorsPointAtTheLineAndColumn(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, content, want string
+	}{
+		{"empty", "", "not a jitform plan: line 1, column 1: unexpected end of JSON input"},
+		{"cut at the end", `{"format_version":`, "not a jitform plan: line 1, column 19: unexpected end of JSON input"},
+		{"on the third line", "{\n  \"format_version\": \"1.0\",\n  \"id\": ,\n}", "not a jitform plan: line 3, column 10: invalid character ',' looking for beginning of value"},
+		{"a wrong type", `{"format_version": 1}`, "not a jitform plan: line 1, column 21: json: cannot unmarshal number"},
+		{"an unknown field", `{"format_version": "` + FormatVersion + `", "extra": 1}`, `not a jitform plan: json: unknown field "extra"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := parsePlan("plan.json", []byte(tc.content))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
