@@ -139,3 +139,41 @@ func TestPlanFileErrorsPointAtTheLineAndColumn(t *testing.T) {
 		})
 	}
 }
+
+// TestAChangeLineSaysWhoAndWhy: each line of the text plan names the
+// member, the person when the member's ID does not already say it, and
+// the reason, in the words an auditor reads.
+func TestAChangeLineSaysWhoAndWhy(t *testing.T) {
+	t.Parallel()
+	end := time.Date(2026, 11, 23, 14, 0, 0, 0, time.UTC)
+	grant := Reason{Kind: ReasonGrant, Grant: "grant.a", Policy: "policy.ops", Approvers: []string{"carol"}, WindowEnd: &end}
+	tests := []struct {
+		name string
+		c    Change
+		want string
+	}{
+		{"a declared member", Change{Action: "add", Member: "corp:admin", Principal: "admin",
+			Reason: Reason{Kind: ReasonDeclared, Detail: "declared member of group.ops"}},
+			"+ corp:admin (admin)  declared member"},
+		{"a grant whose policy window closes first", Change{Action: "add", Member: "corp:alice", Principal: "alice",
+			Reason: func() Reason { r := grant; r.Detail = "policy.ops's window closes at 2026-11-23T13:00:00Z, before the grant ends"; return r }()},
+			"+ corp:alice (alice)  grant.a policy.ops approved by carol, until 2026-11-23T14:00:00Z; policy.ops's window closes at 2026-11-23T13:00:00Z, before the grant ends"},
+		{"an undeclared member is named by its directory name", Change{Action: "remove", Member: "corp:mallory", MemberName: "mallory",
+			Reason: Reason{Kind: ReasonUndeclared, Detail: "neither declared nor granted"}},
+			"- corp:mallory (mallory)  undeclared: neither declared nor granted"},
+		{"a member with no name is its ID alone", Change{Action: "remove", Member: "S-1-5-21-9",
+			Reason: Reason{Kind: ReasonUndeclared, Detail: "neither declared nor granted"}},
+			"- S-1-5-21-9  undeclared: neither declared nor granted"},
+		{"a name equal to the ID is not repeated", Change{Action: "remove", Member: "bob", MemberName: "bob",
+			Reason: Reason{Kind: ReasonUndeclared, Detail: "neither declared nor granted"}},
+			"- bob  undeclared: neither declared nor granted"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if got := changeLine(tc.c); got != tc.want {
+				t.Errorf("line:\n  %s\nwant:\n  %s", got, tc.want)
+			}
+		})
+	}
+}
