@@ -156,7 +156,11 @@ func TestAChangeLineSaysWhoAndWhy(t *testing.T) {
 			Reason: Reason{Kind: ReasonDeclared, Detail: "declared member of group.ops"}},
 			"+ corp:admin (admin)  declared member"},
 		{"a grant whose policy window closes first", Change{Action: "add", Member: "corp:alice", Principal: "alice",
-			Reason: func() Reason { r := grant; r.Detail = "policy.ops's window closes at 2026-11-23T13:00:00Z, before the grant ends"; return r }()},
+			Reason: func() Reason {
+				r := grant
+				r.Detail = "policy.ops's window closes at 2026-11-23T13:00:00Z, before the grant ends"
+				return r
+			}()},
 			"+ corp:alice (alice)  grant.a policy.ops approved by carol, until 2026-11-23T14:00:00Z; policy.ops's window closes at 2026-11-23T13:00:00Z, before the grant ends"},
 		{"an undeclared member is named by its directory name", Change{Action: "remove", Member: "corp:mallory", MemberName: "mallory",
 			Reason: Reason{Kind: ReasonUndeclared, Detail: "neither declared nor granted"}},

@@ -34,7 +34,7 @@ declare -A files=(
   [internal/grants]='.*'
   [planner]='.*'
   [config]='^(check|window|window_impl|duration)\.go$'
-  [state]='.*'
+  [state]='^(backend|canonical|chain|event|flock_unix|grant_events|local|lock|sign)\.go$'
   [providers/ldap]='^(read|resolve|apply)\.go$'
   [providers/winrm]='^(winrm|data)\.go$'
 )
