@@ -7,6 +7,7 @@ import (
 
 	"github.com/jitform/jitform/config"
 	"github.com/jitform/jitform/providers"
+	"github.com/jitform/jitform/state"
 )
 
 // Rules pinned by mutation testing (scripts/mutate.sh): each test asserts
@@ -177,6 +178,92 @@ func TestAChangeLineSaysWhoAndWhy(t *testing.T) {
 			t.Parallel()
 			if got := changeLine(tc.c); got != tc.want {
 				t.Errorf("line:\n  %s\nwant:\n  %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestOfTwoGrantsEndingTogetherTheLowerIDJustifiesTheAdd: a member held by
+// two grants that end at the same instant is added for the one with the
+// lower ID, whatever their order.
+func TestOfTwoGrantsEndingTogetherTheLowerIDJustifiesTheAdd(t *testing.T) {
+	t.Parallel()
+	a := ledgerGrant("g-aaaaaaaaaa", "alice", rulesNow.Add(-time.Hour), rulesNow.Add(time.Hour))
+	b := ledgerGrant("g-bbbbbbbbbb", "alice", rulesNow.Add(-2*time.Hour), rulesNow.Add(time.Hour))
+	later := ledgerGrant("g-cccccccccc", "alice", rulesNow.Add(-2*time.Hour), rulesNow.Add(2*time.Hour))
+	for _, tc := range []struct {
+		name   string
+		grants []Grant
+		want   string
+	}{
+		{"lower ID first", []Grant{a, b}, "g-aaaaaaaaaa"},
+		{"lower ID second", []Grant{b, a}, "g-aaaaaaaaaa"},
+		{"the one that lasts longer, first", []Grant{later, a}, "g-cccccccccc"},
+		{"the one that lasts longer, second", []Grant{a, later}, "g-cccccccccc"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p, err := Compute(oneGroupInput(nil, tc.grants...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(p.Changes) != 1 || p.Changes[0].Action != "add" || p.Changes[0].Reason.Grant != tc.want {
+				t.Fatalf("changes %+v, want alice added for %s", p.Changes, tc.want)
+			}
+		})
+	}
+}
+
+// TestAWithdrawnRequestIsNoRemovalReason: a request withdrawn before any
+// approval granted nothing, so a removal never names it.
+func TestAWithdrawnRequestIsNoRemovalReason(t *testing.T) {
+	t.Parallel()
+	w := newLedgerWorld(t)
+	events := []state.Event{
+		w.request(gA, "ops", "alice", "alice", at(0), nil, time.Hour, false),
+		w.decide(state.EventRevoke, gA, "alice", at(time.Minute), nil),
+	}
+	now := at(2 * time.Minute)
+	view, _ := Replay(w.cfg, events, now)
+	obs := map[string]providers.Observation{"group.ops": {Members: []providers.Member{{ID: "uid=alice,dc=corp,dc=example", Name: "alice"}}}}
+	res := map[string]map[string]providers.Resolution{"target.ldif.corp": {
+		"alice": {Member: providers.Member{ID: "uid=alice,dc=corp,dc=example", Name: "alice"}}}}
+	p, err := Compute(Input{Config: w.cfg, Now: now, Observed: obs, Resolved: res, Ledger: view})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Changes) != 1 || p.Changes[0].Action != "remove" || p.Changes[0].Reason.Kind != ReasonUndeclared || p.Changes[0].Reason.Grant != "" {
+		t.Fatalf("changes %+v, want alice removed as undeclared, naming no grant", p.Changes)
+	}
+	if p.NextChangeAt != nil {
+		t.Errorf("next change %s (%s), want none", p.NextChangeAt, p.NextChange)
+	}
+}
+
+// TestThePlanSummaryCountsEveryChange: the closing line counts adds and
+// removes, and says "No changes" only when there are none.
+func TestThePlanSummaryCountsEveryChange(t *testing.T) {
+	t.Parallel()
+	ch := func(action string) Change {
+		return Change{Action: action, Group: "group.ops", Member: "m-" + action, Reason: Reason{Kind: ReasonUndeclared, Detail: "x"}}
+	}
+	for _, tc := range []struct {
+		name string
+		p    Plan
+		want string
+	}{
+		{"one of each", Plan{Changes: []Change{ch("add"), ch("remove")}}, "Plan: 1 to add, 1 to remove."},
+		{"one of each, a group unread", Plan{Changes: []Change{ch("add"), ch("remove")}, Unreadable: []Unreadable{{Group: "group.x"}}}, "Plan: 1 to add, 1 to remove."},
+		{"none", Plan{}, "No changes. Membership matches the policy."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var b strings.Builder
+			if err := RenderText(&b, &tc.p, false); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(b.String(), tc.want) {
+				t.Errorf("rendered:\n%s\nwant %q", b.String(), tc.want)
 			}
 		})
 	}
