@@ -43,6 +43,8 @@ func TestPolicyCheck(t *testing.T) {
 	}{
 		{name: "conforms", grant: good},
 		{name: "exactly max_duration", grant: with(func(g *GrantSpec) { g.End = g.Start.Add(4 * time.Hour) })},
+		{name: "no max_duration: any length", policy: func(p *Policy) { p.MaxDuration, p.Windows = 0, nil },
+			grant: with(func(g *GrantSpec) { g.End = g.Start.Add(30 * 24 * time.Hour) })},
 		{name: "longer than max_duration", grant: with(func(g *GrantSpec) { g.End = g.Start.Add(4*time.Hour + time.Minute) }),
 			want: []string{"duration: duration 4h1m exceeds the max_duration 4h of policy.web"}},
 		{name: "ends before it starts", grant: with(func(g *GrantSpec) { g.End = g.Start }),

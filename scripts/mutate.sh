@@ -18,7 +18,7 @@
 # the package), MUTATE_TIMEOUT_COEFFICIENT (default 30: a mutant's tests may
 # take this many times as long as gremlins' unmutated run, which reuses the
 # build cache while each mutant recompiles; the report reruns any mutant
-# that timed out with a 5-minute limit), MUTATE_OUT (where gremlins' JSON goes; default a temp dir),
+# that timed out with MUTATE_RERUN_TIMEOUT, default 3m), MUTATE_OUT (where gremlins' JSON goes; default a temp dir),
 # GREMLINS (the binary; installed with go install when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -111,6 +111,6 @@ status=0
 # so their mutants are never run (testdata/mutation/report, rerunNotCovered).
 echo "== rerunning the mutants gremlins did not run, then the report" >&2
 go run ./testdata/mutation/report -equivalent testdata/mutation/equivalent.txt -threshold "$threshold" \
-  -workers "$workers" "${reports[@]}" || status=$?
+  -workers "$workers" -timeout "${MUTATE_RERUN_TIMEOUT:-3m}" "${reports[@]}" || status=$?
 echo "mutate.sh $mode: $((SECONDS - start)) s" >&2
 exit $status

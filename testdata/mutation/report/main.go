@@ -74,7 +74,7 @@ func main() {
 	threshold := flag.Float64("threshold", 90, "minimum efficacy and mutant coverage, in percent")
 	flag.BoolVar(&rerun, "rerun", true, "run the mutants gremlins reports NOT COVERED (see rerunNotCovered)")
 	flag.IntVar(&workers, "workers", 1, "mutants rerun at once")
-	flag.DurationVar(&rerunTimeout, "timeout", 5*time.Minute, "time limit of one rerun mutant's tests (and build)")
+	flag.DurationVar(&rerunTimeout, "timeout", 3*time.Minute, "time limit of one rerun mutant's tests (and build)")
 	flag.Parse()
 
 	equivalent, err := readEquivalent(*eqFile)
@@ -124,8 +124,10 @@ func main() {
 	}
 	var stale []string
 	for k := range equivalent {
-		if !used[k] {
-			stale = append(stale, k)
+		for _, r := range rows {
+			if !used[k] && strings.HasPrefix(k, r.pkg+"/") && !strings.Contains(strings.TrimPrefix(k, r.pkg+"/"), "/") {
+				stale = append(stale, k)
+			}
 		}
 	}
 	if len(stale) > 0 && len(rows) > 0 {
