@@ -112,5 +112,5 @@ status=0
 echo "== rerunning the mutants gremlins did not run, then the report" >&2
 go run ./testdata/mutation/report -equivalent testdata/mutation/equivalent.txt -threshold "$threshold" \
   -workers "$workers" -timeout "${MUTATE_RERUN_TIMEOUT:-3m}" "${reports[@]}" || status=$?
-echo "mutate.sh $mode: $((SECONDS - start)) s" >&2
+echo "mutate.sh ${*:-pure}: $((SECONDS - start)) s" >&2
 exit $status
