@@ -40,5 +40,10 @@ if [ -x scripts/fuzz.sh ]; then
   echo "== fuzz (FUZZTIME=${FUZZTIME:-10s} per target)" >&2
   scripts/fuzz.sh
 fi
+if [ "${MUTATE:-1}" != 0 ] && [ -x scripts/mutate.sh ]; then
+  # Mutation score of the pure packages (docs/testing.md); MUTATE=0 skips it.
+  echo "== mutation testing (scripts/mutate.sh pure)" >&2
+  scripts/mutate.sh pure
+fi
 # One closing line for whoever reads the end of the log.
 echo "packages: ${passed} passed, ${failed} failed"
