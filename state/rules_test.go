@@ -17,10 +17,10 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// TestCanonicalFormAgreesWithEncodingJSONAtTheEdges: a ledger line is
-// accepted as canonical exactly when encoding/json reads it, at the
-// nesting limit and on cut-off input, so a payload jitform could not
-// re-encode is never taken as written by jitform.
+// TestCanonicalFormAgreesWithEncodingJSONAtTheEdges: a ledger line's
+// payload is taken as written by jitform exactly when it is what
+// CanonicalJSON (encoding/json) makes of it: at the nesting limit, on
+// cut-off input, at every character class a string or number may hold.
 func TestCanonicalFormAgreesWithEncodingJSONAtTheEdges(t *testing.T) {
 	t.Parallel()
 	nest := func(open, close string, depth int) string {
@@ -46,17 +46,46 @@ func TestCanonicalFormAgreesWithEncodingJSONAtTheEdges(t *testing.T) {
 		{"a key cut before its closing quote", `{"ab`},
 		{"a number cut after its sign", `-`},
 		{"a literal cut short", `tru`},
-		{"a control character escaped", `"\u001f"`},
-		{"a line separator escaped", `"\u2028"`},
 		{"empty object", `{}`},
 		{"empty array", `[]`},
+		{"keys in order", `{"a":1,"b":[true,false,null]}`},
+		{"keys out of order", `{"b":1,"a":2}`},
+		{"a repeated key", `{"a":1,"a":2}`},
+		{"a space after a comma", `[1, 2]`},
+		{"a leading space", ` 1`},
+		{"a trailing space", `1 `},
+		{"a control character escaped", `"\u001f"`},
+		{"a control character raw", "\"a\x1fb\""},
+		{"a space raw", `"a b"`},
+		{"DEL raw", "\"\x7f\""},
+		{"tab as \\t", `"\t"`},
+		{"tab as \\u0009", `"\u0009"`},
+		{"backspace as \\u0008", `"\u0008"`},
+		{"newline as \\u000a", `"\u000a"`},
+		{"upper-case hex", `"\u001F"`},
+		{"a line separator escaped", `"\u2028"`},
+		{"a line separator raw", "\"\u2028\""},
+		{"a paragraph separator raw", "\"\u2029\""},
+		{"é raw", `"é"`},
+		{"é escaped", `"\u00e9"`},
+		{"< raw (no HTML escaping)", `"<>&"`},
+		{"< escaped", `"\u003c"`},
+		{"a solidus escaped", `"\/"`},
+		{"an unknown escape", `"\x41"`},
+		{"invalid UTF-8", "\"\xff\""},
+		{"a four-byte rune", `"😀"`},
+		{"zero", `0`}, {"minus zero", `-0`}, {"a leading zero", `01`}, {"a bare point", `1.`},
+		{"a fraction", `1.5`}, {"an exponent", `1e5`}, {"a signed upper-case exponent", `1E+5`},
+		{"an exponent without digits", `1e`}, {"a leading point", `.5`}, {"a plus sign", `+1`},
+		{"nine", `9`}, {"a negative fraction", `-0.25e-3`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			want := json.Valid([]byte(tc.in))
+			canon, err := CanonicalJSON([]byte(tc.in))
+			want := err == nil && bytes.Equal(canon, []byte(tc.in))
 			if got := isCanonicalJSON([]byte(tc.in)); got != want {
-				t.Fatalf("isCanonicalJSON = %v, encoding/json reads it: %v", got, want)
+				t.Fatalf("isCanonicalJSON(%q) = %v; CanonicalJSON gives %q, %v", tc.in, got, canon, err)
 			}
 		})
 	}
