@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hiddeco/sshsig"
 	"golang.org/x/crypto/ssh"
@@ -82,6 +83,10 @@ func TestCanonicalFormAgreesWithEncodingJSONAtTheEdges(t *testing.T) {
 		{"a fraction", `1.5`}, {"an exponent", `1e5`}, {"a signed upper-case exponent", `1E+5`},
 		{"an exponent without digits", `1e`}, {"a leading point", `.5`}, {"a plus sign", `+1`},
 		{"nine", `9`}, {"a negative fraction", `-0.25e-3`},
+		{"ten", `10`}, {"nineteen", `19`}, {"a number then a slash", `1/`}, {"a number then a colon", `1:`},
+		{"an exponent sign without digits", `1e+`}, {"a fraction then an exponent without digits", `1.5E`},
+		{"a point without digits before an exponent", `1.e5`}, {"a minus before a letter", `-a`},
+		{"a number in an array", `[0,-1,2.5e10]`}, {"a number cut in an object", `{"a":1.`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -291,4 +296,28 @@ func (f fixedAlgorithm) Sign(r io.Reader, data []byte) (*ssh.Signature, error) {
 
 func (f fixedAlgorithm) SignWithAlgorithm(r io.Reader, data []byte, _ string) (*ssh.Signature, error) {
 	return f.AlgorithmSigner.SignWithAlgorithm(r, data, f.algorithm)
+}
+
+// TestEventLinesAreWhatEncodingJSONWrites: every field of a ledger line
+// (type, actor, signature, prev, hash) is written as encoding/json writes
+// it, whatever characters it holds, so the hash covers the same bytes a
+// verifier recomputes.
+func TestEventLinesAreWhatEncodingJSONWrites(t *testing.T) {
+	t.Parallel()
+	strs := []string{"", "plain", "quote\" and \\ backslash", "tab\t nl\n cr\r bs\b ff\f", "ctl \x00\x01\x1f \x7f",
+		"<html> & co", "sep \u2028 \u2029", "bad \xff\xfe utf8", "é 😀", "/solidus/"}
+	for i, s := range strs {
+		e := Event{Seq: int64(i + 1), Time: time.Date(2026, 11, 23, 9, 0, i, 500, time.UTC), Type: s, Actor: s, Sig: s, Prev: s, Hash: s,
+			Payload: json.RawMessage(`{"s":` + strconvQuote(s) + `}`)}
+		got, gerr := EncodeEvent(e)
+		want, werr := referenceEncode(e)
+		if (gerr == nil) != (werr == nil) || !bytes.Equal(got, want) {
+			t.Errorf("field %q:\n EncodeEvent   %q, %v\n encoding/json %q, %v", s, got, gerr, want, werr)
+		}
+	}
+}
+
+func strconvQuote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }
