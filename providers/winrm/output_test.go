@@ -1,12 +1,17 @@
 package winrm
 
 import (
+	"context"
+	"errors"
+	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jitform/jitform/config"
 	"github.com/jitform/jitform/internal/winrmtest"
+	"github.com/jitform/jitform/providers"
 )
 
 // TestErrorsQuoteAtMost500CharactersOfHostOutput: when a host's script
@@ -44,5 +49,49 @@ func TestATargetWithoutTimeoutWaitsTheDefault(t *testing.T) {
 		if p.timeout != tc.want {
 			t.Errorf("timeout %v: the target waits %v, want %v", tc.set, p.timeout, tc.want)
 		}
+	}
+}
+
+// TestATargetConnectsToItsPort: WinRM's default ports (5986 over HTTPS,
+// 5985 over plain HTTP), or the port the target names.
+func TestATargetConnectsToItsPort(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		https bool
+		port  int
+		want  string
+	}{
+		{"https by default", true, 0, "web01.example:5986"},
+		{"http by default", false, 0, "web01.example:5985"},
+		{"a port named", true, 15986, "web01.example:15986"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var mu sync.Mutex
+			var dialed []string
+			dial := func(_, addr string) (net.Conn, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				dialed = append(dialed, addr)
+				return nil, errors.New("not connecting in this test")
+			}
+			c := &config.WinRMTarget{Address: "web01.example", HTTPS: tc.https, InsecurePlaintext: !tc.https, Port: tc.port,
+				Auth: config.WinRMAuthBasic, User: user, Password: config.NewSecret(pass), Timeout: time.Second}
+			tg := &config.Target{Kind: "winrm", Name: "web", Addr: "target.winrm.web", WinRM: c}
+			p, err := open(context.Background(), tg, providers.Options{}, dial)
+			if err != nil {
+				t.Fatal(err)
+			}
+			obs, _ := p.Read(context.Background(), []*config.Group{grp("admins", "S-1-5-32-544")})
+			if obs["group.admins"].Err == nil {
+				t.Fatal("a read through a dialer that refuses succeeded")
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(dialed) == 0 || dialed[0] != tc.want {
+				t.Fatalf("dialed %v, want %s", dialed, tc.want)
+			}
+		})
 	}
 }
