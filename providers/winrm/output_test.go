@@ -95,3 +95,24 @@ func TestATargetConnectsToItsPort(t *testing.T) {
 		})
 	}
 }
+
+// TestAnErrorThatEchoesThePasswordShowsItAsSensitive: whatever a
+// transport puts in its error, the target's password never reaches the
+// plan; the rest of the message does.
+func TestAnErrorThatEchoesThePasswordShowsItAsSensitive(t *testing.T) {
+	t.Parallel()
+	dial := func(_, addr string) (net.Conn, error) {
+		return nil, errors.New("proxy refused " + addr + " for " + user + ":" + pass)
+	}
+	c := &config.WinRMTarget{Address: "web01.example", HTTPS: true, Auth: config.WinRMAuthBasic,
+		User: user, Password: config.NewSecret(pass), Timeout: time.Second}
+	p, err := open(context.Background(), &config.Target{Kind: "winrm", Name: "web", Addr: "target.winrm.web", WinRM: c}, providers.Options{}, dial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs, _ := p.Read(context.Background(), []*config.Group{grp("admins", "S-1-5-32-544")})
+	e := obs["group.admins"].Err
+	if e == nil || strings.Contains(e.Error(), pass) || !strings.Contains(e.Error(), "proxy refused web01.example:5986 for "+user+":(sensitive)") {
+		t.Fatalf("error %v: want the password shown as (sensitive) and the rest kept", e)
+	}
+}
