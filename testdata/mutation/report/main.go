@@ -57,6 +57,7 @@ func (m mutant) key() string { return fmt.Sprintf("%s:%d:%d %s", m.file, m.line,
 
 var (
 	workers      int
+	rejudge      bool
 	rerun        bool
 	rerunTimeout time.Duration
 )
@@ -72,7 +73,8 @@ type row struct {
 func main() {
 	eqFile := flag.String("equivalent", "testdata/mutation/equivalent.txt", "allow-list of equivalent mutants")
 	threshold := flag.Float64("threshold", 90, "minimum efficacy and mutant coverage, in percent")
-	flag.BoolVar(&rerun, "rerun", true, "run the mutants gremlins reports NOT COVERED (see rerunNotCovered)")
+	flag.BoolVar(&rerun, "rerun", true, "run the mutants gremlins reports NOT COVERED or TIMED OUT (see rerunNotCovered)")
+	flag.BoolVar(&rejudge, "rejudge", false, "run the LIVED mutants again too: after adding tests, judge the survivors of an earlier gremlins run without running it all again")
 	flag.IntVar(&workers, "workers", 1, "mutants rerun at once")
 	flag.DurationVar(&rerunTimeout, "timeout", 3*time.Minute, "time limit of one rerun mutant's tests (and build)")
 	flag.Parse()
@@ -177,7 +179,7 @@ func summarise(dir, file string, equivalent map[string]string, used map[string]b
 		var wg sync.WaitGroup
 		sem := make(chan struct{}, max(workers, 1))
 		for i := range all {
-			if all[i].status != "NOT COVERED" && all[i].status != "TIMED OUT" {
+			if all[i].status != "NOT COVERED" && all[i].status != "TIMED OUT" && !(rejudge && all[i].status == "LIVED") {
 				continue
 			}
 			wg.Add(1)
@@ -190,6 +192,8 @@ func summarise(dir, file string, equivalent map[string]string, used map[string]b
 					m.status = st
 				case m.status == "TIMED OUT":
 					m.status = "LIVED"
+				case m.status == "LIVED":
+					// still lives
 				}
 			}(&all[i])
 		}
