@@ -58,6 +58,7 @@ func TestCanonicalFormAgreesWithEncodingJSONAtTheEdges(t *testing.T) {
 		{"a control character escaped", `"\u001f"`},
 		{"a control character raw", "\"a\x1fb\""},
 		{"a space raw", `"a b"`},
+		{"a string opening with a space", `" a"`},
 		{"DEL raw", "\"\x7f\""},
 		{"tab as \\t", `"\t"`},
 		{"tab as \\u0009", `"\u0009"`},
