@@ -43,9 +43,13 @@ func TestPolicyCheck(t *testing.T) {
 	}{
 		{name: "conforms", grant: good},
 		{name: "exactly max_duration", grant: with(func(g *GrantSpec) { g.End = g.Start.Add(4 * time.Hour) })},
+		{name: "no max_duration: any length", policy: func(p *Policy) { p.MaxDuration, p.Windows = 0, nil },
+			grant: with(func(g *GrantSpec) { g.End = g.Start.Add(30 * 24 * time.Hour) })},
 		{name: "longer than max_duration", grant: with(func(g *GrantSpec) { g.End = g.Start.Add(4*time.Hour + time.Minute) }),
 			want: []string{"duration: duration 4h1m exceeds the max_duration 4h of policy.web"}},
 		{name: "ends before it starts", grant: with(func(g *GrantSpec) { g.End = g.Start }),
+			want: []string{"duration: ends before it starts"}},
+		{name: "ends as it starts, on a Sunday: only the duration is at fault", grant: with(func(g *GrantSpec) { g.Start = utc("2026-11-22T10:00:00Z"); g.End = g.Start }),
 			want: []string{"duration: ends before it starts"}},
 		{name: "runs past the window", grant: with(func(g *GrantSpec) { g.Start = utc("2026-11-23T16:00:00Z"); g.End = g.Start.Add(3 * time.Hour) }),
 			want: []string{"start: 2026-11-23T16:00:00Z to 2026-11-23T19:00:00Z is not inside the windows of policy.web"}},

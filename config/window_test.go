@@ -46,6 +46,8 @@ func TestParseWindow(t *testing.T) {
 		{spec: "Mon 10:00-10:00 UTC", err: "start and end are equal"},
 		{spec: "Mon 10:00-24:01 UTC", err: "is not a time of day"},
 		{spec: "Mon 10:60-11:00 UTC", err: "is not a time of day"},
+		{spec: "Mon 07:59-23:59 UTC", days: ".x.....", start: 479, end: 1439},
+		{spec: "Mon 25:00-26:00 UTC", err: "is not a time of day"},
 		{spec: "Mon 9:00-11:00 UTC", err: "is not HH:MM"},
 		{spec: "Mon 09:00 UTC", err: "times must be HH:MM-HH:MM"},
 		{spec: "Mon, 09:00-10:00 UTC", err: "empty day"},

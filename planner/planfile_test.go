@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -129,6 +130,30 @@ func TestCheckFresh(t *testing.T) {
 		{"membership changed", func(s, f *Plan) { f.Observed = map[string]string{"group.a": "other"} }, now, "the membership of group.a changed"},
 		{"group unreadable now", func(s, f *Plan) { f.Observed = map[string]string{} }, now, "group.a can no longer be read"},
 		{"changes differ", func(s, f *Plan) { f.Changes = nil }, now, "no longer needed: add group.a uid=alice"},
+		{"as many changes, but others", func(s, f *Plan) {
+			f.Changes = slices.Clone(f.Changes)
+			f.Changes[0].Member = "uid=bob"
+		}, now, "no longer needed: add group.a uid=alice; now also needed: add group.a uid=bob"},
+		{"changes differ: only gone", func(s, f *Plan) { f.Changes = nil }, now, "the changes differ (no longer needed: add group.a uid=alice)."},
+		{"changes differ: only new", func(s, f *Plan) {
+			f.Changes = append(slices.Clone(f.Changes), Change{Action: "remove", Group: "group.a", Member: "uid=mallory"})
+		}, now, "the changes differ (now also needed: remove group.a uid=mallory)."},
+		{"five changes gone are all named", func(s, f *Plan) {
+			s.Changes = nil
+			for _, m := range []string{"a", "b", "c", "d", "e"} {
+				s.Changes = append(s.Changes, Change{Action: "add", Group: "group.a", Member: "uid=" + m})
+			}
+			f.Changes = nil
+		}, now, "(no longer needed: add group.a uid=a, add group.a uid=b, add group.a uid=c, add group.a uid=d, add group.a uid=e)."},
+		{"six changes gone: five named and a count", func(s, f *Plan) {
+			s.Changes = nil
+			for _, m := range []string{"a", "b", "c", "d", "e", "f"} {
+				s.Changes = append(s.Changes, Change{Action: "add", Group: "group.a", Member: "uid=" + m})
+			}
+			f.Changes = nil
+		}, now, "(no longer needed: add group.a uid=a, add group.a uid=b, add group.a uid=c, add group.a uid=d, add group.a uid=e, and 1 more)."},
+		{"the ledger was empty when planned", func(s, f *Plan) { s.LedgerHead = "" }, now, "the ledger changed (head (empty), now head1)"},
+		{"long digests are cut to 12 characters", func(s, f *Plan) { f.ConfigDigest = "0123456789abcdef" }, now, "the configuration changed (digest cfg1, now 0123456789ab)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -97,6 +97,18 @@ else
   problems+=("release build failed")
 fi
 rm -rf "$rel"
+# Mutation score where access is decided (docs/testing.md). CI runs the
+# grant rules (minutes); MUTATE=pure adds planner and config checks (about
+# half an hour here), MUTATE=0 skips it.
+mutate=${MUTATE:-internal/grants}
+if [ "$mutate" != 0 ] && [ -x scripts/mutate.sh ] && [ "$tests_ok" = 1 ]; then
+  echo "== mutation testing (scripts/mutate.sh $mutate)" >&2
+  # shellcheck disable=SC2086 # MUTATE may name several packages
+  if ! scripts/mutate.sh $mutate; then
+    status=1
+    problems+=("mutation score under the threshold")
+  fi
+fi
 # One closing line for whoever reads the end of the log.
 if [ ${#problems[@]} -gt 0 ]; then
   msg=$(printf '%s, ' "${problems[@]}")
