@@ -244,7 +244,10 @@ func parseLine(raw []byte, wantSeq int64, line int) (Event, *ChainError) {
 	if len(raw) == 0 {
 		return e, &ChainError{Seq: wantSeq, Line: line, Reason: "empty line: every line must be one event"}
 	}
-	if err := json.Unmarshal(raw, &e); err != nil {
+	fast, ok := decodeEventFast(raw)
+	if ok {
+		e = fast
+	} else if err := json.Unmarshal(raw, &e); err != nil {
 		return e, &ChainError{Seq: wantSeq, Line: line, Reason: fmt.Sprintf("not a JSON event: %v", err)}
 	}
 	seq := e.Seq
