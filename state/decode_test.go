@@ -43,3 +43,26 @@ func FuzzDecodeEventFast(f *testing.F) {
 		}
 	})
 }
+
+// FuzzPayloadFields: the compaction's payload reader agrees with
+// encoding/json on every field it reads, and errs exactly when it does.
+func FuzzPayloadFields(f *testing.F) {
+	f.Add([]byte(`{"action":"add","group":"group.g","id":"c1","member":"uid=a"}`))
+	f.Add([]byte(`{"ID":"x","id":"y"}`))
+	f.Add([]byte(`{"id":"c1","status":"done","x":[1,{"a":null}]}`))
+	f.Add([]byte(`{"id":5}`))
+	f.Fuzz(func(t *testing.T, p []byte) {
+		var wc Change
+		werr := json.Unmarshal(p, &wc)
+		c, err := decodeChange(p)
+		if (err == nil) != (werr == nil) || err == nil && (c.ID != wc.ID || c.Group != wc.Group || c.Member != wc.Member || c.Action != wc.Action) {
+			t.Fatalf("decodeChange(%q) = %+v, %v; encoding/json %+v, %v", p, c, err, wc, werr)
+		}
+		var wo ChangeOutcome
+		werr = json.Unmarshal(p, &wo)
+		o, err := decodeOutcome(p)
+		if (err == nil) != (werr == nil) || err == nil && (o.ID != wo.ID || o.Status != wo.Status) {
+			t.Fatalf("decodeOutcome(%q) = %+v, %v; encoding/json %+v, %v", p, o, err, wo, werr)
+		}
+	})
+}

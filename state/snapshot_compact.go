@@ -42,8 +42,8 @@ func CompactForReplay(events []Event) []Event {
 	for i, ev := range events {
 		switch ev.Type {
 		case EventChangeIntent:
-			var c Change
-			if json.Unmarshal(ev.Payload, &c) != nil || c.ID == "" || c.Group == "" || c.Member == "" {
+			c, err := decodeChange(ev.Payload)
+			if err != nil || c.ID == "" || c.Group == "" || c.Member == "" {
 				keep[i] = true
 				continue
 			}
@@ -57,8 +57,8 @@ func CompactForReplay(events []Event) []Event {
 				deciderPair[c.Group] = pair
 			}
 		case EventChangeApplied, EventChangeFailed:
-			var o ChangeOutcome
-			if json.Unmarshal(ev.Payload, &o) != nil {
+			o, err := decodeOutcome(ev.Payload)
+			if err != nil {
 				keep[i] = true
 				continue
 			}
@@ -96,11 +96,12 @@ func CompactForReplay(events []Event) []Event {
 		}
 	}
 	idOf := func(i int) string {
-		var c struct {
-			ID string `json:"id"`
+		if events[i].Type == EventChangeIntent {
+			c, _ := decodeChange(events[i].Payload)
+			return c.ID
 		}
-		_ = json.Unmarshal(events[i].Payload, &c)
-		return c.ID
+		o, _ := decodeOutcome(events[i].Payload)
+		return o.ID
 	}
 	keepIDs := map[string]bool{}
 	marked := map[string]bool{} // pairs a kept change touches
@@ -112,8 +113,7 @@ func CompactForReplay(events []Event) []Event {
 		keepIDs[id] = true
 		for _, j := range members[id] {
 			if events[j].Type == EventChangeIntent {
-				var c Change
-				_ = json.Unmarshal(events[j].Payload, &c)
+				c, _ := decodeChange(events[j].Payload)
 				marked[c.Group+"\x00"+c.Member] = true
 				covered[c.Group] = true
 			}
@@ -157,4 +157,98 @@ func CompactForReplay(events []Event) []Event {
 		}
 	}
 	return out
+}
+
+// changeFields and outcomeFields are the JSON names of Change and
+// ChangeOutcome: what encoding/json would fill.
+var (
+	changeFields  = []string{"id", "plan_id", "action", "group", "target", "member", "name", "reason", "grant", "policy", "ticket"}
+	outcomeFields = []string{"id", "status", "error"}
+)
+
+// payloadFields reads the string fields of a change payload that
+// CompactForReplay needs (id, group, member, action, status) as
+// encoding/json would decode them into Change or ChangeOutcome (fields
+// lists that struct's names), without reflection. ok is false when it
+// cannot be sure to agree (not an object, a key that is not lowercase
+// ASCII, which encoding/json would match case-insensitively, a field that
+// is not a string): the caller then uses encoding/json.
+func payloadFields(p []byte, fields []string) (f [5]string, ok bool) {
+	b, ok := cutPrefix(p, "{")
+	if !ok {
+		return f, false
+	}
+	if len(b) > 0 && b[0] == '}' {
+		return f, len(b) == 1
+	}
+	for {
+		key, rest, ok := canonStringBytes(b)
+		if !ok || len(rest) == 0 || rest[0] != ':' {
+			return f, false
+		}
+		for _, c := range key {
+			if !(c >= 'a' && c <= 'z' || c == '_') {
+				return f, false
+			}
+		}
+		val := rest[1:]
+		known := false
+		for _, name := range fields {
+			if string(key) == name {
+				known = true
+				break
+			}
+		}
+		if known {
+			v, after, ok := canonStringBytes(val)
+			if !ok {
+				return f, false
+			}
+			switch string(key) {
+			case "id":
+				f[0] = string(v)
+			case "group":
+				f[1] = string(v)
+			case "member":
+				f[2] = string(v)
+			case "action":
+				f[3] = string(v)
+			case "status":
+				f[4] = string(v)
+			}
+			b = after
+		} else if b, ok = canonValue(val, 1); !ok {
+			return f, false
+		}
+		switch {
+		case len(b) == 1 && b[0] == '}':
+			return f, true
+		case len(b) > 0 && b[0] == ',':
+			b = b[1:]
+		default:
+			return f, false
+		}
+	}
+}
+
+// decodeChange is json.Unmarshal into Change, for the fields compaction
+// uses.
+func decodeChange(p []byte) (Change, error) {
+	if f, ok := payloadFields(p, changeFields); ok {
+		return Change{ID: f[0], Group: f[1], Member: f[2], Action: f[3]}, nil
+	}
+	var c Change
+	err := json.Unmarshal(p, &c)
+	return c, err
+}
+
+// decodeOutcome is json.Unmarshal into ChangeOutcome, for the fields
+// compaction uses.
+func decodeOutcome(p []byte) (ChangeOutcome, error) {
+	if f, ok := payloadFields(p, outcomeFields); ok {
+		return ChangeOutcome{ID: f[0], Status: f[4]}, nil
+	}
+	var o ChangeOutcome
+	err := json.Unmarshal(p, &o)
+	return o, err
 }
