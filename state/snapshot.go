@@ -246,16 +246,37 @@ func (l *Local) writeSnapshotAt(compact []Event, at Checkpoint, lineStart, offse
 // must be what CompactForReplay derives from the ledger up to that event.
 // It returns whether the snapshot is current enough to keep.
 func (l *Local) checkSnapshot(events []Event) (fresh bool, err error) {
-	hdr, kept, ok := l.readSnapshot()
-	if !ok || hdr.Seq > int64(len(events)) || events[hdr.Seq-1].Hash != hdr.Hash {
+	data, err := os.ReadFile(l.snapshotPath())
+	if err != nil {
 		return false, nil
 	}
-	want := CompactForReplay(events[:hdr.Seq])
-	same := len(want) == len(kept)
-	for i := 0; same && i < len(want); i++ {
-		same = want[i].Hash == kept[i].Hash
+	nl := bytes.IndexByte(data, '\n')
+	if nl < 0 {
+		return false, nil
 	}
-	if !same {
+	var hdr snapshotHeader
+	dec := json.NewDecoder(bytes.NewReader(data[:nl]))
+	dec.DisallowUnknownFields()
+	if dec.Decode(&hdr) != nil || hdr.Format != snapshotFormat || hdr.Seq < 1 ||
+		hdr.Seq > int64(len(events)) || events[hdr.Seq-1].Hash != hdr.Hash {
+		return false, nil // not usable by a plan either: rewritten below
+	}
+	// The events are verified, so comparing their canonical lines with the
+	// snapshot's is comparing the events themselves.
+	want := CompactForReplay(events[:hdr.Seq])
+	rest := data[nl+1:]
+	same := hdr.Events == len(want)
+	buf := make([]byte, 0, 1024)
+	for i := 0; same && i < len(want); i++ {
+		line, err := EncodeEvent(want[i])
+		if err != nil {
+			return false, err
+		}
+		buf = append(append(buf[:0], line...), '\n')
+		same = bytes.HasPrefix(rest, buf)
+		rest = rest[min(len(buf), len(rest)):]
+	}
+	if !same || len(rest) != 0 {
 		return false, &ChainError{Seq: hdr.Seq, Line: int(hdr.Seq), Reason: fmt.Sprintf(
 			"%s, the verified summary of the ledger up to this event that plans read instead of the whole ledger, does not match the ledger: it was edited outside jitform. "+
 				"Delete %s; the next plan rebuilds it from the verified ledger", SnapshotFileName, l.snapshotPath())}
