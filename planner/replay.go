@@ -1,8 +1,10 @@
 package planner
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jitform/jitform/config"
@@ -153,6 +155,10 @@ func Replay(cfg *config.Config, events []state.Event, now time.Time) (*LedgerVie
 			delete(intents, id) // an ID written twice is listed once
 		}
 	}
+	// In the order of the intents they refer to (an ID written twice is
+	// at its last intent), which a ledger compacted by a snapshot
+	// (state.CompactForReplay) preserves.
+	slices.SortStableFunc(v.Uncertain, func(a, b Uncertain) int { return cmp.Compare(a.Seq, b.Seq) })
 
 	grants, gw := ledgerGrants(cfg, events, now)
 	warns = append(warns, gw...)

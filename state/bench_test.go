@@ -66,3 +66,38 @@ func BenchmarkAppend(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLedgerRead: a ledger of n events of history (members added and
+// removed, each change with its outcome), read as `ledger verify` reads it
+// (full: every event decoded, checked canonical and hashed) and as plan
+// and apply read it (plan: the snapshot and the events after it, here
+// none; the snapshot is written by the first read, untimed).
+func BenchmarkLedgerRead(b *testing.B) {
+	for _, n := range []int{10_000, 100_000, 1_000_000} {
+		l, err := NewLocal(b.TempDir())
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := 0; i < n; i += 100_000 {
+			churn(b, l, i/4, min(100_000, n-i)/4)
+		}
+		if _, _, err := l.PlanEvents(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("events=%d/plan", n), func(b *testing.B) {
+			for range b.N {
+				if _, _, err := l.PlanEvents(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("events=%d/full", n), func(b *testing.B) {
+			for range b.N {
+				events, err := l.Events(context.Background())
+				if err != nil || len(events) != n {
+					b.Fatalf("%d events, %v", len(events), err)
+				}
+			}
+		})
+	}
+}

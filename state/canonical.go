@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"strconv"
 	"unicode/utf8"
 )
@@ -36,10 +37,10 @@ func canonValue(b []byte, depth int) ([]byte, bool) {
 		if len(b) > 0 && b[0] == '}' {
 			return b[1:], true
 		}
-		var prev string
+		var prev []byte
 		for first := true; ; first = false {
-			key, rest, ok := canonString(b)
-			if !ok || (!first && key <= prev) || len(rest) == 0 || rest[0] != ':' {
+			key, rest, ok := canonStringBytes(b)
+			if !ok || (!first && bytes.Compare(key, prev) <= 0) || len(rest) == 0 || rest[0] != ':' {
 				return nil, false
 			}
 			prev = key
@@ -94,18 +95,34 @@ func canonValue(b []byte, depth int) ([]byte, bool) {
 
 // canonString checks one string in canonical form and returns its value.
 func canonString(b []byte) (string, []byte, bool) {
+	v, rest, ok := canonStringBytes(b)
+	return string(v), rest, ok
+}
+
+// canonStringBytes is canonString returning the value as bytes; a value
+// without escapes or non-ASCII characters is a slice of b (no copy).
+func canonStringBytes(b []byte) ([]byte, []byte, bool) {
 	if len(b) == 0 || b[0] != '"' {
-		return "", nil, false
+		return nil, nil, false
+	}
+	for j := 1; j < len(b); j++ {
+		c := b[j]
+		if c == '"' {
+			return b[1:j], b[j+1:], true
+		}
+		if c < 0x20 || c == '\\' || c >= utf8.RuneSelf {
+			break
+		}
 	}
 	var val []byte
 	for i := 1; i < len(b); {
 		c := b[i]
 		switch {
 		case c == '"':
-			return string(val), b[i+1:], true
+			return val, b[i+1:], true
 		case c == '\\':
 			if i+1 >= len(b) {
-				return "", nil, false
+				return nil, nil, false
 			}
 			switch e := b[i+1]; e {
 			case '"', '\\':
@@ -128,7 +145,7 @@ func canonString(b []byte) (string, []byte, bool) {
 				i += 2
 			case 'u':
 				if i+6 > len(b) {
-					return "", nil, false
+					return nil, nil, false
 				}
 				h := string(b[i+2 : i+6])
 				switch {
@@ -139,18 +156,18 @@ func canonString(b []byte) (string, []byte, bool) {
 				case h[0] == '0' && h[1] == '0' && (h[2] == '0' || h[2] == '1') && isLowerHex(h[3]):
 					n, _ := strconv.ParseUint(h, 16, 8)
 					if n == '\b' || n == '\f' || n == '\n' || n == '\r' || n == '\t' {
-						return "", nil, false // written as \b, \f, \n, \r, \t
+						return nil, nil, false // written as \b, \f, \n, \r, \t
 					}
 					val = append(val, byte(n))
 				default:
-					return "", nil, false
+					return nil, nil, false
 				}
 				i += 6
 			default:
-				return "", nil, false
+				return nil, nil, false
 			}
 		case c < 0x20:
-			return "", nil, false
+			return nil, nil, false
 		case c < utf8.RuneSelf:
 			i++
 			j := i
@@ -162,13 +179,13 @@ func canonString(b []byte) (string, []byte, bool) {
 		default:
 			r, size := utf8.DecodeRune(b[i:])
 			if r == utf8.RuneError && size == 1 || r == '\u2028' || r == '\u2029' {
-				return "", nil, false
+				return nil, nil, false
 			}
 			val = append(val, b[i:i+size]...)
 			i += size
 		}
 	}
-	return "", nil, false
+	return nil, nil, false
 }
 
 func isLowerHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' }

@@ -126,41 +126,9 @@ type headRecord struct {
 // a newline is reported as an interrupted write, not silently dropped.
 func parseLedger(data []byte, head *headRecord) ([]Event, error) {
 	lines, tornAt := splitLines(data)
-	// Each line is decoded and hash-checked on its own, in parallel for
-	// long ledgers (nearly all of a read's cost); the links between lines
-	// are then checked in order, so the first bad event is the one named.
-	type result struct {
-		e      Event
-		err    *ChainError
-		hashOK bool
-	}
-	res := make([]result, len(lines))
-	check := func(i int) {
-		e, cerr := parseLine(lines[i], int64(i)+1, i+1)
-		if cerr != nil {
-			res[i].err = cerr
-			return
-		}
-		res[i] = result{e: e, hashOK: storedHashOK(e, lines[i])}
-	}
-	forEach(len(lines), check)
-
-	events := make([]Event, 0, len(lines))
-	prev := ""
-	for i := range res {
-		r := &res[i]
-		if r.err != nil {
-			return events, r.err
-		}
-		want := int64(i) + 1
-		if r.e.Seq != want || r.e.Prev != prev {
-			return events, checkLink(r.e, want, prev, i+1)
-		}
-		if !r.hashOK {
-			return events, &ChainError{Seq: r.e.Seq, Line: i + 1, Reason: "hash does not match the event's content: the event was edited"}
-		}
-		events = append(events, r.e)
-		prev = r.e.Hash
+	events, err := parseLines(lines, 0, "")
+	if err != nil {
+		return events, err
 	}
 	if tornAt >= 0 {
 		n := len(lines) + 1
@@ -180,6 +148,47 @@ func parseLedger(data []byte, head *headRecord) ([]Event, error) {
 		if err := checkHead(events, *head, len(lines)); err != nil {
 			return events, err
 		}
+	}
+	return events, nil
+}
+
+// parseLines decodes and verifies ledger lines that follow event base
+// (whose hash is prev): canonical form, hashes and links.
+func parseLines(lines [][]byte, base int64, prev string) ([]Event, *ChainError) {
+	// Each line is decoded and hash-checked on its own, in parallel for
+	// long ledgers (nearly all of a read's cost); the links between lines
+	// are then checked in order, so the first bad event is the one named.
+	type result struct {
+		e      Event
+		err    *ChainError
+		hashOK bool
+	}
+	res := make([]result, len(lines))
+	check := func(i int) {
+		e, cerr := parseLine(lines[i], base+int64(i)+1, int(base)+i+1)
+		if cerr != nil {
+			res[i].err = cerr
+			return
+		}
+		res[i] = result{e: e, hashOK: storedHashOK(e, lines[i])}
+	}
+	forEach(len(lines), check)
+
+	events := make([]Event, 0, len(lines))
+	for i := range res {
+		r := &res[i]
+		if r.err != nil {
+			return events, r.err
+		}
+		want := base + int64(i) + 1
+		if r.e.Seq != want || r.e.Prev != prev {
+			return events, checkLink(r.e, want, prev, int(want))
+		}
+		if !r.hashOK {
+			return events, &ChainError{Seq: r.e.Seq, Line: int(want), Reason: "hash does not match the event's content: the event was edited"}
+		}
+		events = append(events, r.e)
+		prev = r.e.Hash
 	}
 	return events, nil
 }
@@ -244,7 +253,10 @@ func parseLine(raw []byte, wantSeq int64, line int) (Event, *ChainError) {
 	if len(raw) == 0 {
 		return e, &ChainError{Seq: wantSeq, Line: line, Reason: "empty line: every line must be one event"}
 	}
-	if err := json.Unmarshal(raw, &e); err != nil {
+	fast, ok := decodeEventFast(raw)
+	if ok {
+		e = fast
+	} else if err := json.Unmarshal(raw, &e); err != nil {
 		return e, &ChainError{Seq: wantSeq, Line: line, Reason: fmt.Sprintf("not a JSON event: %v", err)}
 	}
 	seq := e.Seq

@@ -110,6 +110,15 @@ func (l *Local) Events(ctx context.Context) ([]Event, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A full read proves the snapshot plans read (snapshot.go), and
+	// renews it when it is missing or far behind.
+	fresh, err := l.checkSnapshot(events)
+	if err != nil {
+		return nil, err
+	}
+	if !fresh {
+		l.writeSnapshot(CompactForReplay(events), data)
+	}
 	return events, nil
 }
 
@@ -452,7 +461,7 @@ func (e *UnsafeStateError) Error() string {
 
 // stateFiles are the files whose mode is checked; any other entry of the
 // state directory is only checked for being a symbolic link.
-var stateFiles = []string{LedgerFileName, HeadFileName, LockFileName}
+var stateFiles = []string{LedgerFileName, HeadFileName, LockFileName, SnapshotFileName}
 
 // checkSafe refuses state that someone other than its owner could change
 // or redirect: a .jitform that is a symbolic link, is not a directory or
@@ -550,6 +559,8 @@ func (l *Local) removeStaleTemps() {
 	if err != nil {
 		return
 	}
+	snaps, _ := filepath.Glob(filepath.Join(l.dir, "."+SnapshotFileName+".tmp*"))
+	names = append(names, snaps...)
 	for _, n := range names {
 		if fi, err := os.Lstat(n); err == nil && fi.Mode().IsRegular() {
 			_ = os.Remove(n)

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/go-ldap/ldap/v3"
@@ -25,12 +26,101 @@ import (
 
 // Canonical parses s as an RFC 4514 DN and returns its canonical string.
 // The empty DN is an error: every DN we compare names an entry.
+//
+// A plan canonicalises the same DNs many times (every member of every
+// group read, every principal resolved), so results are cached per string,
+// and a DN made only of plain ASCII (letters, digits, '.', '_', '-') is
+// canonicalised without the general parser.
 func Canonical(s string) (string, error) {
-	rdns, err := parse(s)
-	if err != nil {
-		return "", err
+	if c, ok := plainCanonical(s); ok {
+		return c, nil
 	}
-	return strings.Join(rdns, ","), nil
+	cache.mu.RLock()
+	r, ok := cache.m[s]
+	cache.mu.RUnlock()
+	if ok {
+		return r.dn, r.err
+	}
+	rdns, err := parse(s)
+	if err == nil {
+		r = cached{dn: strings.Join(rdns, ",")}
+	} else {
+		r = cached{err: err}
+	}
+	cache.mu.Lock()
+	if len(cache.m) >= cacheMax {
+		clear(cache.m) // a long-running `jitform run` must not grow without bound
+	}
+	cache.m[s] = r
+	cache.mu.Unlock()
+	return r.dn, r.err
+}
+
+type cached struct {
+	dn  string
+	err error
+}
+
+// cacheMax bounds the cache (about 100 bytes per entry).
+const cacheMax = 1 << 18
+
+var cache = struct {
+	mu sync.RWMutex
+	m  map[string]cached
+}{m: map[string]cached{}}
+
+// plainCanonical canonicalises the common DN whose RDNs are each one
+// type=value, the type a descriptor ([A-Za-z][A-Za-z0-9-]*) and the value
+// non-empty plain ASCII ([A-Za-z0-9._-]): its canonical form is the DN
+// lowercased (nothing to normalise, fold, collapse, sort or escape). ok is
+// false for anything else, which takes the general parser.
+func plainCanonical(s string) (string, bool) {
+	const (
+		typeStart = iota
+		typeRest
+		valueStart
+		valueRest
+	)
+	st := typeStart
+	upper := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		letter := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+		if c >= 'A' && c <= 'Z' {
+			upper = true
+		}
+		digit := c >= '0' && c <= '9'
+		switch st {
+		case typeStart:
+			if !letter {
+				return "", false
+			}
+			st = typeRest
+		case typeRest:
+			switch {
+			case c == '=':
+				st = valueStart
+			case !letter && !digit && c != '-':
+				return "", false
+			}
+		case valueStart, valueRest:
+			switch {
+			case c == ',' && st == valueRest:
+				st = typeStart
+			case letter || digit || c == '.' || c == '_' || c == '-':
+				st = valueRest
+			default:
+				return "", false
+			}
+		}
+	}
+	if st != valueRest {
+		return "", false
+	}
+	if upper {
+		return strings.ToLower(s), true
+	}
+	return s, true
 }
 
 // Equal reports whether a and b are the same DN. A DN that does not parse
@@ -46,7 +136,7 @@ func Equal(a, b string) bool {
 
 // IsDN reports whether s parses as a non-empty DN.
 func IsDN(s string) bool {
-	_, err := parse(s)
+	_, err := Canonical(s)
 	return err == nil
 }
 

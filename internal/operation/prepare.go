@@ -157,7 +157,9 @@ func (e *LedgerError) Unwrap() error { return e.Err }
 type Session struct {
 	Config *config.Config
 	Input  planner.Input
-	// Events is the verified ledger the input was replayed from.
+	// Events is what the input was replayed from: the verified ledger, or
+	// the part of it the replay needs (state.CompactForReplay) when the
+	// backend keeps a snapshot.
 	Events []state.Event
 	// ConfigWarnings are non-fatal diagnostics from loading (for stderr).
 	ConfigWarnings hcl.Diagnostics
@@ -199,6 +201,17 @@ func ReadLedger(ctx context.Context, b state.Backend) ([]state.Event, error) {
 	return events, nil
 }
 
+// readLedgerForPlan returns what the planner replays (the verified ledger,
+// compacted by the backend's snapshot when it keeps one: see
+// state.PlanReader) and the ledger's head. A broken chain is a *LedgerError.
+func readLedgerForPlan(ctx context.Context, b state.Backend) ([]state.Event, string, error) {
+	events, head, err := state.ReadForPlan(ctx, b)
+	if err != nil {
+		return nil, "", &LedgerError{Err: err}
+	}
+	return events, head, nil
+}
+
 // Prepare loads the configuration (errors stop everything before any I/O),
 // verifies and replays the ledger, then opens the selected targets in
 // parallel, resolves the principals each must know and reads its groups.
@@ -221,7 +234,7 @@ func prepare(ctx context.Context, opts Options, cfg *config.Config, warns hcl.Di
 	if err != nil {
 		return nil, err
 	}
-	events, err := ReadLedger(ctx, opts.Backend)
+	events, head, err := readLedgerForPlan(ctx, opts.Backend)
 	if err != nil {
 		return nil, err
 	}
@@ -271,7 +284,7 @@ func prepare(ctx context.Context, opts Options, cfg *config.Config, warns hcl.Di
 			Resolved:    map[string]map[string]providers.Resolution{},
 			InGroup:     map[string]map[string]map[string]bool{},
 			Ledger:      view,
-			LedgerHead:  state.Head(events),
+			LedgerHead:  head,
 		},
 	}
 	if err := s.gather(ctx); err != nil {
