@@ -16,6 +16,9 @@ out=$(JITFORM_BENCH=1 go test -count=1 -timeout "${TIMEOUT:-90m}" ./providers/wi
 printf '%s\n' "$out" | awk '
   function v(k,   i, a) { for (i = 2; i <= NF; i++) { split($i, a, "="); if (a[1] == k) return a[2] } }
   BEGIN { print "| replicas | hosts | cycle wall time | hosts per replica |"; print "| --- | --- | --- | --- |" }
-  /^BENCH-REPLICAS/ { printf "| %s | %s | %.1f s | %s |\n", v("replicas"), v("hosts"), v("wall"), v("per_replica") }
+  /^BENCH-REPLICAS/ { printf "| %s | %s | %.1f s | %s |\n", v("replicas"), v("hosts"), v("wall"), v("per_replica")
+                      floor = floor sprintf("%s%d replica(s) %.1f s", floor == "" ? "" : ", ", v("replicas"), v("requests_per_host") * 0.05 * ((w = v("hosts") / (50 * v("replicas"))) > 1 ? w : 1))
+                      rph = rph sprintf("%s%s", rph == "" ? "" : "/", v("requests_per_host")) }
   /^BENCH-TAKEOVER/ { t = sprintf("takeover (2 replicas, %s hosts, one killed holding %s): survivor claimed every target after %.2f s; new grant applied on all the dead replica'"'"'s hosts after %.2f s (on all hosts after %.2f s)", v("hosts"), v("dead_hosts"), v("claimed_all"), v("dead_hosts_granted"), v("all_hosts_granted")) }
-  END { if (t != "") { print ""; print t } }'
+  END { print ""; print "WinRM requests per host: " rph "; latency floor (requests x 50 ms x hosts / (50 parallel x replicas)): " floor
+        if (t != "") { print ""; print t } }'

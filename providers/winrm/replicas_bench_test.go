@@ -74,7 +74,13 @@ func TestBenchReplicas(t *testing.T) {
 		f.startAll(t)
 		wall := f.waitConverged(t, benchAlice, f.names, 30*time.Minute)
 		per := f.checkLedger(t, benchAlice)
-		fmt.Printf("BENCH-REPLICAS replicas=%d hosts=%d wall=%.2f per_replica=%s\n", r, n, wall.Seconds(), joinInts(per))
+		var reqs int
+		for _, nm := range f.names {
+			rq, _ := f.s.Host(nm).Stats()
+			reqs += rq
+		}
+		fmt.Printf("BENCH-REPLICAS replicas=%d hosts=%d wall=%.2f per_replica=%s requests_per_host=%.1f\n",
+			r, n, wall.Seconds(), joinInts(per), float64(reqs)/float64(n))
 		f.stopAll()
 	}
 	if os.Getenv("JITFORM_BENCH_TAKEOVER") == "0" {
