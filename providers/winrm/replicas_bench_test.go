@@ -16,8 +16,8 @@ import (
 
 	"github.com/jitform/jitform/config"
 	"github.com/jitform/jitform/internal/operation"
-	"github.com/jitform/jitform/internal/pgtest"
-	"github.com/jitform/jitform/internal/winrmtest"
+	"github.com/jitform/jitform/internal/testbed/pgtest"
+	"github.com/jitform/jitform/internal/testbed/winrmtest"
 	"github.com/jitform/jitform/providers"
 	"github.com/jitform/jitform/state"
 )
