@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `jitform run` replicas on one PostgreSQL state over simulated Windows hosts
-# (internal/winrmtest: real WS-Management over HTTPS, 50 ms added per
-# request; internal/pgtest: a throwaway PostgreSQL cluster). For 1, 2 and 3
+# (internal/testbed/winrmtest: real WS-Management over HTTPS, 50 ms added per
+# request; internal/testbed/pgtest: a throwaway PostgreSQL cluster). For 1, 2 and 3
 # replicas (parallelism 50 each): the wall time from their start until every
 # host has the granted member, and how many hosts each replica changed (from
 # the ledger; the test fails on an uneven split or a host changed twice).

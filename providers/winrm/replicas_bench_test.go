@@ -25,7 +25,7 @@ import (
 // The replica benchmark (scripts/bench-replicas.sh). It runs only when
 // asked: JITFORM_BENCH=1 go test ./providers/winrm -run TestBenchReplicas.
 //
-// One real PostgreSQL (internal/pgtest) and one WS-Management fake per
+// One real PostgreSQL (internal/testbed/pgtest) and one WS-Management fake per
 // scenario, every host 50 ms slower per request; a policy repository with
 // a winrm target of JITFORM_BENCH_HOSTS hosts (default 1,000), one local
 // group per host and a grant active now, so every host needs one add; R
