@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every jitform test against real servers. Installs what the tests need
-# on a machine that lacks it (Debian: slapd, ldap-utils, Samba AD DC, ssh-keygen),
+# on a machine that lacks it (Debian: slapd, ldap-utils, Samba AD DC, ssh-keygen, PostgreSQL, Chromium),
 # so a brand-new machine passes too. Usage: scripts/test.sh [go test flags...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
