@@ -9,7 +9,9 @@ need=()
 command -v slapd >/dev/null 2>&1 || [ -x /usr/sbin/slapd ] || need+=(slapd ldap-utils)
 command -v samba >/dev/null 2>&1 || [ -x /usr/sbin/samba ] || need+=(samba samba-ad-dc samba-ad-provision python3-samba winbind ldb-tools smbclient)
 command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
-command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# Chromium with its recommended packages: fonts, so report pages render text.
+browser=()
+command -v chromium >/dev/null 2>&1 || browser=(chromium)
 { command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1; } || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   echo "scripts/test.sh: installing ${need[*]}" >&2
@@ -17,6 +19,13 @@ if [ ${#need[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+if [ ${#browser[@]} -gt 0 ]; then
+  echo "scripts/test.sh: installing ${browser[*]}" >&2
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  [ ${#need[@]} -gt 0 ] || $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${browser[@]}" >/dev/null
 fi
 # Distribution packages may start system daemons; tests start their own.
 for svc in slapd samba-ad-dc smbd nmbd winbind postgresql; do
