@@ -410,6 +410,12 @@ func (p *Postgres) Migrate(ctx context.Context) (from, to int, err error) {
 // snapshot must match it (see checkSnapshots), which records a new one when
 // it is snapshotRefresh or more events behind.
 func (p *Postgres) Events(ctx context.Context) ([]Event, error) {
+	// The ledger's edit count before its rows are read: a snapshot of
+	// them is usable only until a row is updated or deleted.
+	var state string
+	if pool, err := p.ensureReady(ctx); err == nil {
+		state, _ = p.ledgerState(ctx, pool)
+	}
 	data, err := p.Lines(ctx)
 	if err != nil {
 		return nil, err
@@ -419,7 +425,7 @@ func (p *Postgres) Events(ctx context.Context) ([]Event, error) {
 		return events, err
 	}
 	// A verified read proves the plan snapshot, or records one.
-	if err := p.checkSnapshots(ctx, events, data); err != nil {
+	if err := p.checkSnapshots(ctx, events, data, state); err != nil {
 		return events, err
 	}
 	return events, nil
