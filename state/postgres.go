@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -70,6 +71,9 @@ type Postgres struct {
 	// are not changes made by someone else.
 	watching bool
 	ownSeqs  map[int64]bool
+
+	// fullReads counts the whole-ledger reads (Lines), for tests.
+	fullReads atomic.Int64
 
 	// beforeCommit, set only by tests, runs inside an append transaction
 	// after its rows are inserted and before COMMIT, with that session's pid.
@@ -402,14 +406,26 @@ func (p *Postgres) Migrate(ctx context.Context) (from, to int, err error) {
 
 // Events reads and verifies the whole ledger, exactly as the local backend
 // verifies ledger.jsonl: every row's line must be the canonical encoding
-// of its event, the chain unbroken from seq 1.
+// of its event, the chain unbroken from seq 1; and the latest plan
+// snapshot must match it (see checkSnapshots), which records a new one when
+// it is snapshotRefresh or more events behind.
 func (p *Postgres) Events(ctx context.Context) ([]Event, error) {
+	// The ledger's edit count before its rows are read: a snapshot of
+	// them is usable only until a row is updated or deleted.
+	var state string
+	if pool, err := p.ensureReady(ctx); err == nil {
+		state, _ = p.ledgerState(ctx, pool)
+	}
 	data, err := p.Lines(ctx)
 	if err != nil {
 		return nil, err
 	}
 	events, err := parseLedger(data, nil)
 	if err != nil {
+		return events, err
+	}
+	// A verified read proves the plan snapshot, or records one.
+	if err := p.checkSnapshots(ctx, events, data, state); err != nil {
 		return events, err
 	}
 	return events, nil
@@ -422,6 +438,7 @@ func (p *Postgres) Lines(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	p.fullReads.Add(1)
 	rows, err := pool.Query(ctx, "SELECT seq, line FROM "+p.ident("ledger")+" ORDER BY seq")
 	if err != nil {
 		return nil, p.redact(fmt.Errorf("read the PostgreSQL ledger: %w", err))

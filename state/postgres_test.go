@@ -172,6 +172,7 @@ GRANT SELECT, INSERT ON jitform.ledger TO jitform_runner;
 GRANT SELECT ON jitform.schema_version TO jitform_runner;
 GRANT SELECT, INSERT, UPDATE, DELETE ON jitform.locks TO jitform_runner;
 GRANT SELECT, INSERT, DELETE ON jitform.credentials TO jitform_runner;
+GRANT SELECT, INSERT ON jitform.snapshots TO jitform_runner;
 `
 
 // TestPostgresRunnerRoleCannotEditOrCutTheLedger proves the documented
