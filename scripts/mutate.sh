@@ -92,6 +92,14 @@ for p in "${pkgs[@]}"; do
       excludes+=(--exclude-files "^${base//./\\.}\$")
     fi
   done
+  # Subpackages (internal/grants/sktest: a test helper) are not the
+  # package's rules.
+  for d in "$p"/*/; do
+    [ -d "$d" ] || continue
+    d=$(basename "$d")
+    [ "$d" = testdata ] && continue
+    excludes+=(--exclude-files "(^|/)$d/")
+  done
   json="$out/$(echo "$p" | tr / _).json"
   t0=$SECONDS
   echo "== gremlins $p (workers $workers, timeout coefficient $coefficient)" >&2

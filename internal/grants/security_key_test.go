@@ -1,6 +1,7 @@
 package grants
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -90,5 +91,37 @@ func TestCheckSignedSecurityKey(t *testing.T) {
 	}
 	if rec, _ := b.Record(gA); rec.Status != StatusPending || len(rec.Decisions) != 0 {
 		t.Fatalf("CheckSigned changed the Book: %+v", rec)
+	}
+}
+
+// A request is judged once signed like an approval: under a policy that
+// requires a security key with user verification, a request signed with an
+// ordinary key or with presence alone is refused before it is written.
+func TestCheckSignedSecurityKeyOnRequests(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	b := w.replay(at(0))
+	tests := []struct{ actor, rule string }{
+		{"vic", ""},
+		{"sam", RuleSKVerification},
+		{"alice", RuleSecurityKey},
+	}
+	for _, tc := range tests {
+		ev := w.requestEvent(gC, "fido_uv", tc.actor, tc.actor, at(0), nil, time.Hour, false)
+		if got := ruleOf(b.CheckSigned(ev)); got != tc.rule {
+			t.Errorf("request signed by %s: rule %q, want %q", tc.actor, got, tc.rule)
+		}
+	}
+}
+
+// A refusal names the key type it saw, and "unknown" when it saw none.
+func TestSecurityKeyRefusalNamesTheKeyType(t *testing.T) {
+	t.Parallel()
+	pol := &config.Policy{Addr: "policy.p", RequireSecurityKey: config.SecurityKeyPresence}
+	for kt, want := range map[string]string{"": "signed with a unknown key", "ssh-ed25519": "signed with a ssh-ed25519 key"} {
+		r := SecurityKeyRule(pol, state.SignatureInfo{KeyType: kt}, true)
+		if r == nil || !strings.Contains(r.Reason, want) {
+			t.Errorf("key type %q: refusal %+v, want its reason to say %q", kt, r, want)
+		}
 	}
 }
