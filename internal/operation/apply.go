@@ -125,7 +125,7 @@ func (r *Result) Failed() bool {
 // failing target never stops the others.
 func Apply(ctx context.Context, opts Options, saved *planner.Plan, confirm ConfirmFunc) (*Result, error) {
 	opts.At = time.Time{} // apply is always for now
-	cfg, warns, err := LoadConfig(opts.Dir, opts.now())
+	cfg, warns, err := LoadConfigContext(ctx, opts.Dir, opts.now())
 	if err != nil {
 		return nil, err
 	}

@@ -185,7 +185,13 @@ func (s *Session) Close() error {
 // LoadConfig loads the repository at dir for plan time at. Errors are a
 // *ConfigError; warnings are returned with a non-nil config.
 func LoadConfig(dir string, at time.Time) (*config.Config, hcl.Diagnostics, error) {
-	cfg, diags := config.Load(dir, config.LoadOptions{PlanTime: at})
+	return LoadConfigContext(context.Background(), dir, at)
+}
+
+// LoadConfigContext is LoadConfig that stops between files and blocks when
+// ctx ends (SIGINT, SIGTERM): a huge repository never holds a signal up.
+func LoadConfigContext(ctx context.Context, dir string, at time.Time) (*config.Config, hcl.Diagnostics, error) {
+	cfg, diags := config.Load(dir, config.LoadOptions{PlanTime: at, Context: ctx})
 	if diags.HasErrors() {
 		return cfg, diags, &ConfigError{Config: cfg, Diags: diags}
 	}
@@ -216,7 +222,7 @@ func readLedgerForPlan(ctx context.Context, b state.Backend) ([]state.Event, str
 // verifies and replays the ledger, then opens the selected targets in
 // parallel, resolves the principals each must know and reads its groups.
 func Prepare(ctx context.Context, opts Options) (*Session, error) {
-	cfg, warns, err := LoadConfig(opts.Dir, opts.at())
+	cfg, warns, err := LoadConfigContext(ctx, opts.Dir, opts.at())
 	if err != nil {
 		return nil, err
 	}
@@ -686,7 +692,7 @@ func filterPlan(p *planner.Plan, keep map[string]bool) {
 // Plan loads, gathers and computes a plan for opts. It takes the state lock
 // while reading, so it never observes an apply half-way.
 func Plan(ctx context.Context, opts Options) (*planner.Plan, *Session, error) {
-	cfg, warns, err := LoadConfig(opts.Dir, opts.at())
+	cfg, warns, err := LoadConfigContext(ctx, opts.Dir, opts.at())
 	if err != nil {
 		return nil, nil, err
 	}
