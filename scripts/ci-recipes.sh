@@ -256,6 +256,8 @@ GRANT USAGE ON SCHEMA $SCHEMA TO jitform_runner;
 GRANT SELECT, INSERT ON $SCHEMA.ledger TO jitform_runner;
 GRANT SELECT ON $SCHEMA.schema_version TO jitform_runner;
 GRANT SELECT, INSERT, UPDATE, DELETE ON $SCHEMA.locks TO jitform_runner;
+GRANT SELECT, INSERT, DELETE ON $SCHEMA.credentials TO jitform_runner;
+GRANT SELECT, INSERT ON $SCHEMA.snapshots TO jitform_runner;
 SQL
     export JITFORM_STATE_URL=$JITFORM_CI_TEST_RUNNER_URL
   fi
@@ -294,9 +296,9 @@ EOF
   # their first `plan` and their first `apply` wait (up to 5 s each) for
   # the other runner's, so they really plan and apply at the same moment unless something serialises
   # them (PostgreSQL target locks; the local recipe's lock branch, behind
-  # which the second runner is still waiting). In the local recipe runner A
-  # also meets a pull request merged while it applies: its push is
-  # rejected, rebased and retried.
+  # which the second runner is still waiting). In the local recipe the runner
+  # that applies also meets a pull request merged while it applies: its push
+  # is rejected, rebased and retried.
   rm -f "$W"/barrier.* "$W"/applying.* "$W/merged"
   cat >"$W/jitform-runner" <<EOF
 #!/bin/bash
@@ -311,7 +313,9 @@ case " \$* " in
     touch "$W/applying.\$RUNNER"
     for i in \$(seq 50); do ls "$W"/applying.* 2>/dev/null | grep -qv "applying.\$RUNNER\\\$" && break; sleep 0.1; done
   fi
-  if [ "\$RUNNER" = A ] && [ "$variant" = local ] && [ ! -e "$W/merged" ]; then
+  # Whichever runner applies first (the other then finds nothing to do and
+  # never calls apply) meets a pull request merged while it applies.
+  if [ "$variant" = local ] && [ ! -e "$W/merged" ]; then
     touch "$W/merged"
     { rm -rf "$W/mid" && git clone -q "$W/remote.git" "$W/mid" && echo "merged while applying" >"$W/mid/NOTES.md" &&
       git -C "$W/mid" add -A && git -C "$W/mid" commit -q -m "merged while applying" && git -C "$W/mid" push -q origin main; } >&2
@@ -343,7 +347,7 @@ EOF
     echo "   runner $r: $(grep -h -o 'Apply complete![^.]*\|no changes\|the plan went stale\|took the lock[^(]*' "$W/$r.log" | paste -sd';' -)" >&2
   done
   if [ "$variant" = local ]; then
-    grep -q "rebasing on" "$W/A.log" || fail "(c) runner A's push was not rebased after the merge"
+    cat "$W/A.log" "$W/B.log" | grep -q "rebasing on" || fail "(c) the applying runner's push was not rebased after the merge"
     local c="$W/final-$RANDOM"
     git clone -q "$W/remote.git" "$c"
     [ -e "$c/NOTES.md" ] || fail "the pull request merged during the apply was lost"

@@ -68,10 +68,13 @@ func (p *Postgres) PlanEvents(ctx context.Context) ([]Event, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	if events, head, ok, err := p.planFromSnapshot(ctx, pool); err != nil {
-		return nil, "", err
-	} else if ok {
+	// Snapshots only save work: any failure to use them (a runner role
+	// granted before schema version 4 may not read the table) falls back to
+	// the full read, which reports a server it cannot reach on its own.
+	if events, head, ok, err := p.planFromSnapshot(ctx, pool); err == nil && ok {
 		return events, head, nil
+	} else if cerr := ctx.Err(); cerr != nil {
+		return nil, "", cerr
 	}
 	events, err := p.Events(ctx)
 	if err != nil {

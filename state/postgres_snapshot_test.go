@@ -340,3 +340,31 @@ func BenchmarkPostgresPlanRead(b *testing.B) {
 		})
 	}
 }
+
+// A runner role granted before schema version 4 (no access to the
+// snapshots table) still plans: snapshots only save work, and without
+// them the plan reads and verifies the whole ledger.
+func TestPostgresRunnerWithoutSnapshotAccessPlansByTheFullRead(t *testing.T) {
+	c := pgtest.Start(t)
+	ctx := pgCtx(t)
+	p, _ := pgState(t, c)
+	db := p.poolCfg.ConnConfig.Database
+	c.Exec(t, db, strings.Replace(runnerGrants, "GRANT SELECT, INSERT ON jitform.snapshots TO jitform_runner;", "", 1))
+	runner, err := NewPostgres(PostgresConfig{URL: c.URL("jitform_runner", "runner-Pw-7731", db)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer runner.Close()
+	pgChurn(t, runner, 0, 10)
+	got, head, err := runner.PlanEvents(ctx)
+	if err != nil {
+		t.Fatalf("runner plan without snapshot access: %v", err)
+	}
+	all, err := p.Events(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if head != Head(all) || len(got) != len(CompactForReplay(all)) {
+		t.Fatalf("runner plan read %d events (head %s), want the compaction of the full ledger (%d, head %s)", len(got), head, len(CompactForReplay(all)), Head(all))
+	}
+}
