@@ -127,21 +127,12 @@ func (t *target) SetAccounts(ctx context.Context, changes []providers.AccountCha
 		t.dir = fresh
 		return outs, nil
 	}
-	data, err := d.marshal()
-	if err == nil {
-		t.progress("%s: writing %s", t.addr, t.path)
-		var renamed bool
-		renamed, err = writeAtomic(t.path, data)
-		if renamed {
-			t.dir = d
-			if err != nil {
-				markAccountsDone(outs, providers.Unknown, err)
-			}
-			return outs, nil
-		}
+	switch st, err := t.commit(d, fresh); st {
+	case providers.Unknown:
+		markAccountsDone(outs, st, err)
+	case providers.Failed:
+		markAccountsDone(outs, st, fmt.Errorf("set accounts on %s: %w", t.addr, err))
 	}
-	t.dir = fresh
-	markAccountsDone(outs, providers.Failed, fmt.Errorf("set accounts on %s: %w", t.addr, err))
 	return outs, nil
 }
 

@@ -339,6 +339,20 @@ func (t *target) Apply(ctx context.Context, changes []providers.GroupChange) ([]
 		t.dir = fresh
 		return outs, nil
 	}
+	switch st, err := t.commit(d, fresh); st {
+	case providers.Unknown:
+		markDone(outs, st, err)
+	case providers.Failed:
+		markDone(outs, st, fmt.Errorf("apply on %s: %w", t.addr, err))
+	}
+	return outs, nil
+}
+
+// commit writes d over the file and keeps it as the target's directory.
+// Done: written and durable. Unknown: the new file is in place but may not
+// survive a crash. Failed: the file was not replaced, and the target keeps
+// fresh, the directory as read before the changes.
+func (t *target) commit(d, fresh *directory) (providers.Status, error) {
 	data, err := d.marshal()
 	if err == nil {
 		t.progress("%s: writing %s", t.addr, t.path)
@@ -347,15 +361,13 @@ func (t *target) Apply(ctx context.Context, changes []providers.GroupChange) ([]
 		if renamed {
 			t.dir = d
 			if err != nil {
-				// The new file is in place but may not survive a crash.
-				markDone(outs, providers.Unknown, err)
+				return providers.Unknown, err
 			}
-			return outs, nil
+			return providers.Done, nil
 		}
 	}
 	t.dir = fresh
-	markDone(outs, providers.Failed, fmt.Errorf("apply on %s: %w", t.addr, err))
-	return outs, nil
+	return providers.Failed, err
 }
 
 // markDone turns every Done outcome into st with err: the write that
