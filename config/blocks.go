@@ -290,6 +290,7 @@ type accountHCL struct {
 	RotatePassword bool           `hcl:"rotate_password,optional"`
 	Ephemeral      bool           `hcl:"ephemeral,optional"`
 	Pattern        string         `hcl:"pattern,optional"`
+	Base           string         `hcl:"base,optional"`
 }
 
 // account decodes an account block: one Account per target instance.
@@ -311,13 +312,15 @@ func (l *loader) account(b *hcl.Block) {
 	}
 	bad := false
 	var identity string
-	switch te.kind {
-	case KindWinRM:
+	switch {
+	case raw.Ephemeral:
+		identity, bad = l.ephemeralAccount(at, diags, te.kind, &raw)
+	case te.kind == KindWinRM:
 		if at.has("dn") {
 			l.errorf(at.rangeOf("dn"), "Unsupported argument for a Windows account", "An account on a winrm target is named by name (the local account's name), not dn.")
 			bad = true
 		}
-		if !raw.Ephemeral && (!at.has("name") || decoded(at, diags, "name") && strings.TrimSpace(raw.Name) == "") {
+		if !at.has("name") || decoded(at, diags, "name") && strings.TrimSpace(raw.Name) == "" {
 			l.errorf(at.rangeOf("name"), "Missing account name", "An account on a winrm target needs name = \"jit-admin\" (the local account jitform enables and disables).")
 			bad = true
 		}
@@ -329,7 +332,6 @@ func (l *loader) account(b *hcl.Block) {
 		}
 		dn, err := ldap.ParseDN(raw.DN)
 		switch {
-		case raw.Ephemeral:
 		case at.has("dn") && !decoded(at, diags, "dn"):
 			bad = true
 		case !at.has("dn") || strings.TrimSpace(raw.DN) == "":
@@ -342,31 +344,31 @@ func (l *loader) account(b *hcl.Block) {
 			identity = strings.ToLower(dn.String())
 		}
 	}
-	if raw.Ephemeral {
-		// The contract name is reserved; planning creation and deletion is
-		// not built yet, and a silently ignored ephemeral account would be
-		// worse than a clear refusal.
-		l.errorf(at.rangeOf("ephemeral"), "Ephemeral accounts are not supported yet",
-			"ephemeral = true (an account created for each grant from pattern and deleted after) is part of the language but not implemented yet; declare an existing account that jitform enables and disables instead (docs/methods.md).")
-		bad = true
-	} else if at.has("pattern") {
-		l.diags = append(l.diags, &hcl.Diagnostic{
-			Severity: hcl.DiagWarning,
-			Summary:  "pattern without ephemeral",
-			Detail:   "pattern names the accounts an ephemeral account block creates; without ephemeral = true it has no effect.",
-			Subject:  at.rangeOf("pattern"),
-		})
+	if !raw.Ephemeral {
+		for _, attr := range []string{"pattern", "base"} {
+			if at.has(attr) {
+				l.errorf(at.rangeOf(attr), attr+" without ephemeral",
+					"%s is for an ephemeral account (ephemeral = true: an account created for each grant and deleted after); an account that exists is named by %s.",
+					attr, map[bool]string{true: "name", false: "dn"}[te.kind == KindWinRM])
+				bad = true
+			}
+		}
 	}
 	if bad || te.broken || diags.HasErrors() {
 		d.broken = true
 		return
+	}
+	if raw.Ephemeral {
+		// A created account is useless without a password, and nobody
+		// but the grant's principal may learn it.
+		raw.RotatePassword = true
 	}
 	l.rotating[base] = raw.RotatePassword
 	for _, t := range instances {
 		a := &Account{
 			Name: name, BaseAddr: base, Addr: base, Target: t,
 			AccountName: raw.Name, DN: raw.DN, RotatePassword: raw.RotatePassword,
-			Ephemeral: raw.Ephemeral, Pattern: raw.Pattern, DeclRange: b.DefRange,
+			Ephemeral: raw.Ephemeral, Pattern: raw.Pattern, Base: raw.Base, DeclRange: b.DefRange,
 		}
 		if t.Key != "" && !r.hasKey {
 			a.Key = t.Key

@@ -108,14 +108,25 @@ type Account struct {
 	AccountName    string // winrm: the local account's name
 	DN             string // ldap, ldif: the account entry's DN
 	RotatePassword bool   // a fresh random password at each enable and disable
-	Ephemeral      bool   // created for a grant and deleted after (not yet supported)
-	Pattern        string // ephemeral: the name pattern, e.g. "adm-{principal}-{grant}"
+	// Ephemeral: an account created for each grant counting now, from
+	// Pattern under Base, and deleted when the grant stops counting
+	// (ephemeral.go). RotatePassword is always set for it.
+	Ephemeral bool
+	Pattern   string // ephemeral: the name pattern; "" is DefaultEphemeralPattern
+	Base      string // ephemeral, ldap and ldif: the container the accounts are created in
 
 	DeclRange hcl.Range
 }
 
 // Display is how people read the account: its name, or its DN.
 func (a *Account) Display() string {
+	if a.Ephemeral {
+		p := a.Pattern
+		if p == "" {
+			p = DefaultEphemeralPattern
+		}
+		return p + " in " + a.Base
+	}
 	if a.AccountName != "" {
 		return a.AccountName
 	}

@@ -69,7 +69,10 @@ func allAttributeBlocks() []blockSpec {
 		}, ""},
 		{`account "a"`, &accountHCL{}, []attrLine{
 			{"target", `target.ldap.corp`}, {"dn", `"uid=jit-admin,dc=corp,dc=example"`}, {"rotate_password", `false`},
-			{"ephemeral", `false`}, {"pattern", `"adm-{principal}-{grant}"`},
+			{"ephemeral", `false`},
+		}, ""},
+		{`account "e"`, &accountHCL{}, []attrLine{
+			{"target", `target.ldap.corp`}, {"ephemeral", `true`}, {"pattern", `"adm-{principal}-{grant}"`}, {"base", `"ou=jit,dc=corp,dc=example"`},
 		}, ""},
 		{`account "w"`, &accountHCL{}, []attrLine{{"target", `target.winrm.web`}, {"name", `"jit-admin"`}}, ""},
 		{`actor "carol"`, &actorHCL{}, []attrLine{{"ssh_key", `"` + testActorKey + `"`}}, ""},

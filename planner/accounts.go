@@ -42,6 +42,10 @@ func AccountDigest(st providers.AccountState) string {
 	if st.Err != nil {
 		return ""
 	}
+	if len(st.Instances) > 0 {
+		h := sha256.Sum256([]byte(instancesDigest(st)))
+		return hex.EncodeToString(h[:])
+	}
 	h := sha256.Sum256(fmt.Appendf(nil, "account exists=%t enabled=%t", st.Exists, st.Enabled))
 	return hex.EncodeToString(h[:])
 }
@@ -59,7 +63,7 @@ func (c *computer) planAccount(a *config.Account) {
 	if a.Target != nil {
 		taddr = a.Target.Addr
 	}
-	sum := AccountSummary{Account: a.Addr, Target: taddr, Name: a.Display(), RotatePassword: a.RotatePassword}
+	sum := AccountSummary{Account: a.Addr, Target: taddr, Name: a.Display(), RotatePassword: a.RotatePassword, Ephemeral: a.Ephemeral}
 	if why, ok := c.in.Unsupported[a.Addr]; ok {
 		c.plan.Warnings = append(c.plan.Warnings, Warning{
 			Summary: fmt.Sprintf("%s is not managed: %s", a.Addr, why),
@@ -80,6 +84,11 @@ func (c *computer) planAccount(a *config.Account) {
 	}
 	sum.Readable, sum.Exists, sum.Enabled = true, st.Exists, st.Enabled
 	c.plan.Observed[a.Addr] = AccountDigest(st)
+	if a.Ephemeral {
+		sum.Instances = len(st.Instances)
+		c.planEphemeral(a, sum, st)
+		return
+	}
 
 	var relevant, counting []*evalGrant
 	for _, pol := range c.byAccount[a.BaseAddr] {
@@ -179,7 +188,7 @@ func (c *computer) planAccount(a *config.Account) {
 	c.plan.Accounts = append(c.plan.Accounts, sum)
 }
 
-func sortedKeys(m map[string]bool) []string {
+func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)

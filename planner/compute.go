@@ -90,6 +90,10 @@ type computer struct {
 	byBase map[string][]*config.Policy
 	// byAccount: account base address -> policies that name it.
 	byAccount map[string][]*config.Policy
+	// ephemeral: policy address -> target address -> the ephemeral
+	// account that stands in for the principal in the policy's sets on
+	// that target (ephemeral.go).
+	ephemeral map[string]map[string]*config.Account
 	// byPolicy: policy address -> grants under it.
 	byPolicy map[string][]*evalGrant
 	byID     map[string]*evalGrant
@@ -137,6 +141,7 @@ func newComputer(in Input) *computer {
 		stopped:   map[string][]*evalGrant{},
 	}
 	c.plan.Warnings = append(c.plan.Warnings, ledger.Warnings...)
+	c.indexEphemeral()
 	for _, pol := range in.Config.Policies {
 		c.policies[pol.Addr] = pol
 		seen := map[string]bool{}
@@ -406,7 +411,7 @@ func (c *computer) planGroup(g *config.Group) {
 		if eg.status != stCounting {
 			continue
 		}
-		m, err := resolve(eg.g.Principal)
+		m, err := c.grantMember(eg, targetAddr, resolve)
 		if err != nil {
 			errs = append(errs, Warning{
 				Summary: fmt.Sprintf("%s: unknown principal %q in %s; no changes planned for this group", g.Addr, eg.g.Principal, eg.g.ID),
@@ -468,7 +473,7 @@ func (c *computer) planGroup(g *config.Group) {
 			if stopKind(eg.status) == "" {
 				continue
 			}
-			if m, err := resolve(eg.g.Principal); err == nil {
+			if m, err := c.grantMember(eg, targetAddr, resolve); err == nil {
 				stopped[m.ID] = append(stopped[m.ID], eg)
 			}
 		}

@@ -75,6 +75,12 @@ type LedgerView struct {
 	// Accounts: account address -> the grant jitform last enabled it for.
 	// An enable intent without an outcome counts (it may be enabled).
 	Accounts map[string]Managed
+	// Instances: ephemeral account address -> canonical DN of an account
+	// jitform created -> the grant it was created for. A create intent
+	// without an outcome counts (it may exist); a delete that was applied,
+	// or a read that found it gone, ends the record. Only recorded
+	// accounts are ever deleted.
+	Instances map[string]map[string]Managed
 	// Credentials: account address -> grant ID -> a password delivered
 	// for that grant and not yet deleted (an enable that was applied).
 	Credentials map[string]map[string]bool

@@ -62,8 +62,8 @@ const (
 const (
 	ActionEnable  = "enable"
 	ActionDisable = "disable"
-	ActionCreate  = "create" // ephemeral accounts (reserved; not planned yet)
-	ActionDelete  = "delete" // ephemeral accounts (reserved; not planned yet)
+	ActionCreate  = "create" // an ephemeral account for a grant (or its repair)
+	ActionDelete  = "delete" // an ephemeral account whose grant stopped counting
 )
 
 // Change is one change and why: a member added to or removed from a
@@ -73,7 +73,8 @@ type Change struct {
 	// Kind is what is changed: "group", "right", "sudo_role" or "account".
 	Kind string `json:"kind"`
 	// Action: "add" or "remove" for a managed set; "enable" or "disable"
-	// for an account.
+	// for an account; "create" or "delete" for an ephemeral account (Object
+	// is its name, Member its canonical DN).
 	Action string `json:"action"`
 	// Group is the address of the managed set or account changed, e.g.
 	// group.web01_admins, right.web01_backup, account.web01_jitadmin.
@@ -183,6 +184,11 @@ type AccountSummary struct {
 	// account is active now.
 	DesiredEnabled bool `json:"desired_enabled"`
 	RotatePassword bool `json:"rotate_password,omitempty"`
+	// Ephemeral: an account block that creates one account per active
+	// grant (Name is its pattern and base); Instances counts the accounts
+	// read under its base.
+	Ephemeral bool `json:"ephemeral,omitempty"`
+	Instances int  `json:"instances,omitempty"`
 	// ActiveGrants are the grants keeping it enabled now.
 	ActiveGrants []string `json:"active_grants,omitempty"`
 	Blocked      bool     `json:"blocked,omitempty"`

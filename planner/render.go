@@ -73,13 +73,15 @@ func RenderText(w io.Writer, p *Plan, color bool) error {
 			continue
 		}
 		how := "enabled only while a grant for it is active"
-		if a.RotatePassword {
+		if a.Ephemeral {
+			how = "one account per active grant, created for it and deleted after; its password goes only to the grant's principal"
+		} else if a.RotatePassword {
 			how += "; password rotated at enable and disable"
 		}
 		fmt.Fprintf(bw, "\n%s on %s (%s)\n", paint(ansiBold, a.Account), a.Target, how)
 		for ; i < len(p.Changes) && p.Changes[i].Group == a.Account; i++ {
 			line := changeLine(p.Changes[i])
-			if p.Changes[i].Action == ActionEnable {
+			if act := p.Changes[i].Action; act == ActionEnable || act == ActionCreate {
 				line = paint(ansiGreen, line)
 			} else {
 				line = paint(ansiRed, line)
@@ -109,7 +111,7 @@ func RenderText(w io.Writer, p *Plan, color bool) error {
 			fmt.Fprintf(bw, "  ! %s\n", diagLine(e))
 		}
 	}
-	adds, removes, enables, disables := 0, 0, 0, 0
+	adds, removes, enables, disables, creates, deletes := 0, 0, 0, 0, 0, 0
 	for _, c := range p.Changes {
 		switch c.Action {
 		case "add":
@@ -118,11 +120,17 @@ func RenderText(w io.Writer, p *Plan, color bool) error {
 			enables++
 		case ActionDisable:
 			disables++
+		case ActionCreate:
+			creates++
+		case ActionDelete:
+			deletes++
 		default:
 			removes++
 		}
 	}
 	switch {
+	case creates+deletes > 0:
+		fmt.Fprintf(bw, "\nPlan: %d to add, %d to remove, %d %s to enable, %d to disable, %d to create, %d to delete.\n", adds, removes, enables, plural(enables, "account", "accounts"), disables, creates, deletes)
 	case enables+disables > 0:
 		fmt.Fprintf(bw, "\nPlan: %d to add, %d to remove, %d %s to enable, %d to disable.\n", adds, removes, enables, plural(enables, "account", "accounts"), disables)
 	case adds+removes == 0 && len(p.Unreadable) > 0:
@@ -150,11 +158,16 @@ func changeLine(c Change) string {
 	switch {
 	case c.Kind == KindAccount:
 		// ~ account jit-admin on web01: enable (password rotated) for alice
-		fmt.Fprintf(&b, "~ account %s on %s: %s", c.Object, targetName(c.Target), c.Action)
+		// + account adm-alice-k3x9 on corp: create (password rotated) for alice
+		sign := map[string]string{ActionCreate: "+", ActionDelete: "-"}[c.Action]
+		if sign == "" {
+			sign = "~"
+		}
+		fmt.Fprintf(&b, "%s account %s on %s: %s", sign, c.Object, targetName(c.Target), c.Action)
 		if c.PasswordRotated {
 			b.WriteString(" (password rotated)")
 		}
-		if c.Action == ActionEnable && c.PasswordRotated && len(c.Credentials) > 0 {
+		if (c.Action == ActionEnable || c.Action == ActionCreate) && c.PasswordRotated && len(c.Credentials) > 0 {
 			who := make([]string, len(c.Credentials))
 			for i, cr := range c.Credentials {
 				who[i] = cr.Principal

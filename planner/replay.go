@@ -51,6 +51,7 @@ func Replay(cfg *config.Config, events []state.Event, now time.Time) (*LedgerVie
 		Managed:     map[string]map[string]Managed{},
 		Accounts:    map[string]Managed{},
 		Credentials: map[string]map[string]bool{},
+		Instances:   map[string]map[string]Managed{},
 		RevokedRepo: map[string]time.Time{},
 	}
 	var warns []Warning
@@ -77,8 +78,18 @@ func Replay(cfg *config.Config, events []state.Event, now time.Time) (*LedgerVie
 			intents[c.ID] = &pending{c: c, seq: ev.Seq, status: "open"}
 			order = append(order, c.ID)
 			if c.Kind == KindAccount {
-				if c.Action == ActionEnable {
+				switch c.Action {
+				case ActionEnable:
 					v.Accounts[c.Group] = Managed{Grant: c.Grant, Since: ev.Time.UTC()}
+				case ActionCreate:
+					m := v.Instances[c.Group]
+					if m == nil {
+						m = map[string]Managed{}
+						v.Instances[c.Group] = m
+					}
+					if _, ok := m[c.Member]; !ok {
+						m[c.Member] = Managed{Grant: c.Grant, Since: ev.Time.UTC()}
+					}
 				}
 				continue
 			}
@@ -149,6 +160,11 @@ func Replay(cfg *config.Config, events []state.Event, now time.Time) (*LedgerVie
 			delete(v.Managed, g)
 		}
 	}
+	for a, m := range v.Instances {
+		if len(m) == 0 {
+			delete(v.Instances, a)
+		}
+	}
 	for _, id := range order {
 		if p, ok := intents[id]; ok {
 			v.Uncertain = append(v.Uncertain, Uncertain{Change: p.c, Seq: p.seq, Status: p.status})
@@ -183,8 +199,35 @@ func Replay(cfg *config.Config, events []state.Event, now time.Time) (*LedgerVie
 // uncertain change closed by a later read (observed_present: enabled,
 // observed_absent: disabled) delivered no password on record, so a plan
 // with the account enabled sets a new one.
+//
+// Ephemeral accounts: an applied create records the password delivered to
+// its grant; a delete that was applied, or a read that found the account
+// gone, ends the record of its creation and its grant's credential. A
+// failed create keeps the record: an earlier create may have made it.
 func replayAccountOutcome(v *LedgerView, c state.Change, o state.ChangeOutcome, applied bool) {
 	ok := applied && (o.Status == "done" || o.Status == "already")
+	switch c.Action {
+	case ActionCreate:
+		switch {
+		case ok && len(o.Credentials) > 0:
+			m := v.Credentials[c.Group]
+			if m == nil {
+				m = map[string]bool{}
+				v.Credentials[c.Group] = m
+			}
+			for g := range o.Credentials {
+				m[g] = true
+			}
+		case o.Status == StatusObservedAbsent:
+			forgetInstance(v, c)
+		}
+		return
+	case ActionDelete:
+		if ok || o.Status == StatusObservedAbsent {
+			forgetInstance(v, c)
+		}
+		return
+	}
 	switch {
 	case c.Action == ActionEnable && o.Status == StatusObservedAbsent,
 		c.Action == ActionDisable && o.Status == StatusObservedAbsent:
@@ -203,6 +246,17 @@ func replayAccountOutcome(v *LedgerView, c state.Change, o state.ChangeOutcome, 
 		delete(v.Accounts, c.Group)
 		delete(v.Credentials, c.Group)
 	}
+}
+
+// forgetInstance ends the record of an ephemeral account that is gone,
+// with the credential of the grant it was created for.
+func forgetInstance(v *LedgerView, c state.Change) {
+	grant := c.Grant
+	if rec, ok := v.Instances[c.Group][c.Member]; ok {
+		grant = rec.Grant
+		delete(v.Instances[c.Group], c.Member)
+	}
+	delete(v.Credentials[c.Group], grant)
 }
 
 func ledgerWarning(ev state.Event, summary, detail string) Warning {

@@ -162,10 +162,27 @@ func Supports(t Target, kind string) bool {
 
 // AccountState is an account's observed state. Err is set when it could
 // not be read; the planner then plans nothing for it.
+//
+// For an ephemeral account block, Exists says whether its base container
+// exists, Enabled is unused, and Instances are the accounts found directly
+// under base whose description carries the block's marker
+// (config.Account.EphemeralMarker).
 type AccountState struct {
-	Exists  bool
+	Exists    bool
+	Enabled   bool
+	Instances []Instance
+	Err       error
+}
+
+// Instance is one account an ephemeral account block created, as read.
+type Instance struct {
+	Name    string // its uid (OpenLDAP) or cn (Active Directory)
+	DN      string // as the server spells it
+	Grant   string // the grant its description names
 	Enabled bool
-	Err     error
+	// Member is how groups hold it: its canonical DN as Read reports
+	// group members.
+	Member Member
 }
 
 // AccountChange is the desired state of one account.
@@ -184,6 +201,25 @@ type AccountChange struct {
 	// does not run again. Grant is recorded with it.
 	Expires time.Time
 	Grant   string
+	// Ephemeral accounts: Instance names the account (Name, DN, Grant) and
+	// one of Create or Delete is set. Create makes the account under the
+	// block's base, disabled and marked with its grant, sets Password,
+	// then enables it; an account that already exists with the same
+	// marker gets the password and is enabled (a create repeated after a
+	// crash), and one without it is never touched. Delete deletes it, only
+	// if it carries the marker. Enable is true for a create.
+	Instance *Instance
+	Create   bool
+	Delete   bool
+}
+
+// Key identifies the change among one call's changes: the account
+// address, and for an ephemeral account the instance's DN.
+func (c AccountChange) Key() string {
+	if c.Instance == nil {
+		return c.Account.Addr
+	}
+	return c.Account.Addr + "\x00" + c.Instance.DN
 }
 
 // AccountOutcome reports one AccountChange. Status is Done when the

@@ -268,6 +268,9 @@ func (a *app) printResult(res *operation.Result) int {
 		if enabled, disabled := res.AccountCounts(); enabled+disabled > 0 {
 			summary = fmt.Sprintf("\nApply complete! %d added, %d removed, %d account(s) enabled, %d disabled.", added, removed, enabled, disabled)
 		}
+		if created, deleted := res.EphemeralCounts(); created+deleted > 0 {
+			summary = strings.TrimSuffix(summary, ".") + fmt.Sprintf(", %d account(s) created, %d deleted.", created, deleted)
+		}
 		fmt.Fprintln(a.stdout, paint(green+bold, summary))
 		return exitOK
 	}
@@ -290,6 +293,26 @@ func (a *app) printAccountOutcome(o operation.Outcome, why string, paint func(co
 		rotated = ", password rotated"
 	}
 	switch {
+	case !o.Status.OK() && c.Action == planner.ActionDelete:
+		verb := "FAILED to delete"
+		if o.Status == providers.Unknown {
+			verb = "UNKNOWN whether jitform deleted"
+		}
+		fmt.Fprintln(a.stdout, paint(red+bold, fmt.Sprintf("  ✗ %s %s (%s): %v", verb, what, why, o.Err)))
+		fmt.Fprintln(a.stdout, paint(red, "    this account may still log in; fix the cause and run jitform apply again, or delete it by hand"))
+	case !o.Status.OK() && c.Action == planner.ActionCreate:
+		verb := "FAILED to create"
+		if o.Status == providers.Unknown {
+			verb = "UNKNOWN whether jitform created"
+		}
+		fmt.Fprintln(a.stdout, paint(red, fmt.Sprintf("  ✗ %s %s (%s): %v", verb, what, why, o.Err)))
+	case c.Action == planner.ActionCreate:
+		fmt.Fprintln(a.stdout, paint(green, fmt.Sprintf("  + created %s, password set (%s)", what, why)))
+		for _, cr := range c.Credentials {
+			fmt.Fprintf(a.stdout, "    %s fetches the account's password with: jitform grant credential %s --key FILE\n", cr.Principal, cr.Grant)
+		}
+	case c.Action == planner.ActionDelete:
+		fmt.Fprintln(a.stdout, paint(red, fmt.Sprintf("  - deleted %s (%s)", what, why)))
 	case !o.Status.OK() && c.Action == planner.ActionDisable:
 		verb := "FAILED to disable"
 		if o.Status == providers.Unknown {

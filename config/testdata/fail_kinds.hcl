@@ -108,3 +108,51 @@ grant "no_actor" {
   start     = "2026-11-23T09:00:00Z"
   duration  = "1h"
 }
+
+# Ephemeral accounts: each attribute that cannot work is refused at its line.
+account "ephemeral_windows" {
+  target    = target.winrm.web01
+  ephemeral = true
+  base      = "ou=jit,dc=example"
+}
+
+account "ephemeral_named" {
+  target    = target.ldif.dir
+  ephemeral = true
+  base      = "ou=jit,dc=example"
+  dn        = "uid=x,ou=jit,dc=example"
+}
+
+account "ephemeral_no_grant" {
+  target    = target.ldif.dir
+  ephemeral = true
+  base      = "ou=jit2,dc=example"
+  pattern   = "adm-{principal}"
+}
+
+account "ephemeral_injection" {
+  target    = target.ldif.dir
+  ephemeral = true
+  base      = "ou=jit3,dc=example"
+  pattern   = "adm,cn=admins-{grant}"
+}
+
+account "ephemeral_placeholder" {
+  target    = target.ldif.dir
+  ephemeral = true
+  base      = "ou=jit4,dc=example"
+  pattern   = "adm-{user}-{grant}"
+}
+
+account "ephemeral_no_password" {
+  target          = target.ldif.dir
+  ephemeral       = true
+  base            = "ou=jit5,dc=example"
+  rotate_password = false
+}
+
+account "ephemeral_bad_base" {
+  target    = target.ldif.dir
+  ephemeral = true
+  base      = "not a dn"
+}

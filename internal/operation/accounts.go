@@ -70,8 +70,24 @@ func (s *Session) applyAccounts(ctx context.Context, gc *groupCommit, p *planner
 			continue
 		}
 		w := &prepared{i: i, id: fmt.Sprintf("%s-%d", runID, i),
-			change: providers.AccountChange{Account: acc, Enable: c.Action == planner.ActionEnable}}
-		if c.Action != planner.ActionEnable && c.Action != planner.ActionDisable {
+			change: providers.AccountChange{Account: acc, Enable: c.Action == planner.ActionEnable || c.Action == planner.ActionCreate}}
+		switch c.Action {
+		case planner.ActionEnable, planner.ActionDisable:
+			if acc.Ephemeral {
+				fail(i, fmt.Errorf("account %s is ephemeral: it is created and deleted, not %sd", c.Group, c.Action))
+				continue
+			}
+		case planner.ActionCreate, planner.ActionDelete:
+			if !acc.Ephemeral {
+				fail(i, fmt.Errorf("account %s is not ephemeral: it is enabled and disabled, not %sd", c.Group, strings.TrimSuffix(c.Action, "e")))
+				continue
+			}
+			w.change.Create, w.change.Delete = c.Action == planner.ActionCreate, c.Action == planner.ActionDelete
+			w.change.Instance = &providers.Instance{Name: c.Object, DN: c.MemberName, Grant: c.Reason.Grant}
+			if w.change.Create && len(c.Credentials) > 0 {
+				w.change.Instance.Grant = c.Credentials[0].Grant
+			}
+		default:
 			fail(i, fmt.Errorf("account %s: unknown action %q", c.Group, c.Action))
 			continue
 		}
@@ -82,7 +98,7 @@ func (s *Session) applyAccounts(ctx context.Context, gc *groupCommit, p *planner
 				continue
 			}
 			w.password, w.change.Password = pw, pw
-			if w.change.Enable {
+			if w.change.Enable || w.change.Create {
 				if store == nil {
 					fail(i, fmt.Errorf("account %s: the state backend cannot store credentials, so a rotated password could not be delivered; not attempted", c.Group))
 					continue
@@ -119,9 +135,13 @@ func (s *Session) applyAccounts(ctx context.Context, gc *groupCommit, p *planner
 	for _, w := range work {
 		c := p.Changes[w.i]
 		crashpoint.Hit(crashpoint.BeforeIntent)
+		member := c.Object
+		if w.change.Instance != nil {
+			member = c.Member // the created account's canonical DN
+		}
 		ev, err := gc.event(state.EventChangeIntent, state.Change{
 			ID: w.id, PlanID: p.ID, Kind: planner.KindAccount, Action: c.Action, Group: c.Group, Target: c.Target,
-			Member: c.Object, Reason: c.Reason.Kind,
+			Member: member, Reason: c.Reason.Kind,
 			Grant: c.Reason.Grant, Policy: c.Reason.Policy, Ticket: c.Reason.Ticket,
 		})
 		if err != nil {
@@ -170,7 +190,7 @@ func (s *Session) applyAccounts(ctx context.Context, gc *groupCommit, p *planner
 	}
 	got := map[string]providers.AccountOutcome{}
 	for _, o := range outs {
-		got[o.Account] = o
+		got[o.Change.Key()] = o
 	}
 
 	results := make([]state.Event, 0, len(announced))
@@ -178,7 +198,7 @@ func (s *Session) applyAccounts(ctx context.Context, gc *groupCommit, p *planner
 	for _, w := range announced {
 		i, c := w.i, p.Changes[w.i]
 		if out[i].Err == nil { // not already failed before the call
-			o, ok := got[c.Group]
+			o, ok := got[w.change.Key()]
 			switch {
 			case callErr != nil && !ok:
 				out[i].Status, out[i].Err = providers.Unknown, fmt.Errorf("%s %s: %w", c.Action, c.Group, callErr)
@@ -200,16 +220,17 @@ func (s *Session) applyAccounts(ctx context.Context, gc *groupCommit, p *planner
 			typ = state.EventChangeFailed
 			oc.Error = out[i].Err.Error()
 		}
+		delivers := c.Action == planner.ActionEnable || c.Action == planner.ActionCreate
 		switch {
-		case c.Action == planner.ActionEnable && out[i].Status.OK() && len(w.cipher) > 0:
+		case delivers && out[i].Status.OK() && len(w.cipher) > 0:
 			oc.Credentials = map[string]string{}
 			for g, ct := range w.cipher {
 				oc.Credentials[g] = Fingerprint(ct)
 			}
-		case c.Action == planner.ActionEnable && out[i].Status == providers.Failed:
+		case delivers && out[i].Status == providers.Failed:
 			// The password was certainly not set: its copies are useless.
 			s.dropCredentials(ctx, store, w.cipher)
-		case c.Action == planner.ActionDisable && out[i].Status.OK() && store != nil:
+		case (c.Action == planner.ActionDisable || c.Action == planner.ActionDelete) && out[i].Status.OK() && store != nil:
 			for _, cr := range c.Credentials {
 				if err := store.DeleteCredential(ctx, cr.Grant); err != nil {
 					s.opts.progress("%s: warning: the account is disabled but the stored credential of %s could not be deleted: %v", c.Group, cr.Grant, err)

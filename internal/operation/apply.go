@@ -111,6 +111,21 @@ func (r *Result) AccountCounts() (enabled, disabled int) {
 	return
 }
 
+// EphemeralCounts counts ephemeral accounts created (or repaired) and
+// deleted.
+func (r *Result) EphemeralCounts() (created, deleted int) {
+	for _, o := range r.Outcomes {
+		switch {
+		case !o.Status.OK() || o.Change.Kind != planner.KindAccount:
+		case o.Change.Action == planner.ActionCreate:
+			created++
+		case o.Change.Action == planner.ActionDelete:
+			deleted++
+		}
+	}
+	return
+}
+
 // Failed reports whether any change failed.
 func (r *Result) Failed() bool {
 	_, _, f := r.Counts()
@@ -280,11 +295,16 @@ func (s *Session) closeUncertain(ctx context.Context, gc *groupCommit, runID str
 	for _, u := range s.Input.Ledger.Uncertain {
 		c := u.Change
 		var present, ok bool
-		if c.Kind == planner.KindAccount {
+		switch {
+		case c.Kind == planner.KindAccount && (c.Action == planner.ActionCreate || c.Action == planner.ActionDelete):
+			// An ephemeral account's change is settled by whether the
+			// account exists: "present", as a create wants.
+			present, ok = s.instancePresent(c)
+		case c.Kind == planner.KindAccount:
 			// An account change is settled by the account's state:
 			// "present" is enabled, as an enable wants.
 			present, ok = s.accountEnabled(c)
-		} else {
+		default:
 			present, ok = s.memberPresent(c)
 		}
 		if !ok {
@@ -296,7 +316,7 @@ func (s *Session) closeUncertain(ctx context.Context, gc *groupCommit, runID str
 		}
 		// applied: the membership is as the change wanted.
 		typ := state.EventChangeFailed
-		if present == (c.Action == string(providers.Add) || c.Action == planner.ActionEnable) {
+		if present == (c.Action == string(providers.Add) || c.Action == planner.ActionEnable || c.Action == planner.ActionCreate) {
 			typ = state.EventChangeApplied
 		}
 		why := "no outcome was recorded (the run stopped after its intent)"
@@ -310,7 +330,10 @@ func (s *Session) closeUncertain(ctx context.Context, gc *groupCommit, runID str
 		oc := state.ChangeOutcome{ID: c.ID, Status: st, Run: runID}
 		if typ == state.EventChangeFailed {
 			oc.Error = fmt.Sprintf("%s; a later read found %s %s %s", why, c.Member, where, c.Group)
-			if c.Kind == planner.KindAccount {
+			if c.Kind == planner.KindAccount && (c.Action == planner.ActionCreate || c.Action == planner.ActionDelete) {
+				found := map[bool]string{true: "existing", false: "gone"}[present]
+				oc.Error = fmt.Sprintf("%s; a later read found %s (%s) %s", why, c.Member, c.Group, found)
+			} else if c.Kind == planner.KindAccount {
 				found := map[bool]string{true: "enabled", false: "disabled"}[present]
 				oc.Error = fmt.Sprintf("%s; a later read found %s (%s) %s", why, c.Group, c.Member, found)
 			}
@@ -374,6 +397,25 @@ func (s *Session) accountEnabled(c state.Change) (enabled, ok bool) {
 		return false, false
 	}
 	return st.Enabled, true
+}
+
+// instancePresent reads whether an uncertain create or delete's ephemeral
+// account exists now; ok is false when its base cannot be read.
+func (s *Session) instancePresent(c state.Change) (present, ok bool) {
+	a := s.Config.AccountByAddr(c.Group)
+	if a == nil || !a.Ephemeral || a.Target == nil || a.Target.Addr != c.Target {
+		return false, false
+	}
+	st, read := s.Input.Accounts[c.Group]
+	if !read || st.Err != nil || !st.Exists {
+		return false, false
+	}
+	for _, in := range st.Instances {
+		if in.Member.ID == c.Member {
+			return true, true
+		}
+	}
+	return false, true
 }
 
 type serverRemoval struct {
@@ -594,9 +636,11 @@ func (s *Session) execute(ctx context.Context, gc *groupCommit, runID string, p 
 	type targetBatch struct {
 		addr   string
 		groups []*groupBatch
-		// accounts: indexes of account changes, made after the target's
-		// membership changes in one SetAccounts call.
-		accounts []int
+		// creates: ephemeral accounts to create, made before the target's
+		// membership changes (which may add them to groups); accounts: the
+		// other account changes, made after them (an ephemeral account is
+		// deleted once it has left its groups).
+		creates, accounts []int
 	}
 	var order []*targetBatch
 	byTarget := map[string]*targetBatch{}
@@ -611,7 +655,11 @@ func (s *Session) execute(ctx context.Context, gc *groupCommit, runID string, p 
 				byTarget[c.Target] = tb
 				order = append(order, tb)
 			}
-			tb.accounts = append(tb.accounts, i)
+			if c.Action == planner.ActionCreate {
+				tb.creates = append(tb.creates, i)
+			} else {
+				tb.accounts = append(tb.accounts, i)
+			}
 			continue
 		}
 		b := byGroup[c.Group]
@@ -642,6 +690,13 @@ func (s *Session) execute(ctx context.Context, gc *groupCommit, runID string, p 
 			defer wg.Done()
 			defer func() { <-sem }()
 			began := s.opts.now()
+			if len(tb.creates) > 0 {
+				if err := s.applyAccounts(ctx, gc, p, runID, tb.addr, tb.creates, outcomes); err != nil {
+					errMu.Lock()
+					ledgerErrs = append(ledgerErrs, err)
+					errMu.Unlock()
+				}
+			}
 			err := s.applyTarget(ctx, gc, p, runID, tb.addr, tb.groups, outcomes)
 			if err != nil {
 				errMu.Lock()

@@ -78,6 +78,9 @@ func (t *target) ReadAccounts(ctx context.Context, accounts []*config.Account) (
 }
 
 func (t *target) readAccount(ctx context.Context, a *config.Account) providers.AccountState {
+	if a.Ephemeral {
+		return t.readInstances(ctx, a)
+	}
 	if a.DN == "" {
 		return providers.AccountState{Err: fmt.Errorf("account %s on %s: no dn (an ldap account names its entry: dn = \"uid=…\")", a.Addr, t.addr)}
 	}
@@ -180,8 +183,11 @@ func (t *target) setAccount(ctx context.Context, c providers.AccountChange) (pro
 	fail := func(err error) (providers.Status, error) {
 		return providers.Failed, fmt.Errorf("%s account %s (%q) on %s: %w", verb, a.Addr, a.DN, t.addr, err)
 	}
+	if c.Instance != nil {
+		return t.setInstance(ctx, c)
+	}
 	if a.Ephemeral {
-		return fail(errors.New("ephemeral accounts are not supported by the ldap provider yet"))
+		return fail(errors.New("an ephemeral account's change names no account"))
 	}
 	if a.DN == "" {
 		return fail(errors.New("no dn"))

@@ -12,7 +12,6 @@ import (
 	goldap "github.com/go-ldap/ldap/v3"
 
 	"github.com/jitform/jitform/config"
-	"github.com/jitform/jitform/internal/crashpoint"
 	"github.com/jitform/jitform/internal/debuglog"
 	"github.com/jitform/jitform/internal/dn"
 	"github.com/jitform/jitform/providers"
@@ -337,15 +336,7 @@ func (t *target) modify(ctx context.Context, req *goldap.ModifyRequest) error {
 }
 
 func (t *target) sendModify(ctx context.Context, req *goldap.ModifyRequest) error {
-	done := make(chan error, 1)
-	go func() { done <- t.conn.Modify(req) }()
-	select {
-	case err := <-done:
-		crashpoint.Hit(crashpoint.AfterWrite)
-		return err
-	case <-ctx.Done():
-		return fmt.Errorf("no answer before the context ended (the write may or may not have happened): %w", ctx.Err())
-	}
+	return t.await(ctx, func() error { return t.conn.Modify(req) })
 }
 
 // secretAttr: attributes whose values are passwords.

@@ -42,6 +42,10 @@ func (t *target) ReadAccounts(ctx context.Context, accounts []*config.Account) (
 	d := t.current()
 	out := make(map[string]providers.AccountState, len(accounts))
 	for _, a := range accounts {
+		if a.Ephemeral {
+			out[a.Addr] = t.readInstances(d, a)
+			continue
+		}
 		i, err := findAccount(d, a)
 		switch {
 		case err != nil:
@@ -149,6 +153,12 @@ func markAccountsDone(outs []providers.AccountOutcome, st providers.Status, err 
 // the password.
 func (t *target) setAccount(d *directory, c providers.AccountChange) (bool, error) {
 	a := c.Account
+	if c.Instance != nil {
+		return t.setInstance(d, c)
+	}
+	if a.Ephemeral {
+		return false, fmt.Errorf("account %s: an ephemeral account's change names no account", a.Addr)
+	}
 	i, err := findAccount(d, a)
 	if err != nil {
 		return false, err

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -35,6 +36,47 @@ type directory struct {
 	raw   []byte
 	spans [][2]int
 	dirty map[int]bool // entries changed since read
+	// deleted: entries removed since read (kept in entries as tombstones,
+	// so indexes stay valid); entries past len(spans) were added.
+	deleted map[int]bool
+}
+
+// live is the entries the file holds: without the deleted ones.
+func (d *directory) live() []*goldap.Entry {
+	if len(d.deleted) == 0 {
+		return d.entries
+	}
+	out := make([]*goldap.Entry, 0, len(d.entries))
+	for i, e := range d.entries {
+		if !d.deleted[i] {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// structural reports whether entries were added or deleted since read.
+func (d *directory) structural() bool {
+	return len(d.deleted) > 0 || d.spans != nil && len(d.entries) > len(d.spans)
+}
+
+// addEntry adds e; the DN index is copied first, since a clone shares it
+// with the directory it was cloned from.
+func (d *directory) addEntry(e *goldap.Entry, canon string) {
+	d.byDN = maps.Clone(d.byDN)
+	d.canon = append(slices.Clip(d.canon), canon)
+	d.byDN[canon] = len(d.entries)
+	d.entries = append(d.entries, e)
+}
+
+// deleteEntry removes entry i.
+func (d *directory) deleteEntry(i int) {
+	d.byDN = maps.Clone(d.byDN)
+	delete(d.byDN, d.canon[i])
+	if d.deleted == nil {
+		d.deleted = map[int]bool{}
+	}
+	d.deleted[i] = true
 }
 
 // namingAttrs are the attributes Resolve and posixGroup memberUid look
@@ -281,7 +323,7 @@ func (d *directory) clone() *directory {
 func (d *directory) marshal() ([]byte, error) {
 	var out []byte
 	var err error
-	if d.raw != nil && len(d.spans) == len(d.entries) {
+	if d.raw != nil && d.spans != nil && len(d.spans) <= len(d.entries) {
 		out, err = d.splice()
 	} else {
 		out, err = d.encodeAll()
@@ -293,7 +335,7 @@ func (d *directory) marshal() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: the encoded file does not parse back (%v); nothing written", d.path, err)
 	}
-	if err := sameEntries(d.entries, back.entries); err != nil {
+	if err := sameEntries(d.live(), back.entries); err != nil {
 		return nil, fmt.Errorf("encode %s: go-ldap/ldif cannot round-trip %v; nothing written", d.path, err)
 	}
 	return out, nil
@@ -305,8 +347,22 @@ func (d *directory) splice() ([]byte, error) {
 	buf.Grow(len(d.raw) + 256)
 	// Keep a CRLF file CRLF: encoded values never hold a raw newline.
 	crlf := bytes.Contains(d.raw[:max(0, bytes.IndexByte(d.raw, '\n'))+1], []byte("\r\n"))
+	nl := "\n"
+	if crlf {
+		nl = "\r\n"
+	}
 	prev := 0
-	for i, e := range d.entries {
+	for i, e := range d.entries[:len(d.spans)] {
+		if d.deleted[i] {
+			// Drop the record, and the blank line after it.
+			buf.Write(d.raw[prev:d.spans[i][0]])
+			prev = d.spans[i][1]
+			rest := d.raw[prev:]
+			if bytes.HasPrefix(rest, []byte(nl)) {
+				prev += len(nl)
+			}
+			continue
+		}
 		if !d.dirty[i] {
 			continue
 		}
@@ -325,6 +381,26 @@ func (d *directory) splice() ([]byte, error) {
 		prev = d.spans[i][1]
 	}
 	buf.Write(d.raw[prev:])
+	// Added entries go at the end, after a blank line.
+	for i, e := range d.entries[len(d.spans):] {
+		if d.deleted[len(d.spans)+i] {
+			continue
+		}
+		rec, err := encodeEntry(e)
+		if err != nil {
+			return nil, err
+		}
+		if b := buf.Bytes(); len(b) > 0 && !bytes.HasSuffix(b, []byte(nl+nl)) {
+			if !bytes.HasSuffix(b, []byte(nl)) {
+				buf.WriteString(nl)
+			}
+			buf.WriteString(nl)
+		}
+		if crlf {
+			rec = strings.ReplaceAll(rec, "\n", "\r\n")
+		}
+		buf.WriteString(rec)
+	}
 	return buf.Bytes(), nil
 }
 
@@ -335,7 +411,7 @@ func (d *directory) encodeAll() ([]byte, error) {
 	if d.version > 0 {
 		buf.WriteString("version: 1\n\n")
 	}
-	for _, e := range d.entries {
+	for _, e := range d.live() {
 		rec, err := encodeEntry(e)
 		if err != nil {
 			return nil, err

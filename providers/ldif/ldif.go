@@ -360,6 +360,12 @@ func (t *target) commit(d, fresh *directory) (providers.Status, error) {
 		renamed, err = writeAtomic(t.path, data)
 		if renamed {
 			t.dir = d
+			if d.structural() {
+				// Entries were added or deleted: index the file as written.
+				if nd, perr := parseLDIF(t.path, data); perr == nil {
+					t.dir = nd
+				}
+			}
 			if err != nil {
 				return providers.Unknown, err
 			}
