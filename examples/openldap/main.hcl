@@ -88,6 +88,27 @@ policy "db_break_fix" {
   ticket_pattern = "^CHG[0-9]+$"
 }
 
+# JIT account creation and deletion: for each grant under db_schema_change
+# an account uid=adm-<principal>-<grant>,ou=jit is created (its password
+# delivered only to the grantee), it, not the grantee, joins db_admins for
+# the window, and it is deleted after.
+account "db_adm" {
+  target    = target.ldap.lab
+  ephemeral = true
+  base      = "ou=jit,dc=example,dc=org"
+  pattern   = "adm-{principal}-{grant}"
+}
+
+policy "db_schema_change" {
+  groups         = [group.db_admins]
+  accounts       = [account.db_adm]
+  eligible       = ["alice"]
+  max_duration   = "2h"
+  approvals      = 1
+  approvers      = ["carol", "dave"]
+  ticket_pattern = "^CHG[0-9]+$"
+}
+
 grant "alice_chg1042" {
   policy      = policy.db_maintenance
   principal   = "alice"

@@ -162,19 +162,33 @@ func TestExamples(t *testing.T) {
 					t.Fatal(err)
 				}
 				for _, a := range cfg.Accounts {
-					if s := st[a.Addr]; s.Err != nil || !s.Exists || s.Enabled {
+					const pw = "Example-Enable-7!Kq"
+					change := providers.AccountChange{Account: a, Enable: true, Password: config.NewSecret(pw)}
+					bindDN := a.DN
+					switch s := st[a.Addr]; {
+					case a.Ephemeral && (s.Err != nil || !s.Exists || len(s.Instances) != 0):
+						t.Errorf("%s reads %+v, want its base and no accounts", a.Addr, s)
+						continue
+					case a.Ephemeral:
+						// Ephemeral: the account a grant would get.
+						name, err := a.InstanceName("alice", "g-example123")
+						if err != nil {
+							t.Fatal(err)
+						}
+						bindDN = a.InstanceDN(name)
+						change.Create, change.Instance = true, &providers.Instance{Name: name, DN: bindDN, Grant: "g-example123"}
+					case s.Err != nil || !s.Exists || s.Enabled:
 						t.Errorf("%s reads %+v, want an existing disabled account", a.Addr, s)
 						continue
 					}
-					const pw = "Example-Enable-7!Kq"
-					outs, _ := am.SetAccounts(ctx, []providers.AccountChange{{Account: a, Enable: true, Password: config.NewSecret(pw)}})
+					outs, _ := am.SetAccounts(ctx, []providers.AccountChange{change})
 					if outs[0].Status != providers.Done {
 						t.Errorf("enable %s: %s %v", a.Addr, outs[0].Status, outs[0].Err)
 						continue
 					}
 					bt := *tg
 					lc := *tg.LDAP
-					lc.BindDN, lc.Password = a.DN, config.NewSecret(pw)
+					lc.BindDN, lc.Password = bindDN, config.NewSecret(pw)
 					bt.LDAP = &lc
 					bp, err := Open(ctx, &bt, providers.Options{})
 					if err != nil {
