@@ -68,6 +68,7 @@ func Compute(in Input) (*Plan, error) {
 	c.evaluateGrants()
 	c.planGroups()
 	c.planAccounts()
+	c.orphanedInstances()
 	c.nextChange()
 	p := c.plan
 	id, err := planID(p)

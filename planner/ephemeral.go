@@ -229,3 +229,29 @@ func instancesDigest(st providers.AccountState) string {
 	}
 	return b.String()
 }
+
+// orphanedInstances warns about accounts the ledger says jitform created
+// whose block no longer manages them (the block is gone, is no longer
+// ephemeral, or its base moved): nothing reads them any more, so nothing
+// would delete them. Their group memberships are still removed (the ledger
+// records those adds); the accounts themselves need a person.
+func (c *computer) orphanedInstances() {
+	for _, addr := range sortedKeys(c.ledger.Instances) {
+		a := c.cfg.AccountByAddr(addr)
+		base := ""
+		if a != nil && a.Ephemeral {
+			base, _ = dn.Canonical(a.Base)
+		}
+		for _, id := range sortedKeys(c.ledger.Instances[addr]) {
+			if p, err := dn.Parent(id); base != "" && err == nil && p == base {
+				continue
+			}
+			rec := c.ledger.Instances[addr][id]
+			c.plan.Warnings = append(c.plan.Warnings, Warning{
+				Summary: fmt.Sprintf("%s: jitform created %s for %s, and no ephemeral account block manages it now; it is neither read nor deleted", addr, id, rec.Grant),
+				Detail:  "restore the block (or its base) so jitform deletes it, or delete the account by hand",
+			})
+		}
+	}
+}
+

@@ -328,3 +328,30 @@ func TestEphemeralCrashBetweenIntentAndOutcome(t *testing.T) {
 		})
 	}
 }
+
+// TestEphemeralAccountOrphanedIsLoud: when the block that created an
+// account no longer manages it (here its base moved), nothing would read or
+// delete the account: every plan says so, naming it.
+func TestEphemeralAccountOrphanedIsLoud(t *testing.T) {
+	dir, _, opts := ephemeralEnv(t, "")
+	ctx := context.Background()
+	if res, err := Apply(ctx, opts, nil, nil); err != nil || res.Failed() {
+		t.Fatalf("apply: %v %+v", err, res)
+	}
+	hcl := readFile(t, dir, "main.hcl")
+	hcl = strings.Replace(hcl, `base      = "ou=jit,dc=example,dc=org"`, `base      = "ou=people,dc=example,dc=org"`, 1)
+	if err := os.WriteFile(filepath.Join(dir, "main.hcl"), []byte(hcl), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p, _, err := Plan(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	warned := false
+	for _, w := range p.Warnings {
+		warned = warned || strings.Contains(w.Summary, "jitform created "+strings.ToLower(admDN)) && strings.Contains(w.Summary, "neither read nor deleted")
+	}
+	if !warned {
+		t.Errorf("no warning names the orphaned account: %+v", p.Warnings)
+	}
+}
