@@ -254,4 +254,3 @@ func (c *computer) orphanedInstances() {
 		}
 	}
 }
-
