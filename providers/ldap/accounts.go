@@ -15,7 +15,6 @@ import (
 	goldap "github.com/go-ldap/ldap/v3"
 
 	"github.com/jitform/jitform/config"
-	"github.com/jitform/jitform/internal/crashpoint"
 	"github.com/jitform/jitform/internal/debuglog"
 	"github.com/jitform/jitform/providers"
 )
@@ -271,31 +270,12 @@ func (t *target) setPassword(ctx context.Context, entryDN, pw string) error {
 		req.Replace("unicodePwd", []string{unicodePwd(pw)})
 		return t.modify(ctx, req)
 	}
-	release, err := t.acquire(ctx)
-	if err != nil {
-		return fmt.Errorf("%w: %w", errNotSent, err)
-	}
-	defer release()
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("%w: %w", errNotSent, err)
-	}
-	t.ops.Add(1)
-	began := time.Now()
-	done := make(chan error, 1)
-	go func() {
+	return t.write(ctx, func() error {
 		_, err := t.conn.PasswordModify(goldap.NewPasswordModifyRequest(entryDN, "", pw))
-		done <- err
-	}()
-	select {
-	case err = <-done:
-		crashpoint.Hit(crashpoint.AfterWrite)
-	case <-ctx.Done():
-		err = fmt.Errorf("no answer before the context ended (the password may or may not have changed): %w", ctx.Err())
-	}
-	if t.log != nil {
+		return err
+	}, func(began time.Time, err error) {
 		debuglog.Op(ctx, t.log, "ldap password modify", began, scrubbed(err, pw), slog.String("target", t.addr), slog.String("dn", entryDN), ldapCode(err))
-	}
-	return err
+	})
 }
 
 func scrubbed(err error, pw string) error {

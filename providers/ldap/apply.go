@@ -303,23 +303,9 @@ func (t *target) one(ctx context.Context, ge *groupEntry, v string, add bool) (p
 	}
 }
 
-// modify sends one Modify (one round trip). go-ldap's Modify takes no
-// context: when ctx ends first the write's fate is unknown, and the error
-// says so (classify calls it unknown). An error that wraps errNotSent
-// means the request was never handed to the connection.
+// modify sends one Modify (one round trip; see write).
 func (t *target) modify(ctx context.Context, req *goldap.ModifyRequest) error {
-	release, err := t.acquire(ctx)
-	if err != nil {
-		return fmt.Errorf("%w: %w", errNotSent, err)
-	}
-	defer release()
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("%w: %w", errNotSent, err)
-	}
-	t.ops.Add(1)
-	began := time.Now()
-	err = t.sendModify(ctx, req)
-	if t.log != nil {
+	return t.write(ctx, func() error { return t.conn.Modify(req) }, func(began time.Time, err error) {
 		attrs := []slog.Attr{slog.String("target", t.addr), slog.String("dn", req.DN), slog.Int("changes", len(req.Changes)), ldapCode(err)}
 		if debuglog.Tracing(ctx, t.log) {
 			for _, c := range req.Changes {
@@ -331,12 +317,7 @@ func (t *target) modify(ctx context.Context, req *goldap.ModifyRequest) error {
 			}
 		}
 		debuglog.Op(ctx, t.log, "ldap modify", began, err, attrs...)
-	}
-	return err
-}
-
-func (t *target) sendModify(ctx context.Context, req *goldap.ModifyRequest) error {
-	return t.await(ctx, func() error { return t.conn.Modify(req) })
+	})
 }
 
 // secretAttr: attributes whose values are passwords.

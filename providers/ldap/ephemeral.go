@@ -137,7 +137,7 @@ func (t *target) setInstance(ctx context.Context, c providers.AccountChange) (pr
 		if e == nil {
 			return providers.Already, nil
 		}
-		err := t.write(ctx, "ldap delete", in.DN, func() error { return t.conn.Del(goldap.NewDelRequest(in.DN, nil)) })
+		err := t.write(ctx, func() error { return t.conn.Del(goldap.NewDelRequest(in.DN, nil)) }, t.logEntryOp(ctx, "ldap delete", in.DN))
 		if st := classify(err); st != providers.Done {
 			if st == providers.Failed && goldap.IsErrorWithCode(err, goldap.LDAPResultNoSuchObject) {
 				return providers.Already, nil
@@ -159,7 +159,7 @@ func (t *target) setInstance(ctx context.Context, c providers.AccountChange) (pr
 	}
 	if e == nil {
 		req := t.addRequest(a, in, marker)
-		err := t.write(ctx, "ldap add", in.DN, func() error { return t.conn.Add(req) })
+		err := t.write(ctx, func() error { return t.conn.Add(req) }, t.logEntryOp(ctx, "ldap add", in.DN))
 		if st := classify(err); st != providers.Done {
 			if st == providers.Already {
 				st = providers.Failed // someone made it meanwhile: not ours
@@ -218,10 +218,12 @@ func (t *target) addRequest(a *config.Account, in *providers.Instance, marker st
 	return req
 }
 
-// write sends one Add or Delete (one round trip), as modify sends a
-// Modify: go-ldap takes no context, so when ctx ends first the write's
-// fate is unknown.
-func (t *target) write(ctx context.Context, op, entryDN string, send func() error) error {
+// write sends one write request (one round trip): an Add, Delete, Modify
+// or Password Modify. go-ldap's writes take no context, so when ctx ends
+// first the write's fate is unknown and the error says so (classify calls
+// it unknown); an error that wraps errNotSent means the request was never
+// handed to the connection. logOp, when logging, records the operation.
+func (t *target) write(ctx context.Context, send func() error, logOp func(began time.Time, err error)) error {
 	release, err := t.acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errNotSent, err)
@@ -234,9 +236,16 @@ func (t *target) write(ctx context.Context, op, entryDN string, send func() erro
 	began := time.Now()
 	err = t.await(ctx, send)
 	if t.log != nil {
-		debuglog.Op(ctx, t.log, op, began, err, slog.String("target", t.addr), slog.String("dn", entryDN), ldapCode(err))
+		logOp(began, err)
 	}
 	return err
+}
+
+// logEntryOp logs an Add or Delete of entryDN.
+func (t *target) logEntryOp(ctx context.Context, op, entryDN string) func(time.Time, error) {
+	return func(began time.Time, err error) {
+		debuglog.Op(ctx, t.log, op, began, err, slog.String("target", t.addr), slog.String("dn", entryDN), ldapCode(err))
+	}
 }
 
 // await runs one write and waits for its answer or the end of ctx.
