@@ -223,3 +223,37 @@ func TestAccountDigestCoversTheSwitch(t *testing.T) {
 		t.Errorf("an account without a switch changed digest: %s", d0)
 	}
 }
+
+// A plan saved while the switch was set for alice's window is refused
+// once the switch moved (re-armed by another run), even though the fresh
+// plan has no change.
+func TestSavedPlanRefusedWhenTheSwitchMoved(t *testing.T) {
+	const addr = "account.web01_jitadmin"
+	now := time.Date(2026, 11, 23, 10, 30, 0, 0, time.UTC)
+	cfg, diags := config.LoadFiles("switch", map[string][]byte{"main.hcl": fmt.Appendf(nil, switchHCL, false)}, config.LoadOptions{PlanTime: now})
+	if diags.HasErrors() {
+		t.Fatal(diagsText(diags))
+	}
+	compute := func(expires time.Time) *Plan {
+		t.Helper()
+		view, _ := Replay(cfg, nil, now)
+		p, err := Compute(Input{Config: cfg, Now: now, Ledger: view,
+			Accounts: map[string]providers.AccountState{addr: {Exists: true, Enabled: true, Expires: expires}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	saved := compute(time.Date(2026, 11, 23, 11, 1, 0, 0, time.UTC))
+	if len(saved.Changes) != 1 {
+		t.Fatalf("saved plan: %d changes, want the re-arm", len(saved.Changes))
+	}
+	rearmed := time.Date(2026, 11, 23, 13, 1, 0, 0, time.UTC)
+	if err := CheckFresh(compute(rearmed), compute(rearmed), now); err != nil {
+		t.Fatalf("the same switch: %v", err)
+	}
+	err := CheckFresh(saved, compute(rearmed), now)
+	if err == nil || !strings.Contains(err.Error(), "of "+addr+" changed") {
+		t.Fatalf("CheckFresh = %v, want the account's observed state named", err)
+	}
+}
