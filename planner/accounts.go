@@ -23,6 +23,12 @@ import (
 //     that started while another kept the account enabled, or an enable
 //     whose outcome never reached the ledger). The new password goes to
 //     every counting grant, since it replaces the old one.
+//   - enable to re-arm while already enabled: the account's pending
+//     dead-man's switch (AccountState.Expires) is more than a minute off
+//     the longest counting grant's window end plus grace, or due before
+//     that end, as a later grant that started while the account was
+//     enabled leaves it. The provider sets the switch again; no password
+//     unless one is due as above.
 //   - disable: desired disabled, observed enabled (or, with
 //     rotate_password, already disabled by someone else while a delivered
 //     password is still on record: the password is rotated all the same). The reason is the grant
@@ -46,7 +52,12 @@ func AccountDigest(st providers.AccountState) string {
 		h := sha256.Sum256([]byte(instancesDigest(st)))
 		return hex.EncodeToString(h[:])
 	}
-	h := sha256.Sum256(fmt.Appendf(nil, "account exists=%t enabled=%t", st.Exists, st.Enabled))
+	b := fmt.Appendf(nil, "account exists=%t enabled=%t", st.Exists, st.Enabled)
+	if !st.Expires.IsZero() {
+		// Only when set, so an account without a switch keeps its digest.
+		b = fmt.Appendf(b, " expires=%d", st.Expires.Unix())
+	}
+	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
 }
 
@@ -145,17 +156,35 @@ func (c *computer) planAccount(a *config.Account) {
 				missing = append(missing, eg.g.ID)
 			}
 		}
-		if st.Enabled && (!a.RotatePassword || len(missing) == 0) {
+		newPassword := !st.Enabled || a.RotatePassword && len(missing) > 0
+		// A pending dead-man's switch set for an earlier window would
+		// disable the account while a later grant still counts: the
+		// enable is repeated to set it to the longest window's end. Off
+		// by more than a minute, as for group members, or due before
+		// that end at all: the minute's slack must not let it fire early.
+		_, end := longest.window()
+		rearm := st.Enabled && !st.Expires.IsZero() && (expiryOff(st.Expires, end) || st.Expires.Before(*end))
+		if !newPassword && !rearm {
 			break
 		}
 		ch.Action = ActionEnable
 		ch.Principal = longest.g.Principal
 		ch.Reason = c.grantReason(longest)
 		if st.Enabled {
-			note := fmt.Sprintf("already enabled; new password because %s has none yet", strings.Join(missing, ", "))
-			ch.Reason.Detail = strings.TrimPrefix(ch.Reason.Detail+"; "+note, "; ")
+			var notes []string
+			if newPassword {
+				notes = append(notes, fmt.Sprintf("already enabled; new password because %s has none yet", strings.Join(missing, ", ")))
+			} else {
+				// Every grantee has the current password: keep it.
+				notes = append(notes, "already enabled")
+				ch.PasswordRotated = false
+			}
+			if rearm {
+				notes = append(notes, "re-arm the dead-man's switch, which would disable it at "+stamp(st.Expires))
+			}
+			ch.Reason.Detail = strings.TrimPrefix(ch.Reason.Detail+"; "+strings.Join(notes, "; "), "; ")
 		}
-		if a.RotatePassword {
+		if ch.PasswordRotated {
 			for _, eg := range counting {
 				ch.Credentials = append(ch.Credentials, Credential{Grant: eg.g.ID, Principal: eg.g.Principal})
 			}

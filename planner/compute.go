@@ -525,10 +525,19 @@ func ttlOff(o providers.Member, w *want) bool {
 		return true
 	}
 	_, end := w.grant.window()
+	return expiryOff(o.Expires, end)
+}
+
+// expiryOff: a server-side expiry (an Active Directory TTL link, a Windows
+// host's dead-man's switch) does not match the window end it should
+// follow plus config.LDAPTTLGrace; within a minute is a match, which
+// covers the switch's own grace (winrm.SwitchGrace stays within a minute
+// of it).
+func expiryOff(e time.Time, end *time.Time) bool {
 	if end == nil {
 		return true
 	}
-	d := o.Expires.Sub(end.Add(config.LDAPTTLGrace))
+	d := e.Sub(end.Add(config.LDAPTTLGrace))
 	return d > time.Minute || d < -time.Minute
 }
 

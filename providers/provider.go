@@ -168,8 +168,11 @@ func Supports(t Target, kind string) bool {
 // under base whose description carries the block's marker
 // (config.Account.EphemeralMarker).
 type AccountState struct {
-	Exists    bool
-	Enabled   bool
+	Exists  bool
+	Enabled bool
+	// Expires: when a lock on the server disables the account by itself
+	// (a Windows host's dead-man's switch); zero when none.
+	Expires   time.Time
 	Instances []Instance
 	Err       error
 }

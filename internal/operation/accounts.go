@@ -77,6 +77,12 @@ func (s *Session) applyAccounts(ctx context.Context, gc *groupCommit, p *planner
 				fail(i, fmt.Errorf("account %s is ephemeral: it is created and deleted, not %sd", c.Group, c.Action))
 				continue
 			}
+			if c.Action == planner.ActionEnable && c.Reason.WindowEnd != nil {
+				// The reason is the counting grant that lasts longest: a
+				// provider with a lock of its own (a Windows host's
+				// dead-man's switch) disables the account after its end.
+				w.change.Expires, w.change.Grant = *c.Reason.WindowEnd, c.Reason.Grant
+			}
 		case planner.ActionCreate, planner.ActionDelete:
 			if !acc.Ephemeral {
 				fail(i, fmt.Errorf("account %s is not ephemeral: it is enabled and disabled, not %sd", c.Group, strings.TrimSuffix(c.Action, "e")))

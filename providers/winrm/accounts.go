@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jitform/jitform/config"
 	"github.com/jitform/jitform/providers"
@@ -37,6 +38,16 @@ func (t *target) ReadAccounts(ctx context.Context, accounts []*config.Account) (
 	if err == nil {
 		err = t.domainControllerError(resp.DomainRole)
 	}
+	// An account with a pending dead-man's switch is one the host itself
+	// disables at the switch's time: AccountState.Expires, which the
+	// planner compares with the window that keeps the account enabled.
+	// The switch names the account as the apply script was given it.
+	switchAt := map[string]time.Time{}
+	for _, sw := range resp.Switches {
+		if sw.Error == "" && sw.At > 0 && sw.Account != "" && strings.EqualFold(sw.Group, "ACCOUNT") {
+			switchAt[strings.ToUpper(sw.Account)] = time.Unix(sw.At, 0).UTC()
+		}
+	}
 	for i, a := range accounts {
 		switch {
 		case err != nil:
@@ -46,7 +57,11 @@ func (t *target) ReadAccounts(ctx context.Context, accounts []*config.Account) (
 		case resp.Accounts[i].Error != "":
 			out[a.Addr] = providers.AccountState{Err: fmt.Errorf("%s: read account %q on %s: %s", t.addr, a.AccountName, t.host, resp.Accounts[i].Error)}
 		default:
-			out[a.Addr] = providers.AccountState{Exists: resp.Accounts[i].Exists, Enabled: resp.Accounts[i].Exists && resp.Accounts[i].Enabled}
+			st := providers.AccountState{Exists: resp.Accounts[i].Exists, Enabled: resp.Accounts[i].Exists && resp.Accounts[i].Enabled}
+			if st.Exists {
+				st.Expires = switchAt[strings.ToUpper(a.AccountName)]
+			}
+			out[a.Addr] = st
 		}
 	}
 	return out, nil

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jitform/jitform/config"
 	"github.com/jitform/jitform/internal/testbed/winrmtest"
@@ -237,5 +238,61 @@ func TestAccountSwitchDisablesAtWindowEnd(t *testing.T) {
 	h.KillAfterWrites = 1
 	if o := enable(); o.Status != providers.Unknown || len(h.ScheduledTasks()) != 1 {
 		t.Errorf("crashed enable = %s, tasks %d; want unknown with the switch in place", o.Status, len(h.ScheduledTasks()))
+	}
+}
+
+// ReadAccounts reports an account's pending switch as its Expires: matched
+// by the account name the switch records, case-insensitively; an account
+// without a switch, or whose switch jitform's disable deleted, has none.
+func TestReadAccountsReportsThePendingSwitch(t *testing.T) {
+	s := winrmtest.New(t, user, pass, host("web01"))
+	h := s.Host(host("web01"))
+	h.AddUser("jit-admin", jitAdminSID, "Initial-Pass-0", false)
+	h.AddUser("ops-admin", "S-1-5-21-1-2-3-1011", "Initial-Pass-1", true)
+	p := openHost(t, s, "web01", nil)
+	a, upper, other := account("a", "jit-admin"), account("b", "JIT-ADMIN"), account("c", "ops-admin")
+	read := func() map[string]providers.AccountState {
+		t.Helper()
+		st, err := p.ReadAccounts(context.Background(), []*config.Account{a, upper, other})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range st {
+			if v.Err != nil {
+				t.Fatalf("%s: %v", k, v.Err)
+			}
+		}
+		return st
+	}
+	if st := read(); !st[a.Addr].Expires.IsZero() || !st[other.Addr].Expires.IsZero() {
+		t.Fatalf("before any switch: %+v", st)
+	}
+	outs, err := p.SetAccounts(context.Background(), []providers.AccountChange{{Account: a, Enable: true, Expires: winEnd, Grant: "g1"}})
+	if err != nil || outs[0].Status != providers.Done {
+		t.Fatalf("enable = %+v, %v", outs, err)
+	}
+	st := read()
+	for _, x := range []*config.Account{a, upper} {
+		if got := st[x.Addr]; !got.Enabled || !got.Expires.Equal(winEnd.Add(SwitchGrace)) {
+			t.Errorf("%s (%s): enabled %t, expires %s; want the switch at %s", x.Addr, x.AccountName, got.Enabled, got.Expires, winEnd.Add(SwitchGrace))
+		}
+	}
+	if got := st[other.Addr]; !got.Enabled || !got.Expires.IsZero() {
+		t.Errorf("%s: enabled %t, expires %s; want no switch", other.Addr, got.Enabled, got.Expires)
+	}
+	// Re-armed by an enable of the enabled account: the same task, later.
+	later := winEnd.Add(2 * time.Hour)
+	outs, err = p.SetAccounts(context.Background(), []providers.AccountChange{{Account: a, Enable: true, Expires: later, Grant: "g2"}})
+	if err != nil || outs[0].Status != providers.Already {
+		t.Fatalf("re-arm = %+v, %v", outs, err)
+	}
+	if got := read()[a.Addr]; !got.Expires.Equal(later.Add(SwitchGrace)) || len(h.ScheduledTasks()) != 1 {
+		t.Errorf("after the re-arm: expires %s, tasks %v; want one switch at %s", got.Expires, taskNames(h.ScheduledTasks()), later.Add(SwitchGrace))
+	}
+	if o := setAccount(t, p, a, false, ""); o.Status != providers.Done {
+		t.Fatalf("disable = %s %v", o.Status, o.Err)
+	}
+	if got := read()[a.Addr]; got.Enabled || !got.Expires.IsZero() || len(h.ScheduledTasks()) != 0 {
+		t.Errorf("after the disable: enabled %t, expires %s, tasks %v", got.Enabled, got.Expires, taskNames(h.ScheduledTasks()))
 	}
 }

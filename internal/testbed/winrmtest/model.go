@@ -506,7 +506,7 @@ func (h *Host) read(t traits, data []byte) (any, error) {
 		out["accounts"] = unwrap(us)
 	}
 	if t.sw.lists {
-		sws, serr := h.listSwitches()
+		sws, serr := h.listSwitches(t.sw)
 		out["switches"], out["switches_error"] = unwrap(sws), serr
 		if len(sws) == 0 {
 			out["switches"] = []any{}

@@ -64,7 +64,9 @@ type switchTraits struct {
 	switchArgs  string // the argument string $SwitchAction evaluates to, "" if it cannot be evaluated
 	userID      string // New-ScheduledTaskPrincipal -UserId '<this>'
 	lists       bool   // the read script lists \jitform\ tasks
-	endSessions bool   // sessions are found by owner SID and logged off
+	// listsAccount: the listing carries the account a switch disables.
+	listsAccount bool
+	endSessions  bool // sessions are found by owner SID and logged off
 	// storesEndSessions: the switch's description carries end_sessions.
 	storesEndSessions bool
 }
@@ -80,6 +82,7 @@ var (
 	reHereString   = regexp.MustCompile(`(?s)\$SwitchScript = @'\n(.*?)\n'@`)
 	rePrincipal    = regexp.MustCompile(`New-ScheduledTaskPrincipal -UserId '([^']+)'`)
 	reList         = regexp.MustCompile(`Get-ScheduledTask -TaskPath '\\jitform\\'`)
+	reListAccount  = regexp.MustCompile(`\$s\.account = \[string\]\$d\.account`)
 	reEndSessions  = regexp.MustCompile(`(?s)function End-Sessions.*GetOwnerSid.*logoff\.exe.*\$r\.sessions = End-Sessions \$c\.sid`)
 	reStoresEnd    = regexp.MustCompile(`@\{ grant = [^\n]*end_sessions = \(\$c\.end_sessions -eq \$true\) \}`)
 
@@ -98,6 +101,7 @@ func readSwitchTraits(script string) switchTraits {
 		beforeAdd:         reBeforeAdd.MatchString(script) && !reAfterAdd.MatchString(script),
 		unregisters:       reUnregister.MatchString(script) && reUnregisterFn.MatchString(script),
 		lists:             reList.MatchString(script),
+		listsAccount:      reListAccount.MatchString(script),
 		endSessions:       reEndSessions.MatchString(script),
 		storesEndSessions: reStoresEnd.MatchString(script),
 	}
@@ -221,7 +225,7 @@ func (h *Host) unregisterSwitch(groupSID, memberSID string) (string, error) {
 }
 
 // listSwitches is the read script's listing of \jitform\.
-func (h *Host) listSwitches() ([]map[string]any, string) {
+func (h *Host) listSwitches(st switchTraits) ([]map[string]any, string) {
 	if h.NoTaskScheduler {
 		return nil, "Get-ScheduledTask: The service is not available. (0x80070426)"
 	}
@@ -233,6 +237,9 @@ func (h *Host) listSwitches() ([]map[string]any, string) {
 			s["error"] = "the task's description is not jitform's: " + err.Error()
 		} else {
 			s["group"], s["member"], s["grant"], s["at"], s["right"] = d.Group, d.Member, d.Grant, d.At, d.Right
+			if st.listsAccount {
+				s["account"] = d.Account
+			}
 		}
 		out = append(out, s)
 	}

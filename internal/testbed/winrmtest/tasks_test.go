@@ -147,3 +147,44 @@ func TestEndSessionsModel(t *testing.T) {
 		})
 	}
 }
+
+// An account's switch is listed with the account it disables, when the
+// read script takes it from the description; a read script that does not
+// (the line removed) lists the switch without it.
+func TestReadListsAnAccountSwitchWithItsAccount(t *testing.T) {
+	const sid = "S-1-5-21-1-2-3-1010"
+	s := current(t)
+	readLine := "$s.account = [string]$d.account; "
+	if !strings.Contains(s.read, readLine) {
+		t.Fatalf("the read script has no %q", readLine)
+	}
+	for _, tc := range []struct {
+		name, read, want string
+	}{
+		{"current", s.read, "jit-admin"},
+		{"without the account line", strings.Replace(s.read, readLine, "", 1), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHost()
+			h.AddUser("jit-admin", sid, "Initial-Pass-0", false)
+			if _, serr, code := run(t, h, s, s.apply, map[string]any{"op": "apply", "changes": []any{}, "accounts": []map[string]any{
+				{"key": "account.a", "name": "jit-admin", "enable": true, "switch_at": int64(1795431660), "account": "jit-admin", "grant": "grant.g"}}}); code != 0 {
+				t.Fatal(serr)
+			}
+			if u, _ := h.UserState("jit-admin"); u.Disabled || len(h.ScheduledTasks()) != 1 {
+				t.Fatalf("after the enable: disabled %t, tasks %d", u.Disabled, len(h.ScheduledTasks()))
+			}
+			m, serr, code := run(t, h, s, tc.read, map[string]any{"op": "read", "groups": []any{}, "principals": []any{}})
+			if code != 0 {
+				t.Fatal(serr)
+			}
+			sw, ok := m["switches"].(map[string]any)
+			if !ok || sw["group"] != "ACCOUNT" || sw["member"] != sid || sw["at"] != float64(1795431660) {
+				t.Fatalf("switches = %#v", m["switches"])
+			}
+			if got, _ := sw["account"].(string); got != tc.want {
+				t.Errorf("account = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -78,7 +78,7 @@ try {
     $s = @{ name = $t.TaskPath + $t.TaskName; trigger = [string]$t.Triggers[0].StartBoundary }
     try {
       $d = ConvertFrom-Json -InputObject $t.Description
-      $s.group = [string]$d.group; $s.right = [string]$d.right; $s.member = [string]$d.member; $s.grant = [string]$d.grant; $s.at = [int64]$d.at
+      $s.group = [string]$d.group; $s.right = [string]$d.right; $s.account = [string]$d.account; $s.member = [string]$d.member; $s.grant = [string]$d.grant; $s.at = [int64]$d.at
     } catch { $s.error = "the task's description is not jitform's: $($_.Exception.Message)" }
     $switches += ,$s
   }
