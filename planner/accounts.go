@@ -101,20 +101,7 @@ func (c *computer) planAccount(a *config.Account) {
 		return
 	}
 
-	var relevant, counting []*evalGrant
-	for _, pol := range c.byAccount[a.BaseAddr] {
-		relevant = append(relevant, c.byPolicy[pol.Addr]...)
-	}
-	for _, eg := range relevant {
-		if eg.status == stCounting {
-			counting = append(counting, eg)
-		}
-	}
-	slices.SortFunc(counting, func(x, y *evalGrant) int { return strings.Compare(x.g.ID, y.g.ID) })
-	for _, eg := range counting {
-		sum.ActiveGrants = append(sum.ActiveGrants, eg.g.ID)
-	}
-	sum.DesiredEnabled = len(counting) > 0
+	relevant, counting := c.accountGrants(a, &sum, func(*evalGrant) bool { return true })
 
 	var errs []Warning
 	if !st.Exists {
@@ -215,6 +202,26 @@ func (c *computer) planAccount(a *config.Account) {
 		c.plan.Changes = append(c.plan.Changes, ch)
 	}
 	c.plan.Accounts = append(c.plan.Accounts, sum)
+}
+
+// accountGrants returns the grants under the policies listing account a,
+// and those of them counting now that keep pass (sorted by ID), which it
+// records in the summary.
+func (c *computer) accountGrants(a *config.Account, sum *AccountSummary, keep func(*evalGrant) bool) (relevant, counting []*evalGrant) {
+	for _, pol := range c.byAccount[a.BaseAddr] {
+		relevant = append(relevant, c.byPolicy[pol.Addr]...)
+	}
+	for _, eg := range relevant {
+		if eg.status == stCounting && keep(eg) {
+			counting = append(counting, eg)
+		}
+	}
+	slices.SortFunc(counting, func(x, y *evalGrant) int { return strings.Compare(x.g.ID, y.g.ID) })
+	for _, eg := range counting {
+		sum.ActiveGrants = append(sum.ActiveGrants, eg.g.ID)
+	}
+	sum.DesiredEnabled = len(counting) > 0
+	return relevant, counting
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -102,20 +102,7 @@ func (c *computer) instanceMember(a *config.Account, eg *evalGrant) (providers.M
 
 func (c *computer) planEphemeral(a *config.Account, sum AccountSummary, st providers.AccountState) {
 	taddr := a.Target.Addr
-	var relevant, counting []*evalGrant
-	for _, pol := range c.byAccount[a.BaseAddr] {
-		relevant = append(relevant, c.byPolicy[pol.Addr]...)
-	}
-	for _, eg := range relevant {
-		if eg.status == stCounting && c.ephemeralFor(eg, taddr) == a {
-			counting = append(counting, eg)
-		}
-	}
-	slices.SortFunc(counting, func(x, y *evalGrant) int { return strings.Compare(x.g.ID, y.g.ID) })
-	for _, eg := range counting {
-		sum.ActiveGrants = append(sum.ActiveGrants, eg.g.ID)
-	}
-	sum.DesiredEnabled = len(counting) > 0
+	relevant, counting := c.accountGrants(a, &sum, func(eg *evalGrant) bool { return c.ephemeralFor(eg, taddr) == a })
 
 	var errs []Warning
 	if !st.Exists {
