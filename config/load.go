@@ -180,7 +180,7 @@ func LoadFiles(dir string, files map[string][]byte, opts LoadOptions) (*Config, 
 			if opts.interrupted() != nil {
 				return
 			}
-			f, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
+			f, diags := parseFile(src, filename)
 			results[i] = parsed{f, diags}
 		})
 	}

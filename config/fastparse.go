@@ -1,0 +1,482 @@
+package config
+
+import (
+	"bytes"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// parseFile parses one configuration file into exactly what
+// hclsyntax.ParseConfig returns, faster for the shape almost every block
+// has. hclsyntax spends most of a large load on work that this shape does
+// not need: it segments every token into grapheme clusters to count
+// columns, grows one token slice for the whole file (a 5,000-group file is
+// ~600k tokens, copied over and over as the slice grows), and runs each
+// quoted string through its escape and template machinery.
+//
+// fastParse builds the syntax tree itself for top-level blocks whose body
+// is one attribute per line, each a plain quoted string (printable ASCII,
+// no escapes, no ${ } or %{ }), a list of them, true, false, null or a
+// reference (target.ldap.corp). Any other top-level block is handed to
+// hclsyntax alone, at its own position in the file. Whenever anything is
+// unusual (non-ASCII outside strings, tabs, CRLF, heredocs, a block that
+// does not parse alone without a diagnostic, a top-level attribute) the
+// whole file is parsed by hclsyntax as before, so every diagnostic is
+// hclsyntax's own. Tests compare both trees on every corpus we have.
+func parseFile(src []byte, filename string) (*hcl.File, hcl.Diagnostics) {
+	if body, ok := fastParse(src, filename); ok {
+		// An hcl.File's Nav (used to name the block a diagnostic is in)
+		// is hclsyntax's own unexported type pointing at the root body:
+		// parse an empty file and fill its root body in place.
+		f, _ := hclsyntax.ParseConfig(nil, filename, hcl.InitialPos)
+		*f.Body.(*hclsyntax.Body) = *body
+		f.Bytes = src
+		return f, nil
+	}
+	return hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
+}
+
+type fastParser struct {
+	src      []byte
+	filename string
+	i        int // next byte
+	line     int
+	col      int // of byte i; every byte since the line's start is ASCII
+}
+
+func (p *fastParser) pos() hcl.Pos { return hcl.Pos{Line: p.line, Column: p.col, Byte: p.i} }
+
+func (p *fastParser) rng(from, to hcl.Pos) hcl.Range {
+	return hcl.Range{Filename: p.filename, Start: from, End: to}
+}
+
+func (p *fastParser) eof() bool { return p.i >= len(p.src) }
+
+// skipSpaces skips ' ' (a tab is an error in HCL: hclsyntax reports it).
+func (p *fastParser) skipSpaces() {
+	for p.i < len(p.src) && p.src[p.i] == ' ' {
+		p.i++
+		p.col++
+	}
+}
+
+func (p *fastParser) newline() {
+	p.i++
+	p.line++
+	p.col = 1
+}
+
+func isIdentStart(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' }
+
+func isIdentByte(c byte) bool { return isIdentStart(c) || c >= '0' && c <= '9' || c == '-' }
+
+// ident reads an ASCII identifier; ok is false if none starts here, or if
+// it runs into a byte that could continue a Unicode identifier.
+func (p *fastParser) ident() (string, hcl.Range, bool) {
+	if p.eof() || !isIdentStart(p.src[p.i]) {
+		return "", hcl.Range{}, false
+	}
+	start := p.pos()
+	j := p.i
+	for j < len(p.src) && isIdentByte(p.src[j]) {
+		j++
+	}
+	if j < len(p.src) && p.src[j] >= 0x80 {
+		return "", hcl.Range{}, false
+	}
+	name := string(p.src[p.i:j])
+	p.col += j - p.i
+	p.i = j
+	return name, p.rng(start, p.pos()), true
+}
+
+// quoted reads a quoted string of printable ASCII without escapes or
+// template sequences: its value, the range with the quotes and the range
+// of the text between them.
+func (p *fastParser) quoted() (string, hcl.Range, hcl.Range, bool) {
+	if p.eof() || p.src[p.i] != '"' {
+		return "", hcl.Range{}, hcl.Range{}, false
+	}
+	open := p.pos()
+	j := p.i + 1
+	for ; j < len(p.src); j++ {
+		c := p.src[j]
+		if c == '"' {
+			break
+		}
+		if c < 0x20 || c > 0x7e || c == '\\' || c == '$' || c == '%' {
+			return "", hcl.Range{}, hcl.Range{}, false
+		}
+	}
+	if j >= len(p.src) {
+		return "", hcl.Range{}, hcl.Range{}, false
+	}
+	s := string(p.src[p.i+1 : j])
+	textStart := hcl.Pos{Line: open.Line, Column: open.Column + 1, Byte: open.Byte + 1}
+	p.col += j + 1 - p.i
+	p.i = j + 1
+	textEnd := hcl.Pos{Line: p.line, Column: p.col - 1, Byte: p.i - 1}
+	if s == "" {
+		// hclsyntax places an empty string's text after the closing quote.
+		textStart, textEnd = p.pos(), p.pos()
+	}
+	return s, p.rng(open, p.pos()), p.rng(textStart, textEnd), true
+}
+
+// punct reads the byte c as a one-column token.
+func (p *fastParser) punct(c byte) (hcl.Range, bool) {
+	if p.eof() || p.src[p.i] != c {
+		return hcl.Range{}, false
+	}
+	start := p.pos()
+	p.i++
+	p.col++
+	return p.rng(start, p.pos()), true
+}
+
+// fastParse returns the root body of src, or ok=false when hclsyntax must
+// parse the whole file.
+func fastParse(src []byte, filename string) (*hclsyntax.Body, bool) {
+	if bytes.IndexByte(src, '\r') >= 0 || bytes.IndexByte(src, '\t') >= 0 {
+		return nil, false
+	}
+	p := &fastParser{src: src, filename: filename, line: 1, col: 1}
+	body := &hclsyntax.Body{Attributes: hclsyntax.Attributes{}, Blocks: hclsyntax.Blocks{}}
+	var first *hcl.Pos // where the first token (not a /* */ comment) starts
+	mark := func() {
+		if first == nil {
+			pos := p.pos()
+			first = &pos
+		}
+	}
+	for {
+		p.skipSpaces()
+		if p.eof() {
+			break
+		}
+		switch c := p.src[p.i]; {
+		case c == '\n':
+			mark()
+			p.newline()
+		case c == '#' || c == '/' && p.i+1 < len(p.src) && p.src[p.i+1] == '/':
+			mark()
+			end := bytes.IndexByte(p.src[p.i:], '\n')
+			if end < 0 {
+				return nil, false // a comment at the end: its columns need graphemes
+			}
+			p.i += end
+			p.newline()
+		case c == '/' && p.i+1 < len(p.src) && p.src[p.i+1] == '*':
+			end := bytes.Index(p.src[p.i+2:], []byte("*/"))
+			if end < 0 {
+				return nil, false
+			}
+			for k := p.i; k < p.i+2+end+2; k++ {
+				switch {
+				case p.src[k] == '\n':
+					p.line++
+					p.col = 1
+				case p.src[k] >= 0x80:
+					return nil, false
+				default:
+					p.col++
+				}
+			}
+			p.i += 2 + end + 2
+		case isIdentStart(c):
+			mark()
+			start := p.i
+			startPos := p.pos()
+			b, ok := p.block()
+			if !ok {
+				// Let hclsyntax parse this block alone.
+				end, ok := blockEnd(src, start)
+				if !ok {
+					return nil, false
+				}
+				b, ok = slowBlock(src[start:end], filename, startPos)
+				if !ok {
+					return nil, false
+				}
+				p.i, p.line, p.col = end, b.CloseBraceRange.End.Line, b.CloseBraceRange.End.Column
+			}
+			body.Blocks = append(body.Blocks, b)
+			// A block ends its line (hclsyntax: "Missing newline after
+			// block definition").
+			p.skipSpaces()
+			if !p.eof() && p.src[p.i] != '\n' && p.src[p.i] != '#' && !(p.src[p.i] == '/' && p.i+1 < len(p.src) && p.src[p.i+1] == '/') {
+				return nil, false
+			}
+		default:
+			return nil, false
+		}
+	}
+	eof := p.rng(p.pos(), p.pos())
+	if first == nil {
+		first = &eof.Start
+	}
+	body.SrcRange = p.rng(*first, eof.End)
+	body.EndRange = eof
+	return body, true
+}
+
+// slowBlock parses src, one block starting at start, with hclsyntax; ok is
+// false unless that is exactly one block without a diagnostic.
+func slowBlock(src []byte, filename string, start hcl.Pos) (*hclsyntax.Block, bool) {
+	f, diags := hclsyntax.ParseConfig(src, filename, start)
+	if len(diags) > 0 {
+		return nil, false
+	}
+	b := f.Body.(*hclsyntax.Body)
+	if len(b.Attributes) != 0 || len(b.Blocks) != 1 || b.Blocks[0].CloseBraceRange.End.Byte != start.Byte+len(src) {
+		return nil, false
+	}
+	return b.Blocks[0], true
+}
+
+// blockEnd finds the byte after the closing brace of the top-level block
+// starting at start, following HCL's lexical structure: quoted strings
+// (with escapes and ${ } / %{ } holding expressions), comments and
+// brackets. ok is false for a heredoc or anything left open; hclsyntax
+// then parses the whole file.
+func blockEnd(src []byte, start int) (int, bool) {
+	const quoted, interp = '"', 'i'
+	var stack []byte
+	for i := start; i < len(src); i++ {
+		c := src[i]
+		top := byte(0)
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top == quoted {
+			switch {
+			case c == '\\':
+				i++
+			case c == '"':
+				stack = stack[:len(stack)-1]
+			case c == '\n':
+				return 0, false
+			case (c == '$' || c == '%') && i+1 < len(src) && src[i+1] == '{':
+				if i > 0 && src[i-1] == c { // $${ and %%{ are literal
+					break
+				}
+				stack = append(stack, interp)
+				i++
+			}
+			continue
+		}
+		switch {
+		case c == '"':
+			stack = append(stack, quoted)
+		case c == '#' || c == '/' && i+1 < len(src) && src[i+1] == '/':
+			for i+1 < len(src) && src[i+1] != '\n' {
+				i++
+			}
+		case c == '/' && i+1 < len(src) && src[i+1] == '*':
+			end := bytes.Index(src[i+2:], []byte("*/"))
+			if end < 0 {
+				return 0, false
+			}
+			i += 2 + end + 1
+		case c == '<' && i+1 < len(src) && src[i+1] == '<':
+			return 0, false // a heredoc, perhaps
+		case c == '{' || c == '[' || c == '(':
+			stack = append(stack, c)
+		case c == '}' || c == ']' || c == ')':
+			want := map[byte]byte{'}': '{', ']': '[', ')': '('}[c]
+			if top != want && !(c == '}' && top == interp) {
+				return 0, false
+			}
+			stack = stack[:len(stack)-1]
+			if len(stack) == 0 {
+				return i + 1, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// block reads a block in the fast shape; ok=false leaves the position
+// undefined (the caller starts over from the block's start).
+func (p *fastParser) block() (*hclsyntax.Block, bool) {
+	typ, typeRange, ok := p.ident()
+	if !ok {
+		return nil, false
+	}
+	b := &hclsyntax.Block{Type: typ, TypeRange: typeRange}
+	for {
+		p.skipSpaces()
+		if p.eof() {
+			return nil, false
+		}
+		if p.src[p.i] == '{' {
+			break
+		}
+		var label string
+		var r hcl.Range
+		if p.src[p.i] == '"' {
+			label, r, _, ok = p.quoted()
+		} else {
+			label, r, ok = p.ident()
+		}
+		if !ok {
+			return nil, false
+		}
+		b.Labels = append(b.Labels, label)
+		b.LabelRanges = append(b.LabelRanges, r)
+	}
+	b.OpenBraceRange, _ = p.punct('{')
+	p.skipSpaces()
+	if p.eof() || p.src[p.i] != '\n' {
+		return nil, false // a one-line block, or a comment
+	}
+	body := &hclsyntax.Body{Attributes: hclsyntax.Attributes{}, Blocks: hclsyntax.Blocks{}}
+	for {
+		p.skipSpaces()
+		if p.eof() {
+			return nil, false
+		}
+		c := p.src[p.i]
+		if c == '\n' {
+			p.newline()
+			continue
+		}
+		if c == '}' {
+			b.CloseBraceRange, _ = p.punct('}')
+			break
+		}
+		name, nameRange, ok := p.ident()
+		if !ok {
+			return nil, false
+		}
+		if _, dup := body.Attributes[name]; dup {
+			return nil, false
+		}
+		p.skipSpaces()
+		eq, ok := p.punct('=')
+		if !ok || !p.eof() && p.src[p.i] == '=' { // not ==
+			return nil, false
+		}
+		p.skipSpaces()
+		expr, ok := p.expr()
+		if !ok {
+			return nil, false
+		}
+		p.skipSpaces()
+		if p.eof() || p.src[p.i] != '\n' {
+			return nil, false
+		}
+		body.Attributes[name] = &hclsyntax.Attribute{
+			Name: name, Expr: expr,
+			SrcRange:    hcl.RangeBetween(nameRange, expr.Range()),
+			NameRange:   nameRange,
+			EqualsRange: eq,
+		}
+	}
+	body.SrcRange = hcl.RangeBetween(b.OpenBraceRange, b.CloseBraceRange)
+	body.EndRange = hcl.Range{Filename: p.filename, Start: b.CloseBraceRange.End, End: b.CloseBraceRange.End}
+	b.Body = body
+	return b, true
+}
+
+// expr reads a value in the fast shape: a plain quoted string, a list of
+// values, true, false, null or a reference.
+func (p *fastParser) expr() (hclsyntax.Expression, bool) {
+	if p.eof() {
+		return nil, false
+	}
+	switch c := p.src[p.i]; {
+	case c == '"':
+		s, r, text, ok := p.quoted()
+		if !ok {
+			return nil, false
+		}
+		return &hclsyntax.TemplateExpr{
+			Parts:    []hclsyntax.Expression{&hclsyntax.LiteralValueExpr{Val: cty.StringVal(s), SrcRange: text}},
+			SrcRange: r,
+		}, true
+	case c == '[':
+		open, _ := p.punct('[')
+		var exprs []hclsyntax.Expression
+		for {
+			p.skipNewlines()
+			if p.eof() {
+				return nil, false
+			}
+			if p.src[p.i] == ']' {
+				break
+			}
+			e, ok := p.expr()
+			if !ok {
+				return nil, false
+			}
+			exprs = append(exprs, e)
+			p.skipNewlines()
+			if p.eof() {
+				return nil, false
+			}
+			if p.src[p.i] == ',' {
+				p.i++
+				p.col++
+				continue
+			}
+			if p.src[p.i] != ']' {
+				return nil, false
+			}
+		}
+		closing, _ := p.punct(']')
+		return &hclsyntax.TupleConsExpr{Exprs: exprs, SrcRange: hcl.RangeBetween(open, closing), OpenRange: open}, true
+	case isIdentStart(c):
+		name, r, ok := p.ident()
+		if !ok {
+			return nil, false
+		}
+		var v cty.Value
+		switch name {
+		case "true":
+			v = cty.True
+		case "false":
+			v = cty.False
+		case "null":
+			v = cty.NullVal(cty.DynamicPseudoType)
+		}
+		if v != cty.NilVal {
+			if !p.eof() && p.src[p.i] == '.' {
+				return nil, false
+			}
+			return &hclsyntax.LiteralValueExpr{Val: v, SrcRange: r}, true
+		}
+		trav := hcl.Traversal{hcl.TraverseRoot{Name: name, SrcRange: r}}
+		for !p.eof() && p.src[p.i] == '.' {
+			dot, _ := p.punct('.')
+			attr, ar, ok := p.ident()
+			if !ok {
+				return nil, false
+			}
+			trav = append(trav, hcl.TraverseAttr{Name: attr, SrcRange: hcl.RangeBetween(dot, ar)})
+		}
+		if !p.eof() && (p.src[p.i] == '[' || p.src[p.i] == '(') {
+			return nil, false
+		}
+		return &hclsyntax.ScopeTraversalExpr{Traversal: trav, SrcRange: hcl.RangeBetween(trav[0].SourceRange(), trav[len(trav)-1].SourceRange())}, true
+	}
+	return nil, false
+}
+
+// skipNewlines skips spaces and newlines (inside brackets, where newlines
+// do not end the attribute).
+func (p *fastParser) skipNewlines() {
+	for !p.eof() {
+		switch p.src[p.i] {
+		case ' ':
+			p.i++
+			p.col++
+		case '\n':
+			p.newline()
+		default:
+			return
+		}
+	}
+}
