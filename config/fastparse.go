@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -18,7 +19,7 @@ import (
 //
 // fastParse builds the syntax tree itself for top-level blocks whose body
 // is one attribute per line, each a plain quoted string (printable ASCII,
-// no escapes, no ${ } or %{ }), a list of them, true, false, null or a
+// no escapes, no ${ } or %{ } and no $${ or %%{), a list of them, true, false, null or a
 // reference (target.ldap.corp). Any other top-level block is handed to
 // hclsyntax alone, at its own position in the file. Whenever anything is
 // unusual (non-ASCII outside strings, tabs, CRLF, heredocs, a block that
@@ -26,16 +27,51 @@ import (
 // whole file is parsed by hclsyntax as before, so every diagnostic is
 // hclsyntax's own. Tests compare both trees on every corpus we have.
 func parseFile(src []byte, filename string) (*hcl.File, hcl.Diagnostics) {
-	if body, ok := fastParse(src, filename); ok {
+	fp, ok := fastParse(src, filename)
+	// Hostile input is refused before hclsyntax, which would take seconds
+	// or overflow the stack on it. A file entirely in the fast shape is
+	// within the limits by construction (brackets nest two deep, and an
+	// expression chains at most one operator, =), unless an identifier is
+	// made of hundreds of dashes: only such files skip the scan.
+	if !ok || len(fp.slow) > 0 || fp.dashes {
+		if d := checkNesting(src, filename); d != nil {
+			return nil, hcl.Diagnostics{d}
+		}
+	}
+	if ok {
+		for _, s := range fp.slow {
+			b, ok := slowBlock(src[s.start:s.end], filename, s.pos)
+			if !ok {
+				return hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
+			}
+			fp.body.Blocks[s.index] = b
+		}
 		// An hcl.File's Nav (used to name the block a diagnostic is in)
 		// is hclsyntax's own unexported type pointing at the root body:
 		// parse an empty file and fill its root body in place.
 		f, _ := hclsyntax.ParseConfig(nil, filename, hcl.InitialPos)
-		*f.Body.(*hclsyntax.Body) = *body
+		*f.Body.(*hclsyntax.Body) = *fp.body
 		f.Bytes = src
 		return f, nil
 	}
 	return hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
+}
+
+// fastParsed is fastParse's result: the root body, with a nil in Blocks
+// for each block left to hclsyntax (slow).
+type fastParsed struct {
+	body *hclsyntax.Body
+	slow []slowSpan
+	// dashes: an identifier holds more dashes than checkNesting allows
+	// operators in one expression (it counts them as minus signs).
+	dashes bool
+}
+
+// slowSpan is a top-level block that hclsyntax is to parse alone.
+type slowSpan struct {
+	index      int // in body.Blocks
+	start, end int
+	pos        hcl.Pos // of start
 }
 
 type fastParser struct {
@@ -44,6 +80,7 @@ type fastParser struct {
 	i        int // next byte
 	line     int
 	col      int // of byte i; every byte since the line's start is ASCII
+	dashes   bool
 }
 
 func (p *fastParser) pos() hcl.Pos { return hcl.Pos{Line: p.line, Column: p.col, Byte: p.i} }
@@ -87,6 +124,9 @@ func (p *fastParser) ident() (string, hcl.Range, bool) {
 		return "", hcl.Range{}, false
 	}
 	name := string(p.src[p.i:j])
+	if strings.Count(name, "-") >= MaxChain-2 {
+		p.dashes = true
+	}
 	p.col += j - p.i
 	p.i = j
 	return name, p.rng(start, p.pos()), true
@@ -106,8 +146,11 @@ func (p *fastParser) quoted() (string, hcl.Range, hcl.Range, bool) {
 		if c == '"' {
 			break
 		}
-		if c < 0x20 || c > 0x7e || c == '\\' || c == '$' || c == '%' {
+		if c < 0x20 || c > 0x7e || c == '\\' {
 			return "", hcl.Range{}, hcl.Range{}, false
+		}
+		if (c == '$' || c == '%') && j+1 < len(p.src) && p.src[j+1] == '{' {
+			return "", hcl.Range{}, hcl.Range{}, false // a template sequence or its escape
 		}
 	}
 	if j >= len(p.src) {
@@ -136,12 +179,14 @@ func (p *fastParser) punct(c byte) (hcl.Range, bool) {
 	return p.rng(start, p.pos()), true
 }
 
-// fastParse returns the root body of src, or ok=false when hclsyntax must
-// parse the whole file.
-func fastParse(src []byte, filename string) (*hclsyntax.Body, bool) {
+// fastParse reads src as top-level blocks, building those in the fast
+// shape and locating the others; ok=false when hclsyntax must parse the
+// whole file. It calls nothing in hclsyntax, so it is safe on any input.
+func fastParse(src []byte, filename string) (fastParsed, bool) {
 	if bytes.IndexByte(src, '\r') >= 0 || bytes.IndexByte(src, '\t') >= 0 {
-		return nil, false
+		return fastParsed{}, false
 	}
+	var slow []slowSpan
 	p := &fastParser{src: src, filename: filename, line: 1, col: 1}
 	body := &hclsyntax.Body{Attributes: hclsyntax.Attributes{}, Blocks: hclsyntax.Blocks{}}
 	var first *hcl.Pos // where the first token (not a /* */ comment) starts
@@ -164,14 +209,14 @@ func fastParse(src []byte, filename string) (*hclsyntax.Body, bool) {
 			mark()
 			end := bytes.IndexByte(p.src[p.i:], '\n')
 			if end < 0 {
-				return nil, false // a comment at the end: its columns need graphemes
+				return fastParsed{}, false // a comment at the end: its columns need graphemes
 			}
 			p.i += end
 			p.newline()
 		case c == '/' && p.i+1 < len(p.src) && p.src[p.i+1] == '*':
 			end := bytes.Index(p.src[p.i+2:], []byte("*/"))
 			if end < 0 {
-				return nil, false
+				return fastParsed{}, false
 			}
 			for k := p.i; k < p.i+2+end+2; k++ {
 				switch {
@@ -179,7 +224,7 @@ func fastParse(src []byte, filename string) (*hclsyntax.Body, bool) {
 					p.line++
 					p.col = 1
 				case p.src[k] >= 0x80:
-					return nil, false
+					return fastParsed{}, false
 				default:
 					p.col++
 				}
@@ -191,26 +236,33 @@ func fastParse(src []byte, filename string) (*hclsyntax.Body, bool) {
 			startPos := p.pos()
 			b, ok := p.block()
 			if !ok {
-				// Let hclsyntax parse this block alone.
+				// hclsyntax is to parse this block alone.
 				end, ok := blockEnd(src, start)
 				if !ok {
-					return nil, false
+					return fastParsed{}, false
 				}
-				b, ok = slowBlock(src[start:end], filename, startPos)
-				if !ok {
-					return nil, false
+				slow = append(slow, slowSpan{index: len(body.Blocks), start: start, end: end, pos: startPos})
+				p.i, p.line, p.col = startPos.Byte, startPos.Line, startPos.Column
+				for ; p.i < end; p.i++ {
+					switch c := src[p.i]; {
+					case c == '\n':
+						p.line, p.col = p.line+1, 1
+					case c < 0x80:
+						p.col++
+					default:
+						return fastParsed{}, false // columns after it need graphemes
+					}
 				}
-				p.i, p.line, p.col = end, b.CloseBraceRange.End.Line, b.CloseBraceRange.End.Column
 			}
 			body.Blocks = append(body.Blocks, b)
 			// A block ends its line (hclsyntax: "Missing newline after
 			// block definition").
 			p.skipSpaces()
 			if !p.eof() && p.src[p.i] != '\n' && p.src[p.i] != '#' && !(p.src[p.i] == '/' && p.i+1 < len(p.src) && p.src[p.i+1] == '/') {
-				return nil, false
+				return fastParsed{}, false
 			}
 		default:
-			return nil, false
+			return fastParsed{}, false
 		}
 	}
 	eof := p.rng(p.pos(), p.pos())
@@ -219,7 +271,7 @@ func fastParse(src []byte, filename string) (*hclsyntax.Body, bool) {
 	}
 	body.SrcRange = p.rng(*first, eof.End)
 	body.EndRange = eof
-	return body, true
+	return fastParsed{body: body, slow: slow, dashes: p.dashes}, true
 }
 
 // slowBlock parses src, one block starting at start, with hclsyntax; ok is
@@ -407,6 +459,9 @@ func (p *fastParser) expr() (hclsyntax.Expression, bool) {
 			}
 			if p.src[p.i] == ']' {
 				break
+			}
+			if p.src[p.i] == '[' {
+				return nil, false // lists of lists: not the fast shape (it nests two deep at most)
 			}
 			e, ok := p.expr()
 			if !ok {

@@ -16,8 +16,15 @@ import (
 // built the tree (rather than handing the whole file to hclsyntax).
 func sameAsHCL(t *testing.T, name string, src []byte, fast bool) {
 	t.Helper()
-	want, wantDiags := hclsyntax.ParseConfig(src, name, hcl.InitialPos)
 	got, gotDiags := parseFile(src, name)
+	if d := checkNesting(src, name); d != nil {
+		// parseFile must refuse what the scan refuses, with its diagnostic.
+		if got != nil || len(gotDiags) != 1 || !reflect.DeepEqual(gotDiags[0], d) {
+			t.Fatalf("%s: checkNesting refuses the file (%v) but parseFile gives %v", name, d, gotDiags)
+		}
+		return
+	}
+	want, wantDiags := hclsyntax.ParseConfig(src, name, hcl.InitialPos)
 	if !reflect.DeepEqual(gotDiags, wantDiags) {
 		t.Fatalf("%s: diagnostics differ:\n got %v\nwant %v", name, gotDiags, wantDiags)
 	}
@@ -42,7 +49,7 @@ func sameAsHCL(t *testing.T, name string, src []byte, fast bool) {
 	if !reflect.DeepEqual(got.Bytes, want.Bytes) || !reflect.DeepEqual(got.Nav, want.Nav) {
 		t.Fatalf("%s: file bytes or navigation differ", name)
 	}
-	if _, ok := fastParse(src, name); fast && !ok {
+	if fp, ok := fastParse(src, name); fast && (!ok || len(fp.slow) > 0) {
 		t.Fatalf("%s: the fast path gave up", name)
 	}
 }
@@ -83,6 +90,7 @@ func TestParseFileSameAsHCL(t *testing.T) {
 		"group \"g\" {\n  a = \"x\"\n} # trailing\ngroup \"h\" {\n}\n",
 		"group \"g\" {\n  a = \"x\"\n} group \"h\" {\n}\n",
 		"group \"g\" {\n  a = \"x\"\n  a = \"y\"\n}\n",
+		"group \"g\" {\n  a = \"a$b%c$\"\n  b = \"100%\"\n  c = \"$\"\n  d = \"%%{\"\n  e = \"$$\"\n}\n",
 		"group \"g\" {\n  a = \"^CHG[0-9]+$\"\n  b = \"${x}\"\n  c = \"$${x}\"\n  d = \"%{if true}y%{endif}\"\n  e = \"\\\"q\\\"\"\n  f = 1\n  g = -1\n  h = env(\"X\")\n  i = [for x in y: x]\n  j = a[\"b\"]\n  k = <<EOT\nhello }\nEOT\n}\ngroup \"h\" {\n  a = \"x\"\n}\n",
 		"group \"g\" {\n  tls {\n    a = \"x\"\n  }\n  b = { c = \"d\" }\n}\n",
 		"group \"g\" { a = \"x\" }\ngroup \"h\" {\n}\n",
@@ -100,6 +108,8 @@ func TestParseFileSameAsHCL(t *testing.T) {
 		"group \"g\" {\n  a = \"x\" \"y\"\n}\n",
 		"group \"g\" {\n  a = x.y[0]\n  b = x.y(1)\n}\n",
 		"group \"g\" {\n  a = [\"x\" \"y\"]\n}\n",
+		"group \"g\" {\n  a = x" + strings.Repeat("-y", 300) + "\n}\n",
+		"group \"g\" {\n  a = \"x\"\n}\ngroup \"h\" {\n  a = " + strings.Repeat("[", 200) + strings.Repeat("]", 200) + "\n}\n",
 		"\ufeffgroup \"g\" {\n}\n",
 		"group \"g\" {\n  a = \"x\"\n}\n/* unterminated\n",
 	} {
@@ -120,9 +130,6 @@ func FuzzParseFile(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, src []byte) {
-		if checkNesting(src, "f.hcl") != nil {
-			return // parseFile is only called on what passed this check
-		}
 		sameAsHCL(t, "f.hcl", src, false)
 	})
 }
