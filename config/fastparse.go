@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -74,6 +75,40 @@ type slowSpan struct {
 	pos        hcl.Pos // of start
 }
 
+// handoff passes the files LoadState parsed to the Load that follows in
+// the same process (plan and apply open the state the repository declares,
+// then load it): each file is parsed once. An entry is taken only for the
+// same name and the same bytes, and taken once.
+var handoff = struct {
+	sync.Mutex
+	files map[string]parsedFile
+}{files: map[string]parsedFile{}}
+
+type parsedFile struct {
+	src   []byte
+	file  *hcl.File
+	diags hcl.Diagnostics
+}
+
+// parseFileOnce is parseFile, or the result LoadState stashed for the
+// same file; stash keeps this result for the next call.
+func parseFileOnce(src []byte, filename string, stash bool) (*hcl.File, hcl.Diagnostics) {
+	handoff.Lock()
+	p, ok := handoff.files[filename]
+	delete(handoff.files, filename)
+	handoff.Unlock()
+	if !ok || !bytes.Equal(p.src, src) {
+		p.file, p.diags = parseFile(src, filename)
+		p.src = src
+	}
+	if stash {
+		handoff.Lock()
+		handoff.files[filename] = p
+		handoff.Unlock()
+	}
+	return p.file, p.diags
+}
+
 type fastParser struct {
 	src      []byte
 	filename string
@@ -81,6 +116,41 @@ type fastParser struct {
 	line     int
 	col      int // of byte i; every byte since the line's start is ASCII
 	dashes   bool
+	// text is src as a string: names and values are substrings of it,
+	// not one allocation each.
+	text string
+	// Nodes are allocated in slabs: a 10,000-group repository has
+	// millions, and one allocation per node was most of the fast path.
+	attrs  slab[hclsyntax.Attribute]
+	tmpls  slab[hclsyntax.TemplateExpr]
+	lits   slab[hclsyntax.LiteralValueExpr]
+	travs  slab[hclsyntax.ScopeTraversalExpr]
+	tuples slab[hclsyntax.TupleConsExpr]
+	exprs  slab[hclsyntax.Expression]
+	steps  slab[hcl.Traverser]
+	blocks slab[hclsyntax.Block]
+	bodies slab[hclsyntax.Body]
+	// scratch collects a list's elements before they get their own slice.
+	scratch []hclsyntax.Expression
+}
+
+// slab hands out elements of large arrays, which live as long as any of
+// their elements does (here: as long as the configuration).
+type slab[T any] struct{ free []T }
+
+func (s *slab[T]) one() *T { return &s.many(1)[0] }
+
+// many returns n zero elements, capacity n (an append copies).
+func (s *slab[T]) many(n int) []T {
+	if n > len(s.free) {
+		if n > 64 {
+			return make([]T, n)
+		}
+		s.free = make([]T, 256)
+	}
+	out := s.free[:n:n]
+	s.free = s.free[n:]
+	return out
 }
 
 func (p *fastParser) pos() hcl.Pos { return hcl.Pos{Line: p.line, Column: p.col, Byte: p.i} }
@@ -123,7 +193,7 @@ func (p *fastParser) ident() (string, hcl.Range, bool) {
 	if j < len(p.src) && p.src[j] >= 0x80 {
 		return "", hcl.Range{}, false
 	}
-	name := string(p.src[p.i:j])
+	name := p.text[p.i:j]
 	if strings.Count(name, "-") >= MaxChain-2 {
 		p.dashes = true
 	}
@@ -156,7 +226,7 @@ func (p *fastParser) quoted() (string, hcl.Range, hcl.Range, bool) {
 	if j >= len(p.src) {
 		return "", hcl.Range{}, hcl.Range{}, false
 	}
-	s := string(p.src[p.i+1 : j])
+	s := p.text[p.i+1 : j]
 	textStart := hcl.Pos{Line: open.Line, Column: open.Column + 1, Byte: open.Byte + 1}
 	p.col += j + 1 - p.i
 	p.i = j + 1
@@ -187,7 +257,7 @@ func fastParse(src []byte, filename string) (fastParsed, bool) {
 		return fastParsed{}, false
 	}
 	var slow []slowSpan
-	p := &fastParser{src: src, filename: filename, line: 1, col: 1}
+	p := &fastParser{src: src, text: string(src), filename: filename, line: 1, col: 1}
 	body := &hclsyntax.Body{Attributes: hclsyntax.Attributes{}, Blocks: hclsyntax.Blocks{}}
 	var first *hcl.Pos // where the first token (not a /* */ comment) starts
 	mark := func() {
@@ -357,7 +427,8 @@ func (p *fastParser) block() (*hclsyntax.Block, bool) {
 	if !ok {
 		return nil, false
 	}
-	b := &hclsyntax.Block{Type: typ, TypeRange: typeRange}
+	b := p.blocks.one()
+	b.Type, b.TypeRange = typ, typeRange
 	for {
 		p.skipSpaces()
 		if p.eof() {
@@ -384,7 +455,8 @@ func (p *fastParser) block() (*hclsyntax.Block, bool) {
 	if p.eof() || p.src[p.i] != '\n' {
 		return nil, false // a one-line block, or a comment
 	}
-	body := &hclsyntax.Body{Attributes: hclsyntax.Attributes{}, Blocks: hclsyntax.Blocks{}}
+	body := p.bodies.one()
+	body.Attributes, body.Blocks = make(hclsyntax.Attributes, 8), hclsyntax.Blocks{}
 	for {
 		p.skipSpaces()
 		if p.eof() {
@@ -420,12 +492,14 @@ func (p *fastParser) block() (*hclsyntax.Block, bool) {
 		if p.eof() || p.src[p.i] != '\n' {
 			return nil, false
 		}
-		body.Attributes[name] = &hclsyntax.Attribute{
+		a := p.attrs.one()
+		*a = hclsyntax.Attribute{
 			Name: name, Expr: expr,
 			SrcRange:    hcl.RangeBetween(nameRange, expr.Range()),
 			NameRange:   nameRange,
 			EqualsRange: eq,
 		}
+		body.Attributes[name] = a
 	}
 	body.SrcRange = hcl.RangeBetween(b.OpenBraceRange, b.CloseBraceRange)
 	body.EndRange = hcl.Range{Filename: p.filename, Start: b.CloseBraceRange.End, End: b.CloseBraceRange.End}
@@ -445,13 +519,15 @@ func (p *fastParser) expr() (hclsyntax.Expression, bool) {
 		if !ok {
 			return nil, false
 		}
-		return &hclsyntax.TemplateExpr{
-			Parts:    []hclsyntax.Expression{&hclsyntax.LiteralValueExpr{Val: cty.StringVal(s), SrcRange: text}},
-			SrcRange: r,
-		}, true
+		lit := p.lits.one()
+		lit.Val, lit.SrcRange = cty.StringVal(s), text
+		t := p.tmpls.one()
+		t.Parts, t.SrcRange = p.exprs.many(1), r
+		t.Parts[0] = lit
+		return t, true
 	case c == '[':
 		open, _ := p.punct('[')
-		var exprs []hclsyntax.Expression
+		exprs := p.scratch[:0] // lists do not nest here
 		for {
 			p.skipNewlines()
 			if p.eof() {
@@ -481,8 +557,16 @@ func (p *fastParser) expr() (hclsyntax.Expression, bool) {
 				return nil, false
 			}
 		}
+		p.scratch = exprs
 		closing, _ := p.punct(']')
-		return &hclsyntax.TupleConsExpr{Exprs: exprs, SrcRange: hcl.RangeBetween(open, closing), OpenRange: open}, true
+		t := p.tuples.one()
+		t.Exprs, t.SrcRange, t.OpenRange = exprs, hcl.RangeBetween(open, closing), open
+		t.Exprs = nil
+		if len(exprs) > 0 {
+			t.Exprs = p.exprs.many(len(exprs))
+			copy(t.Exprs, exprs)
+		}
+		return t, true
 	case isIdentStart(c):
 		name, r, ok := p.ident()
 		if !ok {
@@ -501,9 +585,12 @@ func (p *fastParser) expr() (hclsyntax.Expression, bool) {
 			if !p.eof() && p.src[p.i] == '.' {
 				return nil, false
 			}
-			return &hclsyntax.LiteralValueExpr{Val: v, SrcRange: r}, true
+			lit := p.lits.one()
+			lit.Val, lit.SrcRange = v, r
+			return lit, true
 		}
-		trav := hcl.Traversal{hcl.TraverseRoot{Name: name, SrcRange: r}}
+		var buf [4]hcl.Traverser
+		trav := append(buf[:0], hcl.TraverseRoot{Name: name, SrcRange: r})
 		for !p.eof() && p.src[p.i] == '.' {
 			dot, _ := p.punct('.')
 			attr, ar, ok := p.ident()
@@ -515,7 +602,11 @@ func (p *fastParser) expr() (hclsyntax.Expression, bool) {
 		if !p.eof() && (p.src[p.i] == '[' || p.src[p.i] == '(') {
 			return nil, false
 		}
-		return &hclsyntax.ScopeTraversalExpr{Traversal: trav, SrcRange: hcl.RangeBetween(trav[0].SourceRange(), trav[len(trav)-1].SourceRange())}, true
+		e := p.travs.one()
+		e.Traversal = p.steps.many(len(trav))
+		copy(e.Traversal, trav)
+		e.SrcRange = hcl.RangeBetween(trav[0].SourceRange(), trav[len(trav)-1].SourceRange())
+		return e, true
 	}
 	return nil, false
 }

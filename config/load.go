@@ -177,7 +177,7 @@ func LoadFiles(dir string, files map[string][]byte, opts LoadOptions) (*Config, 
 			if opts.interrupted() != nil {
 				return
 			}
-			f, diags := parseFile(src, filename)
+			f, diags := parseFileOnce(src, filename, false)
 			results[i] = parsed{f, diags}
 		})
 	}
