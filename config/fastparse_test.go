@@ -133,3 +133,27 @@ func FuzzParseFile(f *testing.F) {
 		sameAsHCL(t, "f.hcl", src, false)
 	})
 }
+
+// BenchmarkParseFile: parseFile on 10,000 grants (one file), against
+// hclsyntax.ParseConfig on the same file.
+func BenchmarkParseFile(b *testing.B) {
+	src := benchRepo(1000, 10)["grants.hcl"]
+	b.Run("fast", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(src)))
+		for b.Loop() {
+			if _, diags := parseFile(src, "grants.hcl"); diags.HasErrors() {
+				b.Fatal(diags)
+			}
+		}
+	})
+	b.Run("hclsyntax", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(src)))
+		for b.Loop() {
+			if _, diags := hclsyntax.ParseConfig(src, "grants.hcl", hcl.InitialPos); diags.HasErrors() {
+				b.Fatal(diags)
+			}
+		}
+	})
+}
