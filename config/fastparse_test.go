@@ -137,7 +137,7 @@ func FuzzParseFile(f *testing.F) {
 // BenchmarkParseFile: parseFile on 10,000 grants (one file), against
 // hclsyntax.ParseConfig on the same file.
 func BenchmarkParseFile(b *testing.B) {
-	src := benchRepo(1000, 10)["grants.hcl"]
+	src := benchRepo(100, 10)["grants.hcl"]
 	b.Run("fast", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(src)))
