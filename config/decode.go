@@ -22,39 +22,81 @@ import (
 func decodeBody(body hcl.Body, ctx *hcl.EvalContext, val any, prefix string) hcl.Diagnostics {
 	rv := reflect.ValueOf(val).Elem()
 	info := layoutOf(rv.Type())
+	if sb, ok := body.(*hclsyntax.Body); ok && info.fits(sb) {
+		// Content would find nothing to say: take the expressions from
+		// the syntax tree rather than have it copy every attribute.
+		return decodeContent(rv, info, func(name string) hcl.Expression {
+			if a := sb.Attributes[name]; a != nil {
+				return a.Expr
+			}
+			return nil
+		}, nil, ctx, prefix, nil)
+	}
 	content, diags := body.Content(info.schema)
 	if content == nil {
 		return diags
 	}
+	return decodeContent(rv, info, func(name string) hcl.Expression {
+		if a := content.Attributes[name]; a != nil {
+			return a.Expr
+		}
+		return nil
+	}, content.Blocks, ctx, prefix, diags)
+}
+
+// fits reports whether Content(l.schema) on sb would return no diagnostic
+// and no block: every attribute is in the schema, every required one is
+// there, and there are no nested blocks.
+func (l *layout) fits(sb *hclsyntax.Body) bool {
+	if len(sb.Blocks) > 0 {
+		return false
+	}
+	for name := range sb.Attributes {
+		if !l.known[name] {
+			return false
+		}
+	}
+	for _, name := range l.required {
+		if sb.Attributes[name] == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// decodeContent sets rv's fields from a body's attribute expressions and
+// blocks (see decodeBody).
+func decodeContent(rv reflect.Value, info *layout, attr func(name string) hcl.Expression, blocks hcl.Blocks, ctx *hcl.EvalContext, prefix string, diags hcl.Diagnostics) hcl.Diagnostics {
 	for _, f := range info.attrs {
-		attr := content.Attributes[f.name]
-		if attr == nil {
+		attrExpr := attr(f.name)
+		if attrExpr == nil {
 			continue
 		}
 		fv := rv.Field(f.index)
 		if f.isExpr {
-			fv.Set(reflect.ValueOf(attr.Expr))
+			fv.Set(reflect.ValueOf(attrExpr))
 			continue
 		}
 		// Most values are plain quoted strings or lists of them: set
 		// those directly, without evaluating and converting.
-		if lit, ok := literalStrings(attr.Expr, fv.Type()); ok {
+		if lit, ok := literalStrings(attrExpr, fv.Type()); ok {
 			fv.Set(lit)
 			continue
 		}
-		expr := attr.Expr
+		expr := attrExpr
 		if !secretAttrs[f.name] {
 			expr = guardExpr(expr, prefix+f.name)
 		}
 		diags = append(diags, gohcl.DecodeExpression(expr, ctx, fv.Addr().Interface())...)
 	}
 	for _, f := range info.blocks {
-		var blocks hcl.Blocks
-		for _, b := range content.Blocks {
+		var same hcl.Blocks
+		for _, b := range blocks {
 			if b.Type == f.name {
-				blocks = append(blocks, b)
+				same = append(same, b)
 			}
 		}
+		blocks := same
 		switch {
 		case len(blocks) > 1:
 			diags = append(diags, &hcl.Diagnostic{
@@ -74,9 +116,11 @@ func decodeBody(body hcl.Body, ctx *hcl.EvalContext, val any, prefix string) hcl
 
 // layout is a decoded struct type's schema and fields.
 type layout struct {
-	schema *hcl.BodySchema
-	attrs  []fieldInfo
-	blocks []fieldInfo // pointer-to-struct fields, at most one block each
+	schema   *hcl.BodySchema
+	attrs    []fieldInfo
+	blocks   []fieldInfo // pointer-to-struct fields, at most one block each
+	known    map[string]bool
+	required []string
 }
 
 type fieldInfo struct {
@@ -95,7 +139,13 @@ func layoutOf(t reflect.Type) *layout {
 		return l.(*layout)
 	}
 	schema, _ := gohcl.ImpliedBodySchema(reflect.New(t).Interface())
-	l := &layout{schema: schema}
+	l := &layout{schema: schema, known: map[string]bool{}}
+	for _, a := range schema.Attributes {
+		l.known[a.Name] = true
+		if a.Required {
+			l.required = append(l.required, a.Name)
+		}
+	}
 	for i := range t.NumField() {
 		f := t.Field(i)
 		name, kind, _ := strings.Cut(f.Tag.Get("hcl"), ",")

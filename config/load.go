@@ -168,19 +168,16 @@ func LoadFiles(dir string, files map[string][]byte, opts LoadOptions) (*Config, 
 			defer func() { <-sem }()
 			src := files[name]
 			// Hostile input is refused before the parser, which would
-			// take seconds or overflow the stack on it.
+			// take seconds or overflow the stack on it (parseFile runs
+			// checkNesting where it must).
 			if len(src) > MaxConfigFileSize {
 				results[i] = parsed{diags: hcl.Diagnostics{tooLarge(filename, int64(len(src)))}}
-				return
-			}
-			if d := checkNesting(src, filename); d != nil {
-				results[i] = parsed{diags: hcl.Diagnostics{d}}
 				return
 			}
 			if opts.interrupted() != nil {
 				return
 			}
-			f, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
+			f, diags := parseFileOnce(src, filename, false)
 			results[i] = parsed{f, diags}
 		})
 	}

@@ -5,12 +5,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
-	"github.com/hashicorp/hcl/v2/hclsyntax"
 )
 
 // State is the repository's state block. A repository without one keeps
@@ -142,15 +143,32 @@ func LoadState(dir string, opts LoadOptions) (*State, hcl.Diagnostics) {
 	sort.Strings(names)
 	var diags hcl.Diagnostics
 	var blocks []*hcl.Block
-	for _, name := range names {
+	// The files are parsed in parallel (as Load does) and handed to the
+	// Load that follows (parseFileOnce): plan parses each file once.
+	type parsed struct {
+		file  *hcl.File
+		diags hcl.Diagnostics
+	}
+	results := make([]parsed, len(names))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for i, name := range names {
 		path := filepath.Join(dir, name)
-		src, err := os.ReadFile(path)
-		if err != nil {
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot read a configuration file",
-				Detail: fmt.Sprintf("read %s: %v", path, unwrapPathErr(err))})
-			continue
-		}
-		f, d := hclsyntax.ParseConfig(src, path, hcl.InitialPos)
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			src, err := os.ReadFile(path)
+			if err != nil {
+				results[i].diags = hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read a configuration file",
+					Detail: fmt.Sprintf("read %s: %v", path, unwrapPathErr(err))}}
+				return
+			}
+			results[i].file, results[i].diags = parseFileOnce(src, path, true)
+		})
+	}
+	wg.Wait()
+	for _, r := range results {
+		f, d := r.file, r.diags
 		diags = append(diags, d...)
 		if f == nil || d.HasErrors() {
 			continue

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -41,7 +42,18 @@ const (
 // version is set at build time: -ldflags "-X main.version=v1.2.3".
 var version = "dev"
 
-func main() { os.Exit(Main()) }
+func main() {
+	// A plan holds its whole configuration (the syntax tree of every file)
+	// and every group read while it runs, and the collector's default
+	// pace (GOGC=100) spent a quarter of the CPU of a 10,000-group,
+	// 100,000-grant plan marking it over and over; at 200 that plan takes
+	// 20% less CPU for about the same peak RSS (issue 11). GOGC, when
+	// set, still decides.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(200)
+	}
+	os.Exit(Main())
+}
 
 // Main runs jitform with the process's arguments and standard streams and
 // returns the exit code. Script tests run it as the "jitform" command.

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -51,9 +52,9 @@ func TestBenchApplyAgainstSlapd(t *testing.T) {
 			t.Fatalf("JITFORM_BENCH_GROUPS: %q is not a group count", s)
 		}
 		r := benchApply(t, bin, g)
-		fmt.Printf("BENCH label=%s groups=%d plan_s=%.3f plan_cpu_s=%.3f plan_ops=%d ldapsearch_s=%.3f apply_s=%.3f apply_cpu_s=%.3f apply_ops=%d apply_mod=%d apply_srch=%d ldapmodify_s=%.3f ldapmodify_ops=%d fsyncs=%d\n",
+		fmt.Printf("BENCH label=%s groups=%d plan_s=%.3f plan_cpu_s=%.3f plan_ops=%d ldapsearch_s=%.3f apply_s=%.3f apply_cpu_s=%.3f apply_ops=%d apply_mod=%d apply_srch=%d ldapmodify_s=%.3f ldapmodify_ops=%d fsyncs=%d plan_rss_mb=%.0f\n",
 			label, g, r.plan.Seconds(), r.planCPU.Seconds(), r.planOps, r.search.Seconds(), r.apply.Seconds(), r.applyCPU.Seconds(), r.applyOps.total(), r.applyOps.modify.Load(), r.applyOps.search.Load(),
-			r.modify.Seconds(), r.modifyOps.total(), r.fsyncs)
+			r.modify.Seconds(), r.modifyOps.total(), r.fsyncs, float64(r.planRSS)/(1<<20))
 	}
 }
 
@@ -62,7 +63,7 @@ const benchUsers = 1000
 type benchResult struct {
 	plan, search, apply, modify time.Duration
 	planCPU, applyCPU           time.Duration
-	planOps                     int64
+	planOps, planRSS            int64
 	applyOps, modifyOps         *opCounter
 	fsyncs                      int
 }
@@ -127,10 +128,11 @@ func benchLDIF(groups int) []byte {
 }
 
 func benchApply(t *testing.T, bin string, groups int) benchResult {
-	var r benchResult
+	r := benchResult{applyOps: &opCounter{}, modifyOps: &opCounter{}}
 	seed := benchSeed(groups)
 	t.Setenv("JITFORM_BENCH_PASSWORD", slapdtest.RootPW)
 	var lastCPU time.Duration // user+sys of the last run: robust to a busy machine
+	var lastRSS int64         // peak RSS of the last run, bytes
 	run := func(dir string, wrap []string, args ...string) time.Duration {
 		t.Helper()
 		argv := append(append(wrap, bin, "-C", dir), args...)
@@ -144,6 +146,9 @@ func benchApply(t *testing.T, bin string, groups int) benchResult {
 			t.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, stderr.String())
 		}
 		lastCPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			lastRSS = ru.Maxrss << 10 // KiB on Linux
+		}
 		return took
 	}
 
@@ -172,6 +177,8 @@ func benchApply(t *testing.T, bin string, groups int) benchResult {
 		}
 		return s
 	}
+	// JITFORM_BENCH_PLANONLY=1 measures plan and ldapsearch only.
+	planOnly := os.Getenv("JITFORM_BENCH_PLANONLY") == "1"
 	for range runs {
 		// 1. plan, ldapsearch and apply against one slapd.
 		s := start()
@@ -183,7 +190,7 @@ func benchApply(t *testing.T, bin string, groups int) benchResult {
 		run(dir, nil, "init")
 		px.reset()
 		if faster(&r.plan, run(dir, nil, "plan")) {
-			r.planCPU = lastCPU
+			r.planCPU, r.planRSS = lastCPU, lastRSS
 		}
 		r.planOps = px.counts().total()
 		t0 := time.Now()
@@ -197,6 +204,10 @@ func benchApply(t *testing.T, bin string, groups int) benchResult {
 			}
 		}
 		faster(&r.search, time.Since(t0))
+		if planOnly {
+			s.Stop()
+			continue
+		}
 		px.reset()
 		// JITFORM_BENCH_WRAP runs the timed apply under a profiler, e.g.
 		// "perf record -F 999 -g -o /tmp/apply.perf".
@@ -221,7 +232,7 @@ func benchApply(t *testing.T, bin string, groups int) benchResult {
 	}
 
 	// 3. fsyncs of the same apply, under strace, fresh slapd.
-	if _, err := exec.LookPath("strace"); err == nil && os.Getenv("JITFORM_BENCH_STRACE") != "0" {
+	if _, err := exec.LookPath("strace"); err == nil && os.Getenv("JITFORM_BENCH_STRACE") != "0" && !planOnly {
 		s3 := start()
 		dir3 := t.TempDir()
 		if err := benchRepo(dir3, s3.URL, groups); err != nil {
