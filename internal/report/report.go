@@ -352,85 +352,88 @@ func Build(in Input) *Report {
 	}
 	intents := map[string]pendingIntent{}
 	grantMembers := map[string][]rowKey{} // grant ID -> rows it added
-	var scratchC state.Change
-	strs := interner{}
-	var scratchO state.ChangeOutcome
-	runners := map[string]string{} // apply_started ID -> runner
+	runners := map[string]string{}        // apply_started ID -> runner
 	byRunner := map[string]int{}
 	removals := map[string]int{}
-	for _, ev := range events {
-		switch ev.Type {
-		case state.EventApplyStarted:
-			var st state.ApplyStarted
-			if err := json.Unmarshal(ev.Payload, &st); err != nil || st.ID == "" {
-				r.Warnings = append(r.Warnings, fmt.Sprintf("ledger event %d: malformed apply_started ignored", ev.Seq))
-				continue
-			}
-			runners[st.ID] = st.Runner.String()
-		case state.EventRemovedByServer:
-			var rb state.RemovedByServer
-			if err := json.Unmarshal(ev.Payload, &rb); err != nil || rb.Group == "" || rb.Member == "" {
-				r.Warnings = append(r.Warnings, fmt.Sprintf("ledger event %d: malformed removed_by_server ignored", ev.Seq))
-				continue
-			}
-			at := rb.ObservedAt.UTC()
-			if at.IsZero() {
-				at = ev.Time.UTC()
-			}
-			if end, ok := removedByServer(getRow(rowKey{rb.Group, rb.Member}), rb, at, runners[rb.Run]); ok && !end.Before(since) {
-				removals[lockName(rb.Lock)]++
-			}
-		case state.EventChangeIntent:
-			if err := decodeChange(ev.Payload, &scratchC, strs); err != nil || scratchC.ID == "" || scratchC.Group == "" || scratchC.Member == "" {
-				r.Warnings = append(r.Warnings, fmt.Sprintf("ledger event %d: malformed change_intent ignored", ev.Seq))
-				continue
-			}
-			c := scratchC
-			by := runners[c.Run]
-			if !ev.Time.Before(since) {
-				if by == "" {
-					byRunner[notRecorded]++
-				} else {
-					byRunner[by]++
+	dec := newPayloadDecoder()
+	for base := 0; base < len(events); base += decodeWindow {
+		win := events[base:min(base+decodeWindow, len(events))]
+		dec.decode(win)
+		for wi, ev := range win {
+			switch ev.Type {
+			case state.EventApplyStarted:
+				var st state.ApplyStarted
+				if err := json.Unmarshal(ev.Payload, &st); err != nil || st.ID == "" {
+					r.Warnings = append(r.Warnings, fmt.Sprintf("ledger event %d: malformed apply_started ignored", ev.Seq))
+					continue
 				}
-			}
-			intents[c.ID] = pendingIntent{c: c, at: ev.Time.UTC(), seq: ev.Seq, by: by}
-			if _, ok := groupTarget[c.Group]; !ok && c.Target != "" {
-				groupTarget[c.Group] = c.Target
-			}
-			if c.Action == "add" {
-				k := rowKey{c.Group, c.Member}
-				if c.Grant != "" && !containsKey(grantMembers[c.Grant], k) {
-					grantMembers[c.Grant] = append(grantMembers[c.Grant], k)
+				runners[st.ID] = st.Runner.String()
+			case state.EventRemovedByServer:
+				var rb state.RemovedByServer
+				if err := json.Unmarshal(ev.Payload, &rb); err != nil || rb.Group == "" || rb.Member == "" {
+					r.Warnings = append(r.Warnings, fmt.Sprintf("ledger event %d: malformed removed_by_server ignored", ev.Seq))
+					continue
 				}
-				// The add may happen any moment after its intent: the member
-				// counts as active from here until an outcome says otherwise.
-				addIntent(getRow(k), intents[c.ID])
-			}
-		case state.EventChangeApplied, state.EventChangeFailed:
-			if err := decodeOutcome(ev.Payload, &scratchO); err != nil {
-				r.Warnings = append(r.Warnings, fmt.Sprintf("ledger event %d: malformed %s ignored", ev.Seq, ev.Type))
-				continue
-			}
-			pi, ok := intents[scratchO.ID]
-			if !ok {
-				r.Warnings = append(r.Warnings, fmt.Sprintf("ledger event %d: %s for an unknown change intent %s", ev.Seq, ev.Type, scratchO.ID))
-				continue
-			}
-			delete(intents, scratchO.ID)
-			status := scratchO.Status
-			if ev.Type == state.EventChangeFailed && status != "failed" {
-				status = "unknown"
-			}
-			if ev.Type == state.EventChangeApplied && status != "done" && status != "already" {
-				status = "unknown"
-			}
-			if applyOutcome(getRow(rowKey{pi.c.Group, pi.c.Member}), pi, status, ev.Time.UTC(), byID) && !ev.Time.Before(since) {
-				removals[RemovedByJitform]++
-			}
-			if status == "failed" || status == "unknown" {
+				at := rb.ObservedAt.UTC()
+				if at.IsZero() {
+					at = ev.Time.UTC()
+				}
+				if end, ok := removedByServer(getRow(rowKey{rb.Group, rb.Member}), rb, at, runners[rb.Run]); ok && !end.Before(since) {
+					removals[lockName(rb.Lock)]++
+				}
+			case state.EventChangeIntent:
+				c := dec.changes[wi]
+				if dec.errs[wi] != nil || c.ID == "" || c.Group == "" || c.Member == "" {
+					r.Warnings = append(r.Warnings, fmt.Sprintf("ledger event %d: malformed change_intent ignored", ev.Seq))
+					continue
+				}
+				by := runners[c.Run]
 				if !ev.Time.Before(since) {
-					r.Problems = append(r.Problems, problem(pi, status, scratchO.Error))
+					if by == "" {
+						byRunner[notRecorded]++
+					} else {
+						byRunner[by]++
+					}
+				}
+				intents[c.ID] = pendingIntent{c: c, at: ev.Time.UTC(), seq: ev.Seq, by: by}
+				if _, ok := groupTarget[c.Group]; !ok && c.Target != "" {
+					groupTarget[c.Group] = c.Target
+				}
+				if c.Action == "add" {
+					k := rowKey{c.Group, c.Member}
+					if c.Grant != "" && !containsKey(grantMembers[c.Grant], k) {
+						grantMembers[c.Grant] = append(grantMembers[c.Grant], k)
+					}
+					// The add may happen any moment after its intent: the member
+					// counts as active from here until an outcome says otherwise.
+					addIntent(getRow(k), intents[c.ID])
+				}
+			case state.EventChangeApplied, state.EventChangeFailed:
+				if dec.errs[wi] != nil {
+					r.Warnings = append(r.Warnings, fmt.Sprintf("ledger event %d: malformed %s ignored", ev.Seq, ev.Type))
+					continue
+				}
+				scratchO := &dec.outcomes[wi]
+				pi, ok := intents[scratchO.ID]
+				if !ok {
+					r.Warnings = append(r.Warnings, fmt.Sprintf("ledger event %d: %s for an unknown change intent %s", ev.Seq, ev.Type, scratchO.ID))
+					continue
+				}
+				delete(intents, scratchO.ID)
+				status := scratchO.Status
+				if ev.Type == state.EventChangeFailed && status != "failed" {
+					status = "unknown"
+				}
+				if ev.Type == state.EventChangeApplied && status != "done" && status != "already" {
+					status = "unknown"
+				}
+				if applyOutcome(getRow(rowKey{pi.c.Group, pi.c.Member}), pi, status, ev.Time.UTC(), byID) && !ev.Time.Before(since) {
+					removals[RemovedByJitform]++
+				}
+				if status == "failed" || status == "unknown" {
+					if !ev.Time.Before(since) {
+						r.Problems = append(r.Problems, problem(pi, status, scratchO.Error))
+					}
 				}
 			}
 		}
