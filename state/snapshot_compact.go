@@ -32,11 +32,31 @@ func CompactForReplay(events []Event) []Event {
 	// change is one intent ID: its events (intents and outcomes) and the
 	// replay's view of it.
 	type change struct {
-		events                   []int
+		// events: the first two inline (an intent and its outcome, nearly
+		// always), any more in extra; a slice per ID is an allocation per ID.
+		first                    [2]int
+		n                        int
+		extra                    []int
 		intents                  int
 		pair                     pairKey
 		action                   string
 		pending, unknown, warned bool
+	}
+	addEvent := func(c *change, i int) {
+		if c.n < len(c.first) {
+			c.first[c.n] = i
+		} else {
+			c.extra = append(c.extra, i)
+		}
+		c.n++
+	}
+	eachEvent := func(c *change, f func(int)) {
+		for _, j := range c.first[:min(c.n, len(c.first))] {
+			f(j)
+		}
+		for _, j := range c.extra {
+			f(j)
+		}
 	}
 	intents := 0
 	for i := range events {
@@ -66,7 +86,7 @@ func CompactForReplay(events []Event) []Event {
 			}
 			c := &changes[k]
 			pair := pairKey{f.group, f.member}
-			c.events = append(c.events, i)
+			addEvent(c, i)
 			c.intents++
 			c.pair, c.action, c.pending, c.unknown = pair, f.action, true, false
 			anyID[f.group] = f.id
@@ -85,7 +105,7 @@ func CompactForReplay(events []Event) []Event {
 				continue
 			}
 			c := &changes[k]
-			c.events = append(c.events, i)
+			addEvent(c, i)
 			observed := f.status == "observed_present" || f.status == "observed_absent"
 			if c.unknown && !observed {
 				c.warned = true
@@ -121,12 +141,12 @@ func CompactForReplay(events []Event) []Event {
 			return
 		}
 		kept[k] = true
-		for _, j := range changes[k].events {
+		eachEvent(&changes[k], func(j int) {
 			if events[j].Type == EventChangeIntent {
 				marked[pairKey{fields[j].group, fields[j].member}] = true
 				covered[fields[j].group] = true
 			}
-		}
+		})
 	}
 	for k := range changes {
 		if c := &changes[k]; c.pending || c.warned || c.intents > 1 {
@@ -150,9 +170,7 @@ func CompactForReplay(events []Event) []Event {
 	}
 	for k := range changes {
 		if kept[k] {
-			for _, j := range changes[k].events {
-				keep[j] = true
-			}
+			eachEvent(&changes[k], func(j int) { keep[j] = true })
 		}
 	}
 	out := make([]Event, 0, len(events)/8)
@@ -187,23 +205,36 @@ func decodeReplayFields(events []Event) []replayFields {
 			in[s] = s
 			return s
 		}
+		// The IDs, unique, are substrings of one string per chunk.
+		var ids []byte
+		idEnd := make([]int, hi-lo)
 		for i := lo; i < hi; i++ {
 			p := events[i].Payload
 			switch events[i].Type {
 			case EventChangeIntent:
 				if f, ok := payloadFields(p, changeFields); ok {
-					out[i] = replayFields{id: string(f[0]), group: intern(f[1]), member: intern(f[2]), action: intern(f[3]), ok: true}
-					continue
+					out[i] = replayFields{group: intern(f[1]), member: intern(f[2]), action: intern(f[3]), ok: true}
+					ids = append(ids, f[0]...)
+					break
 				}
 				c, err := decodeChange(p)
 				out[i] = replayFields{id: c.ID, group: c.Group, member: c.Member, action: c.Action, ok: err == nil}
 			case EventChangeApplied, EventChangeFailed:
 				if f, ok := payloadFields(p, outcomeFields); ok {
-					out[i] = replayFields{id: string(f[0]), status: intern(f[4]), ok: true}
-					continue
+					out[i] = replayFields{status: intern(f[4]), ok: true}
+					ids = append(ids, f[0]...)
+					break
 				}
 				o, err := decodeOutcome(p)
 				out[i] = replayFields{id: o.ID, status: o.Status, ok: err == nil}
+			}
+			idEnd[i-lo] = len(ids)
+		}
+		all, start := string(ids), 0
+		for i := lo; i < hi; i++ {
+			if end := idEnd[i-lo]; end > start {
+				out[i].id = all[start:end]
+				start = end
 			}
 		}
 	})

@@ -350,7 +350,12 @@ func Build(in Input) *Report {
 		}
 		return rw
 	}
-	intents := map[string]pendingIntent{}
+	// Intents waiting for their outcome, by ID: indexes into a slab whose
+	// freed slots are reused (a pendingIntent is too large to be a map
+	// value without an allocation per intent).
+	intents := map[string]int{}
+	var slab []pendingIntent
+	var free []int
 	grantMembers := map[string][]rowKey{} // grant ID -> rows it added
 	runners := map[string]string{}        // apply_started ID -> runner
 	byRunner := map[string]int{}
@@ -395,7 +400,18 @@ func Build(in Input) *Report {
 						byRunner[by]++
 					}
 				}
-				intents[c.ID] = pendingIntent{c: c, at: ev.Time.UTC(), seq: ev.Seq, by: by}
+				pi := pendingIntent{c: c, at: ev.Time.UTC(), seq: ev.Seq, by: by}
+				k, ok := intents[c.ID]
+				switch {
+				case ok:
+				case len(free) > 0:
+					k, free = free[len(free)-1], free[:len(free)-1]
+				default:
+					k = len(slab)
+					slab = append(slab, pendingIntent{})
+				}
+				slab[k] = pi
+				intents[c.ID] = k
 				if _, ok := groupTarget[c.Group]; !ok && c.Target != "" {
 					groupTarget[c.Group] = c.Target
 				}
@@ -406,7 +422,7 @@ func Build(in Input) *Report {
 					}
 					// The add may happen any moment after its intent: the member
 					// counts as active from here until an outcome says otherwise.
-					addIntent(getRow(k), intents[c.ID])
+					addIntent(getRow(k), pi)
 				}
 			case state.EventChangeApplied, state.EventChangeFailed:
 				if dec.errs[wi] != nil {
@@ -414,12 +430,14 @@ func Build(in Input) *Report {
 					continue
 				}
 				scratchO := &dec.outcomes[wi]
-				pi, ok := intents[scratchO.ID]
+				k, ok := intents[scratchO.ID]
 				if !ok {
 					r.Warnings = append(r.Warnings, fmt.Sprintf("ledger event %d: %s for an unknown change intent %s", ev.Seq, ev.Type, scratchO.ID))
 					continue
 				}
+				pi := slab[k]
 				delete(intents, scratchO.ID)
+				free = append(free, k)
 				status := scratchO.Status
 				if ev.Type == state.EventChangeFailed && status != "failed" {
 					status = "unknown"
@@ -440,7 +458,7 @@ func Build(in Input) *Report {
 	}
 	// Intents without an outcome (a crash between the call and the
 	// record): an add may have happened, a remove may not have.
-	for _, pi := range sortedIntents(intents) {
+	for _, pi := range sortedIntents(intents, slab) {
 		applyOutcome(getRow(rowKey{pi.c.Group, pi.c.Member}), pi, "no_outcome", time.Time{}, byID)
 		if !pi.at.Before(since) {
 			r.Problems = append(r.Problems, problem(pi, "no_outcome", "the ledger records the intent but no outcome (a crash during apply?)"))
@@ -521,10 +539,10 @@ func containsKey(ks []rowKey, k rowKey) bool {
 	return false
 }
 
-func sortedIntents(m map[string]pendingIntent) []pendingIntent {
+func sortedIntents(m map[string]int, slab []pendingIntent) []pendingIntent {
 	out := make([]pendingIntent, 0, len(m))
-	for _, pi := range m {
-		out = append(out, pi)
+	for _, k := range m {
+		out = append(out, slab[k])
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].seq < out[j].seq })
 	return out
