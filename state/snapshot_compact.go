@@ -1,6 +1,10 @@
 package state
 
-import "encoding/json"
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+)
 
 // CompactForReplay returns the events of a verified ledger (or of an
 // earlier compaction followed by the events after it) that the planner's
@@ -176,10 +180,21 @@ func CompactForReplay(events []Event) []Event {
 	out := make([]Event, 0, len(events)/8)
 	for i, k := range keep {
 		if k {
-			out = append(out, events[i])
+			out = append(out, detach(events[i]))
 		}
 	}
 	return out
+}
+
+// detach copies an event's payload, hashes and signature out of the
+// shared buffers a full read decodes them into (decodeChunk), so that the
+// few events a compaction keeps, which a plan may hold for long, do not
+// keep the whole ledger's buffers alive.
+func detach(e Event) Event {
+	e.Payload = bytes.Clone(e.Payload)
+	e.Prev, e.Hash = strings.Clone(e.Prev), strings.Clone(e.Hash)
+	e.Sig = strings.Clone(e.Sig)
+	return e
 }
 
 // replayFields is what CompactForReplay reads of a change event's
