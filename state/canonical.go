@@ -2,6 +2,7 @@ package state
 
 import (
 	"bytes"
+	"encoding/binary"
 	"strconv"
 	"unicode/utf8"
 )
@@ -105,7 +106,16 @@ func canonStringBytes(b []byte) ([]byte, []byte, bool) {
 	if len(b) == 0 || b[0] != '"' {
 		return nil, nil, false
 	}
-	for j := 1; j < len(b); j++ {
+	j := 1
+	// Eight bytes at a time while none is special (a quote, a backslash, a
+	// control character or non-ASCII): hashes, IDs and addresses are long
+	// plain runs, and this loop is much of a ledger read.
+	for ; j+8 <= len(b); j += 8 {
+		if hasSpecialByte(binary.LittleEndian.Uint64(b[j:])) {
+			break
+		}
+	}
+	for ; j < len(b); j++ {
 		c := b[j]
 		if c == '"' {
 			return b[1:j], b[j+1:], true
@@ -186,6 +196,16 @@ func canonStringBytes(b []byte) ([]byte, []byte, bool) {
 		}
 	}
 	return nil, nil, false
+}
+
+// hasSpecialByte reports whether one of the eight bytes of x is a quote, a
+// backslash, below 0x20 or at least 0x80. (A byte-wise "has zero byte"
+// test: it may only err on a byte after a true hit, which does not matter
+// here since the caller then goes byte by byte.)
+func hasSpecialByte(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	q, bs := x^(ones*'"'), x^(ones*'\\')
+	return ((q-ones)&^q|(bs-ones)&^bs|(x-ones*0x20)&^x|x)&highs != 0
 }
 
 func isLowerHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' }

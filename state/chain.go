@@ -6,10 +6,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -158,39 +160,113 @@ func parseLines(lines [][]byte, base int64, prev string) ([]Event, *ChainError) 
 	// Each line is decoded and hash-checked on its own, in parallel for
 	// long ledgers (nearly all of a read's cost); the links between lines
 	// are then checked in order, so the first bad event is the one named.
-	type result struct {
-		e      Event
-		err    *ChainError
-		hashOK bool
-	}
-	res := make([]result, len(lines))
-	check := func(i int) {
-		e, cerr := parseLine(lines[i], base+int64(i)+1, int(base)+i+1)
-		if cerr != nil {
-			res[i].err = cerr
-			return
-		}
-		res[i] = result{e: e, hashOK: storedHashOK(e, lines[i])}
-	}
-	forEach(len(lines), check)
+	events := make([]Event, len(lines))
+	res := make([]lineResult, len(lines))
+	forChunks(len(lines), func(lo, hi int) {
+		decodeChunk(lines[lo:hi], events[lo:hi], res[lo:hi], base+int64(lo))
+	})
 
-	events := make([]Event, 0, len(lines))
 	for i := range res {
-		r := &res[i]
+		r, e := &res[i], &events[i]
 		if r.err != nil {
-			return events, r.err
+			return events[:i], r.err
 		}
 		want := base + int64(i) + 1
-		if r.e.Seq != want || r.e.Prev != prev {
-			return events, checkLink(r.e, want, prev, int(want))
+		if e.Seq != want || string(r.prev) != prev {
+			e.Prev = string(r.prev)
+			return events[:i], checkLink(*e, want, prev, int(want))
 		}
 		if !r.hashOK {
-			return events, &ChainError{Seq: r.e.Seq, Line: int(want), Reason: "hash does not match the event's content: the event was edited"}
+			return events[:i], &ChainError{Seq: e.Seq, Line: int(want), Reason: "hash does not match the event's content: the event was edited"}
 		}
-		events = append(events, r.e)
-		prev = r.e.Hash
+		// The previous event's hash string, not a copy of it.
+		e.Prev = prev
+		prev = e.Hash
 	}
 	return events, nil
+}
+
+// lineResult is what checking one line on its own found: its prev value
+// (the link pass sets the event's Prev), whether its hash matches its
+// content, or what is wrong with it.
+type lineResult struct {
+	prev   []byte
+	hashOK bool
+	err    *ChainError
+}
+
+// decodeChunk decodes and hash-checks consecutive lines, the first of
+// which follows event base. A canonical line (nearly all) is checked
+// without re-encoding it, and its event's strings and payload share two
+// allocations per chunk rather than taking several per event: a million
+// events are otherwise millions of small objects for the GC. Any other
+// line goes through parseLine, which names what is wrong with it.
+func decodeChunk(lines [][]byte, events []Event, out []lineResult, base int64) {
+	d := sha256.New()
+	fields := make([]lineFields, len(lines))
+	strLen, payloadLen := 0, 0
+	for i, raw := range lines {
+		f, ok := scanEvent(raw)
+		if !ok || !f.canonical {
+			want := base + int64(i) + 1
+			e, cerr := parseLine(raw, want, int(want))
+			if cerr != nil {
+				out[i].err = cerr
+				continue
+			}
+			out[i] = lineResult{prev: []byte(e.Prev), hashOK: storedHashOK(e, raw)}
+			e.Prev = ""
+			events[i] = e
+			continue
+		}
+		fields[i] = f
+		out[i].hashOK = lineHashOK(d, raw, &f)
+		out[i].prev = f.prev
+		strLen += len(f.hash) + len(f.sig)
+		payloadLen += len(f.payload)
+	}
+	// The strings of the chunk are substrings of one string, the payloads
+	// slices (capacity-capped, so an append copies) of one array.
+	var sb strings.Builder
+	sb.Grow(strLen)
+	payloads := make([]byte, 0, payloadLen)
+	for i := range lines {
+		if fields[i].payload == nil { // an error, or decoded by parseLine
+			continue
+		}
+		f := &fields[i]
+		sb.Write(f.hash)
+		sb.Write(f.sig)
+		payloads = append(payloads, f.payload...)
+	}
+	all := sb.String()
+	interned := map[string]string{}
+	intern := func(b []byte) string {
+		if s, ok := interned[string(b)]; ok {
+			return s
+		}
+		s := string(b)
+		if len(interned) < 64 {
+			interned[s] = s
+		}
+		return s
+	}
+	so, po := 0, 0
+	for i := range lines {
+		if fields[i].payload == nil { // an error, or decoded by parseLine
+			continue
+		}
+		f := &fields[i]
+		e := &events[i]
+		e.Seq, e.Time = f.seq, f.time
+		e.Type, e.Actor = intern(f.typ), intern(f.actor)
+		e.Hash = all[so : so+len(f.hash)]
+		so += len(f.hash)
+		e.Sig = all[so : so+len(f.sig)]
+		so += len(f.sig)
+		e.Payload = payloads[po : po+len(f.payload) : po+len(f.payload)]
+		po += len(f.payload)
+	}
 }
 
 // splitLines splits a ledger into its newline-terminated lines. tornAt is
@@ -208,26 +284,33 @@ func splitLines(data []byte) (lines [][]byte, tornAt int) {
 	return lines, -1
 }
 
-// forEach runs f(0..n-1) on all cores when n is large enough to pay for it.
-func forEach(n int, f func(int)) {
-	workers := min(runtime.GOMAXPROCS(0), n/512)
+// chunkLines is how many lines a worker decodes at a time.
+const chunkLines = 4096
+
+// forChunks runs f over [0, n) in chunks of chunkLines, on all cores when
+// there is more than one chunk. Workers take the next chunk as they
+// finish one, so a core slowed by other work does not hold up the rest.
+func forChunks(n int, f func(lo, hi int)) {
+	chunks := (n + chunkLines - 1) / chunkLines
+	workers := min(runtime.GOMAXPROCS(0), chunks)
 	if workers <= 1 {
-		for i := range n {
-			f(i)
+		for lo := 0; lo < n; lo += chunkLines {
+			f(lo, min(lo+chunkLines, n))
 		}
 		return
 	}
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	chunk := (n + workers - 1) / workers
-	for lo := 0; lo < n; lo += chunk {
-		hi := min(lo+chunk, n)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := lo; i < hi; i++ {
-				f(i)
+	for range workers {
+		wg.Go(func() {
+			for {
+				c := int(next.Add(1)) - 1
+				if c >= chunks {
+					return
+				}
+				f(c*chunkLines, min((c+1)*chunkLines, n))
 			}
-		}()
+		})
 	}
 	wg.Wait()
 }
@@ -247,15 +330,30 @@ func storedHashOK(e Event, raw []byte) bool {
 	return hex.EncodeToString(h.Sum(nil)) == e.Hash
 }
 
+// lineHashOK is storedHashOK for a line scanEvent found canonical: the
+// hashed bytes are the line up to the hash value, then `"}`. d is reused.
+func lineHashOK(d hash.Hash, raw []byte, f *lineFields) bool {
+	d.Reset()
+	d.Write(raw[:f.hashAt])
+	d.Write([]byte(`"}`))
+	var sum [sha256.Size]byte
+	var hx [2 * sha256.Size]byte
+	hex.Encode(hx[:], d.Sum(sum[:0]))
+	return string(hx[:]) == string(f.hash)
+}
+
 // parseLine decodes one line and insists it is in canonical form.
 func parseLine(raw []byte, wantSeq int64, line int) (Event, *ChainError) {
 	var e Event
 	if len(raw) == 0 {
 		return e, &ChainError{Seq: wantSeq, Line: line, Reason: "empty line: every line must be one event"}
 	}
-	fast, ok := decodeEventFast(raw)
+	f, ok := scanEvent(raw)
 	if ok {
-		e = fast
+		e = f.event()
+		if f.canonical {
+			return e, nil // scanEvent proved what re-encoding would
+		}
 	} else if err := json.Unmarshal(raw, &e); err != nil {
 		return e, &ChainError{Seq: wantSeq, Line: line, Reason: fmt.Sprintf("not a JSON event: %v", err)}
 	}

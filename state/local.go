@@ -98,7 +98,7 @@ func (l *Local) Events(ctx context.Context) ([]Event, error) {
 	// No append runs while a shared flock is held, so any temporary head
 	// file is left over from a killed append.
 	l.removeStaleTemps()
-	data, err := io.ReadAll(f)
+	data, err := readFile(f)
 	if err != nil {
 		return nil, fmt.Errorf("read ledger %s: %w", l.ledgerPath(), err)
 	}
@@ -120,6 +120,29 @@ func (l *Local) Events(ctx context.Context) ([]Event, error) {
 		l.writeSnapshot(CompactForReplay(events), data)
 	}
 	return events, nil
+}
+
+// readFile reads f to its end into one buffer of the file's size: the
+// ledger is hundreds of MB, which io.ReadAll would copy as it grows.
+func readFile(f *os.File) ([]byte, error) {
+	size := 512
+	if fi, err := f.Stat(); err == nil && fi.Size() > 0 && int64(int(fi.Size())) == fi.Size() {
+		size = int(fi.Size()) + 1 // +1: EOF is seen without growing
+	}
+	data := make([]byte, 0, size)
+	for {
+		n, err := f.Read(data[len(data):cap(data)])
+		data = data[:len(data)+n]
+		if errors.Is(err, io.EOF) {
+			return data, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(data) == cap(data) {
+			data = append(data, 0)[:len(data)]
+		}
+	}
 }
 
 // readHead reads ledger.head. A missing head beside a non-empty ledger is

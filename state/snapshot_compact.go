@@ -1,6 +1,10 @@
 package state
 
-import "encoding/json"
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+)
 
 // CompactForReplay returns the events of a verified ledger (or of an
 // earlier compaction followed by the events after it) that the planner's
@@ -26,113 +30,136 @@ import "encoding/json"
 // an outcome that is not "unknown" closes its intent, and takes the member
 // out of the managed set when the member is certainly not there.
 func CompactForReplay(events []Event) []Event {
+	fields := decodeReplayFields(events)
 	keep := make([]bool, len(events))
-	type pend struct {
-		pair, group, action string
-		unknown             bool
+	type pairKey struct{ group, member string }
+	// change is one intent ID: its events (intents and outcomes) and the
+	// replay's view of it.
+	type change struct {
+		// events: the first two inline (an intent and its outcome, nearly
+		// always), any more in extra; a slice per ID is an allocation per ID.
+		first                    [2]int
+		n                        int
+		extra                    []int
+		intents                  int
+		pair                     pairKey
+		action                   string
+		pending, unknown, warned bool
 	}
-	pending := map[string]*pend{}
-	members := map[string][]int{} // intent ID -> its events
-	intentsOf := map[string]int{} // intent ID -> intents written with it
-	lastDecider := map[string]int{}
-	managed := map[string]bool{}
-	warned := map[string]bool{}
-	anyID := map[string]string{}       // group -> an intent ID in it
-	deciderPair := map[string]string{} // group -> a pair in it with a deciding event
+	addEvent := func(c *change, i int) {
+		if c.n < len(c.first) {
+			c.first[c.n] = i
+		} else {
+			c.extra = append(c.extra, i)
+		}
+		c.n++
+	}
+	eachEvent := func(c *change, f func(int)) {
+		for _, j := range c.first[:min(c.n, len(c.first))] {
+			f(j)
+		}
+		for _, j := range c.extra {
+			f(j)
+		}
+	}
+	intents := 0
+	for i := range events {
+		if events[i].Type == EventChangeIntent {
+			intents++
+		}
+	}
+	ids := make(map[string]int, intents) // intent ID -> index in changes
+	changes := make([]change, 0, intents)
+	lastDecider := map[pairKey]int{}
+	managed := map[pairKey]bool{}
+	anyID := map[string]string{}        // group -> an intent ID in it
+	deciderPair := map[string]pairKey{} // group -> a pair in it with a deciding event
 	for i, ev := range events {
+		f := &fields[i]
 		switch ev.Type {
 		case EventChangeIntent:
-			c, err := decodeChange(ev.Payload)
-			if err != nil || c.ID == "" || c.Group == "" || c.Member == "" {
+			if !f.ok || f.id == "" || f.group == "" || f.member == "" {
 				keep[i] = true
 				continue
 			}
-			pair := c.Group + "\x00" + c.Member
-			members[c.ID] = append(members[c.ID], i)
-			intentsOf[c.ID]++
-			pending[c.ID] = &pend{pair: pair, group: c.Group, action: c.Action}
-			anyID[c.Group] = c.ID
-			if c.Action == "add" {
+			k, seen := ids[f.id]
+			if !seen {
+				k = len(changes)
+				ids[f.id] = k
+				changes = append(changes, change{})
+			}
+			c := &changes[k]
+			pair := pairKey{f.group, f.member}
+			addEvent(c, i)
+			c.intents++
+			c.pair, c.action, c.pending, c.unknown = pair, f.action, true, false
+			anyID[f.group] = f.id
+			if f.action == "add" {
 				lastDecider[pair], managed[pair] = i, true
-				deciderPair[c.Group] = pair
+				deciderPair[f.group] = pair
 			}
 		case EventChangeApplied, EventChangeFailed:
-			o, err := decodeOutcome(ev.Payload)
-			if err != nil {
+			if !f.ok {
 				keep[i] = true
 				continue
 			}
-			p, ok := pending[o.ID]
-			if !ok {
+			k, seen := ids[f.id]
+			if !seen || !changes[k].pending {
 				keep[i] = true // an outcome for an unknown intent: a warning
 				continue
 			}
-			members[o.ID] = append(members[o.ID], i)
-			observed := o.Status == "observed_present" || o.Status == "observed_absent"
-			if p.unknown && !observed {
-				warned[o.ID] = true
+			c := &changes[k]
+			addEvent(c, i)
+			observed := f.status == "observed_present" || f.status == "observed_absent"
+			if c.unknown && !observed {
+				c.warned = true
 				continue
 			}
-			if o.Status == "unknown" {
-				p.unknown = true
+			if f.status == "unknown" {
+				c.unknown = true
 				continue
 			}
-			delete(pending, o.ID)
+			c.pending = false
 			gone := false
-			switch o.Status {
+			switch f.status {
 			case "done", "already":
-				gone = p.action == "remove" && ev.Type == EventChangeApplied
+				gone = c.action == "remove" && ev.Type == EventChangeApplied
 			case "failed":
-				gone = p.action == "add"
+				gone = c.action == "add"
 			case "observed_absent":
 				gone = true
 			}
 			if gone {
-				lastDecider[p.pair], managed[p.pair] = i, false
-				deciderPair[p.group] = p.pair
+				lastDecider[c.pair], managed[c.pair] = i, false
+				deciderPair[c.pair.group] = c.pair
 			}
 		default:
 			keep[i] = true
 		}
 	}
-	idOf := func(i int) string {
-		if events[i].Type == EventChangeIntent {
-			c, _ := decodeChange(events[i].Payload)
-			return c.ID
-		}
-		o, _ := decodeOutcome(events[i].Payload)
-		return o.ID
-	}
-	keepIDs := map[string]bool{}
-	marked := map[string]bool{} // pairs a kept change touches
+	kept := make([]bool, len(changes))
+	marked := map[pairKey]bool{} // pairs a kept change touches
 	covered := map[string]bool{}
-	keepID := func(id string) {
-		if keepIDs[id] {
+	keepChange := func(k int) {
+		if kept[k] {
 			return
 		}
-		keepIDs[id] = true
-		for _, j := range members[id] {
+		kept[k] = true
+		eachEvent(&changes[k], func(j int) {
 			if events[j].Type == EventChangeIntent {
-				c, _ := decodeChange(events[j].Payload)
-				marked[c.Group+"\x00"+c.Member] = true
-				covered[c.Group] = true
+				marked[pairKey{fields[j].group, fields[j].member}] = true
+				covered[fields[j].group] = true
 			}
-		}
+		})
 	}
-	for id := range pending {
-		keepID(id)
-	}
-	for id := range warned {
-		keepID(id)
-	}
-	for id, n := range intentsOf {
-		if n > 1 {
-			keepID(id)
+	for k := range changes {
+		if c := &changes[k]; c.pending || c.warned || c.intents > 1 {
+			keepChange(k)
 		}
 	}
 	for pair, i := range lastDecider {
 		if managed[pair] || marked[pair] {
-			keepID(idOf(i))
+			keepChange(ids[fields[i].id])
 		}
 	}
 	for g, id := range anyID {
@@ -140,22 +167,92 @@ func CompactForReplay(events []Event) []Event {
 			continue
 		}
 		if pair, ok := deciderPair[g]; ok {
-			keepID(idOf(lastDecider[pair]))
+			keepChange(ids[fields[lastDecider[pair]].id])
 		} else {
-			keepID(id)
+			keepChange(ids[id])
 		}
 	}
-	for id := range keepIDs {
-		for _, j := range members[id] {
-			keep[j] = true
+	for k := range changes {
+		if kept[k] {
+			eachEvent(&changes[k], func(j int) { keep[j] = true })
 		}
 	}
 	out := make([]Event, 0, len(events)/8)
 	for i, k := range keep {
 		if k {
-			out = append(out, events[i])
+			out = append(out, detach(events[i]))
 		}
 	}
+	return out
+}
+
+// detach copies an event's payload, hashes and signature out of the
+// shared buffers a full read decodes them into (decodeChunk), so that the
+// few events a compaction keeps, which a plan may hold for long, do not
+// keep the whole ledger's buffers alive.
+func detach(e Event) Event {
+	e.Payload = bytes.Clone(e.Payload)
+	e.Prev, e.Hash = strings.Clone(e.Prev), strings.Clone(e.Hash)
+	e.Sig = strings.Clone(e.Sig)
+	return e
+}
+
+// replayFields is what CompactForReplay reads of a change event's
+// payload; ok is false when it does not decode.
+type replayFields struct {
+	id, group, member, action, status string
+	ok                                bool
+}
+
+// decodeReplayFields decodes the change payloads, each on its own, on all
+// cores: nearly all of the compaction's cost on a long ledger.
+func decodeReplayFields(events []Event) []replayFields {
+	out := make([]replayFields, len(events))
+	forChunks(len(events), func(lo, hi int) {
+		// Groups, members, actions and statuses repeat: shared, not
+		// copied for every event.
+		in := map[string]string{}
+		intern := func(b []byte) string {
+			if s, ok := in[string(b)]; ok {
+				return s
+			}
+			s := string(b)
+			in[s] = s
+			return s
+		}
+		// The IDs, unique, are substrings of one string per chunk.
+		var ids []byte
+		idEnd := make([]int, hi-lo)
+		for i := lo; i < hi; i++ {
+			p := events[i].Payload
+			switch events[i].Type {
+			case EventChangeIntent:
+				if f, ok := payloadFields(p, changeFields); ok {
+					out[i] = replayFields{group: intern(f[1]), member: intern(f[2]), action: intern(f[3]), ok: true}
+					ids = append(ids, f[0]...)
+					break
+				}
+				c, err := decodeChange(p)
+				out[i] = replayFields{id: c.ID, group: c.Group, member: c.Member, action: c.Action, ok: err == nil}
+			case EventChangeApplied, EventChangeFailed:
+				if f, ok := payloadFields(p, outcomeFields); ok {
+					out[i] = replayFields{status: intern(f[4]), ok: true}
+					ids = append(ids, f[0]...)
+					break
+				}
+				o, err := decodeOutcome(p)
+				out[i] = replayFields{id: o.ID, status: o.Status, ok: err == nil}
+			}
+			idEnd[i-lo] = len(ids)
+		}
+		all, start := string(ids), 0
+		for i := lo; i < hi; i++ {
+			if end := idEnd[i-lo]; end > start {
+				out[i].id = all[start:end]
+				start = end
+			}
+		}
+	})
 	return out
 }
 
@@ -173,7 +270,7 @@ var (
 // cannot be sure to agree (not an object, a key that is not lowercase
 // ASCII, which encoding/json would match case-insensitively, a field that
 // is not a string): the caller then uses encoding/json.
-func payloadFields(p []byte, fields []string) (f [5]string, ok bool) {
+func payloadFields(p []byte, fields []string) (f [5][]byte, ok bool) {
 	b, ok := cutPrefix(p, "{")
 	if !ok {
 		return f, false
@@ -206,15 +303,15 @@ func payloadFields(p []byte, fields []string) (f [5]string, ok bool) {
 			}
 			switch string(key) {
 			case "id":
-				f[0] = string(v)
+				f[0] = v
 			case "group":
-				f[1] = string(v)
+				f[1] = v
 			case "member":
-				f[2] = string(v)
+				f[2] = v
 			case "action":
-				f[3] = string(v)
+				f[3] = v
 			case "status":
-				f[4] = string(v)
+				f[4] = v
 			}
 			b = after
 		} else if b, ok = canonValue(val, 1); !ok {
@@ -235,7 +332,7 @@ func payloadFields(p []byte, fields []string) (f [5]string, ok bool) {
 // uses.
 func decodeChange(p []byte) (Change, error) {
 	if f, ok := payloadFields(p, changeFields); ok {
-		return Change{ID: f[0], Group: f[1], Member: f[2], Action: f[3]}, nil
+		return Change{ID: string(f[0]), Group: string(f[1]), Member: string(f[2]), Action: string(f[3])}, nil
 	}
 	var c Change
 	err := json.Unmarshal(p, &c)
@@ -246,7 +343,7 @@ func decodeChange(p []byte) (Change, error) {
 // compaction uses.
 func decodeOutcome(p []byte) (ChangeOutcome, error) {
 	if f, ok := payloadFields(p, outcomeFields); ok {
-		return ChangeOutcome{ID: f[0], Status: f[4]}, nil
+		return ChangeOutcome{ID: string(f[0]), Status: string(f[4])}, nil
 	}
 	var o ChangeOutcome
 	err := json.Unmarshal(p, &o)

@@ -150,15 +150,34 @@ func BenchmarkReadAndBuild1M(b *testing.B) {
 		}
 	}
 	since, until := events[0].Time, events[len(events)-1].Time
+	// The two phases' wall and CPU time (all threads, GC included) are
+	// reported apart: on a shared machine wall time depends on the load.
+	var readWall, buildWall, readCPU, buildCPU time.Duration
 	b.ResetTimer()
 	for range b.N {
+		c0, _ := processCPU()
+		t0 := time.Now()
 		evs, err := be.Events(ctx)
 		if err != nil {
 			b.Fatal(err)
 		}
+		t1 := time.Now()
+		c1, _ := processCPU()
 		r := Build(Input{Config: cfg, Events: evs, Since: since, Until: until, Now: until})
 		if r.LedgerEvents != len(events) {
 			b.Fatalf("read %d events, want %d", r.LedgerEvents, len(events))
 		}
+		c2, _ := processCPU()
+		readWall += t1.Sub(t0)
+		buildWall += time.Since(t1)
+		readCPU += c1 - c0
+		buildCPU += c2 - c1
+	}
+	n := float64(b.N)
+	b.ReportMetric(readWall.Seconds()/n, "read-s/op")
+	b.ReportMetric(buildWall.Seconds()/n, "build-s/op")
+	if _, ok := processCPU(); ok {
+		b.ReportMetric(readCPU.Seconds()/n, "read-cpu-s/op")
+		b.ReportMetric(buildCPU.Seconds()/n, "build-cpu-s/op")
 	}
 }

@@ -2,6 +2,8 @@ package report
 
 import (
 	"encoding/json"
+	"runtime"
+	"sync"
 
 	"github.com/jitform/jitform/state"
 )
@@ -162,4 +164,56 @@ func decodeOutcome(raw []byte, o *state.ChangeOutcome) error {
 	}
 	*o = state.ChangeOutcome{}
 	return json.Unmarshal(raw, o)
+}
+
+// decodeWindow is how many events Build decodes ahead, in parallel, before
+// replaying them in order: bounded so that a long ledger's payloads are
+// not all held decoded at once.
+const decodeWindow = 1 << 16
+
+// payloadDecoder decodes the change payloads of a window of events on all
+// cores (decoding is most of a report's time; the replay must stay in
+// order). changes, outcomes and errs are indexed like the window.
+type payloadDecoder struct {
+	changes  []state.Change
+	outcomes []state.ChangeOutcome
+	errs     []error
+	strs     []interner // one per worker: an interner is not safe to share
+}
+
+func newPayloadDecoder() *payloadDecoder {
+	d := &payloadDecoder{strs: make([]interner, runtime.GOMAXPROCS(0))}
+	for i := range d.strs {
+		d.strs[i] = interner{}
+	}
+	return d
+}
+
+func (d *payloadDecoder) decode(win []state.Event) {
+	if cap(d.errs) < len(win) {
+		d.changes = make([]state.Change, len(win))
+		d.outcomes = make([]state.ChangeOutcome, len(win))
+		d.errs = make([]error, len(win))
+	}
+	d.changes, d.outcomes, d.errs = d.changes[:len(win)], d.outcomes[:len(win)], d.errs[:len(win)]
+	part := (len(win) + len(d.strs) - 1) / len(d.strs)
+	var wg sync.WaitGroup
+	for w := range d.strs {
+		lo, hi := w*part, min((w+1)*part, len(win))
+		if lo >= hi {
+			break
+		}
+		wg.Go(func() {
+			for i := lo; i < hi; i++ {
+				d.errs[i] = nil
+				switch win[i].Type {
+				case state.EventChangeIntent:
+					d.errs[i] = decodeChange(win[i].Payload, &d.changes[i], d.strs[w])
+				case state.EventChangeApplied, state.EventChangeFailed:
+					d.errs[i] = decodeOutcome(win[i].Payload, &d.outcomes[i])
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -350,94 +350,115 @@ func Build(in Input) *Report {
 		}
 		return rw
 	}
-	intents := map[string]pendingIntent{}
+	// Intents waiting for their outcome, by ID: indexes into a slab whose
+	// freed slots are reused (a pendingIntent is too large to be a map
+	// value without an allocation per intent).
+	intents := map[string]int{}
+	var slab []pendingIntent
+	var free []int
 	grantMembers := map[string][]rowKey{} // grant ID -> rows it added
-	var scratchC state.Change
-	strs := interner{}
-	var scratchO state.ChangeOutcome
-	runners := map[string]string{} // apply_started ID -> runner
+	runners := map[string]string{}        // apply_started ID -> runner
 	byRunner := map[string]int{}
 	removals := map[string]int{}
-	for _, ev := range events {
-		switch ev.Type {
-		case state.EventApplyStarted:
-			var st state.ApplyStarted
-			if err := json.Unmarshal(ev.Payload, &st); err != nil || st.ID == "" {
-				r.Warnings = append(r.Warnings, fmt.Sprintf("ledger event %d: malformed apply_started ignored", ev.Seq))
-				continue
-			}
-			runners[st.ID] = st.Runner.String()
-		case state.EventRemovedByServer:
-			var rb state.RemovedByServer
-			if err := json.Unmarshal(ev.Payload, &rb); err != nil || rb.Group == "" || rb.Member == "" {
-				r.Warnings = append(r.Warnings, fmt.Sprintf("ledger event %d: malformed removed_by_server ignored", ev.Seq))
-				continue
-			}
-			at := rb.ObservedAt.UTC()
-			if at.IsZero() {
-				at = ev.Time.UTC()
-			}
-			if end, ok := removedByServer(getRow(rowKey{rb.Group, rb.Member}), rb, at, runners[rb.Run]); ok && !end.Before(since) {
-				removals[lockName(rb.Lock)]++
-			}
-		case state.EventChangeIntent:
-			if err := decodeChange(ev.Payload, &scratchC, strs); err != nil || scratchC.ID == "" || scratchC.Group == "" || scratchC.Member == "" {
-				r.Warnings = append(r.Warnings, fmt.Sprintf("ledger event %d: malformed change_intent ignored", ev.Seq))
-				continue
-			}
-			c := scratchC
-			by := runners[c.Run]
-			if !ev.Time.Before(since) {
-				if by == "" {
-					byRunner[notRecorded]++
-				} else {
-					byRunner[by]++
+	dec := newPayloadDecoder()
+	for base := 0; base < len(events); base += decodeWindow {
+		win := events[base:min(base+decodeWindow, len(events))]
+		dec.decode(win)
+		for wi, ev := range win {
+			switch ev.Type {
+			case state.EventApplyStarted:
+				var st state.ApplyStarted
+				if err := json.Unmarshal(ev.Payload, &st); err != nil || st.ID == "" {
+					r.Warnings = append(r.Warnings, fmt.Sprintf("ledger event %d: malformed apply_started ignored", ev.Seq))
+					continue
 				}
-			}
-			intents[c.ID] = pendingIntent{c: c, at: ev.Time.UTC(), seq: ev.Seq, by: by}
-			if _, ok := groupTarget[c.Group]; !ok && c.Target != "" {
-				groupTarget[c.Group] = c.Target
-			}
-			if c.Action == "add" {
-				k := rowKey{c.Group, c.Member}
-				if c.Grant != "" && !containsKey(grantMembers[c.Grant], k) {
-					grantMembers[c.Grant] = append(grantMembers[c.Grant], k)
+				runners[st.ID] = st.Runner.String()
+			case state.EventRemovedByServer:
+				var rb state.RemovedByServer
+				if err := json.Unmarshal(ev.Payload, &rb); err != nil || rb.Group == "" || rb.Member == "" {
+					r.Warnings = append(r.Warnings, fmt.Sprintf("ledger event %d: malformed removed_by_server ignored", ev.Seq))
+					continue
 				}
-				// The add may happen any moment after its intent: the member
-				// counts as active from here until an outcome says otherwise.
-				addIntent(getRow(k), intents[c.ID])
-			}
-		case state.EventChangeApplied, state.EventChangeFailed:
-			if err := decodeOutcome(ev.Payload, &scratchO); err != nil {
-				r.Warnings = append(r.Warnings, fmt.Sprintf("ledger event %d: malformed %s ignored", ev.Seq, ev.Type))
-				continue
-			}
-			pi, ok := intents[scratchO.ID]
-			if !ok {
-				r.Warnings = append(r.Warnings, fmt.Sprintf("ledger event %d: %s for an unknown change intent %s", ev.Seq, ev.Type, scratchO.ID))
-				continue
-			}
-			delete(intents, scratchO.ID)
-			status := scratchO.Status
-			if ev.Type == state.EventChangeFailed && status != "failed" {
-				status = "unknown"
-			}
-			if ev.Type == state.EventChangeApplied && status != "done" && status != "already" {
-				status = "unknown"
-			}
-			if applyOutcome(getRow(rowKey{pi.c.Group, pi.c.Member}), pi, status, ev.Time.UTC(), byID) && !ev.Time.Before(since) {
-				removals[RemovedByJitform]++
-			}
-			if status == "failed" || status == "unknown" {
+				at := rb.ObservedAt.UTC()
+				if at.IsZero() {
+					at = ev.Time.UTC()
+				}
+				if end, ok := removedByServer(getRow(rowKey{rb.Group, rb.Member}), rb, at, runners[rb.Run]); ok && !end.Before(since) {
+					removals[lockName(rb.Lock)]++
+				}
+			case state.EventChangeIntent:
+				c := dec.changes[wi]
+				if dec.errs[wi] != nil || c.ID == "" || c.Group == "" || c.Member == "" {
+					r.Warnings = append(r.Warnings, fmt.Sprintf("ledger event %d: malformed change_intent ignored", ev.Seq))
+					continue
+				}
+				by := runners[c.Run]
 				if !ev.Time.Before(since) {
-					r.Problems = append(r.Problems, problem(pi, status, scratchO.Error))
+					if by == "" {
+						byRunner[notRecorded]++
+					} else {
+						byRunner[by]++
+					}
+				}
+				pi := pendingIntent{c: c, at: ev.Time.UTC(), seq: ev.Seq, by: by}
+				k, ok := intents[c.ID]
+				switch {
+				case ok:
+				case len(free) > 0:
+					k, free = free[len(free)-1], free[:len(free)-1]
+				default:
+					k = len(slab)
+					slab = append(slab, pendingIntent{})
+				}
+				slab[k] = pi
+				intents[c.ID] = k
+				if _, ok := groupTarget[c.Group]; !ok && c.Target != "" {
+					groupTarget[c.Group] = c.Target
+				}
+				if c.Action == "add" {
+					k := rowKey{c.Group, c.Member}
+					if c.Grant != "" && !containsKey(grantMembers[c.Grant], k) {
+						grantMembers[c.Grant] = append(grantMembers[c.Grant], k)
+					}
+					// The add may happen any moment after its intent: the member
+					// counts as active from here until an outcome says otherwise.
+					addIntent(getRow(k), pi)
+				}
+			case state.EventChangeApplied, state.EventChangeFailed:
+				if dec.errs[wi] != nil {
+					r.Warnings = append(r.Warnings, fmt.Sprintf("ledger event %d: malformed %s ignored", ev.Seq, ev.Type))
+					continue
+				}
+				scratchO := &dec.outcomes[wi]
+				k, ok := intents[scratchO.ID]
+				if !ok {
+					r.Warnings = append(r.Warnings, fmt.Sprintf("ledger event %d: %s for an unknown change intent %s", ev.Seq, ev.Type, scratchO.ID))
+					continue
+				}
+				pi := slab[k]
+				delete(intents, scratchO.ID)
+				free = append(free, k)
+				status := scratchO.Status
+				if ev.Type == state.EventChangeFailed && status != "failed" {
+					status = "unknown"
+				}
+				if ev.Type == state.EventChangeApplied && status != "done" && status != "already" {
+					status = "unknown"
+				}
+				if applyOutcome(getRow(rowKey{pi.c.Group, pi.c.Member}), pi, status, ev.Time.UTC(), byID) && !ev.Time.Before(since) {
+					removals[RemovedByJitform]++
+				}
+				if status == "failed" || status == "unknown" {
+					if !ev.Time.Before(since) {
+						r.Problems = append(r.Problems, problem(pi, status, scratchO.Error))
+					}
 				}
 			}
 		}
 	}
 	// Intents without an outcome (a crash between the call and the
 	// record): an add may have happened, a remove may not have.
-	for _, pi := range sortedIntents(intents) {
+	for _, pi := range sortedIntents(intents, slab) {
 		applyOutcome(getRow(rowKey{pi.c.Group, pi.c.Member}), pi, "no_outcome", time.Time{}, byID)
 		if !pi.at.Before(since) {
 			r.Problems = append(r.Problems, problem(pi, "no_outcome", "the ledger records the intent but no outcome (a crash during apply?)"))
@@ -518,10 +539,10 @@ func containsKey(ks []rowKey, k rowKey) bool {
 	return false
 }
 
-func sortedIntents(m map[string]pendingIntent) []pendingIntent {
+func sortedIntents(m map[string]int, slab []pendingIntent) []pendingIntent {
 	out := make([]pendingIntent, 0, len(m))
-	for _, pi := range m {
-		out = append(out, pi)
+	for _, k := range m {
+		out = append(out, slab[k])
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].seq < out[j].seq })
 	return out
