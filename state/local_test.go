@@ -350,6 +350,10 @@ func TestChainTamper(t *testing.T) {
 			if ce.Seq != tc.seq || ce.Line != tc.line || !strings.Contains(ce.Reason, tc.reason) {
 				t.Fatalf("ChainError = {Seq %d, Line %d, %q}, want {Seq %d, Line %d, ...%q...}", ce.Seq, ce.Line, ce.Reason, tc.seq, tc.line, tc.reason)
 			}
+			// The report's read verifies exactly as much.
+			if _, aerr := l.AuditEvents(context.Background()); aerr == nil || aerr.Error() != err.Error() {
+				t.Fatalf("AuditEvents error = %v, want Events' %v", aerr, err)
+			}
 			// Append re-reads the tail: damage at the end is refused there
 			// too; damage before it is left to Events, which plan and apply
 			// run first.
@@ -723,5 +727,33 @@ func TestCrashDuringAppend(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestAuditEventsWritesNothing: the report's read returns what Events
+// returns and leaves the state directory as it was (no plan snapshot).
+func TestAuditEventsWritesNothing(t *testing.T) {
+	dir, l := newLedger(t, 5)
+	before, err := os.ReadDir(filepath.Join(dir, StateDirName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := l.AuditEvents(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, _ := os.ReadDir(filepath.Join(dir, StateDirName))
+	if len(after) != len(before) {
+		t.Errorf("AuditEvents changed the state directory: %d entries, then %d", len(before), len(after))
+	}
+	want, err := l.Events(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 5 || len(got) != len(want) || got[4].Hash != want[4].Hash {
+		t.Errorf("AuditEvents read %d events, Events %d", len(got), len(want))
+	}
+	if _, err := os.Stat(filepath.Join(dir, StateDirName, SnapshotFileName)); err != nil {
+		t.Errorf("Events did not write the snapshot (the test proves nothing): %v", err)
 	}
 }

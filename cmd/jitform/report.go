@@ -87,7 +87,7 @@ func cmdReport(ctx context.Context, a *app, args []string) int {
 	if err != nil {
 		return a.errorf("%v", err)
 	}
-	events, err := operation.ReadLedger(ctx, b)
+	events, err := operation.ReadLedgerForAudit(ctx, b)
 	if err != nil {
 		return a.fail(err)
 	}

@@ -198,6 +198,21 @@ func LoadConfigContext(ctx context.Context, dir string, at time.Time) (*config.C
 	return cfg, diags, nil
 }
 
+// ReadLedgerForAudit reads and verifies the whole ledger for a reader that
+// writes nothing (the report): the backend's state.AuditReader when it has
+// one. A broken chain is a *LedgerError.
+func ReadLedgerForAudit(ctx context.Context, b state.Backend) ([]state.Event, error) {
+	ar, ok := b.(state.AuditReader)
+	if !ok {
+		return ReadLedger(ctx, b)
+	}
+	events, err := ar.AuditEvents(ctx)
+	if err != nil {
+		return nil, &LedgerError{Err: err}
+	}
+	return events, nil
+}
+
 // ReadLedger reads and verifies the ledger. A broken chain is a *LedgerError.
 func ReadLedger(ctx context.Context, b state.Backend) ([]state.Event, error) {
 	events, err := b.Events(ctx)

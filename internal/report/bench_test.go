@@ -157,7 +157,7 @@ func BenchmarkReadAndBuild1M(b *testing.B) {
 	for range b.N {
 		c0, _ := processCPU()
 		t0 := time.Now()
-		evs, err := be.Events(ctx)
+		evs, err := be.AuditEvents(ctx) // what jitform report reads
 		if err != nil {
 			b.Fatal(err)
 		}
