@@ -6,6 +6,7 @@ import (
 	"github.com/jitform/jitform/internal/ansi"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/jitform/jitform/internal/grants"
 )
@@ -27,7 +28,7 @@ func RenderText(w io.Writer, p *Plan, color bool) error {
 	paint := ansi.Painter(color).Paint
 	fmt.Fprintf(bw, "jitform plan %s for %s\n", shortID(p.ID), stamp(p.At))
 
-	changed := map[string]bool{}
+	changed := make(map[string]bool, len(p.Groups))
 	for _, c := range p.Changes {
 		changed[c.Group] = true
 	}
@@ -58,7 +59,9 @@ func RenderText(w io.Writer, p *Plan, color bool) error {
 			default:
 				line = paint(ansiRed, line)
 			}
-			fmt.Fprintf(bw, "  %s\n", line)
+			bw.WriteString("  ")
+			bw.WriteString(line)
+			bw.WriteByte('\n')
 		}
 		for _, k := range g.Kept {
 			name := ""
@@ -197,13 +200,16 @@ func changeLine(c Change) string {
 			fmt.Fprintf(&b, " (%s)", c.Member)
 		}
 	} else if c.Kind != KindAccount {
+		// The common line of a large plan: written without fmt.
 		b.WriteString(c.Member)
 		if who := c.Principal; who != "" || c.MemberName != "" {
 			if who == "" {
 				who = c.MemberName
 			}
 			if who != c.Member {
-				fmt.Fprintf(&b, " (%s)", who)
+				b.WriteString(" (")
+				b.WriteString(who)
+				b.WriteByte(')')
 			}
 		}
 	}
@@ -214,9 +220,11 @@ func changeLine(c Change) string {
 	r := c.Reason
 	switch r.Kind {
 	case ReasonGrant:
-		b.WriteString(grantWords(r))
+		writeGrantWords(&b, r)
 		if r.WindowEnd != nil {
-			fmt.Fprintf(&b, ", until %s", stamp(*r.WindowEnd))
+			b.WriteString(", until ")
+			var buf [32]byte
+			b.Write(r.WindowEnd.UTC().AppendFormat(buf[:0], time.RFC3339))
 		}
 	case ReasonDeclared:
 		b.WriteString("declared member")
@@ -264,28 +272,34 @@ func targetName(addr string) string {
 
 // grantWords names a grant the way an auditor reads it.
 func grantWords(r Reason) string {
-	var parts []string
-	parts = append(parts, r.Grant)
+	var b strings.Builder
+	writeGrantWords(&b, r)
+	return b.String()
+}
+
+func writeGrantWords(b *strings.Builder, r Reason) {
+	b.WriteString(r.Grant)
 	if r.Policy != "" {
-		parts = append(parts, r.Policy)
+		b.WriteByte(' ')
+		b.WriteString(r.Policy)
 	}
 	if r.Ticket != "" {
-		parts = append(parts, "ticket "+r.Ticket)
+		b.WriteString(" ticket ")
+		b.WriteString(r.Ticket)
 	}
 	if r.BreakGlass {
 		if r.Unreviewed {
-			parts = append(parts, "BREAK-GLASS, not yet reviewed")
+			b.WriteString(" BREAK-GLASS, not yet reviewed")
 		} else {
-			parts = append(parts, "break-glass")
+			b.WriteString(" break-glass")
 		}
 	}
-	s := strings.Join(parts, " ")
 	if len(r.Approvers) > 0 {
-		s += " approved by " + approversText(r)
+		b.WriteString(" approved by ")
+		b.WriteString(approversText(r))
 	} else if !r.BreakGlass {
-		s += " (no approvers)"
+		b.WriteString(" (no approvers)")
 	}
-	return s
 }
 
 func diagLine(d Warning) string {
