@@ -1,0 +1,174 @@
+package ldap
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	goldap "github.com/go-ldap/ldap/v3"
+
+	"github.com/jitform/jitform/internal/testbed/slapdtest"
+	"github.com/jitform/jitform/providers"
+)
+
+// modifiesInFlight counts the group Modifies between their read and their
+// write (beforeModify) at once. Each waits up to wait for a second one to
+// join it, so that two Modifies that can overlap do.
+type modifiesInFlight struct {
+	wait time.Duration
+	mu   sync.Mutex
+	n    int
+	most int
+	once sync.Once
+	two  chan struct{}
+}
+
+func newModifiesInFlight(wait time.Duration) *modifiesInFlight {
+	return &modifiesInFlight{wait: wait, two: make(chan struct{})}
+}
+
+func (m *modifiesInFlight) enter() {
+	m.mu.Lock()
+	m.n++
+	m.most = max(m.most, m.n)
+	if m.n >= 2 {
+		m.once.Do(func() { close(m.two) })
+	}
+	m.mu.Unlock()
+	select {
+	case <-m.two:
+	case <-time.After(m.wait):
+	}
+	m.mu.Lock()
+	m.n--
+	m.mu.Unlock()
+}
+
+func (m *modifiesInFlight) max() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.most
+}
+
+// TestModifiesOfDistinctGroupsRunAtOnce: an apply that changes several
+// groups writes them concurrently (bounded by max_concurrency), so one
+// slow group does not hold the others' access back.
+func TestModifiesOfDistinctGroupsRunAtOnce(t *testing.T) {
+	s := slapdtest.Start(t, seed)
+	tg := ldapTarget(s, nil)
+	p := open(t, tg)
+	m := newModifiesInFlight(5 * time.Second)
+	p.beforeModify = m.enter
+	bob := providers.Member{ID: canon(t, "uid=bob,ou=people,dc=example,dc=org"), Name: "uid=bob,ou=people,dc=example,dc=org"}
+	outs, err := p.Apply(context.Background(), []providers.GroupChange{
+		{Group: group(tg, "admins", "cn=admins,ou=groups,dc=example,dc=org"), Changes: []providers.MemberChange{{Action: providers.Add, Member: bob}}},
+		{Group: group(tg, "tier1", "cn=tier1,ou=groups,dc=example,dc=org"), Changes: []providers.MemberChange{{Action: providers.Add, Member: bob}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range outs {
+		if o.Status != providers.Done {
+			t.Errorf("%s: add bob = %s %v, want done", o.Group, o.Status, o.Err)
+		}
+	}
+	if got := m.max(); got != 2 {
+		t.Errorf("%d Modifies in flight at once, want 2: the groups were written one after the other", got)
+	}
+}
+
+// TestChangesToOneGroupAreWrittenInOrder: two change sets for the same
+// group would race each other (each was planned from the same read), so
+// they are written one at a time, in their order: the first add of a
+// member is done and the second is already so, every time.
+func TestChangesToOneGroupAreWrittenInOrder(t *testing.T) {
+	s := slapdtest.Start(t, seed)
+	tg := ldapTarget(s, nil)
+	p := open(t, tg)
+	m := newModifiesInFlight(500 * time.Millisecond)
+	p.beforeModify = m.enter
+	bob := providers.Member{ID: canon(t, "uid=bob,ou=people,dc=example,dc=org"), Name: "uid=bob,ou=people,dc=example,dc=org"}
+	admins := group(tg, "admins", "cn=admins,ou=groups,dc=example,dc=org")
+	outs, err := p.Apply(context.Background(), []providers.GroupChange{
+		{Group: admins, Changes: []providers.MemberChange{{Action: providers.Add, Member: bob}}},
+		{Group: admins, Changes: []providers.MemberChange{{Action: providers.Add, Member: bob}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.max(); got != 1 {
+		t.Errorf("%d Modifies of one group in flight at once, want 1", got)
+	}
+	got := []providers.Status{outs[0].Status, outs[1].Status}
+	if want := []providers.Status{providers.Done, providers.Already}; !slices.Equal(got, want) {
+		t.Errorf("outcomes = %v, want %v (the first change set wins)", got, want)
+	}
+}
+
+// TestMemberByMemberRetryOfAGroupWritesOnlyTheChanges: a group (not a
+// sudo role) whose batch Modify is refused because someone added one of
+// the members meanwhile is retried change by change: one Modify per
+// change and nothing else (a group has no bound to write), with no
+// warning.
+func TestMemberByMemberRetryOfAGroupWritesOnlyTheChanges(t *testing.T) {
+	s := slapdtest.Start(t, seed)
+	tg := ldapTarget(s, nil)
+	p := open(t, tg)
+	w := &warnings{}
+	p.report = w.report
+	adminsDN := "cn=admins,ou=groups,dc=example,dc=org"
+	bob := providers.Member{ID: canon(t, "uid=bob,ou=people,dc=example,dc=org"), Name: "uid=bob,ou=people,dc=example,dc=org"}
+	carol := providers.Member{ID: canon(t, "uid=carol,ou=people,dc=example,dc=org"), Name: "uid=carol,ou=people,dc=example,dc=org"}
+	p.beforeModify = func() {
+		r := goldap.NewModifyRequest(adminsDN, nil)
+		r.Add("member", []string{bob.Name})
+		if err := s.Conn(t).Modify(r); err != nil {
+			t.Error(err)
+		}
+	}
+	before := p.Ops()
+	outs, err := p.Apply(context.Background(), []providers.GroupChange{{Group: group(tg, "admins", adminsDN), Changes: []providers.MemberChange{
+		{Action: providers.Add, Member: bob}, {Action: providers.Add, Member: carol},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := statusesOf(outs); !slices.Equal(got, []providers.Status{providers.Already, providers.Done}) {
+		t.Errorf("outcomes = %v, want [already done]", got)
+	}
+	// The read, the refused batch, then bob and carol one by one.
+	if ops := p.Ops() - before; ops != 4 {
+		t.Errorf("%d round trips, want 4 (read, batch, one Modify per change)", ops)
+	}
+	if len(w.msgs) != 0 {
+		t.Errorf("warnings %q, want none", w.msgs)
+	}
+}
+
+// TestRemoveOfAMemberSpelledAnotherWayRemovesIt: a member named by a DN
+// written differently from the group's value (attribute types in upper
+// case, spaces after the commas) is the same member: the remove is made,
+// never reported as already so while the member keeps the group.
+func TestRemoveOfAMemberSpelledAnotherWayRemovesIt(t *testing.T) {
+	s := slapdtest.Start(t, seed)
+	tg := ldapTarget(s, nil)
+	p := open(t, tg)
+	adminsDN := "cn=admins,ou=groups,dc=example,dc=org"
+	spelled := "UID=alice, OU=people, DC=example, DC=org"
+	alice := providers.Member{ID: canon(t, spelled), Name: spelled}
+	bob := providers.Member{ID: canon(t, "uid=bob,ou=people,dc=example,dc=org"), Name: "uid=bob,ou=people,dc=example,dc=org"}
+	outs, err := p.Apply(context.Background(), []providers.GroupChange{{Group: group(tg, "admins", adminsDN), Changes: []providers.MemberChange{
+		{Action: providers.Add, Member: bob}, {Action: providers.Remove, Member: alice},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := statusesOf(outs); !slices.Equal(got, []providers.Status{providers.Done, providers.Done}) {
+		t.Errorf("outcomes = %v, want [done done]", got)
+	}
+	if got := s.Values(t, adminsDN, "member"); !slices.Equal(got, []string{bob.Name}) {
+		t.Errorf("members on slapd = %v, want only bob", got)
+	}
+}
