@@ -3,12 +3,15 @@ package ldap
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	goldap "github.com/go-ldap/ldap/v3"
 
+	"github.com/jitform/jitform/config"
+	"github.com/jitform/jitform/internal/testbed/ldapfake"
 	"github.com/jitform/jitform/internal/testbed/slapdtest"
 	"github.com/jitform/jitform/providers"
 )
@@ -170,5 +173,67 @@ func TestRemoveOfAMemberSpelledAnotherWayRemovesIt(t *testing.T) {
 	}
 	if got := s.Values(t, adminsDN, "member"); !slices.Equal(got, []string{bob.Name}) {
 		t.Errorf("members on slapd = %v, want only bob", got)
+	}
+}
+
+// TestPosixGroupMemberNamedByDNIsWrittenAsItsUID: a posixGroup holds user
+// names, so a member known only by its DN (not resolved in this run) is
+// written as the uid of that entry; an entry with no uid cannot be
+// written, and says so.
+func TestPosixGroupMemberNamedByDNIsWrittenAsItsUID(t *testing.T) {
+	s := slapdtest.Start(t, seed)
+	tg := ldapTarget(s, nil)
+	p := open(t, tg)
+	wheel := &config.Group{Name: "wheel", Addr: "group.wheel", BaseAddr: "group.wheel", Target: tg, GroupName: "wheel"}
+	carolDN := "uid=carol,ou=people,dc=example,dc=org"
+	noUID := "cn=admins,ou=groups,dc=example,dc=org" // an entry without a uid
+	outs, err := p.Apply(context.Background(), []providers.GroupChange{{Group: wheel, Changes: []providers.MemberChange{
+		{Action: providers.Add, Member: providers.Member{ID: canon(t, carolDN), Name: carolDN}},
+		{Action: providers.Add, Member: providers.Member{ID: canon(t, noUID), Name: noUID}},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if outs[0].Status != providers.Done {
+		t.Errorf("add carol by DN = %s %v, want done", outs[0].Status, outs[0].Err)
+	}
+	if outs[1].Status != providers.Failed || outs[1].Err == nil || !strings.Contains(outs[1].Err.Error(), "no uid") {
+		t.Errorf("add of an entry without uid = %s %v, want failed saying it has no uid", outs[1].Status, outs[1].Err)
+	}
+	if got := s.Values(t, "cn=wheel,ou=groups,dc=example,dc=org", "memberUid"); !slices.Equal(got, []string{"bob", "ghost", "carol"}) {
+		t.Errorf("memberUid on slapd = %v, want [bob ghost carol]", got)
+	}
+}
+
+// TestPlaceholderIsWrittenOnlyWhenARemoveWouldEmptyTheGroup: a
+// groupOfNames that reads as empty (its members hidden from the bind
+// account) and a remove that is already so: nothing is written, not even
+// the placeholder, which only stands in for a member a remove takes out.
+func TestPlaceholderIsWrittenOnlyWhenARemoveWouldEmptyTheGroup(t *testing.T) {
+	const bindDN, pw = "CN=svc,DC=corp,DC=example", "Fake-Secret-1!"
+	groupDN := "CN=hidden,OU=Groups,DC=corp,DC=example"
+	s := ldapfake.Start(t, bindDN, pw, 1500, ldapfake.Entry{DN: groupDN, Attrs: map[string][]string{
+		"objectClass": {"top", "groupOfNames"}, "cn": {"hidden"},
+	}})
+	no := false
+	tg := &config.Target{Kind: "ldap", Name: "win", Addr: "target.ldap.win", LDAP: &config.LDAPTarget{
+		URL: s.URL, BindDN: bindDN, Password: config.NewSecret(pw), BaseDN: "DC=corp,DC=example",
+		Flavor: config.FlavorActiveDirectory, StartTLS: &no, InsecurePlaintext: true,
+	}}
+	p := open(t, tg)
+	g := group(tg, "hidden", groupDN)
+	g.Attributes.Placeholder = "CN=nobody,DC=corp,DC=example"
+	alice := "CN=alice,OU=People,DC=corp,DC=example"
+	outs, err := p.Apply(context.Background(), []providers.GroupChange{{Group: g, Changes: []providers.MemberChange{
+		{Action: providers.Remove, Member: providers.Member{ID: canon(t, alice), Name: alice}},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if outs[0].Status != providers.Already {
+		t.Errorf("remove of a non-member = %s %v, want already", outs[0].Status, outs[0].Err)
+	}
+	if m := s.Modifies(); len(m) != 0 {
+		t.Errorf("Modifies sent: %+v, want none", m)
 	}
 }
