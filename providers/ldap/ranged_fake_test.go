@@ -85,12 +85,25 @@ func TestRangedRetrievalWindowsTruncation(t *testing.T) {
 
 	// Explicit windows against the same fake: step 1000 on 4,321 members.
 	p.step = 1000
+	mark := len(s.Searches())
 	obs, err = p.Read(context.Background(), gs[len(gs)-1:])
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := len(obs[gs[len(gs)-1].Addr].Members); got != 4321 {
 		t.Errorf("step 1000: %d members, want 4321", got)
+	}
+	// Each window asks for step values: 0-999, then 1000-1999 and on.
+	asked = nil
+	for _, q := range s.Searches()[mark:] {
+		for _, a := range q.Attrs {
+			if strings.HasPrefix(a, "member;") {
+				asked = append(asked, a)
+			}
+		}
+	}
+	if w := []string{"member;range=0-999", "member;range=1000-1999", "member;range=2000-2999", "member;range=3000-3999", "member;range=4000-4999"}; !slices.Equal(asked, w) {
+		t.Errorf("step 1000: windows asked %v, want %v", asked, w)
 	}
 
 	// A bad password is refused by the fake like a real server, and the
