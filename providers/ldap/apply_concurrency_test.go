@@ -237,3 +237,21 @@ func TestPlaceholderIsWrittenOnlyWhenARemoveWouldEmptyTheGroup(t *testing.T) {
 		t.Errorf("Modifies sent: %+v, want none", m)
 	}
 }
+
+// TestSudoRoleNamedByCNMustBeASudoRole: a block that names its entry by cn
+// (posixGroups are looked up by name) is held to its kind as one named by
+// DN: a sudo_role whose name finds a posixGroup is refused, so a group's
+// members never become sudo rules.
+func TestSudoRoleNamedByCNMustBeASudoRole(t *testing.T) {
+	s := slapdtest.Start(t, seed)
+	tg := ldapTarget(s, nil)
+	p := open(t, tg)
+	role := &config.Group{Kind: config.SetSudoRole, Name: "wheel", Addr: "sudo_role.wheel", BaseAddr: "sudo_role.wheel", Target: tg, GroupName: "wheel"}
+	obs, err := p.Read(context.Background(), []*config.Group{role})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := obs[role.Addr].Err; e == nil || !strings.Contains(e.Error(), "not a sudoRole") {
+		t.Errorf("sudo_role named by the cn of a posixGroup: %+v, want refused as not a sudoRole", obs[role.Addr])
+	}
+}
