@@ -145,3 +145,31 @@ func TestRangedRetrievalServerIgnoresRanges(t *testing.T) {
 		t.Errorf("%d round trips, want 2 (the ranged search, then plain member)", ops)
 	}
 }
+
+// A server whose window holds one value answers member;range=0-0 first:
+// that is a window, not the end; the read follows it to the last member.
+func TestRangedRetrievalOfOneValueWindows(t *testing.T) {
+	const bindDN, pw = "CN=svc,DC=corp,DC=example", "Fake-Secret-1!"
+	ms := []string{"CN=a,OU=People,DC=corp,DC=example", "CN=b,OU=People,DC=corp,DC=example", "CN=c,OU=People,DC=corp,DC=example"}
+	s := ldapfake.Start(t, bindDN, pw, 1, ldapfake.Entry{DN: "CN=g,OU=Groups,DC=corp,DC=example", Attrs: map[string][]string{
+		"objectClass": {"group"}, "cn": {"g"}, "member": ms,
+	}})
+	no := false
+	tg := &config.Target{Kind: "ldap", Name: "win", Addr: "target.ldap.win", LDAP: &config.LDAPTarget{
+		URL: s.URL, BindDN: bindDN, Password: config.NewSecret(pw), BaseDN: "DC=corp,DC=example",
+		Flavor: config.FlavorActiveDirectory, StartTLS: &no, InsecurePlaintext: true,
+	}}
+	p := open(t, tg)
+	g := group(tg, "g", "CN=g,OU=Groups,DC=corp,DC=example")
+	obs, err := p.Read(context.Background(), []*config.Group{g})
+	if err != nil || obs[g.Addr].Err != nil {
+		t.Fatal(err, obs[g.Addr].Err)
+	}
+	var got []string
+	for _, m := range obs[g.Addr].Members {
+		got = append(got, m.Name)
+	}
+	if !slices.Equal(got, ms) {
+		t.Errorf("members = %v, want %v", got, ms)
+	}
+}
