@@ -148,3 +148,24 @@ func TestMissingGroupCostsASecondReadOnlyWhenTheServerMayFoldItsDN(t *testing.T)
 		}
 	}
 }
+
+// A group DN the server cannot parse (an attribute type its schema does not
+// know), retried as written because it is not printable ASCII, is a group
+// with no entry: the other groups are still read.
+func TestGroupDNTheServerRefusesAsSyntaxIsNoEntry(t *testing.T) {
+	s := slapdtest.Start(t, seed)
+	tg := ldapTarget(s, nil)
+	p := open(t, tg)
+	bad := group(tg, "bad", "nosuchtype=n\u00f6pe,ou=groups,dc=example,dc=org")
+	admins := group(tg, "admins", "cn=admins,ou=groups,dc=example,dc=org")
+	obs, err := p.Read(context.Background(), []*config.Group{admins, bad})
+	if err != nil {
+		t.Fatalf("Read: %v, want the bad DN's error on its group only", err)
+	}
+	if e := obs[bad.Addr].Err; e == nil || !strings.Contains(e.Error(), "no entry") {
+		t.Errorf("%s: %+v, want no entry", bad.Addr, obs[bad.Addr])
+	}
+	if o := obs[admins.Addr]; o.Err != nil || len(o.Members) != 1 {
+		t.Errorf("admins: %+v, want its one member", o)
+	}
+}
