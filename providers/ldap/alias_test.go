@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/jitform/jitform/config"
+	"github.com/jitform/jitform/internal/testbed/ldapfake"
 	"github.com/jitform/jitform/internal/testbed/sambatest"
 	"github.com/jitform/jitform/internal/testbed/slapdtest"
 	"github.com/jitform/jitform/providers"
@@ -167,5 +168,31 @@ func TestGroupDNTheServerRefusesAsSyntaxIsNoEntry(t *testing.T) {
 	}
 	if o := obs[admins.Addr]; o.Err != nil || len(o.Members) != 1 {
 		t.Errorf("admins: %+v, want its one member", o)
+	}
+}
+
+// A server that sends no entryUUID or objectGUID: entries are compared by
+// the canonical form of the DN it returns, and the refusal names the entry
+// by that form.
+func TestAliasesOnAServerWithoutEntryIDsAreComparedByCanonicalDN(t *testing.T) {
+	const bindDN, pw = "CN=svc,DC=corp,DC=example", "Fake-Secret-1!"
+	s := ldapfake.Start(t, bindDN, pw, 1500, ldapfake.Entry{DN: "CN=Ops, OU=Groups,DC=corp,DC=example", Attrs: map[string][]string{
+		"objectClass": {"group"}, "cn": {"Ops"}, "member": {"CN=a,OU=People,DC=corp,DC=example"},
+	}})
+	no := false
+	tg := &config.Target{Kind: "ldap", Name: "win", Addr: "target.ldap.win", LDAP: &config.LDAPTarget{
+		URL: s.URL, BindDN: bindDN, Password: config.NewSecret(pw), BaseDN: "DC=corp,DC=example",
+		Flavor: config.FlavorActiveDirectory, StartTLS: &no, InsecurePlaintext: true,
+	}}
+	p := open(t, tg)
+	a, b := group(tg, "ops_a", "CN=Ops,OU=Groups,DC=corp,DC=example"), group(tg, "ops_b", "cn=ops , ou=groups,dc=corp,dc=example")
+	obs, err := p.Read(context.Background(), []*config.Group{a, b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []*config.Group{a, b} {
+		if e := obs[g.Addr].Err; e == nil || !strings.Contains(e.Error(), "one directory entry") || !strings.Contains(e.Error(), "(dn cn=ops,ou=groups,dc=corp,dc=example)") {
+			t.Errorf("%s: %+v, want refused, naming the entry by its canonical DN", g.Addr, obs[g.Addr])
+		}
 	}
 }
