@@ -107,6 +107,7 @@ func TestParseCheckpointRefusesMalformed(t *testing.T) {
 		err  string
 	}{
 		{"7:" + h, Checkpoint{7, h}, ""},
+		{"1:" + h, Checkpoint{1, h}, ""},
 		{" 7:" + strings.ToUpper(h) + "\n", Checkpoint{7, h}, ""},
 		{h, Checkpoint{0, h}, ""},
 		{"0:" + h, Checkpoint{}, "positive integer"},

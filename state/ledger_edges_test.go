@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -116,5 +117,80 @@ func TestALedgerCutInsideItsOnlyEventIsNamedAsCut(t *testing.T) {
 	}
 	if _, err := l.Append(context.Background(), testEvent("x", 0)); err == nil {
 		t.Fatal("Append after a cut ledger succeeded")
+	}
+}
+
+// An edited last event given a hash JSON must escape (a quote), with the
+// head rewritten to match: the stored hash is still checked against the
+// event's content, and the ledger is refused as edited.
+func TestAnEditedEventWithAnEscapedHashIsRefused(t *testing.T) {
+	t.Parallel()
+	dir, l := newLedger(t, 2)
+	lines := ledgerLines(t, dir)
+	var e Event
+	if err := json.Unmarshal(lines[1], &e); err != nil {
+		t.Fatal(err)
+	}
+	e.Payload = json.RawMessage(`{"id":"c2","status":"failed"}`)
+	e.Hash = `forged"hash`
+	line, err := EncodeEvent(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeLedger(t, dir, [][]byte{lines[0], append(line, '\n')})
+	head, _ := json.Marshal(headRecord{Seq: 2, Hash: e.Hash})
+	if err := os.WriteFile(filepath.Join(dir, StateDirName, HeadFileName), head, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = l.Events(context.Background())
+	var ce *ChainError
+	if !errors.As(err, &ce) || ce.Seq != 2 || !strings.Contains(ce.Reason, "edited") {
+		t.Fatalf("Events = %v, want event 2 refused as edited", err)
+	}
+}
+
+// A long ledger is checked in parallel: an edited event anywhere in it,
+// the last included, is still found and named.
+func TestAnEditAnywhereInALongLedgerIsFound(t *testing.T) {
+	t.Parallel()
+	const n = 1500
+	dir, l := newLedger(t, 0)
+	batch := make([]Event, n)
+	for i := range batch {
+		batch[i] = Event{Type: EventChangeApplied, Actor: SystemActor, Time: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC),
+			Payload: json.RawMessage(fmt.Sprintf(`{"id":"c%d","status":"done"}`, i+1))}
+	}
+	if _, err := l.Append(context.Background(), batch...); err != nil {
+		t.Fatal(err)
+	}
+	lines := ledgerLines(t, dir)
+	for _, at := range []int{1, 700, 751, n} {
+		edited := slices.Clone(lines)
+		edited[at-1] = bytes.Replace(lines[at-1], []byte(`"status":"done"`), []byte(`"status":"fail"`), 1)
+		writeLedger(t, dir, edited)
+		_, err := l.Events(context.Background())
+		var ce *ChainError
+		if !errors.As(err, &ce) || ce.Seq != int64(at) || !strings.Contains(ce.Reason, "edited") {
+			t.Errorf("event %d of %d edited: Events = %v, want that event refused as edited", at, n, err)
+		}
+	}
+	writeLedger(t, dir, lines)
+	if events, err := l.Events(context.Background()); err != nil || len(events) != n {
+		t.Fatalf("the intact ledger: %d events, %v", len(events), err)
+	}
+}
+
+// A line whose sequence number is not positive and that is not in
+// canonical form is named by its place in the ledger, never as event 0.
+func TestANonCanonicalLineWithSeqZeroIsNamedByItsPlace(t *testing.T) {
+	t.Parallel()
+	dir, l := newLedger(t, 3)
+	lines := ledgerLines(t, dir)
+	lines[1] = bytes.Replace(lines[1], []byte(`{"seq":2,`), []byte(`{"seq":0 ,`), 1)
+	writeLedger(t, dir, lines)
+	_, err := l.Events(context.Background())
+	var ce *ChainError
+	if !errors.As(err, &ce) || ce.Seq != 2 || ce.Line != 2 || !strings.Contains(ce.Reason, "canonical form") {
+		t.Fatalf("Events = %v, want event 2 on line 2 refused as not canonical", err)
 	}
 }
