@@ -194,3 +194,40 @@ func TestANonCanonicalLineWithSeqZeroIsNamedByItsPlace(t *testing.T) {
 		t.Fatalf("Events = %v, want event 2 on line 2 refused as not canonical", err)
 	}
 }
+
+// A line cut right after its sequence number is refused as not JSON, like
+// any malformed line, not a crash of the reader.
+func TestALineThatEndsInItsSeqIsRefused(t *testing.T) {
+	t.Parallel()
+	dir, l := newLedger(t, 2)
+	lines := ledgerLines(t, dir)
+	writeLedger(t, dir, [][]byte{lines[0], []byte("{\"seq\":2\n")})
+	_, err := l.Events(context.Background())
+	var ce *ChainError
+	if !errors.As(err, &ce) || ce.Seq != 2 || !strings.Contains(ce.Reason, "not a JSON event") {
+		t.Fatalf("Events = %v, want event 2 refused as not a JSON event", err)
+	}
+}
+
+// Reads take the fast decoder for every line jitform writes (encoding/json
+// is the slow fallback): sequence numbers with every digit, and the event
+// decoded is the one written.
+func TestTheFastDecoderTakesEveryCanonicalLine(t *testing.T) {
+	t.Parallel()
+	for _, seq := range []int64{1, 9, 10, 90, 1234567890, 9876543210} {
+		e := testEvent("a", 1)
+		e.Seq, e.Prev, e.Hash = seq, strings.Repeat("ab", 32), strings.Repeat("cd", 32)
+		line, err := EncodeEvent(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := decodeEventFast(line)
+		if !ok {
+			t.Errorf("seq %d: the fast decoder refused %s", seq, line)
+			continue
+		}
+		if enc, err := EncodeEvent(got); err != nil || !bytes.Equal(enc, line) {
+			t.Errorf("seq %d: decoded %+v, which encodes to %s", seq, got, enc)
+		}
+	}
+}
