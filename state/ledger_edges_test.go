@@ -231,3 +231,32 @@ func TestTheFastDecoderTakesEveryCanonicalLine(t *testing.T) {
 		}
 	}
 }
+
+// No ledger file is an empty ledger unless ledger.head says events
+// existed: a head that records no events leaves it empty, one that
+// records an event makes the missing file a deleted ledger.
+func TestAMissingLedgerIsEmptyUnlessTheHeadRecordsEvents(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		head    headRecord
+		deleted bool
+	}{
+		{headRecord{Seq: 0}, false},
+		{headRecord{Seq: 1, Hash: strings.Repeat("ab", 32)}, true},
+	} {
+		dir, l := newLedger(t, 1)
+		if err := os.Remove(filepath.Join(dir, StateDirName, LedgerFileName)); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.writeHead(tc.head); err != nil {
+			t.Fatal(err)
+		}
+		events, err := l.Events(context.Background())
+		switch {
+		case tc.deleted && (err == nil || !strings.Contains(err.Error(), "the ledger was deleted")):
+			t.Errorf("head %+v: Events = %v, want the ledger named as deleted", tc.head, err)
+		case !tc.deleted && (err != nil || len(events) != 0):
+			t.Errorf("head %+v: Events = %d events, %v; want an empty ledger", tc.head, len(events), err)
+		}
+	}
+}
