@@ -260,3 +260,23 @@ func TestAMissingLedgerIsEmptyUnlessTheHeadRecordsEvents(t *testing.T) {
 		}
 	}
 }
+
+// A crash in the very first append after the ledger file was created and
+// before anything was written leaves an empty file and no head: that is an
+// empty ledger, and appending works.
+func TestAnEmptyLedgerFileWithoutAHeadIsEmpty(t *testing.T) {
+	t.Parallel()
+	dir, l := newLedger(t, 1)
+	if err := os.WriteFile(filepath.Join(dir, StateDirName, LedgerFileName), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, StateDirName, HeadFileName)); err != nil {
+		t.Fatal(err)
+	}
+	if events, err := l.Events(context.Background()); err != nil || len(events) != 0 {
+		t.Fatalf("Events = %d events, %v; want an empty ledger", len(events), err)
+	}
+	if evs, err := l.Append(context.Background(), testEvent("x", 0)); err != nil || evs[0].Seq != 1 {
+		t.Fatalf("Append = %+v, %v; want event 1", evs, err)
+	}
+}
