@@ -280,3 +280,57 @@ func TestAnEmptyLedgerFileWithoutAHeadIsEmpty(t *testing.T) {
 		t.Fatalf("Append = %+v, %v; want event 1", evs, err)
 	}
 }
+
+// The very first append killed after its events are durable and before it
+// records the head: like any later append, the events stand (the head is
+// one append behind, which is not tampering), because a fresh ledger gets
+// an empty head before its first write.
+func TestTheFirstAppendKilledBeforeItsHeadKeepsItsEvents(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	l, err := NewLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := helperCmd(t, "crash", "JITFORM_DIR="+dir, "JITFORM_POINT=before-head")
+	if err := cmd.Run(); err == nil {
+		t.Fatal("the child was not killed")
+	}
+	events, err := l.Events(context.Background())
+	if err != nil || len(events) != 2 {
+		t.Fatalf("Events = %d, %v; want the 2 events of the killed append", len(events), err)
+	}
+	if more, err := l.Append(context.Background(), testEvent("after", 0)); err != nil || more[0].Seq != 3 {
+		t.Fatalf("Append after the crash = %+v, %v; want event 3", more, err)
+	}
+}
+
+// Append reads only the tail; what it finds there is refused with the same
+// precise reasons a full read gives: a last line cut inside the event the
+// head records, a last line that is no event, events cut from the end
+// (named at the first missing event).
+func TestAppendRefusesABadTailPrecisely(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		damage    func(lines [][]byte) [][]byte
+		seq, line int64
+		reason    string
+	}{
+		{"torn last line", func(lines [][]byte) [][]byte {
+			return append(lines[:2], lines[2][:len(lines[2])/2])
+		}, 3, 3, "cut inside event 3"},
+		{"last line with seq 0", func(lines [][]byte) [][]byte {
+			return append(lines[:2], bytes.Replace(lines[2], []byte(`{"seq":3,`), []byte(`{"seq":0,`), 1))
+		}, 0, 0, "the last line is not a valid event"},
+		{"last event cut", func(lines [][]byte) [][]byte { return lines[:2] }, 3, 3, "events were removed from the end"},
+	} {
+		dir, l := newLedger(t, 3)
+		writeLedger(t, dir, tc.damage(ledgerLines(t, dir)))
+		_, err := l.Append(context.Background(), testEvent("x", 0))
+		var ce *ChainError
+		if !errors.As(err, &ce) || ce.Seq != tc.seq || int64(ce.Line) != tc.line || !strings.Contains(ce.Reason, tc.reason) {
+			t.Errorf("%s: Append = %v (%+v), want event %d on line %d: ...%s...", tc.name, err, ce, tc.seq, tc.line, tc.reason)
+		}
+	}
+}
