@@ -334,3 +334,45 @@ func TestAppendRefusesABadTailPrecisely(t *testing.T) {
 		}
 	}
 }
+
+// A head or snapshot write that cannot replace its file (here a directory
+// stands at its path) is reported, and leaves no temporary file behind.
+func TestAnAtomicWriteThatCannotReplaceItsFileFails(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ledger.head")
+	if err := os.MkdirAll(filepath.Join(path, "occupied"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeFileAtomic(path, []byte(`{"seq":1}`), 0o600, nil); err == nil {
+		t.Fatal("writeFileAtomic over a directory succeeded")
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".ledger.head.tmp*")); len(left) != 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+}
+
+// Empty looks at the ledger file only: missing or empty is empty, a file
+// with an event is not.
+func TestEmptyIsWhetherTheLedgerHoldsAnything(t *testing.T) {
+	t.Parallel()
+	dir, l := newLedger(t, 0)
+	if e, err := l.Empty(); err != nil || !e {
+		t.Errorf("no ledger: Empty = %v, %v; want true", e, err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, StateDirName), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, StateDirName, LedgerFileName), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := l.Empty(); err != nil || !e {
+		t.Errorf("empty ledger file: Empty = %v, %v; want true", e, err)
+	}
+	if _, err := l.Append(context.Background(), testEvent("x", 0)); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := l.Empty(); err != nil || e {
+		t.Errorf("one event: Empty = %v, %v; want false", e, err)
+	}
+}
