@@ -376,3 +376,26 @@ func TestEmptyIsWhetherTheLedgerHoldsAnything(t *testing.T) {
 		t.Errorf("one event: Empty = %v, %v; want false", e, err)
 	}
 }
+
+// sshString reads an SSH wire string (security-key signature fields): an
+// empty string and one that ends exactly at the end of the data are read;
+// a length past the end is refused.
+func TestSSHStringsEndingAtTheEndOfTheDataAreRead(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in      []byte
+		s, rest string
+		ok      bool
+	}{
+		{[]byte{0, 0, 0, 0}, "", "", true},
+		{[]byte{0, 0, 0, 2, 'h', 'i'}, "hi", "", true},
+		{[]byte{0, 0, 0, 2, 'h', 'i', 'x'}, "hi", "x", true},
+		{[]byte{0, 0, 0, 3, 'h', 'i'}, "", "", false},
+		{[]byte{0, 0, 0}, "", "", false},
+	} {
+		s, rest, ok := sshString(tc.in)
+		if ok != tc.ok || string(s) != tc.s || string(rest) != tc.rest {
+			t.Errorf("sshString(%v) = %q, %q, %v; want %q, %q, %v", tc.in, s, rest, ok, tc.s, tc.rest, tc.ok)
+		}
+	}
+}
