@@ -399,3 +399,19 @@ func TestSSHStringsEndingAtTheEndOfTheDataAreRead(t *testing.T) {
 		}
 	}
 }
+
+// A key that does not parse is named in the error by its first 37
+// characters and "..." when longer than 40, whole otherwise, so a pasted
+// blob stays readable.
+func TestAnUnparsableKeyIsNamedAbbreviated(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ key, want string }{
+		{strings.Repeat("k", 40), `"` + strings.Repeat("k", 40) + `"`},
+		{strings.Repeat("k", 41), `"` + strings.Repeat("k", 37) + `..."`},
+	} {
+		_, err := ParsePublicKey(tc.key)
+		if err == nil || !strings.Contains(err.Error(), "parse ssh_key "+tc.want+":") {
+			t.Errorf("ParsePublicKey(%d chars) = %v, want it named as %s", len(tc.key), err, tc.want)
+		}
+	}
+}
