@@ -21,12 +21,13 @@ func TestCheckpointCatchesWhatTheHeadCannot(t *testing.T) {
 		name   string
 		damage func(t *testing.T, dir string, l *Local)
 		want   string // "" = the checkpoint holds
+		bare   string // what a bare hash checkpoint says
 	}{
 		{"ledger only grew", func(t *testing.T, dir string, l *Local) {
 			if _, err := l.Append(ctx, testEvent("later", 1)); err != nil {
 				t.Fatal(err)
 			}
-		}, ""},
+		}, "", ""},
 		{"end cut and head edited to match", func(t *testing.T, dir string, l *Local) {
 			lines := ledgerLines(t, dir)
 			writeLedger(t, dir, lines[:3])
@@ -37,7 +38,7 @@ func TestCheckpointCatchesWhatTheHeadCannot(t *testing.T) {
 			if err := l.writeHead(headRecord{Seq: 3, Hash: evs[2].Hash}); err != nil {
 				t.Fatal(err)
 			}
-		}, "the ledger ends at event 3 but held event 5"},
+		}, "the ledger ends at event 3 but held event 5", "no event of the 3 has that hash"},
 		{"chain rewritten with recomputed hashes", func(t *testing.T, dir string, l *Local) {
 			if err := os.RemoveAll(filepath.Join(dir, StateDirName)); err != nil {
 				t.Fatal(err)
@@ -47,12 +48,12 @@ func TestCheckpointCatchesWhatTheHeadCannot(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-		}, "event 5 has hash"},
+		}, "event 5 has hash", "no event of the 5 has that hash"},
 		{".jitform deleted", func(t *testing.T, dir string, l *Local) {
 			if err := os.RemoveAll(filepath.Join(dir, StateDirName)); err != nil {
 				t.Fatal(err)
 			}
-		}, "the ledger is empty but held event 5"},
+		}, "the ledger is empty but held event 5", "the ledger is empty: it was deleted or replaced"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -84,6 +85,8 @@ func TestCheckpointCatchesWhatTheHeadCannot(t *testing.T) {
 					t.Fatalf("VerifyCheckpoint(%s) = %v, want a CheckpointError", c, err)
 				case tc.want != "" && c.Seq != 0 && !strings.Contains(err.Error(), tc.want):
 					t.Fatalf("VerifyCheckpoint(%s) = %v, want it to say %q", c, err, tc.want)
+				case tc.want != "" && c.Seq == 0 && !strings.Contains(err.Error(), tc.bare):
+					t.Fatalf("VerifyCheckpoint(%s) = %v, want it to say %q", c, err, tc.bare)
 				}
 			}
 		})
@@ -107,6 +110,7 @@ func TestParseCheckpointRefusesMalformed(t *testing.T) {
 		err  string
 	}{
 		{"7:" + h, Checkpoint{7, h}, ""},
+		{"1:" + h, Checkpoint{1, h}, ""},
 		{" 7:" + strings.ToUpper(h) + "\n", Checkpoint{7, h}, ""},
 		{h, Checkpoint{0, h}, ""},
 		{"0:" + h, Checkpoint{}, "positive integer"},

@@ -2,10 +2,12 @@ package ldap
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/jitform/jitform/config"
+	"github.com/jitform/jitform/internal/testbed/ldapfake"
 	"github.com/jitform/jitform/internal/testbed/sambatest"
 	"github.com/jitform/jitform/internal/testbed/slapdtest"
 	"github.com/jitform/jitform/providers"
@@ -31,6 +33,9 @@ func TestGroupBlocksResolvingToOneEntryAreRefused(t *testing.T) {
 		// insignificant space: only the server's answer shows they match.
 		{"server_only_fold_trailing_tab", "cn=ops,ou=groups,dc=example,dc=org", "cn=ops\t,ou=groups,dc=example,dc=org"},
 		{"escaped_hex", "cn=ops,ou=groups,dc=example,dc=org", `cn=\6fps,ou=groups,dc=example,dc=org`},
+		// A newline, hex-escaped as \0a in our canonical form, is an
+		// insignificant space to slapd (RFC 4518) like the tab.
+		{"server_only_fold_newline", "cn=ops,ou=groups,dc=example,dc=org", "cn=ops\n,ou=groups,dc=example,dc=org"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := group(tg, "ops_a", tc.a), group(tg, "ops_b", tc.b)
@@ -46,7 +51,7 @@ func TestGroupBlocksResolvingToOneEntryAreRefused(t *testing.T) {
 					continue
 				}
 				msg := o.Err.Error()
-				for _, want := range []string{"group.ops_a", "group.ops_b", "one directory entry", "cn=ops,ou=groups,dc=example,dc=org", "entryUUID"} {
+				for _, want := range []string{fmt.Sprintf("group.ops_a (dn %q)", tc.a), fmt.Sprintf("group.ops_b (dn %q)", tc.b), "one directory entry", "cn=ops,ou=groups,dc=example,dc=org", "entryUUID"} {
 					if !strings.Contains(msg, want) {
 						t.Errorf("%s error %q does not name %q", g.Addr, msg, want)
 					}
@@ -105,5 +110,89 @@ func TestSambaGroupBlocksResolvingToOneEntryAreRefused(t *testing.T) {
 	}
 	if o := obs[tier.Addr]; o.Err != nil {
 		t.Errorf("an unrelated group was not read: %v", o.Err)
+	}
+}
+
+// A group DN the first search does not find costs a second read only when
+// the server may match it where our canonical form does not (characters
+// beyond printable ASCII, or a control our form hex-escapes); for printable
+// ASCII, escaped specials and literal backslashes included, a miss is a
+// miss after the one search.
+func TestMissingGroupCostsASecondReadOnlyWhenTheServerMayFoldItsDN(t *testing.T) {
+	s := slapdtest.Start(t, seed)
+	tg := ldapTarget(s, nil)
+	p := open(t, tg)
+	for _, tc := range []struct {
+		dn   string
+		want int64
+	}{
+		{"cn=no such,ou=groups,dc=example,dc=org", 1},
+		{"cn=no~pe,ou=groups,dc=example,dc=org", 1},
+		{"cn=fade,ou=groups,dc=example,dc=org", 1},
+		{`cn=a\,1,ou=groups,dc=example,dc=org`, 1},
+		{`cn=x\5cyz,ou=groups,dc=example,dc=org`, 1},
+		{"cn=nope\n,ou=groups,dc=example,dc=org", 2},
+		{"cn=nope\x0f,ou=groups,dc=example,dc=org", 2},
+		{"cn=n\u00f6pe,ou=groups,dc=example,dc=org", 2},
+	} {
+		g := group(tg, "missing", tc.dn)
+		before := p.Ops()
+		obs, err := p.Read(context.Background(), []*config.Group{g})
+		if err != nil {
+			t.Fatalf("%q: %v", tc.dn, err)
+		}
+		if e := obs[g.Addr].Err; e == nil || !strings.Contains(e.Error(), "no entry") {
+			t.Errorf("%q: %+v, want no entry", tc.dn, obs[g.Addr])
+		}
+		if ops := p.Ops() - before; ops != tc.want {
+			t.Errorf("%q: %d round trips, want %d", tc.dn, ops, tc.want)
+		}
+	}
+}
+
+// A group DN the server cannot parse (an attribute type its schema does not
+// know), retried as written because it is not printable ASCII, is a group
+// with no entry: the other groups are still read.
+func TestGroupDNTheServerRefusesAsSyntaxIsNoEntry(t *testing.T) {
+	s := slapdtest.Start(t, seed)
+	tg := ldapTarget(s, nil)
+	p := open(t, tg)
+	bad := group(tg, "bad", "nosuchtype=n\u00f6pe,ou=groups,dc=example,dc=org")
+	admins := group(tg, "admins", "cn=admins,ou=groups,dc=example,dc=org")
+	obs, err := p.Read(context.Background(), []*config.Group{admins, bad})
+	if err != nil {
+		t.Fatalf("Read: %v, want the bad DN's error on its group only", err)
+	}
+	if e := obs[bad.Addr].Err; e == nil || !strings.Contains(e.Error(), "no entry") {
+		t.Errorf("%s: %+v, want no entry", bad.Addr, obs[bad.Addr])
+	}
+	if o := obs[admins.Addr]; o.Err != nil || len(o.Members) != 1 {
+		t.Errorf("admins: %+v, want its one member", o)
+	}
+}
+
+// A server that sends no entryUUID or objectGUID: entries are compared by
+// the canonical form of the DN it returns, and the refusal names the entry
+// by that form.
+func TestAliasesOnAServerWithoutEntryIDsAreComparedByCanonicalDN(t *testing.T) {
+	const bindDN, pw = "CN=svc,DC=corp,DC=example", "Fake-Secret-1!"
+	s := ldapfake.Start(t, bindDN, pw, 1500, ldapfake.Entry{DN: "CN=Ops, OU=Groups,DC=corp,DC=example", Attrs: map[string][]string{
+		"objectClass": {"group"}, "cn": {"Ops"}, "member": {"CN=a,OU=People,DC=corp,DC=example"},
+	}})
+	no := false
+	tg := &config.Target{Kind: "ldap", Name: "win", Addr: "target.ldap.win", LDAP: &config.LDAPTarget{
+		URL: s.URL, BindDN: bindDN, Password: config.NewSecret(pw), BaseDN: "DC=corp,DC=example",
+		Flavor: config.FlavorActiveDirectory, StartTLS: &no, InsecurePlaintext: true,
+	}}
+	p := open(t, tg)
+	a, b := group(tg, "ops_a", "CN=Ops,OU=Groups,DC=corp,DC=example"), group(tg, "ops_b", "cn=ops , ou=groups,dc=corp,dc=example")
+	obs, err := p.Read(context.Background(), []*config.Group{a, b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []*config.Group{a, b} {
+		if e := obs[g.Addr].Err; e == nil || !strings.Contains(e.Error(), "one directory entry") || !strings.Contains(e.Error(), "(dn cn=ops,ou=groups,dc=corp,dc=example)") {
+			t.Errorf("%s: %+v, want refused, naming the entry by its canonical DN", g.Addr, obs[g.Addr])
+		}
 	}
 }

@@ -85,12 +85,25 @@ func TestRangedRetrievalWindowsTruncation(t *testing.T) {
 
 	// Explicit windows against the same fake: step 1000 on 4,321 members.
 	p.step = 1000
+	mark := len(s.Searches())
 	obs, err = p.Read(context.Background(), gs[len(gs)-1:])
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := len(obs[gs[len(gs)-1].Addr].Members); got != 4321 {
 		t.Errorf("step 1000: %d members, want 4321", got)
+	}
+	// Each window asks for step values: 0-999, then 1000-1999 and on.
+	asked = nil
+	for _, q := range s.Searches()[mark:] {
+		for _, a := range q.Attrs {
+			if strings.HasPrefix(a, "member;") {
+				asked = append(asked, a)
+			}
+		}
+	}
+	if w := []string{"member;range=0-999", "member;range=1000-1999", "member;range=2000-2999", "member;range=3000-3999", "member;range=4000-4999"}; !slices.Equal(asked, w) {
+		t.Errorf("step 1000: windows asked %v, want %v", asked, w)
 	}
 
 	// A bad password is refused by the fake like a real server, and the
@@ -130,5 +143,33 @@ func TestRangedRetrievalServerIgnoresRanges(t *testing.T) {
 	}
 	if ops := p.Ops() - before; ops != 2 {
 		t.Errorf("%d round trips, want 2 (the ranged search, then plain member)", ops)
+	}
+}
+
+// A server whose window holds one value answers member;range=0-0 first:
+// that is a window, not the end; the read follows it to the last member.
+func TestRangedRetrievalOfOneValueWindows(t *testing.T) {
+	const bindDN, pw = "CN=svc,DC=corp,DC=example", "Fake-Secret-1!"
+	ms := []string{"CN=a,OU=People,DC=corp,DC=example", "CN=b,OU=People,DC=corp,DC=example", "CN=c,OU=People,DC=corp,DC=example"}
+	s := ldapfake.Start(t, bindDN, pw, 1, ldapfake.Entry{DN: "CN=g,OU=Groups,DC=corp,DC=example", Attrs: map[string][]string{
+		"objectClass": {"group"}, "cn": {"g"}, "member": ms,
+	}})
+	no := false
+	tg := &config.Target{Kind: "ldap", Name: "win", Addr: "target.ldap.win", LDAP: &config.LDAPTarget{
+		URL: s.URL, BindDN: bindDN, Password: config.NewSecret(pw), BaseDN: "DC=corp,DC=example",
+		Flavor: config.FlavorActiveDirectory, StartTLS: &no, InsecurePlaintext: true,
+	}}
+	p := open(t, tg)
+	g := group(tg, "g", "CN=g,OU=Groups,DC=corp,DC=example")
+	obs, err := p.Read(context.Background(), []*config.Group{g})
+	if err != nil || obs[g.Addr].Err != nil {
+		t.Fatal(err, obs[g.Addr].Err)
+	}
+	var got []string
+	for _, m := range obs[g.Addr].Members {
+		got = append(got, m.Name)
+	}
+	if !slices.Equal(got, ms) {
+		t.Errorf("members = %v, want %v", got, ms)
 	}
 }

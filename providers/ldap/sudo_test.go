@@ -2,10 +2,14 @@ package ldap
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	goldap "github.com/go-ldap/ldap/v3"
 
 	"github.com/jitform/jitform/config"
 	"github.com/jitform/jitform/internal/testbed/slapdtest"
@@ -308,4 +312,155 @@ func TestSudoRoleLostReplyIsUnknownAndBoundTravelsWithUser(t *testing.T) {
 	if got := sudoTime(t, s.Values(t, jitOnlyDN, "sudoNotAfter")); !got.Equal(end) {
 		t.Errorf("committed user without its bound: sudoNotAfter = %s, want %s", got, end)
 	}
+}
+
+// TestSudoRoleWhoseUsersAreAllReplacedByGrantsIsBounded: a role that held
+// unbounded users, all removed in the same change that adds a granted
+// user, holds only granted users afterwards: it gets the grant's bound in
+// that Modify, as a role that was empty would.
+func TestSudoRoleWhoseUsersAreAllReplacedByGrantsIsBounded(t *testing.T) {
+	s := slapdtest.Start(t, sudoSeed)
+	tg := ldapTarget(s, nil)
+	p := open(t, tg)
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	p.now = func() time.Time { return now }
+	end := now.Add(2 * time.Hour)
+	bob := providers.Member{ID: canon(t, "uid=bob,ou=people,dc=example,dc=org")}
+	outs, err := p.Apply(context.Background(), []providers.GroupChange{{Group: sudoRole(tg, "db_root", dbRootDN), Changes: []providers.MemberChange{
+		{Action: providers.Remove, Member: bob},
+		{Action: providers.Remove, Member: providers.Member{ID: "ghost"}},
+		{Action: providers.Remove, Member: providers.Member{ID: "%dba"}},
+		{Action: providers.Add, Member: providers.Member{ID: "alice", Expires: end, Grant: "grant.alice"}},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range outs {
+		if o.Status != providers.Done {
+			t.Fatalf("%s %s = %s %v, want done", o.Change.Action, o.Change.Member.ID, o.Status, o.Err)
+		}
+	}
+	if v := s.Values(t, dbRootDN, "sudoUser"); !slices.Equal(v, []string{"alice"}) {
+		t.Fatalf("sudoUser = %v, want [alice]", v)
+	}
+	if got := sudoTime(t, s.Values(t, dbRootDN, "sudoNotAfter")); !got.Equal(end) {
+		t.Errorf("sudoNotAfter = %s, want the grant's end %s", got, end)
+	}
+	if got := sudoTime(t, s.Values(t, dbRootDN, "sudoNotBefore")); !got.Equal(now.Add(-sudoSkew)) {
+		t.Errorf("sudoNotBefore = %s, want %s", got, now.Add(-sudoSkew))
+	}
+}
+
+// warnings collects what the provider reports to the user (Progress).
+type warnings struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (w *warnings) report(format string, args ...any) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.msgs = append(w.msgs, fmt.Sprintf(format, args...))
+}
+
+func (w *warnings) containing(s string) []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []string
+	for _, m := range w.msgs {
+		if strings.Contains(m, s) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// TestSudoRoleBoundSurvivesTheMemberByMemberRetry: someone adds one of
+// the users between jitform's read and its write, so the batch Modify is
+// refused whole and the users are added one by one. The role still gets
+// its bound (written after them), and the user is not warned.
+func TestSudoRoleBoundSurvivesTheMemberByMemberRetry(t *testing.T) {
+	s := slapdtest.Start(t, sudoSeed)
+	tg := ldapTarget(s, nil)
+	p := open(t, tg)
+	w := &warnings{}
+	p.report = w.report
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	p.now = func() time.Time { return now }
+	end1, end2 := now.Add(time.Hour), now.Add(3*time.Hour)
+	p.beforeModify = func() {
+		r := goldap.NewModifyRequest(jitOnlyDN, nil)
+		r.Add("sudoUser", []string{"bob"})
+		if err := s.Conn(t).Modify(r); err != nil {
+			t.Error(err)
+		}
+	}
+	outs, err := p.Apply(context.Background(), []providers.GroupChange{{Group: sudoRole(tg, "jit_only", jitOnlyDN), Changes: []providers.MemberChange{
+		{Action: providers.Add, Member: providers.Member{ID: "alice", Expires: end1, Grant: "grant.alice"}},
+		{Action: providers.Add, Member: providers.Member{ID: "bob", Expires: end2, Grant: "grant.bob"}},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := statusesOf(outs); !slices.Equal(got, []providers.Status{providers.Done, providers.Already}) {
+		t.Fatalf("outcomes = %v, want [done already]", got)
+	}
+	if got := sudoTime(t, s.Values(t, jitOnlyDN, "sudoNotAfter")); !got.Equal(end2) {
+		t.Errorf("sudoNotAfter = %s, want %s", got, end2)
+	}
+	if got := sudoTime(t, s.Values(t, jitOnlyDN, "sudoNotBefore")); !got.Equal(now.Add(-sudoSkew)) {
+		t.Errorf("sudoNotBefore = %s, want %s", got, now.Add(-sudoSkew))
+	}
+	if len(w.msgs) != 0 {
+		t.Errorf("warnings %q, want none", w.msgs)
+	}
+}
+
+// TestSudoRoleBoundLostAfterTheRetryIsReported: as above, but the reply to
+// the Modify that writes the bound is lost. The users' outcomes stand, and
+// the user is told the bound may be missing (sudo's second lock).
+func TestSudoRoleBoundLostAfterTheRetryIsReported(t *testing.T) {
+	s := slapdtest.Start(t, sudoSeed)
+	// ModifyResponses through the proxy: the batch (refused), alice, bob,
+	// then the bound: its reply is dropped.
+	d := startReplyDropper(t, s.URL[len("ldap://"):], 4)
+	tg := ldapTarget(s, func(c *config.LDAPTarget) {
+		no := false
+		c.URL, c.StartTLS, c.InsecurePlaintext = d.URL, &no, true
+	})
+	p := open(t, tg)
+	w := &warnings{}
+	p.report = w.report
+	end := time.Now().Add(time.Hour).Truncate(time.Second).UTC()
+	p.beforeModify = func() {
+		r := goldap.NewModifyRequest(jitOnlyDN, nil)
+		r.Add("sudoUser", []string{"bob"})
+		if err := s.Conn(t).Modify(r); err != nil {
+			t.Error(err)
+		}
+	}
+	outs, err := p.Apply(context.Background(), []providers.GroupChange{{Group: sudoRole(tg, "jit_only", jitOnlyDN), Changes: []providers.MemberChange{
+		{Action: providers.Add, Member: providers.Member{ID: "alice", Expires: end, Grant: "grant.alice"}},
+		{Action: providers.Add, Member: providers.Member{ID: "bob", Expires: end, Grant: "grant.bob"}},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Dropped() != 1 {
+		t.Fatalf("the proxy dropped %d replies, want 1", d.Dropped())
+	}
+	if got := statusesOf(outs); !slices.Equal(got, []providers.Status{providers.Done, providers.Already}) {
+		t.Errorf("outcomes = %v, want [done already]", got)
+	}
+	if len(w.containing("could not bound sudoRole "+jitOnlyDN)) != 1 {
+		t.Errorf("warnings %q, want one saying the bound of %s could not be written", w.msgs, jitOnlyDN)
+	}
+}
+
+func statusesOf(outs []providers.Outcome) []providers.Status {
+	var out []providers.Status
+	for _, o := range outs {
+		out = append(out, o.Status)
+	}
+	return out
 }

@@ -243,3 +243,55 @@ func FuzzSplitTTL(f *testing.F) {
 		}
 	})
 }
+
+// A link rewrite that goes through the member-by-member retry (someone
+// added another of the change's members between jitform's read and its
+// write, so the batch Modify was refused whole) is done, with no error,
+// and the link expires at the new end.
+func TestTTLLinkRewriteAfterTheBatchIsRefused(t *testing.T) {
+	s, tg := ttlFake(t, true)
+	p := open(t, tg)
+	p.now = s.Now
+	ctx := context.Background()
+	g := group(tg, "ops", ttlGroup)
+	member := func(d string, until time.Time) providers.Member {
+		return providers.Member{ID: canon(t, d), Name: d, Expires: until}
+	}
+	outs, err := p.Apply(ctx, []providers.GroupChange{{Group: g, Changes: []providers.MemberChange{{Action: providers.Add, Member: member(ttlAlice, s.Now().Add(time.Hour))}}}})
+	if err != nil || outs[0].Status != providers.Done {
+		t.Fatalf("add alice = %v %v", outs, err)
+	}
+	p.beforeModify = func() {
+		c, err := goldap.DialURL(s.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := c.Bind(ttlBind, ttlPW); err != nil {
+			t.Fatal(err)
+		}
+		r := goldap.NewModifyRequest(ttlGroup, nil)
+		r.Add("member", []string{ttlCarol})
+		if err := c.Modify(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	shorter := s.Now().Add(20 * time.Minute)
+	outs, err = p.Apply(ctx, []providers.GroupChange{{Group: g, Changes: []providers.MemberChange{
+		{Action: providers.Add, Member: member(ttlAlice, shorter)},
+		{Action: providers.Add, Member: member(ttlCarol, time.Time{})},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if outs[0].Status != providers.Done || outs[0].Err != nil {
+		t.Errorf("rewrite of alice's link = %s %v, want done with no error", outs[0].Status, outs[0].Err)
+	}
+	if outs[1].Status != providers.Already {
+		t.Errorf("carol (added meanwhile) = %s %v, want already", outs[1].Status, outs[1].Err)
+	}
+	_, exp := s.Values(ttlGroup, "member")
+	if !near(exp[strings.ToLower(ttlAlice)], shorter.Add(config.LDAPTTLGrace)) {
+		t.Errorf("alice's link expires %v, want %v", exp[strings.ToLower(ttlAlice)], shorter.Add(config.LDAPTTLGrace))
+	}
+}

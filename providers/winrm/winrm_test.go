@@ -405,3 +405,36 @@ func TestNTLMSplitHandshakeIsNotBlamedOnThePassword(t *testing.T) {
 		t.Error("a login finished on another connection was accepted")
 	}
 }
+
+// A host whose reply carries fewer results than the changes it was sent
+// (a script that stopped early and still printed its JSON): each change
+// with a result gets that result, and each change without one is unknown
+// (it may have been made), never done and never a crash.
+func TestChangeWithoutAResultIsUnknown(t *testing.T) {
+	for _, short := range []int{1, 2} {
+		t.Run(fmt.Sprintf("%d missing", short), func(t *testing.T) {
+			s := winrmtest.New(t, user, pass, host("web01"))
+			h := s.Host(host("web01"))
+			h.ShortResults = short
+			p := openHost(t, s, "web01", nil)
+			outs := applyOne(t, p, grp("admins", adminSID),
+				providers.MemberChange{Action: providers.Add, Member: alice},
+				providers.MemberChange{Action: providers.Add, Member: bob})
+			if len(outs) != 2 {
+				t.Fatalf("%d outcomes, want 2", len(outs))
+			}
+			for i, o := range outs {
+				want := providers.Done
+				if i >= 2-short {
+					want = providers.Unknown
+				}
+				if o.Status != want {
+					t.Errorf("change %d (%s) = %s %v, want %s", i, o.Change.Member.Name, o.Status, o.Err, want)
+				}
+				if want == providers.Unknown && (o.Err == nil || !strings.Contains(o.Err.Error(), fmt.Sprintf("no result for change %d", i))) {
+					t.Errorf("change %d: error %v, want it to say the host sent no result for it", i, o.Err)
+				}
+			}
+		})
+	}
+}

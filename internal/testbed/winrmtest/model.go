@@ -752,6 +752,7 @@ func (h *Host) apply(t traits, data []byte) (any, error) {
 		}
 		accounts = append(accounts, st)
 	}
+	results = results[:max(0, len(results)-h.ShortResults)]
 	out := map[string]any{"results": unwrap(results)}
 	if len(req.Accounts) > 0 {
 		out["accounts"] = unwrap(accounts)

@@ -102,6 +102,10 @@ type Host struct {
 	// ADSI Add or Remove of a run (a crash, a reboot, a killed process):
 	// nothing after it happens and no result comes back.
 	KillAfterWrites int
+	// ShortResults: the apply reply leaves off its last N change results
+	// (a script that stopped early and still printed its JSON); the
+	// changes themselves are made.
+	ShortResults int
 
 	// Task Scheduler and logon sessions (tasks.go).
 	Tasks    []*Task
