@@ -17,6 +17,7 @@ import (
 	"golang.org/x/tools/txtar"
 
 	"github.com/jitform/jitform/config"
+	"github.com/jitform/jitform/internal/dn"
 	"github.com/jitform/jitform/providers"
 	"github.com/jitform/jitform/state"
 )
@@ -35,7 +36,9 @@ var update = flag.Bool("update", false, "rewrite the expected plans in testdata/
 //	                  "target.ADDR principal ! error" for an unknown principal
 //	accounts.txt      "account.ADDR: enabled", "account.ADDR: disabled",
 //	                  "account.ADDR: missing" (does not exist), or
-//	                  "account.ADDR ! error"; an account not listed was not read
+//	                  "account.ADDR ! error"; an account not listed was not read;
+//	                  ephemeral: "account.ADDR: base" (its base exists), then
+//	                  "account.ADDR instance: DN | GRANT | enabled|disabled"
 //	ingroup.txt       "target.ADDR group:DN principal" (directory group eligibility)
 //	ledger.jsonl      ledger events (change_intent, change_applied, ...)
 //	ledger_grants.json grants as the grant workflow derives them from the
@@ -186,10 +189,29 @@ func scenarioInput(ar *txtar.Archive) (Input, error) {
 			in.Accounts[strings.TrimSpace(addr)] = providers.AccountState{Err: errors.New(msg)}
 			return nil
 		}
+		if addr, rest, ok := strings.Cut(line, " instance: "); ok {
+			// An ephemeral account found under its base: DN | GRANT | enabled|disabled.
+			f := strings.Split(rest, " | ")
+			if len(f) != 3 {
+				return fmt.Errorf("want 'account.ADDR instance: DN | GRANT | enabled|disabled'")
+			}
+			id, err := dn.Canonical(f[0])
+			if err != nil {
+				return err
+			}
+			name, _ := dn.FirstValue(f[0])
+			st := in.Accounts[addr]
+			st.Instances = append(st.Instances, providers.Instance{Name: name, DN: f[0], Grant: f[1], Enabled: f[2] == "enabled", Member: providers.Member{ID: id, Name: f[0]}})
+			in.Accounts[addr] = st
+			return nil
+		}
 		addr, st, ok := strings.Cut(line, ": ")
 		switch st = strings.TrimSpace(st); {
 		case !ok:
-			return fmt.Errorf("want 'account.ADDR: enabled|disabled|missing'")
+			return fmt.Errorf("want 'account.ADDR: enabled|disabled|missing|base'")
+		case st == "base":
+			// An ephemeral account's base exists (instances follow).
+			in.Accounts[addr] = providers.AccountState{Exists: true}
 		case st == "enabled":
 			in.Accounts[addr] = providers.AccountState{Exists: true, Enabled: true}
 		case st == "disabled":
