@@ -116,9 +116,10 @@ func FuzzTransitions(f *testing.F) {
 			}
 			applied := b.Apply(ev)
 			switch {
-			case applied != nil && applied.Rule == RuleSKPresence && checked != nil:
-				// The replay checks the signature first; writing refuses too,
-				// by the first rule that holds before signing.
+			case applied != nil && (applied.Rule == RuleSKPresence || applied.Rule == RuleSKVerification) && checked != nil:
+				// The replay checks the signature and its flags first (they
+				// exist only once signed); writing refuses too, by the first
+				// rule that holds before signing.
 			case applied != nil && (checked == nil || checked.Rule != applied.Rule):
 				t.Fatalf("event %d (%s by %s of %s): replay refuses (%s: %s) but writing would not (%v)", ev.Seq, typ, actor, id, applied.Rule, applied.Reason, checked)
 			case applied != nil && checked.Reason != applied.Reason:
