@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"runtime"
 	"strings"
 	"sync"
 
@@ -88,6 +89,29 @@ type parsedFile struct {
 	src   []byte
 	file  *hcl.File
 	diags hcl.Diagnostics
+}
+
+// parsed is one file's syntax tree and diagnostics.
+type parsed struct {
+	file  *hcl.File
+	diags hcl.Diagnostics
+}
+
+// parseEach runs parse(0..n-1) on every core, at most GOMAXPROCS at once
+// (files parse independently), and returns the results in order.
+func parseEach(n int, parse func(i int) parsed) []parsed {
+	results := make([]parsed, n)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for i := range n {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			results[i] = parse(i)
+		})
+	}
+	wg.Wait()
+	return results
 }
 
 // parseFileOnce is parseFile, or the result LoadState stashed for the

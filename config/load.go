@@ -9,10 +9,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -151,37 +149,24 @@ func LoadFiles(dir string, files map[string][]byte, opts LoadOptions) (*Config, 
 	l.cfg.Digest = digest(names, files)
 
 	// Parsing is most of a load; files parse independently, so in parallel.
-	type parsed struct {
-		file  *hcl.File
-		diags hcl.Diagnostics
-	}
-	results := make([]parsed, len(names))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-	for i, name := range names {
-		filename := name
+	results := parseEach(len(names), func(i int) parsed {
+		filename := names[i]
 		if dir != "" {
-			filename = filepath.Join(dir, name)
+			filename = filepath.Join(dir, filename)
 		}
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			src := files[name]
-			// Hostile input is refused before the parser, which would
-			// take seconds or overflow the stack on it (parseFile runs
-			// checkNesting where it must).
-			if len(src) > MaxConfigFileSize {
-				results[i] = parsed{diags: hcl.Diagnostics{tooLarge(filename, int64(len(src)))}}
-				return
-			}
-			if opts.interrupted() != nil {
-				return
-			}
-			f, diags := parseFileOnce(src, filename, false)
-			results[i] = parsed{f, diags}
-		})
-	}
-	wg.Wait()
+		src := files[names[i]]
+		// Hostile input is refused before the parser, which would
+		// take seconds or overflow the stack on it (parseFile runs
+		// checkNesting where it must).
+		if len(src) > MaxConfigFileSize {
+			return parsed{diags: hcl.Diagnostics{tooLarge(filename, int64(len(src)))}}
+		}
+		if opts.interrupted() != nil {
+			return parsed{}
+		}
+		f, diags := parseFileOnce(src, filename, false)
+		return parsed{f, diags}
+	})
 	if d := opts.interrupted(); d != nil {
 		return l.cfg, hcl.Diagnostics{d}
 	}

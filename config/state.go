@@ -5,10 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
@@ -145,28 +143,16 @@ func LoadState(dir string, opts LoadOptions) (*State, hcl.Diagnostics) {
 	var blocks []*hcl.Block
 	// The files are parsed in parallel (as Load does) and handed to the
 	// Load that follows (parseFileOnce): plan parses each file once.
-	type parsed struct {
-		file  *hcl.File
-		diags hcl.Diagnostics
-	}
-	results := make([]parsed, len(names))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-	for i, name := range names {
-		path := filepath.Join(dir, name)
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			src, err := os.ReadFile(path)
-			if err != nil {
-				results[i].diags = hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read a configuration file",
-					Detail: fmt.Sprintf("read %s: %v", path, unwrapPathErr(err))}}
-				return
-			}
-			results[i].file, results[i].diags = parseFileOnce(src, path, true)
-		})
-	}
-	wg.Wait()
+	results := parseEach(len(names), func(i int) parsed {
+		path := filepath.Join(dir, names[i])
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return parsed{diags: hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read a configuration file",
+				Detail: fmt.Sprintf("read %s: %v", path, unwrapPathErr(err))}}}
+		}
+		f, d := parseFileOnce(src, path, true)
+		return parsed{f, d}
+	})
 	for _, r := range results {
 		f, d := r.file, r.diags
 		diags = append(diags, d...)

@@ -293,19 +293,23 @@ func (a *app) printAccountOutcome(o operation.Outcome, why string, paint func(co
 		rotated = ", password rotated"
 	}
 	switch {
-	case !o.Status.OK() && c.Action == planner.ActionDelete:
-		verb := "FAILED to delete"
-		if o.Status == providers.Unknown {
-			verb = "UNKNOWN whether jitform deleted"
+	case !o.Status.OK():
+		act := c.Action // enable, disable, create or delete
+		if act != planner.ActionDisable && act != planner.ActionCreate && act != planner.ActionDelete {
+			act = planner.ActionEnable
 		}
-		fmt.Fprintln(a.stdout, paint(red+bold, fmt.Sprintf("  ✗ %s %s (%s): %v", verb, what, why, o.Err)))
-		fmt.Fprintln(a.stdout, paint(red, "    this account may still log in; fix the cause and run jitform apply again, or delete it by hand"))
-	case !o.Status.OK() && c.Action == planner.ActionCreate:
-		verb := "FAILED to create"
+		verb := "FAILED to " + act
 		if o.Status == providers.Unknown {
-			verb = "UNKNOWN whether jitform created"
+			verb = "UNKNOWN whether jitform " + act + "d"
 		}
-		fmt.Fprintln(a.stdout, paint(red, fmt.Sprintf("  ✗ %s %s (%s): %v", verb, what, why, o.Err)))
+		// Access that was to be taken away may remain: as loud as a
+		// failed removal.
+		if act == planner.ActionDisable || act == planner.ActionDelete {
+			fmt.Fprintln(a.stdout, paint(red+bold, fmt.Sprintf("  ✗ %s %s (%s): %v", verb, what, why, o.Err)))
+			fmt.Fprintln(a.stdout, paint(red, "    this account may still log in; fix the cause and run jitform apply again, or "+act+" it by hand"))
+		} else {
+			fmt.Fprintln(a.stdout, paint(red, fmt.Sprintf("  ✗ %s %s (%s): %v", verb, what, why, o.Err)))
+		}
 	case c.Action == planner.ActionCreate:
 		fmt.Fprintln(a.stdout, paint(green, fmt.Sprintf("  + created %s, password set (%s)", what, why)))
 		for _, cr := range c.Credentials {
@@ -313,19 +317,6 @@ func (a *app) printAccountOutcome(o operation.Outcome, why string, paint func(co
 		}
 	case c.Action == planner.ActionDelete:
 		fmt.Fprintln(a.stdout, paint(red, fmt.Sprintf("  - deleted %s (%s)", what, why)))
-	case !o.Status.OK() && c.Action == planner.ActionDisable:
-		verb := "FAILED to disable"
-		if o.Status == providers.Unknown {
-			verb = "UNKNOWN whether jitform disabled"
-		}
-		fmt.Fprintln(a.stdout, paint(red+bold, fmt.Sprintf("  ✗ %s %s (%s): %v", verb, what, why, o.Err)))
-		fmt.Fprintln(a.stdout, paint(red, "    this account may still log in; fix the cause and run jitform apply again, or disable it by hand"))
-	case !o.Status.OK():
-		verb := "FAILED to enable"
-		if o.Status == providers.Unknown {
-			verb = "UNKNOWN whether jitform enabled"
-		}
-		fmt.Fprintln(a.stdout, paint(red, fmt.Sprintf("  ✗ %s %s (%s): %v", verb, what, why, o.Err)))
 	case c.Action == planner.ActionEnable:
 		fmt.Fprintln(a.stdout, paint(green, fmt.Sprintf("  ~ enabled %s%s (%s)", what, rotated, why)))
 		for _, cr := range c.Credentials {
