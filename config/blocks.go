@@ -698,28 +698,92 @@ type grantHCL struct {
 	ApprovedBy []string       `hcl:"approved_by,optional"`
 }
 
-func (l *loader) grant(b *hcl.Block) {
+// grantDecoded is the part of a grant block's decoding that depends on no
+// other block: its values and their own checks. LoadFiles does it for every
+// grant while the files are parsed, on every core (a repository may hold
+// 100,000 grants); grant then resolves the policy and records the grant.
+type grantDecoded struct {
+	raw   grantHCL
+	at    blockAttrs
+	start time.Time
+	dur   time.Duration
+	// decodeDiags are decodeBody's; checkDiags the value checks', reported
+	// after the policy's (the order a sequential decoding gives).
+	decodeDiags, checkDiags hcl.Diagnostics
+	errs                    bool
+}
+
+func decodeGrant(b *hcl.Block, ctx *hcl.EvalContext) *grantDecoded {
+	gd := &grantDecoded{at: attrsOf(b)}
+	gd.decodeDiags = decodeBody(b.Body, ctx, &gd.raw, "")
+	gd.errs = gd.decodeDiags.HasErrors()
+	raw, at := &gd.raw, gd.at
+	fail := func(attr, summary, format string, args ...any) {
+		gd.checkDiags = append(gd.checkDiags, &hcl.Diagnostic{
+			Severity: hcl.DiagError, Summary: summary, Detail: fmt.Sprintf(format, args...), Subject: at.rangeOf(attr),
+		})
+		gd.errs = true
+	}
+	if at.has("principal") && strings.TrimSpace(raw.Principal) == "" {
+		fail("principal", "Empty principal", "principal must name who receives the grant.")
+	}
+	if decoded(at, gd.decodeDiags, "start") {
+		if start, err := time.Parse(time.RFC3339, raw.Start); err != nil {
+			fail("start", "Invalid start", "start %q is not an RFC 3339 time; write it in UTC like \"2026-11-23T09:00:00Z\".", raw.Start)
+		} else if _, off := start.Zone(); off != 0 {
+			fail("start", "Invalid start", "start %q is not in UTC; write it like %q.", raw.Start, start.UTC().Format(time.RFC3339))
+		} else {
+			gd.start = start.UTC()
+		}
+		if usesFunction(attrExpr(b, "start"), "plantimestamp") {
+			gd.checkDiags = append(gd.checkDiags, &hcl.Diagnostic{
+				Severity: hcl.DiagWarning,
+				Summary:  "Grant start uses plantimestamp()",
+				Detail: fmt.Sprintf("grant.%s starts relative to the time of each plan, so its window moves with every plan and never opens or closes for good. "+
+					"Use this for demos such as the quickstart only; a real grant has a fixed start such as \"2026-11-23T09:00:00Z\".", b.Labels[0]),
+				Subject: at.rangeOf("start"),
+			})
+		}
+	}
+	if decoded(at, gd.decodeDiags, "duration") {
+		if dur, err := ParseDuration(raw.Duration); err != nil {
+			fail("duration", "Invalid duration", "%v.", err)
+		} else if dur <= 0 {
+			fail("duration", "Invalid duration", "duration must be longer than zero.")
+		} else {
+			gd.dur = dur
+		}
+	}
+	for _, a := range raw.ApprovedBy {
+		if strings.TrimSpace(a) == "" {
+			fail("approved_by", "Invalid approver", "approved_by must not contain an empty string.")
+		}
+	}
+	return gd
+}
+
+// grant records a grant block; gd is its decoding (decodeGrant), or nil to
+// decode it here.
+func (l *loader) grant(b *hcl.Block, gd *grantDecoded) {
 	name := b.Labels[0]
 	addr := "grant." + name
 	d, ok := l.declare(b, l.grants, addr)
 	if !ok {
 		return
 	}
-	var raw grantHCL
-	diags := decodeBody(b.Body, l.ctx, &raw, "")
-	l.diags = append(l.diags, diags...)
-	at := attrsOf(b)
-	errs := diags.HasErrors()
-	fail := func(attr, summary, format string, args ...any) {
-		l.errorf(at.rangeOf(attr), summary, format, args...)
-		errs = true
+	if gd == nil {
+		gd = decodeGrant(b, l.ctx)
 	}
+	raw, at := &gd.raw, gd.at
+	l.diags = append(l.diags, gd.decodeDiags...)
+	errs := gd.errs
 	if !l.require(b, at, "policy", "the policy this grant is made under, e.g. policy = policy.web_maintenance") {
 		errs = true
 	}
 	g := &Grant{
 		Name: name, Addr: addr,
 		Principal: raw.Principal, Ticket: raw.Ticket, Reason: raw.Reason, ApprovedBy: raw.ApprovedBy,
+		Start: gd.start, Duration: gd.dur,
 		DeclRange: b.DefRange, Ranges: at.ranges,
 	}
 
@@ -734,41 +798,7 @@ func (l *loader) grant(b *hcl.Block) {
 			errs = errs || pd.broken
 		}
 	}
-	if at.has("principal") && strings.TrimSpace(raw.Principal) == "" {
-		fail("principal", "Empty principal", "principal must name who receives the grant.")
-	}
-	if decoded(at, diags, "start") {
-		if start, err := time.Parse(time.RFC3339, raw.Start); err != nil {
-			fail("start", "Invalid start", "start %q is not an RFC 3339 time; write it in UTC like \"2026-11-23T09:00:00Z\".", raw.Start)
-		} else if _, off := start.Zone(); off != 0 {
-			fail("start", "Invalid start", "start %q is not in UTC; write it like %q.", raw.Start, start.UTC().Format(time.RFC3339))
-		} else {
-			g.Start = start.UTC()
-		}
-		if usesFunction(attrExpr(b, "start"), "plantimestamp") {
-			l.diags = append(l.diags, &hcl.Diagnostic{
-				Severity: hcl.DiagWarning,
-				Summary:  "Grant start uses plantimestamp()",
-				Detail: fmt.Sprintf("%s starts relative to the time of each plan, so its window moves with every plan and never opens or closes for good. "+
-					"Use this for demos such as the quickstart only; a real grant has a fixed start such as \"2026-11-23T09:00:00Z\".", addr),
-				Subject: at.rangeOf("start"),
-			})
-		}
-	}
-	if decoded(at, diags, "duration") {
-		if dur, err := ParseDuration(raw.Duration); err != nil {
-			fail("duration", "Invalid duration", "%v.", err)
-		} else if dur <= 0 {
-			fail("duration", "Invalid duration", "duration must be longer than zero.")
-		} else {
-			g.Duration = dur
-		}
-	}
-	for _, a := range raw.ApprovedBy {
-		if strings.TrimSpace(a) == "" {
-			fail("approved_by", "Invalid approver", "approved_by must not contain an empty string.")
-		}
-	}
+	l.diags = append(l.diags, gd.checkDiags...)
 	if pd := l.policies[strings.TrimPrefix(g.Policy, "policy.")]; g.Policy != "" && pd != nil && pd.policy != nil && at.has("principal") {
 		// A rotated password is delivered only to the grant's principal,
 		// encrypted to the SSH key of the actor of that name.
@@ -777,9 +807,10 @@ func (l *loader) grant(b *hcl.Block) {
 				continue
 			}
 			if !l.hasActorFor(raw.Principal) {
-				fail("principal", "Principal has no key for the account password",
+				l.errorf(at.rangeOf("principal"), "Principal has no key for the account password",
 					"%s grants %s, which has rotate_password = true: its new password is delivered only to the grant's principal, encrypted to that actor's ssh_key, and no actor %q is declared. Declare actor %q { ssh_key = \"ssh-ed25519 ...\" }.",
 					addr, acc, ActorNameOf(raw.Principal), ActorNameOf(raw.Principal))
+				errs = true
 				break
 			}
 		}

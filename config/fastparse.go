@@ -95,6 +95,11 @@ type parsedFile struct {
 type parsed struct {
 	file  *hcl.File
 	diags hcl.Diagnostics
+	// Set by LoadFiles for a file that parsed: its top-level blocks, and
+	// its grants' decoding (by index in blocks; nil for other blocks).
+	blocks       hcl.Blocks
+	contentDiags hcl.Diagnostics
+	grants       []*grantDecoded
 }
 
 // parseEach runs parse(0..n-1) on every core, at most GOMAXPROCS at once

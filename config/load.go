@@ -165,39 +165,52 @@ func LoadFiles(dir string, files map[string][]byte, opts LoadOptions) (*Config, 
 			return parsed{}
 		}
 		f, diags := parseFileOnce(src, filename, false)
-		return parsed{f, diags}
+		r := parsed{file: f, diags: diags}
+		if f == nil || diags.HasErrors() {
+			return r
+		}
+		// The file's blocks, and the grants decoded here too: a grant's
+		// values depend on no other block, and there may be 100,000.
+		content, cdiags := f.Body.Content(rootSchema)
+		r.blocks, r.contentDiags = content.Blocks, cdiags
+		r.grants = make([]*grantDecoded, len(content.Blocks))
+		for i, b := range content.Blocks {
+			if b.Type == "grant" && len(b.Labels) == 1 {
+				r.grants[i] = decodeGrant(b, l.ctx)
+			}
+		}
+		return r
 	})
 	if d := opts.interrupted(); d != nil {
 		return l.cfg, hcl.Diagnostics{d}
 	}
 
 	var blocks []*hcl.Block
+	var decodedGrants []*grantDecoded // by index in blocks
 	for i, name := range names {
 		filename := name
 		if dir != "" {
 			filename = filepath.Join(dir, name)
 		}
-		f, diags := results[i].file, results[i].diags
-		l.diags = append(l.diags, diags...)
-		if f == nil {
+		r := results[i]
+		l.diags = append(l.diags, r.diags...)
+		if r.file == nil {
 			continue
 		}
-		l.cfg.Files[filename] = f
-		if diags.HasErrors() {
-			// A file that does not parse yields no blocks: half a file
-			// would give misleading "unknown reference" errors elsewhere.
-			continue
-		}
-		content, diags := f.Body.Content(rootSchema)
-		l.diags = append(l.diags, diags...)
-		blocks = append(blocks, content.Blocks...)
+		l.cfg.Files[filename] = r.file
+		// A file that does not parse yields no blocks (the parse above
+		// took none): half a file would give misleading "unknown
+		// reference" errors elsewhere.
+		l.diags = append(l.diags, r.contentDiags...)
+		blocks = append(blocks, r.blocks...)
+		decodedGrants = append(decodedGrants, r.grants...)
 	}
 
 	// Declarations first, then what refers to them, so a reference can be
 	// resolved whatever the file or the order it is written in.
 	n := 0
 	for _, kind := range []string{"target", "group", "right", "sudo_role", "account", "actor", "policy", "grant", "notify"} {
-		for _, b := range blocks {
+		for i, b := range blocks {
 			if b.Type != kind {
 				continue
 			}
@@ -220,7 +233,7 @@ func LoadFiles(dir string, files map[string][]byte, opts LoadOptions) (*Config, 
 			case "policy":
 				l.policy(b)
 			case "grant":
-				l.grant(b)
+				l.grant(b, decodedGrants[i])
 			case "notify":
 				l.notify(b)
 			}

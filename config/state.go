@@ -151,7 +151,7 @@ func LoadState(dir string, opts LoadOptions) (*State, hcl.Diagnostics) {
 				Detail: fmt.Sprintf("read %s: %v", path, unwrapPathErr(err))}}}
 		}
 		f, d := parseFileOnce(src, path, true)
-		return parsed{f, d}
+		return parsed{file: f, diags: d}
 	})
 	for _, r := range results {
 		f, d := r.file, r.diags
