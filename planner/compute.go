@@ -3,8 +3,11 @@ package planner
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -30,14 +33,15 @@ const (
 // evalGrant is a grant evaluated once per plan; its status does not depend
 // on the group, only the principal's resolution does.
 type evalGrant struct {
-	g      *Grant
-	decl   *config.Grant // the grant block, for repository grants
-	pol    *config.Policy
-	status grantStatus
-	end    time.Time // effective end: the earlier of end and a future revocation
-	until  time.Time // counting: when it stops counting (end or the policy window's close)
-	stopAt time.Time // not counting: when it stopped, to pick the latest removal reason
-	detail string    // why it does not count, for people
+	g       *Grant
+	decl    *config.Grant // the grant block, for repository grants
+	pol     *config.Policy
+	status  grantStatus
+	end     time.Time // effective end: the earlier of end and a future revocation
+	until   time.Time // counting: when it stops counting (end or the policy window's close)
+	stopAt  time.Time // not counting: when it stopped, to pick the latest removal reason
+	detail  string    // why it does not count, for people
+	warning *Warning  // why it does not count, for the plan's warnings
 
 	// start and end are shared by every Reason naming this grant (read
 	// only), rather than allocated per change.
@@ -102,6 +106,8 @@ type computer struct {
 	// byGroup collects each group's changes; joined once at the end
 	// (appending 100,000 changes one group at a time is mostly memmove).
 	byGroup [][]Change
+	// windowsNow: each policy's windows at the plan's instant.
+	windowsNow map[*config.Policy]policyNow
 
 	// Per-group scratch, reused (see planGroup).
 	observed          map[string]providers.Member
@@ -193,14 +199,65 @@ func (c *computer) evaluateGrants() {
 		g.Start, g.End, g.RevokedAt = g.Start.UTC(), g.End.UTC(), g.RevokedAt.UTC()
 		all = append(all, evalGrant{g: &g})
 	}
+	// A policy's windows at the plan's instant are the same for each of
+	// its grants: worked out once per policy.
+	c.windowsNow = make(map[*config.Policy]policyNow, len(c.policies))
+	for _, pol := range c.policies {
+		b, ok := nextBoundary(pol, c.now)
+		c.windowsNow[pol] = policyNow{open: inWindows(pol, c.now), boundary: b, hasBoundary: ok}
+	}
+	// Each grant's evaluation reads only the input and writes only the
+	// grant: on every core in chunks (there may be 100,000), its warning
+	// kept with it and reported in grant order below.
+	parallelChunks(len(all), evalChunk, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			c.evaluate(&all[i])
+		}
+	})
 	c.grants = make([]*evalGrant, len(all))
 	for i := range all {
 		eg := &all[i]
 		c.grants[i] = eg
-		c.evaluate(eg)
+		if eg.warning != nil {
+			c.plan.Warnings = append(c.plan.Warnings, *eg.warning)
+		}
 		c.byID[eg.g.ID] = eg
 		c.byPolicy[eg.g.Policy] = append(c.byPolicy[eg.g.Policy], eg)
 	}
+}
+
+// evalChunk is how many grants one worker evaluates at a time.
+var evalChunk = 2048
+
+// policyNow is a policy's windows at the plan's instant.
+type policyNow struct {
+	open        bool      // inWindows
+	boundary    time.Time // nextBoundary
+	hasBoundary bool
+}
+
+// parallelChunks calls do on [lo,hi) chunks of [0,n) of at most size
+// elements, on every core, and returns when all are done.
+func parallelChunks(n, size int, do func(lo, hi int)) {
+	workers := min(runtime.GOMAXPROCS(0), (n+size-1)/size)
+	if workers <= 1 {
+		do(0, n)
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				lo := int(next.Add(int64(size))) - size
+				if lo >= n {
+					return
+				}
+				do(lo, min(n, lo+size))
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func (c *computer) evaluate(eg *evalGrant) {
@@ -270,20 +327,23 @@ func (c *computer) evaluate(eg *evalGrant) {
 		eg.status = stFuture
 		return
 	}
-	if !inWindows(pol, now) {
+	wn := c.windowsNow[pol]
+	if !wn.open {
 		eg.status, eg.stopAt = stOutsideWindow, now
 		eg.detail = "outside the windows of " + pol.Addr + " (" + windowSpecs(pol) + ")"
 		return
 	}
 	eg.status = stCounting
 	eg.until = eg.end
-	if b, ok := nextBoundary(pol, now); ok && b.Before(eg.until) {
-		eg.until = b
+	if wn.hasBoundary && wn.boundary.Before(eg.until) {
+		eg.until = wn.boundary
 	}
 }
 
+// grantWarning keeps the grant's warning with it (evaluateGrants reports
+// them in grant order).
 func (c *computer) grantWarning(eg *evalGrant, summary, detail string) {
-	c.plan.Warnings = append(c.plan.Warnings, Warning{Summary: summary, Detail: detail, Subject: eg.subject()})
+	eg.warning = &Warning{Summary: summary, Detail: detail, Subject: eg.subject()}
 }
 
 // subject is where the grant was written: file:line:col for a grant
