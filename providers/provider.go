@@ -111,6 +111,7 @@ type SessionsEnded struct {
 type Target interface {
 	// Resolve maps principals, as written in the config, to members.
 	// Resolution is batched; per-principal failures go in Resolution.Err.
+	// A plan calls Resolve and Read at the same time.
 	Resolve(ctx context.Context, principals []string) (map[string]Resolution, error)
 	// Read returns the observed membership of each group, keyed by group
 	// address. A group that cannot be read carries Observation.Err.

@@ -583,13 +583,21 @@ func (s *Session) gatherTarget(ctx context.Context, w *targetWork) targetResult 
 			return fail(fmt.Errorf("read groups on %s: %w", addr, err))
 		}
 	} else {
-		if len(w.principals) > 0 {
-			r, err = t.Resolve(ctx, w.principals)
-			if err != nil {
-				return fail(fmt.Errorf("resolve principals on %s: %w", addr, err))
+		// Resolving and reading are independent: at the same time, so a
+		// plan waits for the longer of the two, not their sum.
+		var resolveErr error
+		resolved := make(chan struct{})
+		go func() {
+			defer close(resolved)
+			if len(w.principals) > 0 {
+				r, resolveErr = t.Resolve(ctx, w.principals)
 			}
-		}
+		}()
 		obs, err = t.Read(ctx, w.groups)
+		<-resolved
+		if resolveErr != nil {
+			return fail(fmt.Errorf("resolve principals on %s: %w", addr, resolveErr))
+		}
 		if err != nil {
 			return fail(fmt.Errorf("read groups on %s: %w", addr, err))
 		}
