@@ -196,11 +196,16 @@ func makeSecret(path string) ([]byte, error) {
 		return nil, fmt.Errorf("make the verified-signature cache secret: %w", err)
 	}
 	defer os.Remove(tmp)
-	if err := os.Link(tmp, path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return readSecret(path)
+	err = os.Link(tmp, path)
+	if errors.Is(err, fs.ErrExist) {
+		return readSecret(path)
+	}
+	if err != nil {
+		// No hard links here: a rename may replace a secret another
+		// process just made, which only costs its entries (verified again).
+		if err := os.Rename(tmp, path); err != nil {
+			return nil, fmt.Errorf("make the verified-signature cache secret: %w", err)
 		}
-		return nil, fmt.Errorf("make the verified-signature cache secret: %w", err)
 	}
 	return secret, nil
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -29,7 +30,7 @@ type ledger struct {
 	events []state.Event
 }
 
-func newLedger(t *testing.T) *ledger {
+func newLedger(t testing.TB) *ledger {
 	t.Helper()
 	l := &ledger{cfg: &config.Config{}, keys: map[string]ssh.Signer{}}
 	l.cfg.Policies = []*config.Policy{{
@@ -55,7 +56,7 @@ func newLedger(t *testing.T) *ledger {
 	return l
 }
 
-func (l *ledger) add(t *testing.T, typ, actor, signer string, when time.Time, payload any) state.Event {
+func (l *ledger) add(t testing.TB, typ, actor, signer string, when time.Time, payload any) state.Event {
 	t.Helper()
 	ev, err := state.NewSignedEvent(typ, actor, when, payload)
 	if err != nil {
@@ -345,5 +346,50 @@ func TestUnsafeDirectoryIsRefused(t *testing.T) {
 		if _, err := Open(filepath.Join(parent, "cache")); err != nil {
 			t.Fatal(err)
 		}
+	})
+}
+
+// BenchmarkReplayFileMemo: a separate plan process replaying 10,000 signed
+// grant events (5,000 requests, each approved once) without the cache and
+// with a warm one (opened, read and MAC-checked every time).
+func BenchmarkReplayFileMemo(b *testing.B) {
+	l := newLedger(b)
+	l.events = l.events[:0]
+	const n = 5000
+	for i := range n {
+		id := "g-" + strings.Map(func(r rune) rune { return rune("abcdefghij"[r-'0']) }, fmt.Sprintf("%010d", i))
+		when := t0.Add(time.Duration(i) * time.Second)
+		rq := l.add(b, state.EventRequest, "alice", "alice", when, state.GrantRequest{
+			ID: id, Policy: "policy.ops", Principal: "alice", Duration: "1h0m0s", Reason: "bench"})
+		l.add(b, state.EventApprove, "carol", "carol", when.Add(time.Millisecond), state.GrantDecision{Grant: id, Request: rq.Hash})
+	}
+	now := t0.Add(n * time.Second)
+	dir := filepath.Join(b.TempDir(), "cache")
+	m, err := Open(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	planner.LedgerGrantsMemo(l.cfg, l.events, now, m)
+	if err := m.Save(); err != nil {
+		b.Fatal(err)
+	}
+	replay := func(b *testing.B, memo func() grants.Memo) {
+		for b.Loop() {
+			recs, _ := planner.LedgerGrantsMemo(l.cfg, l.events, now, memo())
+			if len(recs) != n || recs[n-1].ApprovedAt.IsZero() {
+				b.Fatalf("%d records", len(recs))
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(l.events)), "ns/event")
+	}
+	b.Run("cold", func(b *testing.B) { replay(b, func() grants.Memo { return nil }) })
+	b.Run("warm", func(b *testing.B) {
+		replay(b, func() grants.Memo {
+			m, err := Open(dir)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return m
+		})
 	})
 }
