@@ -68,7 +68,14 @@ type Decision = grants.Decision
 // LedgerGrants is ledgerGrants with the full records, for the grant
 // commands. It is pure, like the rest of the planner.
 func LedgerGrants(cfg *config.Config, events []state.Event, now time.Time) ([]GrantRecord, []Warning) {
-	book := grants.Replay(cfg, grants.NewSSHVerifier(cfg, events), events, now)
+	return LedgerGrantsMemo(cfg, events, now, nil)
+}
+
+// LedgerGrantsMemo is LedgerGrants with signatures that memo (nil: none)
+// holds taken as verified (grants.Memo). The memo is data handed in by the
+// caller, which alone decides where it lives and why it is trusted.
+func LedgerGrantsMemo(cfg *config.Config, events []state.Event, now time.Time, memo grants.Memo) ([]GrantRecord, []Warning) {
+	book := grants.Replay(cfg, grants.NewSSHVerifierMemo(cfg, events, memo), events, now)
 	recs := book.Records()
 	out := make([]GrantRecord, len(recs))
 	for i, r := range recs {
@@ -107,8 +114,8 @@ func FromWarnings(ws []grants.Warning) []Warning {
 // counting only approvals whose signatures verify against a declared
 // approver's key. Revocations of repository grants come back as entries with
 // Source "repository" and Revoked set (see Replay).
-func ledgerGrants(cfg *config.Config, events []state.Event, now time.Time) ([]Grant, []Warning) {
-	recs, warns := LedgerGrants(cfg, events, now)
+func ledgerGrants(cfg *config.Config, events []state.Event, now time.Time, memo grants.Memo) ([]Grant, []Warning) {
+	recs, warns := LedgerGrantsMemo(cfg, events, now, memo)
 	var out []Grant
 	for _, rec := range recs {
 		g := rec.Grant

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jitform/jitform/config"
+	"github.com/jitform/jitform/internal/grants"
 	"github.com/jitform/jitform/state"
 )
 
@@ -47,6 +48,12 @@ type Uncertain struct {
 // so, or observed absent. Changes still uncertain are listed in
 // LedgerView.Uncertain for apply to close.
 func Replay(cfg *config.Config, events []state.Event, now time.Time) (*LedgerView, []Warning) {
+	return ReplayMemo(cfg, events, now, nil)
+}
+
+// ReplayMemo is Replay with a memo of verified signatures (nil: none): see
+// LedgerGrantsMemo.
+func ReplayMemo(cfg *config.Config, events []state.Event, now time.Time, memo grants.Memo) (*LedgerView, []Warning) {
 	v := &LedgerView{
 		Managed:     map[string]map[string]Managed{},
 		Accounts:    map[string]Managed{},
@@ -176,11 +183,11 @@ func Replay(cfg *config.Config, events []state.Event, now time.Time) (*LedgerVie
 	// (state.CompactForReplay) preserves.
 	slices.SortStableFunc(v.Uncertain, func(a, b Uncertain) int { return cmp.Compare(a.Seq, b.Seq) })
 
-	grants, gw := ledgerGrants(cfg, events, now)
+	lgs, gw := ledgerGrants(cfg, events, now, memo)
 	warns = append(warns, gw...)
 	// ledgerGrants reports revocations of repository grants as entries with
 	// Source "repository" and Revoked set; they are not ledger grants.
-	for _, g := range grants {
+	for _, g := range lgs {
 		if g.Source == "repository" {
 			if g.Revoked {
 				v.RevokedRepo[g.ID] = g.RevokedAt.UTC()

@@ -24,6 +24,7 @@ import (
 
 	"github.com/jitform/jitform/internal/ansi"
 	"github.com/jitform/jitform/internal/debuglog"
+	"github.com/jitform/jitform/internal/grants/filememo"
 	"github.com/jitform/jitform/internal/operation"
 	"github.com/jitform/jitform/providers"
 	"github.com/jitform/jitform/providers/ldap"
@@ -422,6 +423,55 @@ func (a *app) warnEphemeralState(b *state.Local) {
 		"Use the shared backend: a state \"postgres\" block in the policy repository (see docs/state-postgres.md),\n"+
 		"or restore .jitform/ before and save it after every job.\n%s",
 		bar, a.paintErr(red+bold, "WARNING:"), b.Dir(), a.command, bar)
+}
+
+// verifyCache opens the verified-signature cache that JITFORM_VERIFY_CACHE
+// names (nil when unset). It refuses a directory inside the policy
+// repository: whoever can change the repository's files (a pull request
+// checked out in CI) could then write the cache's secret and its entries.
+func (a *app) verifyCache() (*filememo.Memo, error) {
+	dir := a.getenv(filememo.EnvVar)
+	if dir == "" {
+		return nil, nil
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", filememo.EnvVar, err)
+	}
+	if inside(a.dir, dir) {
+		return nil, &filememo.UnsafeError{Path: dir, Reason: "it is inside the policy repository " + a.dir + ", whose files a pull request can write",
+			Fix: "name a directory outside the repository that only the user running jitform can write"}
+	}
+	return filememo.Open(dir)
+}
+
+// inside reports whether path is dir or below it, symbolic links resolved
+// as far as they exist.
+func inside(dir, path string) bool {
+	real := func(p string) string {
+		p, _ = filepath.Abs(p)
+		for q, rest := p, ""; ; {
+			if r, err := filepath.EvalSymlinks(q); err == nil {
+				return filepath.Join(r, rest)
+			}
+			up := filepath.Dir(q)
+			if up == q {
+				return p
+			}
+			rest = filepath.Join(filepath.Base(q), rest)
+			q = up
+		}
+	}
+	rel, err := filepath.Rel(real(dir), real(path))
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+// saveVerifyCache writes the cache back; a failure costs only the next
+// run's time, so it is a warning.
+func (a *app) saveVerifyCache(m *filememo.Memo) {
+	if err := m.Save(); err != nil {
+		a.progress("warning: %v (the next plan verifies those signatures again)", err)
+	}
 }
 
 // options are the operation settings common to plan and apply.

@@ -54,6 +54,14 @@ func cmdPlan(ctx context.Context, a *app, args []string) int {
 		return a.errorf("%v", err)
 	}
 	opts := a.options(b, *parallelism, *lockTimeout)
+	memo, err := a.verifyCache()
+	if err != nil {
+		return a.errorf("%v", err)
+	}
+	if memo != nil {
+		opts.VerifyMemo = memo
+		defer a.saveVerifyCache(memo)
+	}
 	opts.Targets = *targets
 	if *at != "" {
 		t, err := parseAt(*at, time.Now())

@@ -18,9 +18,20 @@ import (
 // nearly all of a replay's cost, and each check is independent.
 type SSHVerifier struct {
 	cfg  *config.Config
+	memo Memo // nil: none
 	mu   sync.Mutex
-	keys map[string]ssh.PublicKey
+	keys map[string]actorKey
 	done map[eventKey]verified
+	// checked counts the signatures actually verified (not answered by
+	// the memo), for tests.
+	checked atomic.Int64
+}
+
+// actorKey is an actor's parsed ssh_key and its SHA256 fingerprint (part
+// of every memo key).
+type actorKey struct {
+	pub ssh.PublicKey
+	fp  string
 }
 
 type verified struct {
@@ -42,10 +53,16 @@ func keyOf(ev state.Event) eventKey {
 // NewSSHVerifier returns a verifier for cfg's actors, with the signatures
 // of events (grant events by declared actors) already checked.
 func NewSSHVerifier(cfg *config.Config, events []state.Event) *SSHVerifier {
-	v := &SSHVerifier{cfg: cfg, keys: map[string]ssh.PublicKey{}, done: map[eventKey]verified{}}
+	return NewSSHVerifierMemo(cfg, events, nil)
+}
+
+// NewSSHVerifierMemo is NewSSHVerifier that first asks memo (nil: none)
+// for each signature, and adds to it each one that verifies.
+func NewSSHVerifierMemo(cfg *config.Config, events []state.Event, memo Memo) *SSHVerifier {
+	v := &SSHVerifier{cfg: cfg, memo: memo, keys: map[string]actorKey{}, done: map[eventKey]verified{}}
 	type job struct {
 		ev  state.Event
-		pub ssh.PublicKey
+		key actorKey
 		res verified
 	}
 	var jobs []job
@@ -53,8 +70,8 @@ func NewSSHVerifier(cfg *config.Config, events []state.Event) *SSHVerifier {
 		if !state.IsGrantEvent(ev.Type) {
 			continue
 		}
-		if pub, err := v.key(ev.Actor); err == nil {
-			jobs = append(jobs, job{ev: ev, pub: pub})
+		if k, err := v.key(ev.Actor); err == nil {
+			jobs = append(jobs, job{ev: ev, key: k})
 		}
 	}
 	if len(jobs) == 0 {
@@ -72,7 +89,7 @@ func NewSSHVerifier(cfg *config.Config, events []state.Event) *SSHVerifier {
 				if n >= len(jobs) {
 					return
 				}
-				info, err := state.VerifyEventInfo(jobs[n].ev, jobs[n].pub)
+				info, err := v.check(jobs[n].ev, jobs[n].key)
 				jobs[n].res = verified{info, err}
 			}
 		}()
@@ -84,7 +101,7 @@ func NewSSHVerifier(cfg *config.Config, events []state.Event) *SSHVerifier {
 	return v
 }
 
-func (v *SSHVerifier) key(actor string) (ssh.PublicKey, error) {
+func (v *SSHVerifier) key(actor string) (actorKey, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if k, ok := v.keys[actor]; ok {
@@ -92,12 +109,13 @@ func (v *SSHVerifier) key(actor string) (ssh.PublicKey, error) {
 	}
 	a := v.cfg.ActorByName(actor)
 	if a == nil {
-		return nil, fmt.Errorf("%q is not a declared actor (add an actor block with its ssh_key)", actor)
+		return actorKey{}, fmt.Errorf("%q is not a declared actor (add an actor block with its ssh_key)", actor)
 	}
-	k, err := state.ParsePublicKey(a.SSHKey)
+	pub, err := state.ParsePublicKey(a.SSHKey)
 	if err != nil {
-		return nil, fmt.Errorf("actor %s: %v", actor, err)
+		return actorKey{}, fmt.Errorf("actor %s: %v", actor, err)
 	}
+	k := actorKey{pub: pub, fp: ssh.FingerprintSHA256(pub)}
 	v.keys[actor] = k
 	return k, nil
 }
@@ -110,7 +128,7 @@ func (v *SSHVerifier) Verify(ev state.Event) error {
 
 // VerifyInfo is Verify that also says how the signature was made.
 func (v *SSHVerifier) VerifyInfo(ev state.Event) (state.SignatureInfo, error) {
-	pub, err := v.key(ev.Actor)
+	k, err := v.key(ev.Actor)
 	if err != nil {
 		return state.SignatureInfo{}, err
 	}
@@ -120,5 +138,24 @@ func (v *SSHVerifier) VerifyInfo(ev state.Event) (state.SignatureInfo, error) {
 	if ok {
 		return res.info, res.err
 	}
-	return state.VerifyEventInfo(ev, pub)
+	return v.check(ev, k)
+}
+
+// check verifies ev's signature against the actor's key, unless the memo
+// has it. Only a signature that verified is added to the memo.
+func (v *SSHVerifier) check(ev state.Event, key actorKey) (state.SignatureInfo, error) {
+	if v.memo == nil {
+		v.checked.Add(1)
+		return state.VerifyEventInfo(ev, key.pub)
+	}
+	mk := memoKey(key.fp, ev)
+	if info, hit := v.memo.Lookup(mk); hit {
+		return info, nil
+	}
+	v.checked.Add(1)
+	info, err := state.VerifyEventInfo(ev, key.pub)
+	if err == nil {
+		v.memo.Add(mk, info)
+	}
+	return info, err
 }

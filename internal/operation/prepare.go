@@ -21,6 +21,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/jitform/jitform/config"
+	"github.com/jitform/jitform/internal/grants"
 	"github.com/jitform/jitform/planner"
 	"github.com/jitform/jitform/providers"
 	"github.com/jitform/jitform/state"
@@ -61,6 +62,11 @@ type Options struct {
 	// (apply --as); the apply_signed event precedes its intents.
 	SignAs string
 	Signer ssh.Signer
+	// VerifyMemo, when set, remembers the grant signatures that verified
+	// (grants.Memo): `jitform run` keeps one in memory across its cycles,
+	// plan and apply a file one under JITFORM_VERIFY_CACHE. nil: every
+	// signature is verified.
+	VerifyMemo grants.Memo
 }
 
 func (o *Options) now() time.Time {
@@ -259,7 +265,7 @@ func prepare(ctx context.Context, opts Options, cfg *config.Config, warns hcl.Di
 	if err != nil {
 		return nil, err
 	}
-	view, _ := planner.Replay(cfg, events, at)
+	view, _ := planner.ReplayMemo(cfg, events, at, opts.VerifyMemo)
 
 	planCfg := cfg
 	if keep != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jitform/jitform/internal/grants"
 	"github.com/jitform/jitform/planner"
 )
 
@@ -101,6 +102,12 @@ func RetryDelay(now time.Time, attempt int, deadline *time.Time, min, max time.D
 func Run(ctx context.Context, ro RunOptions) error {
 	ro.defaults()
 	log := ro.Logger
+	if ro.VerifyMemo == nil {
+		// Every cycle replays the same ledger: its signatures are checked
+		// once per process. Process memory is not the state's to write.
+		ro.VerifyMemo = grants.NewMemoryMemo()
+	}
+	cycles, _ := ro.VerifyMemo.(cycleMemo)
 	var deadline *time.Time // the last known future window boundary
 	failures := 0
 	for cycle := 1; ; cycle++ {
@@ -112,6 +119,11 @@ func Run(ctx context.Context, ro RunOptions) error {
 		log.Info("cycle start", "cycle", cycle)
 		plan, res, err := runCycle(ctx, ro)
 		ok := logCycle(log, cycle, plan, res, err)
+		if cycles != nil {
+			st := cycles.EndCycle()
+			log.Debug("signatures", "cycle", cycle, "verified", st.Misses, "memoized", st.Hits,
+				"forgotten", st.Dropped, "kept", st.Size)
+		}
 		if res != nil && ro.AfterCycle != nil {
 			ro.AfterCycle(context.WithoutCancel(ctx), res)
 		}
@@ -148,6 +160,11 @@ func Run(ctx context.Context, ro RunOptions) error {
 			log.Info("woken early", "cycle", cycle, "reason", "wake signal")
 		}
 	}
+}
+
+// cycleMemo is a memo bounded to what each cycle used (grants.MemoryMemo).
+type cycleMemo interface {
+	EndCycle() grants.MemoStats
 }
 
 // runCycle runs one plan+apply on a context that a signal does not cancel,
