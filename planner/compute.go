@@ -3,16 +3,14 @@ package planner
 import (
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/jitform/jitform/config"
+	"github.com/jitform/jitform/internal/parallel"
 	"github.com/jitform/jitform/providers"
 )
 
@@ -209,7 +207,7 @@ func (c *computer) evaluateGrants() {
 	// Each grant's evaluation reads only the input and writes only the
 	// grant: on every core in chunks (there may be 100,000), its warning
 	// kept with it and reported in grant order below.
-	parallelChunks(len(all), evalChunk, func(lo, hi int) {
+	parallel.Chunks(len(all), evalChunk, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			c.evaluate(&all[i])
 		}
@@ -234,30 +232,6 @@ type policyNow struct {
 	open        bool      // inWindows
 	boundary    time.Time // nextBoundary
 	hasBoundary bool
-}
-
-// parallelChunks calls do on [lo,hi) chunks of [0,n) of at most size
-// elements, on every core, and returns when all are done.
-func parallelChunks(n, size int, do func(lo, hi int)) {
-	workers := min(runtime.GOMAXPROCS(0), (n+size-1)/size)
-	if workers <= 1 {
-		do(0, n)
-		return
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for {
-				lo := int(next.Add(int64(size))) - size
-				if lo >= n {
-					return
-				}
-				do(lo, min(n, lo+size))
-			}
-		})
-	}
-	wg.Wait()
 }
 
 func (c *computer) evaluate(eg *evalGrant) {

@@ -2,13 +2,13 @@ package grants
 
 import (
 	"fmt"
-	"runtime"
 	"sync"
 	"sync/atomic"
 
 	"golang.org/x/crypto/ssh"
 
 	"github.com/jitform/jitform/config"
+	"github.com/jitform/jitform/internal/parallel"
 	"github.com/jitform/jitform/state"
 )
 
@@ -77,24 +77,12 @@ func NewSSHVerifierMemo(cfg *config.Config, events []state.Event, memo Memo) *SS
 	if len(jobs) == 0 {
 		return v
 	}
-	workers := min(runtime.GOMAXPROCS(0), (len(jobs)+31)/32)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				n := int(next.Add(1)) - 1
-				if n >= len(jobs) {
-					return
-				}
-				info, err := v.check(jobs[n].ev, jobs[n].key)
-				jobs[n].res = verified{info, err}
-			}
-		}()
-	}
-	wg.Wait()
+	parallel.Chunks(len(jobs), 32, func(lo, hi int) {
+		for n := lo; n < hi; n++ {
+			info, err := v.check(jobs[n].ev, jobs[n].key)
+			jobs[n].res = verified{info, err}
+		}
+	})
 	for _, j := range jobs {
 		v.done[keyOf(j.ev)] = j.res
 	}

@@ -29,6 +29,7 @@ import (
 
 	"github.com/jitform/jitform/config"
 	"github.com/jitform/jitform/internal/dn"
+	"github.com/jitform/jitform/internal/parallel"
 	"github.com/jitform/jitform/providers"
 )
 
@@ -264,14 +265,23 @@ func (t *target) Read(ctx context.Context, groups []*config.Group) (map[string]p
 		return nil, err
 	}
 	d := t.current()
-	out := make(map[string]providers.Observation, len(groups))
-	for _, g := range groups {
-		ms, err := readGroup(d, g)
-		if err != nil {
-			out[g.Addr] = providers.Observation{Err: fmt.Errorf("read group %s on %s: %w", g.Addr, t.addr, err)}
-			continue
+	// d is never modified (Apply replaces it): the groups are read on
+	// every core, each into its own slot.
+	obs := make([]providers.Observation, len(groups))
+	parallel.Chunks(len(groups), 512, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			g := groups[i]
+			ms, err := readGroup(d, g)
+			if err != nil {
+				obs[i] = providers.Observation{Err: fmt.Errorf("read group %s on %s: %w", g.Addr, t.addr, err)}
+				continue
+			}
+			obs[i] = providers.Observation{Members: ms}
 		}
-		out[g.Addr] = providers.Observation{Members: ms}
+	})
+	out := make(map[string]providers.Observation, len(groups))
+	for i, g := range groups {
+		out[g.Addr] = obs[i]
 	}
 	return out, nil
 }
