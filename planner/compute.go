@@ -46,12 +46,8 @@ type evalGrant struct {
 	start, endp *time.Time
 }
 
-// window returns the grant's period for Reasons.
+// window returns the grant's period for Reasons (set by evaluateGrants).
 func (eg *evalGrant) window() (*time.Time, *time.Time) {
-	if eg.start == nil {
-		s, e := eg.g.Start, eg.end
-		eg.start, eg.endp = &s, &e
-	}
 	return eg.start, eg.endp
 }
 
@@ -101,18 +97,34 @@ type computer struct {
 	byPolicy map[string][]*evalGrant
 	byID     map[string]*evalGrant
 	grants   []*evalGrant
-	// byGroup collects each group's changes; joined once at the end
-	// (appending 100,000 changes one group at a time is mostly memmove).
-	byGroup [][]Change
 	// windowsNow: each policy's windows at the plan's instant.
 	windowsNow map[*config.Policy]policyNow
+}
 
-	// Per-group scratch, reused (see planGroup).
+// groupScratch is one worker's scratch for planning groups, reused from
+// group to group: at 10,000 groups, allocating the maps afresh is a
+// measurable part of planning.
+type groupScratch struct {
 	observed          map[string]providers.Member
 	desired           map[string]int // member ID -> index in wants
 	wants             []want
 	stopped           map[string][]*evalGrant
 	removeIDs, addIDs []string
+}
+
+func newGroupScratch() *groupScratch {
+	return &groupScratch{observed: map[string]providers.Member{}, desired: map[string]int{}, stopped: map[string][]*evalGrant{}}
+}
+
+// groupOut is what planning one group adds to the plan.
+type groupOut struct {
+	warnings, errors []Warning
+	unreadable       *Unreadable
+	digest           string // of the observed membership, when read
+	read             bool
+	changes          []Change
+	summary          GroupSummary
+	summarized       bool
 }
 
 func newComputer(in Input) *computer {
@@ -141,9 +153,6 @@ func newComputer(in Input) *computer {
 		byAccount: map[string][]*config.Policy{},
 		byPolicy:  map[string][]*evalGrant{},
 		byID:      map[string]*evalGrant{},
-		observed:  map[string]providers.Member{},
-		desired:   map[string]int{},
-		stopped:   map[string][]*evalGrant{},
 	}
 	c.plan.Warnings = append(c.plan.Warnings, ledger.Warnings...)
 	c.indexEphemeral()
@@ -207,9 +216,14 @@ func (c *computer) evaluateGrants() {
 	// Each grant's evaluation reads only the input and writes only the
 	// grant: on every core in chunks (there may be 100,000), its warning
 	// kept with it and reported in grant order below.
+	// The windows Reasons point at, in one allocation.
+	windows := make([]time.Time, 2*len(all))
 	parallel.Chunks(len(all), evalChunk, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			c.evaluate(&all[i])
+			eg := &all[i]
+			c.evaluate(eg)
+			windows[2*i], windows[2*i+1] = eg.g.Start, eg.end
+			eg.start, eg.endp = &windows[2*i], &windows[2*i+1]
 		}
 	})
 	c.grants = make([]*evalGrant, len(all))
@@ -324,7 +338,8 @@ func (c *computer) grantWarning(eg *evalGrant, summary, detail string) {
 // block, the ledger position for a ledger grant.
 func (eg *evalGrant) subject() string {
 	if eg.g.Subject == "" && eg.decl != nil {
-		eg.g.Subject = subject(eg.decl.DeclRange)
+		// Not kept: groups planned at once may ask for it together.
+		return subject(eg.decl.DeclRange)
 	}
 	return eg.g.Subject
 }
@@ -337,23 +352,47 @@ type want struct {
 	grant     *evalGrant // the counting grant that lasts longest
 }
 
+// groupChunk is how many groups one worker plans at a time.
+var groupChunk = 256
+
 func (c *computer) planGroups() {
 	groups := slices.Clone(c.cfg.Groups)
 	slices.SortFunc(groups, func(a, b *config.Group) int { return strings.Compare(a.Addr, b.Addr) })
-	for _, g := range groups {
-		c.planGroup(g)
-	}
+	// A group is planned from the input and the evaluated grants, which
+	// it only reads: on every core, each worker with its own scratch, and
+	// the results joined in group order, so the plan is the same byte for
+	// byte whatever the split.
+	outs := make([]groupOut, len(groups))
+	parallel.Chunks(len(groups), groupChunk, func(lo, hi int) {
+		s := newGroupScratch()
+		for i := lo; i < hi; i++ {
+			c.planGroup(groups[i], s, &outs[i])
+		}
+	})
 	n := 0
-	for _, cs := range c.byGroup {
-		n += len(cs)
+	for i := range outs {
+		n += len(outs[i].changes)
 	}
 	c.plan.Changes = make([]Change, 0, n)
-	for _, cs := range c.byGroup {
-		c.plan.Changes = append(c.plan.Changes, cs...)
+	for i := range outs {
+		o := &outs[i]
+		c.plan.Warnings = append(c.plan.Warnings, o.warnings...)
+		c.plan.Errors = append(c.plan.Errors, o.errors...)
+		if o.unreadable != nil {
+			c.plan.Unreadable = append(c.plan.Unreadable, *o.unreadable)
+		}
+		if o.read {
+			c.plan.Observed[groups[i].Addr] = o.digest
+		}
+		c.plan.Changes = append(c.plan.Changes, o.changes...)
+		if o.summarized {
+			c.plan.Groups = append(c.plan.Groups, o.summary)
+		}
 	}
 }
 
-func (c *computer) planGroup(g *config.Group) {
+// planGroup plans one group into out; s is the caller's scratch.
+func (c *computer) planGroup(g *config.Group, s *groupScratch, out *groupOut) {
 	targetAddr := ""
 	if g.Target != nil {
 		targetAddr = g.Target.Addr
@@ -368,7 +407,7 @@ func (c *computer) planGroup(g *config.Group) {
 	}
 	sum := GroupSummary{Kind: kind, Group: g.Addr, Target: targetAddr, Exclusive: g.Exclusive}
 	if why, ok := c.in.Unsupported[g.Addr]; ok {
-		c.plan.Warnings = append(c.plan.Warnings, Warning{
+		out.warnings = append(out.warnings, Warning{
 			Summary: fmt.Sprintf("%s is not managed: %s", g.Addr, why),
 			Detail:  "nothing is planned for it; its holders are neither read nor changed",
 			Subject: subject(g.DeclRange),
@@ -385,18 +424,18 @@ func (c *computer) planGroup(g *config.Group) {
 		if kind != KindGroup {
 			u.Kind = kind
 		}
-		c.plan.Unreadable = append(c.plan.Unreadable, u)
-		c.plan.Groups = append(c.plan.Groups, sum)
+		out.unreadable = &u
+		out.summary, out.summarized = sum, true
 		return
 	}
 	sum.Readable = true
-	c.plan.Observed[g.Addr] = ObservedDigest(obs)
+	out.digest, out.read = ObservedDigest(obs), true
 	// Scratch maps are reused across groups: at 10,000 groups, allocating
 	// them afresh is a measurable part of planning.
-	observed, desired, wants := c.observed, c.desired, c.wants[:0]
+	observed, desired, wants := s.observed, s.desired, s.wants[:0]
 	clear(observed)
 	clear(desired)
-	defer func() { c.wants = wants[:0] }()
+	defer func() { s.wants = wants[:0] }()
 	for _, m := range obs.Members {
 		observed[m.ID] = m
 	}
@@ -468,14 +507,14 @@ func (c *computer) planGroup(g *config.Group) {
 	sum.Desired = len(desired)
 	if len(errs) > 0 {
 		// Never guess: a group with an unresolvable principal is left alone.
-		c.plan.Errors = append(c.plan.Errors, errs...)
+		out.errors = errs
 		sum.Blocked = true
-		c.plan.Groups = append(c.plan.Groups, sum)
+		out.summary, out.summarized = sum, true
 		return
 	}
 
 	// Sort member IDs, not Changes: a Change is a large struct to swap.
-	removeIDs, addIDs := c.removeIDs[:0], c.addIDs[:0]
+	removeIDs, addIDs := s.removeIDs[:0], s.addIDs[:0]
 	managed := c.ledger.Managed[g.Addr]
 	for id := range observed {
 		if _, ok := desired[id]; ok {
@@ -496,13 +535,13 @@ func (c *computer) planGroup(g *config.Group) {
 	slices.Sort(removeIDs)
 	slices.Sort(addIDs)
 	slices.SortFunc(sum.Kept, func(a, b Kept) int { return strings.Compare(a.Member, b.Member) })
-	c.removeIDs, c.addIDs = removeIDs, addIDs
+	s.removeIDs, s.addIDs = removeIDs, addIDs
 	cs := make([]Change, 0, len(removeIDs)+len(addIDs))
 	// Removals first: if apply stops part-way, privilege was taken, not given.
 	if len(removeIDs) > 0 {
 		// stopped indexes the grants that stopped counting by member: one
 		// resolution per grant, not per removal.
-		stopped := c.stopped
+		stopped := s.stopped
 		clear(stopped)
 		for _, eg := range relevant {
 			if stopKind(eg.status) == "" {
@@ -539,12 +578,10 @@ func (c *computer) planGroup(g *config.Group) {
 		}
 		cs = append(cs, ch)
 	}
-	if len(cs) > 0 {
-		c.byGroup = append(c.byGroup, cs)
-	}
+	out.changes = cs
 	adds, removes := addIDs, removeIDs
 	sum.Adds, sum.Removes = len(adds), len(removes)
-	c.plan.Groups = append(c.plan.Groups, sum)
+	out.summary, out.summarized = sum, true
 }
 
 // ttlOff: member o is present through an expiring link (Active Directory

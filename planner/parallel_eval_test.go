@@ -7,10 +7,11 @@ import (
 	"time"
 )
 
-// The grants are evaluated on every core: the plan, its warnings and their
-// order must be exactly those of one grant at a time.
-func TestGrantEvaluationInParallelGivesTheSamePlan(t *testing.T) {
-	in := syntheticInput(200, 6000, 2000)
+// Grants are evaluated and groups planned on every core: the plan, its
+// warnings, errors and their order must be exactly those of one grant and
+// one group at a time.
+func TestPlanningInParallelGivesTheSamePlan(t *testing.T) {
+	in := syntheticInput(1200, 6000, 2000)
 	for i, g := range in.Config.Grants {
 		switch {
 		case i%7 == 0:
@@ -19,10 +20,21 @@ func TestGrantEvaluationInParallelGivesTheSamePlan(t *testing.T) {
 			g.Policy = "policy.gone" // a warning
 		}
 	}
+	in.Unsupported = map[string]string{}
+	for i, g := range in.Config.Groups {
+		switch {
+		case i%13 == 0:
+			delete(in.Observed, g.Addr) // unreadable
+		case i%17 == 0:
+			g.Members = append(g.Members, "nobody") // an error: unknown principal
+		case i%19 == 0:
+			in.Unsupported[g.Addr] = "not this kind" // a warning
+		}
+	}
 	plan := func(chunk int) (string, int) {
 		t.Helper()
-		defer func(old int) { evalChunk = old }(evalChunk)
-		evalChunk = chunk
+		defer func(e, g int) { evalChunk, groupChunk = e, g }(evalChunk, groupChunk)
+		evalChunk, groupChunk = chunk, chunk
 		p, err := Compute(in)
 		if err != nil {
 			t.Fatal(err)
@@ -34,12 +46,14 @@ func TestGrantEvaluationInParallelGivesTheSamePlan(t *testing.T) {
 		return string(b), len(p.Warnings)
 	}
 	one, warns := plan(len(in.Config.Grants))
-	if warns < 1000 || !strings.Contains(one, "does not conform") || !strings.Contains(one, "no longer exists") {
-		t.Fatalf("the input should give both kinds of grant warning; %d warnings", warns)
+	for _, want := range []string{"does not conform", "no longer exists", "is not managed", "unknown principal", "membership was not read"} {
+		if !strings.Contains(one, want) {
+			t.Fatalf("the input should give a plan that says %q; %d warnings", want, warns)
+		}
 	}
 	for _, chunk := range []int{1, 7, 2048} {
 		if got, _ := plan(chunk); got != one {
-			t.Errorf("chunks of %d: the plan differs from one evaluated in one piece", chunk)
+			t.Errorf("chunks of %d: the plan differs from one planned in one piece", chunk)
 		}
 	}
 }
