@@ -89,14 +89,11 @@ func cmdApply(ctx context.Context, a *app, args []string) int {
 		return a.errorf("%v", err)
 	}
 	opts := a.options(b, *parallelism, *lockTimeout)
-	memo, err := a.verifyCache()
+	saveMemo, err := a.useVerifyCache(&opts)
 	if err != nil {
 		return a.errorf("%v", err)
 	}
-	if memo != nil {
-		opts.VerifyMemo = memo
-		defer a.saveVerifyCache(memo)
-	}
+	defer saveMemo()
 	opts.Targets = *targets
 	// Warnings before the prompt, not after the changes are made.
 	warned := false

@@ -466,12 +466,20 @@ func inside(dir, path string) bool {
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
-// saveVerifyCache writes the cache back; a failure costs only the next
-// run's time, so it is a warning.
-func (a *app) saveVerifyCache(m *filememo.Memo) {
-	if err := m.Save(); err != nil {
-		a.progress("warning: %v (the next plan verifies those signatures again)", err)
+// useVerifyCache gives opts the memo JITFORM_VERIFY_CACHE names, if any;
+// save writes it back when the command ends (a failure costs only the next
+// run's time, so it is a warning).
+func (a *app) useVerifyCache(opts *operation.Options) (save func(), err error) {
+	m, err := a.verifyCache()
+	if err != nil || m == nil {
+		return func() {}, err
 	}
+	opts.VerifyMemo = m
+	return func() {
+		if err := m.Save(); err != nil {
+			a.progress("warning: %v (the next plan verifies those signatures again)", err)
+		}
+	}, nil
 }
 
 // options are the operation settings common to plan and apply.

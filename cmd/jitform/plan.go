@@ -54,14 +54,11 @@ func cmdPlan(ctx context.Context, a *app, args []string) int {
 		return a.errorf("%v", err)
 	}
 	opts := a.options(b, *parallelism, *lockTimeout)
-	memo, err := a.verifyCache()
+	saveMemo, err := a.useVerifyCache(&opts)
 	if err != nil {
 		return a.errorf("%v", err)
 	}
-	if memo != nil {
-		opts.VerifyMemo = memo
-		defer a.saveVerifyCache(memo)
-	}
+	defer saveMemo()
 	opts.Targets = *targets
 	if *at != "" {
 		t, err := parseAt(*at, time.Now())
