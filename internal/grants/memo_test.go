@@ -220,6 +220,12 @@ func TestMemoryMemoEndCycle(t *testing.T) {
 	if _, ok := m.Lookup(k(1)); ok {
 		t.Fatal("entry 1 not forgotten")
 	}
+	// That lookup was this cycle's only use of the memo, a miss (as when
+	// every signature fails and nothing is added): the cycle still used
+	// the memo, so what it did not hit is forgotten.
+	if st := m.EndCycle(); st.Misses != 1 || st.Dropped != 1 || st.Size != 0 {
+		t.Fatalf("a cycle of misses only: %+v, want entry 2 forgotten", st)
+	}
 }
 
 // BenchmarkReplayMemo replays 10,000 signed grant events (5,000 requests,
