@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand"
 	"reflect"
@@ -14,7 +15,9 @@ import (
 // randomChangeLedger writes n change events over a small space of groups,
 // members and intent IDs, so that every replay case occurs: adds and
 // removes done, failed, unknown, observed; intents left open; outcomes for
-// unknown or closed intents; IDs written twice; malformed payloads.
+// unknown or closed intents; IDs written twice; malformed payloads; and
+// account changes (declared accounts enabled and disabled, ephemeral ones
+// created and deleted, passwords delivered to grants).
 func randomChangeLedger(r *rand.Rand, n int) []state.Event {
 	var events []state.Event
 	var open []string
@@ -30,11 +33,15 @@ func randomChangeLedger(r *rand.Rand, n int) []state.Event {
 				id = fmt.Sprintf("c%d", r.Intn(next)) // an ID written twice
 			}
 			next++
-			action := "add"
-			if r.Intn(2) == 0 {
-				action = "remove"
+			if r.Intn(4) == 0 {
+				events = append(events, accountIntent(r, seq, id))
+			} else {
+				action := "add"
+				if r.Intn(2) == 0 {
+					action = "remove"
+				}
+				events = append(events, intent(seq, id, action, g, m, "grant.x"))
 			}
-			events = append(events, intent(seq, id, action, g, m, "grant.x"))
 			open = append(open, id)
 		case k < 17 && len(open) > 0:
 			i := r.Intn(len(open))
@@ -44,7 +51,12 @@ func randomChangeLedger(r *rand.Rand, n int) []state.Event {
 				typ = state.EventChangeFailed
 			}
 			status := []string{"done", "already", "failed", "unknown", StatusObservedPresent, StatusObservedAbsent}[r.Intn(6)]
-			events = append(events, outcome(seq, typ, id, status))
+			ev := outcome(seq, typ, id, status)
+			if r.Intn(3) == 0 {
+				// A password delivered to a grant (account enables and creates).
+				ev.Payload, _ = json.Marshal(state.ChangeOutcome{ID: id, Status: status, Credentials: map[string]string{fmt.Sprintf("g-%d", r.Intn(3)): "f"}})
+			}
+			events = append(events, ev)
 			if status != "unknown" && r.Intn(4) > 0 {
 				open = append(open[:i], open[i+1:]...)
 			}
@@ -57,6 +69,21 @@ func randomChangeLedger(r *rand.Rand, n int) []state.Event {
 		}
 	}
 	return events
+}
+
+// accountIntent is an account change over a small space of accounts,
+// ephemeral instances and grants.
+func accountIntent(r *rand.Rand, seq int64, id string) state.Event {
+	action := []string{ActionEnable, ActionDisable, ActionCreate, ActionDelete}[r.Intn(4)]
+	acct := fmt.Sprintf("account.a%d", r.Intn(2))
+	member := ""
+	if action == ActionCreate || action == ActionDelete {
+		member = fmt.Sprintf("cn=tmp%d", r.Intn(4))
+	} else {
+		member = "cn=" + acct
+	}
+	b, _ := json.Marshal(state.Change{ID: id, Kind: KindAccount, Action: action, Group: acct, Member: member, Grant: fmt.Sprintf("g-%d", r.Intn(3))})
+	return state.Event{Seq: seq, Time: time.Date(2026, 11, 23, 9, 0, int(seq), 0, time.UTC), Type: state.EventChangeIntent, Actor: state.SystemActor, Payload: b}
 }
 
 // TestCompactForReplayReplaysTheSame proves the snapshot's compaction

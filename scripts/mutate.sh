@@ -22,6 +22,8 @@
 # MUTATE_SKIP (a go test -skip pattern for gremlins' pass, to leave slow
 # tests out of it; the report then runs every mutant that lived against all
 # the tests, so a skipped test still kills what it catches),
+# MUTATE_FILES (a regexp over file names that, when set, replaces the
+# package's own list below for every package run: score some files only),
 # GREMLINS (the binary; installed with go install when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,7 +50,7 @@ mode=${1:-pure}
 case "$mode" in
   pure) pkgs=("${pure[@]}") ;;
   all) pkgs=("${pure[@]}" "${rest[@]}") ;;
-  -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+  -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
   *) pkgs=("$@") ;;
 esac
 for p in "${pkgs[@]}"; do
@@ -88,10 +90,11 @@ reports=()
 start=$SECONDS
 for p in "${pkgs[@]}"; do
   excludes=()
+  want=${MUTATE_FILES:-${files[$p]}}
   for f in "$p"/*.go; do
     base=$(basename "$f")
     case "$base" in *_test.go) continue ;; esac
-    if ! [[ "$base" =~ ${files[$p]} ]]; then
+    if ! [[ "$base" =~ $want ]]; then
       excludes+=(--exclude-files "^${base//./\\.}\$")
     fi
   done
@@ -105,7 +108,7 @@ for p in "${pkgs[@]}"; do
   done
   json="$out/$(echo "$p" | tr / _).json"
   t0=$SECONDS
-  echo "== gremlins $p (workers $workers, timeout coefficient $coefficient)" >&2
+  echo "== gremlins $p (workers $workers, timeout coefficient $coefficient, files $want)" >&2
   # gremlins' own thresholds stay off: the report below applies them after
   # the equivalent mutants are set aside.
   # Its progress (one line per mutant) goes to $out/PKG.log.

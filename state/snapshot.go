@@ -20,8 +20,10 @@ import (
 const SnapshotFileName = "snapshot.json"
 
 // snapshotFormat changes whenever CompactForReplay keeps different events:
-// a snapshot of another format is ignored and rebuilt.
-const snapshotFormat = 2
+// a snapshot of another format is ignored and rebuilt. 3: every account
+// change is kept (format 2 kept one per account, losing the ephemeral
+// accounts jitform created and the passwords it delivered).
+const snapshotFormat = 3
 
 // snapshotRefresh is how many events after the snapshot make a plan
 // rewrite it (a full read always does).

@@ -26,6 +26,13 @@ import (
 // made of, and are dropped. planner's tests check the equivalence on
 // random ledgers.
 //
+// Account changes (Kind "account": a declared account enabled or
+// disabled, an ephemeral account created or deleted) are all kept, with
+// their outcomes: the replay builds each account's record (the ephemeral
+// accounts jitform created, the passwords delivered to which grants) from
+// every one of them, and they are few (about one per grant, whose request
+// is kept anyway).
+//
 // The rules mirror planner.Replay: an add intent makes its member managed;
 // an outcome that is not "unknown" closes its intent, and takes the member
 // out of the managed set when the member is certainly not there.
@@ -45,6 +52,9 @@ func CompactForReplay(events []Event) []Event {
 		pair                     pairKey
 		action                   string
 		pending, unknown, warned bool
+		// account: the ID's last intent is an account change, which the
+		// replay keeps out of the managed sets.
+		account bool
 	}
 	addEvent := func(c *change, i int) {
 		if c.n < len(c.first) {
@@ -93,6 +103,10 @@ func CompactForReplay(events []Event) []Event {
 			addEvent(c, i)
 			c.intents++
 			c.pair, c.action, c.pending, c.unknown = pair, f.action, true, false
+			c.account = f.kind == kindAccount
+			if c.account {
+				continue
+			}
 			anyID[f.group] = f.id
 			if f.action == "add" {
 				lastDecider[pair], managed[pair] = i, true
@@ -120,6 +134,9 @@ func CompactForReplay(events []Event) []Event {
 				continue
 			}
 			c.pending = false
+			if c.account {
+				continue
+			}
 			gone := false
 			switch f.status {
 			case "done", "already":
@@ -153,7 +170,7 @@ func CompactForReplay(events []Event) []Event {
 		})
 	}
 	for k := range changes {
-		if c := &changes[k]; c.pending || c.warned || c.intents > 1 {
+		if c := &changes[k]; c.pending || c.warned || c.intents > 1 || c.account {
 			keepChange(k)
 		}
 	}
@@ -200,9 +217,12 @@ func detach(e Event) Event {
 // replayFields is what CompactForReplay reads of a change event's
 // payload; ok is false when it does not decode.
 type replayFields struct {
-	id, group, member, action, status string
-	ok                                bool
+	id, group, member, action, status, kind string
+	ok                                      bool
 }
+
+// kindAccount is Change.Kind of an account change (planner.KindAccount).
+const kindAccount = "account"
 
 // decodeReplayFields decodes the change payloads, each on its own, on all
 // cores: nearly all of the compaction's cost on a long ledger.
@@ -228,12 +248,12 @@ func decodeReplayFields(events []Event) []replayFields {
 			switch events[i].Type {
 			case EventChangeIntent:
 				if f, ok := payloadFields(p, changeFields); ok {
-					out[i] = replayFields{group: intern(f[1]), member: intern(f[2]), action: intern(f[3]), ok: true}
+					out[i] = replayFields{group: intern(f[1]), member: intern(f[2]), action: intern(f[3]), kind: intern(f[5]), ok: true}
 					ids = append(ids, f[0]...)
 					break
 				}
 				c, err := decodeChange(p)
-				out[i] = replayFields{id: c.ID, group: c.Group, member: c.Member, action: c.Action, ok: err == nil}
+				out[i] = replayFields{id: c.ID, group: c.Group, member: c.Member, action: c.Action, kind: c.Kind, ok: err == nil}
 			case EventChangeApplied, EventChangeFailed:
 				if f, ok := payloadFields(p, outcomeFields); ok {
 					out[i] = replayFields{status: intern(f[4]), ok: true}
@@ -259,18 +279,18 @@ func decodeReplayFields(events []Event) []replayFields {
 // changeFields and outcomeFields are the JSON names of Change and
 // ChangeOutcome: what encoding/json would fill.
 var (
-	changeFields  = []string{"id", "plan_id", "action", "group", "target", "member", "name", "reason", "grant", "policy", "ticket"}
+	changeFields  = []string{"id", "plan_id", "kind", "action", "group", "target", "member", "name", "reason", "grant", "policy", "ticket"}
 	outcomeFields = []string{"id", "status", "error"}
 )
 
 // payloadFields reads the string fields of a change payload that
-// CompactForReplay needs (id, group, member, action, status) as
+// CompactForReplay needs (id, group, member, action, status, kind) as
 // encoding/json would decode them into Change or ChangeOutcome (fields
 // lists that struct's names), without reflection. ok is false when it
 // cannot be sure to agree (not an object, a key that is not lowercase
 // ASCII, which encoding/json would match case-insensitively, a field that
 // is not a string): the caller then uses encoding/json.
-func payloadFields(p []byte, fields []string) (f [5][]byte, ok bool) {
+func payloadFields(p []byte, fields []string) (f [6][]byte, ok bool) {
 	b, ok := cutPrefix(p, "{")
 	if !ok {
 		return f, false
@@ -312,6 +332,8 @@ func payloadFields(p []byte, fields []string) (f [5][]byte, ok bool) {
 				f[3] = v
 			case "status":
 				f[4] = v
+			case "kind":
+				f[5] = v
 			}
 			b = after
 		} else if b, ok = canonValue(val, 1); !ok {
@@ -332,7 +354,7 @@ func payloadFields(p []byte, fields []string) (f [5][]byte, ok bool) {
 // uses.
 func decodeChange(p []byte) (Change, error) {
 	if f, ok := payloadFields(p, changeFields); ok {
-		return Change{ID: string(f[0]), Group: string(f[1]), Member: string(f[2]), Action: string(f[3])}, nil
+		return Change{ID: string(f[0]), Group: string(f[1]), Member: string(f[2]), Action: string(f[3]), Kind: string(f[5])}, nil
 	}
 	var c Change
 	err := json.Unmarshal(p, &c)
