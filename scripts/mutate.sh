@@ -23,7 +23,8 @@
 # tests out of it; the report then runs every mutant that lived against all
 # the tests, so a skipped test still kills what it catches),
 # MUTATE_FILES (a regexp over file names that, when set, replaces the
-# package's own list below for every package run: score some files only),
+# package's own list below for every package run: score some files only;
+# the report then lists the other files' equivalents as unmatched),
 # GREMLINS (the binary; installed with go install when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,7 +51,7 @@ mode=${1:-pure}
 case "$mode" in
   pure) pkgs=("${pure[@]}") ;;
   all) pkgs=("${pure[@]}" "${rest[@]}") ;;
-  -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+  -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
   *) pkgs=("$@") ;;
 esac
 for p in "${pkgs[@]}"; do
