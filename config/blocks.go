@@ -842,6 +842,14 @@ func usesFunction(expr hclsyntax.Expression, fn string) bool {
 	if expr == nil {
 		return false
 	}
+	// The common case, a quoted string of literal text, calls nothing
+	// (walking it was a tenth of decoding 100,000 grants).
+	if t, ok := expr.(*hclsyntax.TemplateExpr); ok && !slices.ContainsFunc(t.Parts, func(e hclsyntax.Expression) bool {
+		_, lit := e.(*hclsyntax.LiteralValueExpr)
+		return !lit
+	}) {
+		return false
+	}
 	found := false
 	hclsyntax.VisitAll(expr, func(n hclsyntax.Node) hcl.Diagnostics {
 		if c, ok := n.(*hclsyntax.FunctionCallExpr); ok && c.Name == fn {
@@ -855,7 +863,7 @@ func usesFunction(expr hclsyntax.Expression, fn string) bool {
 // decoded reports whether the attribute was written and decoded without an
 // error, so that checks of its value do not repeat a decoding error.
 func decoded(at blockAttrs, diags hcl.Diagnostics, attr string) bool {
-	rng, ok := at.ranges[attr]
+	rng, ok := at.ranges.Of(attr)
 	if !ok {
 		return false
 	}

@@ -224,7 +224,7 @@ func CheckGrants(cfg *Config) hcl.Diagnostics {
 		sets[p] = p.sets()
 	}
 	at := func(g *Grant, field string) *hcl.Range {
-		if r, ok := g.Ranges[field]; ok {
+		if r, ok := g.Ranges.Of(field); ok {
 			return &r
 		}
 		r := g.DeclRange

@@ -195,7 +195,7 @@ type Policy struct {
 	RequireSecurityKey string
 
 	DeclRange hcl.Range
-	Ranges    map[string]hcl.Range // attribute name -> range of its expression
+	Ranges    Ranges // where each attribute was written
 }
 
 // Sets lists the base addresses of every managed set the policy grants:
@@ -231,7 +231,7 @@ type Grant struct {
 	ApprovedBy []string
 
 	DeclRange hcl.Range
-	Ranges    map[string]hcl.Range // attribute name -> range of its expression
+	Ranges    Ranges // where each attribute was written
 }
 
 // End is when the grant's window closes.

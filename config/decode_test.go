@@ -104,7 +104,7 @@ func TestDecodeFull(t *testing.T) {
 	if w := web.Windows[1]; w.Spec != "Sat 09:00-12:00 Europe/Berlin" || w.Range.Start.Line != 82 || w.Range.Start.Column != 58 {
 		t.Errorf("second window = %q at %s", w.Spec, w.Range)
 	}
-	if r := web.Ranges["max_duration"]; r.Start.Line != 79 {
+	if r, _ := web.Ranges.Of("max_duration"); r.Start.Line != 79 {
 		t.Errorf("Ranges[max_duration] = %s", r)
 	}
 	dom := cfg.PolicyByAddr("policy.domain")
@@ -128,7 +128,7 @@ func TestDecodeFull(t *testing.T) {
 		t.Errorf("grant.alice_chg1042 = %+v", a)
 	}
 	for _, attr := range []string{"policy", "principal", "start", "duration", "ticket", "reason", "approved_by"} {
-		if r, ok := a.Ranges[attr]; !ok || r.Filename != filepath.Join("testdata", "good_full.hcl") {
+		if r, ok := a.Ranges.Of(attr); !ok || r.Filename != filepath.Join("testdata", "good_full.hcl") {
 			t.Errorf("grant.alice_chg1042 Ranges[%s] = %v", attr, r)
 		}
 	}

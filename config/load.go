@@ -436,17 +436,9 @@ func validIdentifier(s string) bool {
 
 // attrs returns the block's attribute ranges (native syntax only).
 func attrsOf(b *hcl.Block) blockAttrs {
-	at := blockAttrs{decl: b.DefRange, ranges: map[string]hcl.Range{}}
+	at := blockAttrs{decl: b.DefRange}
 	if sb, ok := b.Body.(*hclsyntax.Body); ok {
-		for name, a := range sb.Attributes {
-			at.ranges[name] = a.Expr.Range()
-		}
-		for _, nb := range sb.Blocks {
-			at.ranges[nb.Type] = nb.DefRange()
-			for name, a := range nb.Body.Attributes {
-				at.ranges[nb.Type+"."+name] = a.Expr.Range()
-			}
-		}
+		at.ranges = Ranges{body: sb}
 	}
 	return at
 }

@@ -2,10 +2,12 @@ package config
 
 import (
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 )
 
 // Target kinds, as written in the first label of a target block.
@@ -62,9 +64,46 @@ func decodeTargetBody(kind string, body hcl.Body, ctx *hcl.EvalContext, at block
 // it is about, or at the block when the attribute is absent.
 type blockAttrs struct {
 	decl   hcl.Range
-	ranges map[string]hcl.Range // attribute name -> expression range
+	ranges Ranges // attribute name -> expression range
 	// secret decodes a secret attribute (see secretAttrs); set by the loader.
 	secret func(name string, expr hcl.Expression) (Secret, hcl.Diagnostics)
+}
+
+// Ranges says where a block's attributes were written: "name" for an
+// attribute or a nested block (the last of its type), "block.name" for an
+// attribute of a nested block (the last that has it). It reads the syntax
+// tree when asked rather than copying every range into a map: a
+// repository may hold 100,000 grants, and few ranges are ever needed.
+type Ranges struct {
+	body *hclsyntax.Body // nil: none known
+}
+
+// Of returns the range of the named attribute's expression (or of the
+// nested block), and whether it was written.
+func (r Ranges) Of(name string) (hcl.Range, bool) {
+	if r.body == nil {
+		return hcl.Range{}, false
+	}
+	typ, attr, nested := strings.Cut(name, ".")
+	for i := len(r.body.Blocks) - 1; i >= 0; i-- {
+		nb := r.body.Blocks[i]
+		if nb.Type != typ {
+			continue
+		}
+		if !nested {
+			return nb.DefRange(), true
+		}
+		if a, ok := nb.Body.Attributes[attr]; ok {
+			return a.Expr.Range(), true
+		}
+	}
+	if nested {
+		return hcl.Range{}, false
+	}
+	if a, ok := r.body.Attributes[name]; ok {
+		return a.Expr.Range(), true
+	}
+	return hcl.Range{}, false
 }
 
 // decodeSecret decodes the secret attribute name, written as expr; ok is
@@ -79,13 +118,13 @@ func (b blockAttrs) decodeSecret(name string, expr hcl.Expression) (s Secret, di
 
 // has reports whether the attribute was written.
 func (b blockAttrs) has(name string) bool {
-	_, ok := b.ranges[name]
+	_, ok := b.ranges.Of(name)
 	return ok
 }
 
 // rangeOf returns the attribute's expression range, or the block's.
 func (b blockAttrs) rangeOf(name string) *hcl.Range {
-	if r, ok := b.ranges[name]; ok {
+	if r, ok := b.ranges.Of(name); ok {
 		return &r
 	}
 	r := b.decl
