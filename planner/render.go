@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"github.com/jitform/jitform/internal/ansi"
+	"github.com/jitform/jitform/internal/parallel"
 	"io"
 	"strings"
 	"time"
@@ -32,6 +33,14 @@ func RenderText(w io.Writer, p *Plan, color bool) error {
 	for _, c := range p.Changes {
 		changed[c.Group] = true
 	}
+	// Each change's line depends on the change alone: built on every core
+	// (a plan may hold 100,000), written in order below.
+	lines := make([]string, len(p.Changes))
+	parallel.Chunks(len(p.Changes), 4096, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			lines[i] = changeLine(p.Changes[i])
+		}
+	})
 	unchanged := 0
 	i := 0
 	for _, g := range p.Groups {
@@ -52,7 +61,7 @@ func RenderText(w io.Writer, p *Plan, color bool) error {
 		fmt.Fprintf(bw, "\n%s on %s (%s)\n", paint(ansiBold, g.Group), g.Target, excl)
 		for ; i < len(p.Changes) && p.Changes[i].Group == g.Group; i++ {
 			c := p.Changes[i]
-			line := changeLine(c)
+			line := lines[i]
 			switch {
 			case c.Action == "add":
 				line = paint(ansiGreen, line)
@@ -83,7 +92,7 @@ func RenderText(w io.Writer, p *Plan, color bool) error {
 		}
 		fmt.Fprintf(bw, "\n%s on %s (%s)\n", paint(ansiBold, a.Account), a.Target, how)
 		for ; i < len(p.Changes) && p.Changes[i].Group == a.Account; i++ {
-			line := changeLine(p.Changes[i])
+			line := lines[i]
 			if act := p.Changes[i].Action; act == ActionEnable || act == ActionCreate {
 				line = paint(ansiGreen, line)
 			} else {
