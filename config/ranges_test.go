@@ -33,7 +33,7 @@ func TestRangesPointAtWhereEachAttributeWasWritten(t *testing.T) {
 		notThere bool
 	}{
 		{name: "max_duration", line: 2, col: 18},
-		{name: "break_glass", line: 6, col: 3},              // the last block of the type
+		{name: "break_glass", line: 6, col: 3},               // the last block of the type
 		{name: "break_glass.max_duration", line: 4, col: 20}, // the last block that has it
 		{name: "break_glass.max_per_day", line: 7, col: 19},
 		{name: "approvers", notThere: true},
