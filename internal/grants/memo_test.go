@@ -226,6 +226,15 @@ func TestMemoryMemoEndCycle(t *testing.T) {
 	if st := m.EndCycle(); st.Misses != 1 || st.Dropped != 1 || st.Size != 0 {
 		t.Fatalf("a cycle of misses only: %+v, want entry 2 forgotten", st)
 	}
+	// A cycle in which every event was new (each looked up, missed,
+	// verified and added) forgets what earlier cycles added.
+	m.Add(k(7), state.SignatureInfo{KeyType: "ssh-ed25519"})
+	m.EndCycle()
+	m.Lookup(k(8))
+	m.Add(k(8), state.SignatureInfo{KeyType: "ssh-ed25519"})
+	if st := m.EndCycle(); st.Misses != 1 || st.Added != 1 || st.Dropped != 1 || st.Size != 1 {
+		t.Fatalf("a cycle of new events only: %+v, want entry 7 forgotten", st)
+	}
 }
 
 // BenchmarkReplayMemo replays 10,000 signed grant events (5,000 requests,
