@@ -2,13 +2,14 @@ package config
 
 import (
 	"bytes"
-	"runtime"
 	"strings"
 	"sync"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/jitform/jitform/internal/parallel"
 )
 
 // parseFile parses one configuration file into exactly what
@@ -106,16 +107,7 @@ type parsed struct {
 // (files parse independently), and returns the results in order.
 func parseEach(n int, parse func(i int) parsed) []parsed {
 	results := make([]parsed, n)
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-	for i := range n {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			results[i] = parse(i)
-		})
-	}
-	wg.Wait()
+	parallel.Chunks(n, 1, func(i, _ int) { results[i] = parse(i) })
 	return results
 }
 

@@ -7,12 +7,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/jitform/jitform/internal/parallel"
 )
 
 // ChainError names the first ledger event that fails verification. Seq is
@@ -162,7 +161,7 @@ func parseLines(lines [][]byte, base int64, prev string) ([]Event, *ChainError) 
 	// are then checked in order, so the first bad event is the one named.
 	events := make([]Event, len(lines))
 	res := make([]lineResult, len(lines))
-	forChunks(len(lines), func(lo, hi int) {
+	parallel.Chunks(len(lines), chunkLines, func(lo, hi int) {
 		decodeChunk(lines[lo:hi], events[lo:hi], res[lo:hi], base+int64(lo))
 	})
 
@@ -286,34 +285,6 @@ func splitLines(data []byte) (lines [][]byte, tornAt int) {
 
 // chunkLines is how many lines a worker decodes at a time.
 const chunkLines = 4096
-
-// forChunks runs f over [0, n) in chunks of chunkLines, on all cores when
-// there is more than one chunk. Workers take the next chunk as they
-// finish one, so a core slowed by other work does not hold up the rest.
-func forChunks(n int, f func(lo, hi int)) {
-	chunks := (n + chunkLines - 1) / chunkLines
-	workers := min(runtime.GOMAXPROCS(0), chunks)
-	if workers <= 1 {
-		for lo := 0; lo < n; lo += chunkLines {
-			f(lo, min(lo+chunkLines, n))
-		}
-		return
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for {
-				c := int(next.Add(1)) - 1
-				if c >= chunks {
-					return
-				}
-				f(c*chunkLines, min((c+1)*chunkLines, n))
-			}
-		})
-	}
-	wg.Wait()
-}
 
 // storedHashOK checks the hash of an event whose line is known to be its
 // canonical encoding: the hash is of the line itself with the hash value

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"strings"
+
+	"github.com/jitform/jitform/internal/parallel"
 )
 
 // CompactForReplay returns the events of a verified ledger (or of an
@@ -228,7 +230,7 @@ const kindAccount = "account"
 // cores: nearly all of the compaction's cost on a long ledger.
 func decodeReplayFields(events []Event) []replayFields {
 	out := make([]replayFields, len(events))
-	forChunks(len(events), func(lo, hi int) {
+	parallel.Chunks(len(events), chunkLines, func(lo, hi int) {
 		// Groups, members, actions and statuses repeat: shared, not
 		// copied for every event.
 		in := map[string]string{}
